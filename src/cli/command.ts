@@ -1,0 +1,17 @@
+// The shape every `op-kube` subcommand has, so the entry point can parse, document and run them alike.
+import type { FlagDefinition, ParsedFlags } from './flags.ts';
+
+export interface CommandIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export interface Command {
+  readonly name: string;
+  /** One line for the top-level usage. */
+  readonly summary: string;
+  readonly flags: readonly FlagDefinition[];
+  /** Resolves to the process exit code; throws ConfigError for invalid settings. */
+  run(flags: ParsedFlags, io: CommandIo): Promise<number>;
+}

@@ -1,0 +1,158 @@
+// Command-line flags parsed exactly as Go's `flag` package does, so Go-style Deployment args work unchanged.
+import { ConfigError, HelpRequested, UsageError } from './errors.ts';
+import { parseGoBool, parseGoDuration, parseGoInt } from './go-values.ts';
+
+interface FlagKinds {
+  string: string;
+  bool: boolean;
+  int: number;
+  /** Milliseconds, written as a Go duration ("90s", "1h30m"). */
+  duration: number;
+}
+export type FlagKind = keyof FlagKinds;
+export type FlagValue = FlagKinds[FlagKind];
+
+export interface FlagDefinition<K extends FlagKind = FlagKind> {
+  readonly name: string;
+  readonly kind: K;
+  readonly usage: string;
+  readonly default?: FlagKinds[K];
+  /** Collects every occurrence instead of keeping the last. */
+  readonly repeatable?: boolean;
+  /**
+   * Accepted for compatibility with 1Password's binaries but without effect here; the reason is
+   * logged once at start-up.
+   */
+  readonly ignored?: string;
+}
+
+/** Type-preserving constructor so a definition list keeps each flag's kind. */
+export function defineFlag<K extends FlagKind>(definition: FlagDefinition<K>): FlagDefinition<K> {
+  return definition;
+}
+
+export interface ParsedFlags {
+  /** Last value of each flag given, or its default; repeatable flags map to arrays. */
+  readonly values: ReadonlyMap<string, FlagValue | readonly FlagValue[]>;
+  /** Names of the flags that appeared on the command line. */
+  readonly given: ReadonlySet<string>;
+  /** Arguments after the first non-flag argument or after `--`. */
+  readonly rest: readonly string[];
+}
+
+function convert(definition: FlagDefinition, raw: string): FlagValue {
+  const invalid = (why: string): ConfigError =>
+    new ConfigError(`--${definition.name}`, `invalid value ${JSON.stringify(raw)}: ${why}`);
+  switch (definition.kind) {
+    case 'string':
+      return raw;
+    case 'bool': {
+      const value = parseGoBool(raw);
+      if (value === undefined) throw invalid('expected true or false');
+      return value;
+    }
+    case 'int': {
+      const value = parseGoInt(raw);
+      if (value === undefined) throw invalid('expected an integer');
+      return value;
+    }
+    case 'duration': {
+      const value = parseGoDuration(raw);
+      if (value === undefined) throw invalid('expected a duration such as 30s, 10m or 1h30m');
+      return value;
+    }
+  }
+}
+
+/**
+ * Parses `args` against `definitions` with Go's rules: `-name` or `--name`; `-name=value` or the
+ * value as the next argument; a bool flag takes no next argument (`-name`, `-name=false`);
+ * parsing stops at the first non-flag argument, a lone `-`, or after `--`.
+ *
+ * @throws UsageError for unknown flags, malformed syntax or a missing value (exit 2)
+ * @throws ConfigError for a value the flag's kind rejects (exit 1)
+ * @throws HelpRequested for `-h`/`-help` when the set does not define them
+ */
+export function parseFlags(
+  definitions: readonly FlagDefinition[],
+  args: readonly string[],
+): ParsedFlags {
+  const byName = new Map(definitions.map((definition) => [definition.name, definition]));
+  const values = new Map<string, FlagValue | FlagValue[]>();
+  const given = new Set<string>();
+  for (const definition of definitions) {
+    if (definition.repeatable) values.set(definition.name, []);
+    else if (definition.default !== undefined) values.set(definition.name, definition.default);
+  }
+
+  let index = 0;
+  while (index < args.length) {
+    const arg = args[index] ?? '';
+    if (arg.length < 2 || !arg.startsWith('-')) break;
+    index += 1;
+    if (arg === '--') break;
+
+    const body = arg.startsWith('--') ? arg.slice(2) : arg.slice(1);
+    if (body === '' || body.startsWith('-') || body.startsWith('=')) {
+      throw new UsageError(`bad flag syntax: ${arg}`);
+    }
+    const equals = body.indexOf('=');
+    const name = equals === -1 ? body : body.slice(0, equals);
+    let raw = equals === -1 ? undefined : body.slice(equals + 1);
+
+    const definition = byName.get(name);
+    if (!definition) {
+      if (name === 'h' || name === 'help') throw new HelpRequested();
+      throw new UsageError(`flag provided but not defined: -${name}`);
+    }
+    if (definition.kind === 'bool') {
+      raw ??= 'true';
+    } else if (raw === undefined) {
+      if (index >= args.length) throw new UsageError(`flag needs an argument: -${name}`);
+      raw = args[index] ?? '';
+      index += 1;
+    }
+
+    const value = convert(definition, raw);
+    given.add(name);
+    const previous = values.get(name);
+    if (definition.repeatable && Array.isArray(previous)) previous.push(value);
+    else values.set(name, value);
+  }
+  return { values, given, rest: args.slice(index) };
+}
+
+/** One line per flag in Go's `PrintDefaults` layout. */
+export function formatFlagUsage(definitions: readonly FlagDefinition[]): string {
+  return definitions
+    .filter((definition) => definition.ignored === undefined)
+    .map((definition) => {
+      const placeholder = definition.kind === 'bool' ? '' : ` ${definition.kind}`;
+      const fallback =
+        definition.default === undefined ||
+        definition.default === '' ||
+        definition.default === false
+          ? ''
+          : ` (default ${JSON.stringify(definition.default)})`;
+      return `  --${definition.name}${placeholder}\n    \t${definition.usage}${fallback}`;
+    })
+    .join('\n');
+}
+
+/** The value of a single-valued flag, typed by its definition (undefined when unset, no default). */
+export function flagValue<K extends FlagKind>(
+  parsed: ParsedFlags,
+  definition: FlagDefinition<K>,
+): FlagKinds[K] | undefined {
+  const value = parsed.values.get(definition.name);
+  return Array.isArray(value) ? undefined : (value as FlagKinds[K] | undefined);
+}
+
+/** Every value given for a repeatable flag, in order. */
+export function flagValues<K extends FlagKind>(
+  parsed: ParsedFlags,
+  definition: FlagDefinition<K>,
+): readonly FlagKinds[K][] {
+  const value = parsed.values.get(definition.name);
+  return Array.isArray(value) ? (value as FlagKinds[K][]) : [];
+}

@@ -1,0 +1,94 @@
+// Dispatches `op-kube <command> [flags]` and turns typed errors into Go-compatible exit codes.
+import { readFileSync } from 'node:fs';
+import type { Command, CommandIo } from './command.ts';
+import { ConfigError, ExitCode, HelpRequested, UsageError } from './errors.ts';
+import { formatFlagUsage, parseFlags } from './flags.ts';
+import { pendingCommand } from './pending.ts';
+
+export const commands: readonly Command[] = [
+  pendingCommand('operator', 'reconcile OnePasswordItems and annotated workloads into Secrets', 4),
+  pendingCommand('webhook', 'serve the mutating admission webhook that injects secrets', 5),
+  pendingCommand('connect-local', 'run a local Connect-compatible server', 3),
+  pendingCommand('demo', 'start a local cluster, Connect and op-kube, and show a sync', 6),
+];
+
+function readVersion(): string {
+  const manifest: unknown = JSON.parse(
+    readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+  );
+  const version = (manifest as { version?: unknown }).version;
+  return typeof version === 'string' ? version : 'unknown';
+}
+
+function topLevelUsage(): string {
+  const width = Math.max(...commands.map((command) => command.name.length));
+  const lines = commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`);
+  return [
+    'Usage: op-kube <command> [flags]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Flags:',
+    '  -h, --help     show this help (also: op-kube <command> --help)',
+    '  --version      print the version',
+    '',
+    'Flags take one or two dashes and a value as `--name=value` or `--name value`,',
+    'as Go programs accept them, so 1Password Deployment arguments work unchanged.',
+    '',
+  ].join('\n');
+}
+
+function commandUsage(command: Command): string {
+  const flags = formatFlagUsage(command.flags);
+  return `Usage: op-kube ${command.name} [flags]\n\n${command.summary}\n${flags ? `\nFlags:\n${flags}\n` : ''}`;
+}
+
+/** Runs the CLI and resolves to the exit code; never throws. */
+export async function main(args: readonly string[], io: CommandIo): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === undefined) {
+    io.stderr.write(topLevelUsage());
+    return ExitCode.usage;
+  }
+  if (['-h', '--help', '-help', 'help'].includes(first)) {
+    const topic = commands.find((command) => command.name === rest[0]);
+    io.stdout.write(topic ? commandUsage(topic) : topLevelUsage());
+    return ExitCode.ok;
+  }
+  if (['--version', '-version', 'version'].includes(first)) {
+    io.stdout.write(`op-kube ${readVersion()}\n`);
+    return ExitCode.ok;
+  }
+
+  const command = commands.find((candidate) => candidate.name === first);
+  if (!command) {
+    const problem = first.startsWith('-')
+      ? `flag provided but not defined: ${first}`
+      : `unknown command ${JSON.stringify(first)}`;
+    io.stderr.write(`op-kube: ${problem}\n\n${topLevelUsage()}`);
+    return ExitCode.usage;
+  }
+
+  try {
+    const flags = parseFlags(command.flags, rest);
+    if (flags.rest.length > 0) {
+      throw new UsageError(`unexpected argument ${JSON.stringify(flags.rest[0])}`);
+    }
+    return await command.run(flags, io);
+  } catch (error) {
+    if (error instanceof HelpRequested) {
+      io.stdout.write(commandUsage(command));
+      return ExitCode.ok;
+    }
+    if (error instanceof UsageError) {
+      io.stderr.write(`op-kube ${command.name}: ${error.message}\n\n${commandUsage(command)}`);
+      return error.exitCode;
+    }
+    if (error instanceof ConfigError) {
+      io.stderr.write(`op-kube ${command.name}: invalid configuration: ${error.message}\n`);
+      return error.exitCode;
+    }
+    throw error;
+  }
+}

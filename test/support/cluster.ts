@@ -1,0 +1,127 @@
+// Helpers for e2e tests against the real control plane that `npm test` started before the runner.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ControlPlane } from '../../tools/cluster/plane.ts';
+
+/** The plane this test run uses (OP_KUBE_CLUSTER_DIR, set by the runner, else `.cluster/`). */
+export function testPlane(): ControlPlane {
+  return new ControlPlane(process.env.OP_KUBE_CLUSTER_DIR);
+}
+
+export function kubeConfigFor(plane: ControlPlane = testPlane()): KubeConfig {
+  if (!existsSync(plane.kubeconfigPath)) {
+    throw new Error(
+      `no kubeconfig at ${plane.kubeconfigPath}: run e2e tests through \`npm test\` (it starts the ` +
+        'control plane) or start one with `npm run cluster:up`',
+    );
+  }
+  const config = new KubeConfig();
+  config.loadFromFile(plane.kubeconfigPath);
+  return config;
+}
+
+export function isStatus(error: unknown, code: number): boolean {
+  return error instanceof ApiException && error.code === code;
+}
+
+/** Polls `probe` until it yields a value other than undefined; fails with `description` on timeout. */
+export async function eventually<T>(
+  description: string,
+  probe: () => Promise<T | undefined>,
+  { timeoutMs = 30_000, intervalMs = 200 } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(intervalMs);
+  }
+  const why = last instanceof Error ? `: last error ${last.message}` : '';
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${why}`);
+}
+
+interface CleanupRegistrar {
+  after(fn: () => Promise<void>): void;
+}
+
+/**
+ * Creates a uniquely named namespace for one test and deletes it when the test ends, so tests that
+ * run side by side never see each other's objects.
+ */
+export async function testNamespace(
+  registrar: CleanupRegistrar,
+  prefix: string,
+  config: KubeConfig = kubeConfigFor(),
+): Promise<string> {
+  const core = config.makeApiClient(CoreV1Api);
+  const name = `${prefix}-${randomBytes(4).toString('hex')}`.slice(0, 63);
+  await core.createNamespace({
+    body: { metadata: { name, labels: { 'op-kube.test/e2e': 'true' } } },
+  });
+  registrar.after(async () => {
+    await core.deleteNamespace({ name }).catch((error: unknown) => {
+      if (!isStatus(error, 404)) throw error;
+    });
+  });
+  return name;
+}
+
+/** Pods are refused until the ServiceAccount controller has made the namespace's `default` account. */
+export async function waitForDefaultServiceAccount(
+  namespace: string,
+  config: KubeConfig = kubeConfigFor(),
+): Promise<void> {
+  const core = config.makeApiClient(CoreV1Api);
+  await eventually(`ServiceAccount ${namespace}/default`, async () => {
+    try {
+      return await core.readNamespacedServiceAccount({ name: 'default', namespace });
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  });
+}
+
+export interface ToolResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the plane's own kubectl (same version as the apiserver) against its admin kubeconfig. */
+export function kubectl(args: readonly string[], plane: ControlPlane = testPlane()): ToolResult {
+  const result = spawnSync(
+    join(plane.binDir, 'kubectl'),
+    ['--kubeconfig', plane.kubeconfigPath, ...args],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs the plane's helm against its admin kubeconfig. */
+export function helm(args: readonly string[], plane: ControlPlane = testPlane()): ToolResult {
+  const result = spawnSync(
+    join(plane.binDir, 'helm'),
+    ['--kubeconfig', plane.kubeconfigPath, ...args],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        HELM_CACHE_HOME: join(plane.dir, 'helm', 'cache'),
+        HELM_CONFIG_HOME: join(plane.dir, 'helm', 'config'),
+        HELM_DATA_HOME: join(plane.dir, 'helm', 'data'),
+      },
+    },
+  );
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}

@@ -1,0 +1,492 @@
+// A real etcd + kube-apiserver + kube-controller-manager on loopback, started detached and reused.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { basename, join, resolve } from 'node:path';
+import yaml from 'js-yaml';
+import { ensureBinaries, type Binaries, type ProgressLog } from './build.ts';
+import { CertificateAuthority, daysUntilExpiry, signingKeyPair } from './pki.ts';
+import { defaultClusterDir } from './paths.ts';
+import { httpsGet, waitUntil, type TlsIdentity } from './probe.ts';
+import {
+  commandLineOf,
+  isAlive,
+  processesMentioning,
+  spawnDetached,
+  stopProcess,
+} from './processes.ts';
+import { KUBERNETES_VERSION } from './versions.ts';
+
+export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager'] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+interface Ports {
+  readonly etcdClient: number;
+  readonly etcdPeer: number;
+  readonly apiserver: number;
+  readonly controllerManager: number;
+}
+
+interface PlaneState {
+  readonly kubernetesVersion: string;
+  readonly ports: Ports;
+  readonly pids: Partial<Record<Component, number>>;
+}
+
+export type ComponentStatus = Readonly<Record<Component, { running: boolean; pid?: number }>>;
+
+const CERT_VALIDITY_DAYS = 365;
+const RENEW_BEFORE_DAYS = 30;
+const START_TIMEOUT_MS = 120_000;
+const SERVICE_CIDR = '10.96.0.0/16';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolvePort(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function tailOf(file: string, lines = 25): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/**
+ * One local control plane rooted at `dir`. Every process it starts carries `dir` in its argv, which
+ * is how `down()` finds them even after the state file is lost, and how a recycled pid is told apart.
+ */
+export class ControlPlane {
+  readonly dir: string;
+  readonly #log: ProgressLog;
+  #binaries: Binaries | undefined;
+
+  constructor(dir: string = defaultClusterDir, log: ProgressLog = () => {}) {
+    this.dir = resolve(dir);
+    this.#log = log;
+  }
+
+  get kubeconfigPath(): string {
+    return join(this.dir, 'kubeconfig');
+  }
+
+  get binDir(): string {
+    return join(this.dir, 'bin');
+  }
+
+  #path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  #pki(name: string): string {
+    return this.#path('pki', name);
+  }
+
+  async #readState(): Promise<PlaneState | undefined> {
+    try {
+      return JSON.parse(await readFile(this.#path('state.json'), 'utf8')) as PlaneState;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #writeState(state: PlaneState): Promise<void> {
+    const target = this.#path('state.json');
+    await writeFile(`${target}.tmp`, JSON.stringify(state, null, 2));
+    await rename(`${target}.tmp`, target);
+  }
+
+  #belongs(component: Component): (argv: readonly string[]) => boolean {
+    return (argv) =>
+      basename(argv[0] ?? '') === component && argv.some((arg) => arg.includes(`${this.dir}/`));
+  }
+
+  /** Which components run now, judged by their recorded pids. */
+  async status(): Promise<ComponentStatus> {
+    const state = await this.#readState();
+    const entry = (component: Component): { running: boolean; pid?: number } => {
+      const pid = state?.pids[component];
+      return pid !== undefined && isAlive(pid) ? { running: true, pid } : { running: false };
+    };
+    return {
+      etcd: entry('etcd'),
+      'kube-apiserver': entry('kube-apiserver'),
+      'kube-controller-manager': entry('kube-controller-manager'),
+    };
+  }
+
+  /** The admin identity, for probes and for clients that want raw TLS material. */
+  async adminIdentity(): Promise<TlsIdentity & { cert: string; key: string }> {
+    const [ca, cert, key] = await Promise.all(
+      ['ca.crt', 'admin.crt', 'admin.key'].map((name) => readFile(this.#pki(name), 'utf8')),
+    );
+    return { ca: ca ?? '', cert: cert ?? '', key: key ?? '' };
+  }
+
+  async apiserverUrl(): Promise<string> {
+    const state = await this.#requireState();
+    return `https://127.0.0.1:${state.ports.apiserver}`;
+  }
+
+  async #requireState(): Promise<PlaneState> {
+    const state = await this.#readState();
+    if (!state)
+      throw new Error(`no control plane state in ${this.dir}; run \`npm run cluster:up\``);
+    return state;
+  }
+
+  /**
+   * Builds what is missing, then starts whatever is not running. Resolves to whether anything had to
+   * start; a plane already fully up is only checked.
+   */
+  async up(): Promise<'started' | 'already-running'> {
+    this.#binaries = await ensureBinaries(this.#log);
+    await mkdir(this.dir, { recursive: true });
+    await this.#linkTools(this.#binaries);
+
+    let state = await this.#readState();
+    const current = await this.status();
+    if (state && COMPONENTS.every((component) => current[component].running)) {
+      await this.#waitReady('kube-apiserver', state);
+      return 'already-running';
+    }
+    if (!state || COMPONENTS.every((component) => !current[component].running)) {
+      await this.#sweepStrays();
+      state = await this.#prepareFresh();
+    }
+    for (const component of COMPONENTS) {
+      if (!current[component].running) state = await this.#start(component, state);
+    }
+    await this.#waitForControllers();
+    return 'started';
+  }
+
+  /** Stops every process of this plane and forgets its data (certificates and logs stay). */
+  async down(): Promise<number> {
+    const state = await this.#readState();
+    let stopped = 0;
+    for (const component of [...COMPONENTS].reverse()) {
+      const pid = state?.pids[component];
+      if (pid !== undefined && isAlive(pid)) {
+        await stopProcess(pid, this.#belongs(component));
+        stopped += 1;
+      }
+    }
+    stopped += await this.#sweepStrays();
+    await rm(this.#path('etcd'), { recursive: true, force: true });
+    await rm(this.#path('state.json'), { force: true });
+    return stopped;
+  }
+
+  /** Stops one component, leaving the others (and etcd's data) as they are. */
+  async stop(component: Component): Promise<void> {
+    const state = await this.#requireState();
+    const pid = state.pids[component];
+    if (pid !== undefined) await stopProcess(pid, this.#belongs(component));
+    const pids = { ...state.pids };
+    delete pids[component];
+    await this.#writeState({ ...state, pids });
+  }
+
+  /** Starts one stopped component on its previous port and waits until it is ready. */
+  async start(component: Component): Promise<void> {
+    const state = await this.#requireState();
+    const pid = state.pids[component];
+    if (pid !== undefined && isAlive(pid)) return;
+    this.#binaries ??= await ensureBinaries(this.#log);
+    await this.#start(component, state);
+  }
+
+  async restart(component: Component): Promise<void> {
+    await this.stop(component);
+    await this.start(component);
+  }
+
+  async #sweepStrays(): Promise<number> {
+    const strays = processesMentioning(`${this.dir}/`).filter((pid) =>
+      COMPONENTS.some((component) => isAlive(pid) && this.#belongsPid(pid, component)),
+    );
+    for (const pid of strays) {
+      const component = COMPONENTS.find((candidate) => this.#belongsPid(pid, candidate));
+      if (component) await stopProcess(pid, this.#belongs(component));
+    }
+    return strays.length;
+  }
+
+  #belongsPid(pid: number, component: Component): boolean {
+    const argv = commandLineOf(pid);
+    return argv !== undefined && this.#belongs(component)(argv);
+  }
+
+  async #linkTools(binaries: Binaries): Promise<void> {
+    await mkdir(this.binDir, { recursive: true });
+    for (const [name, target] of [
+      ['kubectl', binaries.kubectl],
+      ['helm', binaries.helm],
+    ] as const) {
+      const link = join(this.binDir, name);
+      await unlink(link).catch(() => undefined);
+      await symlink(target, link);
+    }
+  }
+
+  async #prepareFresh(): Promise<PlaneState> {
+    await rm(this.#path('etcd'), { recursive: true, force: true });
+    await mkdir(this.#path('logs'), { recursive: true });
+    await this.#ensurePki();
+    const ports: Ports = {
+      etcdClient: await freePort(),
+      etcdPeer: await freePort(),
+      apiserver: await freePort(),
+      controllerManager: await freePort(),
+    };
+    await this.#writeKubeconfigs(ports.apiserver);
+    const state: PlaneState = { kubernetesVersion: KUBERNETES_VERSION, ports, pids: {} };
+    await this.#writeState(state);
+    return state;
+  }
+
+  async #ensurePki(): Promise<void> {
+    const caPath = this.#pki('ca.crt');
+    if (existsSync(caPath) && existsSync(this.#pki('sa.pub'))) {
+      const remaining = daysUntilExpiry(await readFile(caPath, 'utf8'));
+      if (remaining > RENEW_BEFORE_DAYS) return;
+    }
+    this.#log('generating certificates');
+    await rm(this.#path('pki'), { recursive: true, force: true });
+    await mkdir(this.#path('pki'), { recursive: true, mode: 0o700 });
+    const ca = await CertificateAuthority.create('op-kube local cluster CA', CERT_VALIDITY_DAYS);
+    const loopback = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
+    const issued = {
+      ca: await ca.pem(),
+      apiserver: await ca.issue({
+        subject: 'CN=kube-apiserver',
+        server: true,
+        dnsNames: [
+          'localhost',
+          'kubernetes',
+          'kubernetes.default',
+          'kubernetes.default.svc',
+          'kubernetes.default.svc.cluster.local',
+        ],
+        ipAddresses: ['127.0.0.1', '::1', '10.96.0.1'],
+      }),
+      'etcd-server': await ca.issue({
+        subject: 'CN=etcd',
+        server: true,
+        client: true,
+        ...loopback,
+      }),
+      'etcd-client': await ca.issue({ subject: 'CN=kube-apiserver-etcd-client', client: true }),
+      admin: await ca.issue({ subject: 'CN=op-kube-admin, O=system:masters', client: true }),
+      'controller-manager': await ca.issue({
+        subject: 'CN=system:kube-controller-manager',
+        client: true,
+      }),
+      'controller-manager-serving': await ca.issue({
+        subject: 'CN=kube-controller-manager',
+        server: true,
+        ...loopback,
+      }),
+    };
+    for (const [name, pair] of Object.entries(issued)) {
+      await writeFile(this.#pki(`${name}.crt`), pair.cert);
+      await writeFile(this.#pki(`${name}.key`), pair.key, { mode: 0o600 });
+    }
+    const serviceAccount = await signingKeyPair();
+    await writeFile(this.#pki('sa.key'), serviceAccount.privateKey, { mode: 0o600 });
+    await writeFile(this.#pki('sa.pub'), serviceAccount.publicKey);
+  }
+
+  async #writeKubeconfigs(apiserverPort: number): Promise<void> {
+    const ca = await readFile(this.#pki('ca.crt'));
+    const server = `https://127.0.0.1:${apiserverPort}`;
+    const kubeconfig = async (user: string, identity: string): Promise<string> =>
+      yaml.dump({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'op-kube-local',
+            cluster: { server, 'certificate-authority-data': ca.toString('base64') },
+          },
+        ],
+        users: [
+          {
+            name: user,
+            user: {
+              'client-certificate-data': (await readFile(this.#pki(`${identity}.crt`))).toString(
+                'base64',
+              ),
+              'client-key-data': (await readFile(this.#pki(`${identity}.key`))).toString('base64'),
+            },
+          },
+        ],
+        contexts: [{ name: 'op-kube-local', context: { cluster: 'op-kube-local', user } }],
+        'current-context': 'op-kube-local',
+      });
+    await writeFile(this.kubeconfigPath, await kubeconfig('op-kube-admin', 'admin'), {
+      mode: 0o600,
+    });
+    await writeFile(
+      this.#pki('controller-manager.kubeconfig'),
+      await kubeconfig('kube-controller-manager', 'controller-manager'),
+      { mode: 0o600 },
+    );
+  }
+
+  #arguments(component: Component, ports: Ports): string[] {
+    const pki = (name: string): string => this.#pki(name);
+    switch (component) {
+      case 'etcd':
+        return [
+          '--name=default',
+          `--data-dir=${this.#path('etcd')}`,
+          `--listen-client-urls=https://127.0.0.1:${ports.etcdClient}`,
+          `--advertise-client-urls=https://127.0.0.1:${ports.etcdClient}`,
+          `--listen-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+          `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+          `--initial-cluster=default=http://127.0.0.1:${ports.etcdPeer}`,
+          `--cert-file=${pki('etcd-server.crt')}`,
+          `--key-file=${pki('etcd-server.key')}`,
+          `--trusted-ca-file=${pki('ca.crt')}`,
+          '--client-cert-auth=true',
+          // Test data is disposable: skipping fsync makes every write an order of magnitude faster.
+          '--unsafe-no-fsync=true',
+          '--log-level=warn',
+        ];
+      case 'kube-apiserver':
+        return [
+          `--etcd-servers=https://127.0.0.1:${ports.etcdClient}`,
+          `--etcd-cafile=${pki('ca.crt')}`,
+          `--etcd-certfile=${pki('etcd-client.crt')}`,
+          `--etcd-keyfile=${pki('etcd-client.key')}`,
+          '--bind-address=127.0.0.1',
+          '--advertise-address=127.0.0.1',
+          `--secure-port=${ports.apiserver}`,
+          `--cert-dir=${this.#path('pki', 'apiserver-generated')}`,
+          `--tls-cert-file=${pki('apiserver.crt')}`,
+          `--tls-private-key-file=${pki('apiserver.key')}`,
+          `--client-ca-file=${pki('ca.crt')}`,
+          '--authorization-mode=RBAC',
+          '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+          `--service-account-key-file=${pki('sa.pub')}`,
+          `--service-account-signing-key-file=${pki('sa.key')}`,
+          `--service-cluster-ip-range=${SERVICE_CIDR}`,
+          '--allow-privileged=true',
+          '--profiling=false',
+          '--v=1',
+        ];
+      case 'kube-controller-manager':
+        return [
+          `--kubeconfig=${pki('controller-manager.kubeconfig')}`,
+          `--authentication-kubeconfig=${pki('controller-manager.kubeconfig')}`,
+          `--authorization-kubeconfig=${pki('controller-manager.kubeconfig')}`,
+          `--service-account-private-key-file=${pki('sa.key')}`,
+          `--root-ca-file=${pki('ca.crt')}`,
+          '--use-service-account-credentials=true',
+          `--cluster-signing-cert-file=${pki('ca.crt')}`,
+          `--cluster-signing-key-file=${pki('ca.key')}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${ports.controllerManager}`,
+          `--cert-dir=${this.#path('pki', 'controller-manager-generated')}`,
+          `--tls-cert-file=${pki('controller-manager-serving.crt')}`,
+          `--tls-private-key-file=${pki('controller-manager-serving.key')}`,
+          // A restarted controller-manager would otherwise wait out its predecessor's Lease.
+          '--leader-elect=false',
+          '--profiling=false',
+          '--v=1',
+        ];
+    }
+  }
+
+  #binaryOf(component: Component): string {
+    const binaries = this.#binaries;
+    if (!binaries) throw new Error('binaries not resolved');
+    return {
+      etcd: binaries.etcd,
+      'kube-apiserver': binaries.kubeApiserver,
+      'kube-controller-manager': binaries.kubeControllerManager,
+    }[component];
+  }
+
+  async #start(component: Component, state: PlaneState): Promise<PlaneState> {
+    const logFile = this.#path('logs', `${component}.log`);
+    await mkdir(this.#path('logs'), { recursive: true });
+    this.#log(`starting ${component}`);
+    const child = spawnDetached(
+      this.#binaryOf(component),
+      this.#arguments(component, state.ports),
+      logFile,
+      this.dir,
+    );
+    const next: PlaneState = { ...state, pids: { ...state.pids, [component]: child.pid } };
+    await this.#writeState(next);
+    const died = child.exited.then((code) => `exited with code ${code}`);
+    try {
+      await this.#waitReady(component, next, died);
+    } catch (error) {
+      await stopProcess(child.pid, this.#belongs(component));
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`${reason}\nlast lines of ${logFile}:\n${await tailOf(logFile)}`);
+    }
+    child.release();
+    return next;
+  }
+
+  async #waitReady(component: Component, state: PlaneState, died?: Promise<string>): Promise<void> {
+    const identity = await this.adminIdentity();
+    const etcdClient = {
+      ca: identity.ca,
+      cert: await readFile(this.#pki('etcd-client.crt'), 'utf8'),
+      key: await readFile(this.#pki('etcd-client.key'), 'utf8'),
+    };
+    const checks: Record<Component, () => Promise<boolean>> = {
+      etcd: async () => {
+        const res = await httpsGet(
+          `https://127.0.0.1:${state.ports.etcdClient}/health`,
+          etcdClient,
+        );
+        return (
+          res.status === 200 && (JSON.parse(res.body) as { health?: string }).health === 'true'
+        );
+      },
+      'kube-apiserver': async () =>
+        (await httpsGet(`https://127.0.0.1:${state.ports.apiserver}/readyz`, identity)).body ===
+        'ok',
+      'kube-controller-manager': async () =>
+        (
+          await httpsGet(`https://127.0.0.1:${state.ports.controllerManager}/healthz`, {
+            ca: identity.ca,
+          })
+        ).body === 'ok',
+    };
+    await waitUntil(`${component} readiness`, checks[component], {
+      timeoutMs: START_TIMEOUT_MS,
+      ...(died ? { abort: died } : {}),
+    });
+  }
+
+  /** The controllers really run once the ServiceAccount controller has made `default/default`. */
+  async #waitForControllers(): Promise<void> {
+    const identity = await this.adminIdentity();
+    const url = `${await this.apiserverUrl()}/api/v1/namespaces/default/serviceaccounts/default`;
+    await waitUntil(
+      'default ServiceAccount from kube-controller-manager',
+      async () => (await httpsGet(url, identity)).status === 200,
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 250 },
+    );
+  }
+}

@@ -1,0 +1,90 @@
+// `npm test`: brings the control plane up before any test runs, runs unit and e2e tests, and prints
+// one summary line. A plane it started is stopped afterwards; one that was already running is kept.
+import { glob } from 'node:fs/promises';
+import { relative } from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { finished } from 'node:stream/promises';
+import { COMPONENTS, ControlPlane } from '../cluster/plane.ts';
+import { repoRoot } from '../cluster/paths.ts';
+
+type Mode = 'all' | 'unit' | 'e2e';
+
+const mode = (process.argv[2] ?? 'all') as Mode;
+if (!['all', 'unit', 'e2e'].includes(mode)) {
+  console.error('usage: node tools/test/run.ts [all|unit|e2e]');
+  process.exit(2);
+}
+
+async function testFiles(pattern: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const file of glob(pattern, { cwd: repoRoot })) files.push(file);
+  return files.sort();
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`[cluster] ${line}\n`);
+};
+
+const unitFiles = mode === 'e2e' ? [] : await testFiles('test/unit/**/*.test.ts');
+const e2eFiles = mode === 'unit' ? [] : await testFiles('test/e2e/**/*.test.ts');
+
+const plane = new ControlPlane(process.env.OP_KUBE_CLUSTER_DIR, log);
+let planeFailure: string | undefined;
+let stopPlaneAfter = false;
+if (e2eFiles.length > 0) {
+  const before = await plane.status();
+  try {
+    await plane.up();
+    stopPlaneAfter =
+      !COMPONENTS.every((component) => before[component].running) &&
+      !process.env.OP_KUBE_KEEP_CLUSTER;
+    process.env.OP_KUBE_CLUSTER_DIR = plane.dir;
+  } catch (error) {
+    planeFailure = error instanceof Error ? error.message : String(error);
+  }
+}
+
+const files = planeFailure ? unitFiles : [...unitFiles, ...e2eFiles];
+const counts = { passed: 0, failed: 0, skipped: 0, todo: 0 };
+const stream = run({
+  files: files.map((file) => `${repoRoot}/${file}`),
+  cwd: repoRoot,
+  // Files run in their own processes; e2e files mostly wait on the apiserver, so overlap them.
+  concurrency: 4,
+  timeout: 300_000,
+});
+stream.on('test:pass', (event) => {
+  if (event.details.type === 'suite') return;
+  if (event.skip !== undefined && event.skip !== false) counts.skipped += 1;
+  else if (event.todo !== undefined && event.todo !== false) counts.todo += 1;
+  else counts.passed += 1;
+});
+stream.on('test:fail', (event) => {
+  if (event.details.type !== 'suite') counts.failed += 1;
+});
+const output = stream.compose(spec);
+output.pipe(process.stdout);
+await finished(output);
+
+if (stopPlaneAfter) {
+  await plane.down();
+  log('stopped the control plane this run started (set OP_KUBE_KEEP_CLUSTER=1 to keep it)');
+}
+
+const problems: string[] = [];
+if (planeFailure) {
+  counts.failed += 1;
+  problems.push(
+    `e2e: FAILED before any e2e test ran: the local control plane did not start.\n${planeFailure}\n` +
+      `(${e2eFiles.length} e2e file(s) not run: ${e2eFiles.map((f) => relative('.', f)).join(', ')})`,
+  );
+}
+if (counts.skipped + counts.todo > 0) {
+  problems.push('skipped or todo tests are not allowed: a test that does not run proves nothing');
+}
+for (const problem of problems) console.error(`\n${problem}`);
+console.log(
+  `\nsummary: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped + counts.todo} skipped`,
+);
+process.exitCode = counts.failed > 0 || problems.length > 0 || counts.passed === 0 ? 1 : 0;
