@@ -2,6 +2,26 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// src/operator, src/webhook and src/connect share plumbing through src/kube and may use each
+// other only through the other's index.ts, never its internals.
+const components = ['operator', 'webhook', 'connect'];
+const boundaries = components.map((component) => ({
+  files: [`src/${component}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: components
+          .filter((other) => other !== component)
+          .map((other) => ({
+            group: [`**/${other}/**`, `!**/${other}/index.ts`],
+            message: `import ${other} through src/${other}/index.ts, or move shared code to src/kube`,
+          })),
+      },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.cluster/', 'coverage/'] },
   js.configs.recommended,
@@ -27,6 +47,7 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  ...boundaries,
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
