@@ -1,6 +1,6 @@
 // Command-line flags parsed exactly as Go's `flag` package does, so Go-style Deployment args work unchanged.
 import { ConfigError, HelpRequested, UsageError } from './errors.ts';
-import { parseGoBool, parseGoDuration, parseGoInt } from './go-values.ts';
+import { formatGoDuration, parseGoBool, parseGoDuration, parseGoInt } from './go-values.ts';
 
 interface FlagKinds {
   string: string;
@@ -122,19 +122,25 @@ export function parseFlags(
   return { values, given, rest: args.slice(index) };
 }
 
-/** One line per flag in Go's `PrintDefaults` layout. */
+function describeDefault(definition: FlagDefinition): string {
+  const value = definition.default;
+  if (value === undefined || value === '' || value === false) return '';
+  const shown =
+    definition.kind === 'duration' && typeof value === 'number'
+      ? formatGoDuration(value)
+      : typeof value === 'string'
+        ? JSON.stringify(value)
+        : String(value);
+  return ` (default ${shown})`;
+}
+
+/** Go's `PrintDefaults` layout: the flag and its kind, then the usage and default indented below. */
 export function formatFlagUsage(definitions: readonly FlagDefinition[]): string {
   return definitions
     .filter((definition) => definition.ignored === undefined)
     .map((definition) => {
       const placeholder = definition.kind === 'bool' ? '' : ` ${definition.kind}`;
-      const fallback =
-        definition.default === undefined ||
-        definition.default === '' ||
-        definition.default === false
-          ? ''
-          : ` (default ${JSON.stringify(definition.default)})`;
-      return `  --${definition.name}${placeholder}\n    \t${definition.usage}${fallback}`;
+      return `  --${definition.name}${placeholder}\n    \t${definition.usage}${describeDefault(definition)}`;
     })
     .join('\n');
 }

@@ -86,3 +86,18 @@ export function parseGoDuration(text: string): number | undefined {
   }
   return sign * total;
 }
+
+/** time.Duration.String for a whole number of milliseconds: "1h0m0s", "1m30s", "1.5s", "300ms". */
+export function formatGoDuration(milliseconds: number): string {
+  if (milliseconds === 0) return '0s';
+  const sign = milliseconds < 0 ? '-' : '';
+  let rest = Math.abs(milliseconds);
+  if (rest < 1000) return `${sign}${rest}ms`;
+  const hours = Math.floor(rest / 3_600_000);
+  rest -= hours * 3_600_000;
+  const minutes = Math.floor(rest / 60_000);
+  rest -= minutes * 60_000;
+  const hourPart = hours ? `${hours}h` : '';
+  const minutePart = hours || minutes ? `${minutes}m` : '';
+  return `${sign}${hourPart}${minutePart}${rest / 1000}s`;
+}

@@ -113,12 +113,14 @@ export class ControlPlane {
       basename(argv[0] ?? '') === component && argv.some((arg) => arg.includes(`${this.dir}/`));
   }
 
-  /** Which components run now, judged by their recorded pids. */
+  /** Which components run now: a recorded pid that is alive and still one of ours (not recycled). */
   async status(): Promise<ComponentStatus> {
     const state = await this.#readState();
     const entry = (component: Component): { running: boolean; pid?: number } => {
       const pid = state?.pids[component];
-      return pid !== undefined && isAlive(pid) ? { running: true, pid } : { running: false };
+      const ours =
+        pid !== undefined && isAlive(pid) && this.#belongs(component)(commandLineOf(pid) ?? []);
+      return ours ? { running: true, pid } : { running: false };
     };
     return {
       etcd: entry('etcd'),
@@ -203,8 +205,7 @@ export class ControlPlane {
   /** Starts one stopped component on its previous port and waits until it is ready. */
   async start(component: Component): Promise<void> {
     const state = await this.#requireState();
-    const pid = state.pids[component];
-    if (pid !== undefined && isAlive(pid)) return;
+    if ((await this.status())[component].running) return;
     this.#binaries ??= await ensureBinaries(this.#log);
     await this.#start(component, state);
   }
@@ -214,20 +215,18 @@ export class ControlPlane {
     await this.start(component);
   }
 
+  /** Stops processes of this plane that no state file knows about (e.g. after a lost state file). */
   async #sweepStrays(): Promise<number> {
-    const strays = processesMentioning(`${this.dir}/`).filter((pid) =>
-      COMPONENTS.some((component) => isAlive(pid) && this.#belongsPid(pid, component)),
-    );
-    for (const pid of strays) {
-      const component = COMPONENTS.find((candidate) => this.#belongsPid(pid, candidate));
-      if (component) await stopProcess(pid, this.#belongs(component));
+    let stopped = 0;
+    for (const pid of processesMentioning(`${this.dir}/`)) {
+      const argv = commandLineOf(pid) ?? [];
+      const component = COMPONENTS.find((candidate) => this.#belongs(candidate)(argv));
+      if (component) {
+        await stopProcess(pid, this.#belongs(component));
+        stopped += 1;
+      }
     }
-    return strays.length;
-  }
-
-  #belongsPid(pid: number, component: Component): boolean {
-    const argv = commandLineOf(pid);
-    return argv !== undefined && this.#belongs(component)(argv);
+    return stopped;
   }
 
   async #linkTools(binaries: Binaries): Promise<void> {

@@ -1,6 +1,6 @@
 // Detached child processes that outlive the command which started them, found and stopped by pid.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function isAlive(pid: number): boolean {
@@ -97,4 +97,8 @@ export async function stopProcess(
     signal('SIGKILL');
     while (isAlive(pid)) await sleep(50);
   }
+  // A detached process is reaped by init, not by us; wait briefly so that, once this returns, the
+  // process table no longer lists it (as a zombie) for tools like pgrep.
+  const reapDeadline = Date.now() + 5000;
+  while (existsSync(`/proc/${pid}`) && Date.now() < reapDeadline) await sleep(50);
 }

@@ -1,7 +1,6 @@
 // `npm test`: brings the control plane up before any test runs, runs unit and e2e tests, and prints
 // one summary line. A plane it started is stopped afterwards; one that was already running is kept.
 import { glob } from 'node:fs/promises';
-import { relative } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { finished } from 'node:stream/promises';
@@ -77,7 +76,7 @@ if (planeFailure) {
   counts.failed += 1;
   problems.push(
     `e2e: FAILED before any e2e test ran: the local control plane did not start.\n${planeFailure}\n` +
-      `(${e2eFiles.length} e2e file(s) not run: ${e2eFiles.map((f) => relative('.', f)).join(', ')})`,
+      `(${e2eFiles.length} e2e file(s) not run: ${e2eFiles.join(', ')})`,
   );
 }
 if (counts.skipped + counts.todo > 0) {

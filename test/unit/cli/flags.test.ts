@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, HelpRequested, UsageError } from '../../../src/cli/errors.ts';
-import { defineFlag, flagValue, flagValues, parseFlags } from '../../../src/cli/flags.ts';
+import {
+  defineFlag,
+  flagValue,
+  flagValues,
+  formatFlagUsage,
+  parseFlags,
+} from '../../../src/cli/flags.ts';
 
 const port = defineFlag({ name: 'port', kind: 'int', usage: 'listen port', default: 8443 });
 const name = defineFlag({ name: 'service-name', kind: 'string', usage: 'service' });
@@ -100,5 +106,31 @@ describe('parseFlags follows Go flag syntax', () => {
     assert.throws(() => parseFlags(flags, ['--help']), HelpRequested);
     const help = defineFlag({ name: 'h', kind: 'bool', usage: 'custom' });
     assert.equal(flagValue(parseFlags([help], ['-h']), help), true);
+  });
+});
+
+describe('formatFlagUsage', () => {
+  it('lists each flag with its kind, usage and non-empty default, and hides ignored flags', () => {
+    const usage = formatFlagUsage([
+      port,
+      leader,
+      defineFlag({ name: 'poll', kind: 'duration', usage: 'how often', default: 600_000 }),
+      defineFlag({ name: 'mode', kind: 'string', usage: 'which mode', default: 'auto' }),
+      defineFlag({
+        name: 'alsologtostderr',
+        kind: 'bool',
+        usage: 'glog',
+        ignored: 'op-kube logs to stderr',
+      }),
+    ]);
+    assert.equal(
+      usage,
+      [
+        '  --port int\n    \tlisten port (default 8443)',
+        '  --leader-elect\n    \telect',
+        '  --poll duration\n    \thow often (default 10m0s)',
+        '  --mode string\n    \twhich mode (default "auto")',
+      ].join('\n'),
+    );
   });
 });

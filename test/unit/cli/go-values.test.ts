@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseGoBool, parseGoDuration, parseGoInt } from '../../../src/cli/go-values.ts';
+import {
+  formatGoDuration,
+  parseGoBool,
+  parseGoDuration,
+  parseGoInt,
+} from '../../../src/cli/go-values.ts';
 
 describe('parseGoBool (strconv.ParseBool)', () => {
   const cases: [string, boolean | undefined][] = [
@@ -79,5 +84,24 @@ describe('parseGoDuration (time.ParseDuration), in milliseconds', () => {
   for (const [text, expected] of cases) {
     it(`${JSON.stringify(text)} → ${String(expected)}`, () =>
       assert.equal(parseGoDuration(text), expected));
+  }
+});
+
+describe('formatGoDuration (time.Duration.String)', () => {
+  const cases: [number, string][] = [
+    [0, '0s'],
+    [300, '300ms'],
+    [1500, '1.5s'],
+    [90_000, '1m30s'],
+    [600_000, '10m0s'],
+    [3_600_000, '1h0m0s'],
+    [5_400_000, '1h30m0s'],
+    [-90_000, '-1m30s'],
+  ];
+  for (const [milliseconds, expected] of cases) {
+    it(`${milliseconds} ms → ${expected}`, () => {
+      assert.equal(formatGoDuration(milliseconds), expected);
+      assert.equal(parseGoDuration(expected), milliseconds);
+    });
   }
 });
