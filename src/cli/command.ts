@@ -12,6 +12,10 @@ export interface Command {
   /** One line for the top-level usage. */
   readonly summary: string;
   readonly flags: readonly FlagDefinition[];
+  /** Extra usage text, e.g. for nested subcommands. */
+  readonly details?: string;
+  /** Whether arguments after the flags are the command's (nested subcommands); else misuse. */
+  readonly takesArguments?: boolean;
   /** Resolves to the process exit code; throws ConfigError for invalid settings. */
   run(flags: ParsedFlags, io: CommandIo): Promise<number>;
 }

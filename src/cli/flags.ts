@@ -67,7 +67,9 @@ function convert(definition: FlagDefinition, raw: string): FlagValue {
 /**
  * Parses `args` against `definitions` with Go's rules: `-name` or `--name`; `-name=value` or the
  * value as the next argument; a bool flag takes no next argument (`-name`, `-name=false`);
- * parsing stops at the first non-flag argument, a lone `-`, or after `--`.
+ * parsing stops at the first non-flag argument, a lone `-`, or after `--`. With `interspersed`
+ * (the style of `op` and other cobra CLIs, for op-kube's own subcommands) non-flag arguments are
+ * collected into `rest` and parsing goes on.
  *
  * @throws UsageError for unknown flags, malformed syntax or a missing value (exit 2)
  * @throws ConfigError for a value the flag's kind rejects (exit 1)
@@ -76,6 +78,7 @@ function convert(definition: FlagDefinition, raw: string): FlagValue {
 export function parseFlags(
   definitions: readonly FlagDefinition[],
   args: readonly string[],
+  options: { interspersed?: boolean } = {},
 ): ParsedFlags {
   const byName = new Map(definitions.map((definition) => [definition.name, definition]));
   const values = new Map<string, FlagValue | FlagValue[]>();
@@ -85,10 +88,16 @@ export function parseFlags(
     else if (definition.default !== undefined) values.set(definition.name, definition.default);
   }
 
+  const positional: string[] = [];
   let index = 0;
   while (index < args.length) {
     const arg = args[index] ?? '';
-    if (arg.length < 2 || !arg.startsWith('-')) break;
+    if (arg.length < 2 || !arg.startsWith('-')) {
+      if (!options.interspersed) break;
+      positional.push(arg);
+      index += 1;
+      continue;
+    }
     index += 1;
     if (arg === '--') break;
 
@@ -119,7 +128,7 @@ export function parseFlags(
     if (definition.repeatable && Array.isArray(previous)) previous.push(value);
     else values.set(name, value);
   }
-  return { values, given, rest: args.slice(index) };
+  return { values, given, rest: [...positional, ...args.slice(index)] };
 }
 
 function describeDefault(definition: FlagDefinition): string {

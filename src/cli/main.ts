@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import type { Command, CommandIo } from './command.ts';
 import { ConfigError, ExitCode, HelpRequested, UsageError } from './errors.ts';
 import { formatFlagUsage, parseFlags } from './flags.ts';
+import { connectLocalCommand } from '../connect/local/command.ts';
 import { pendingCommand } from './pending.ts';
 
 export const commands: readonly Command[] = [
   pendingCommand('operator', 'reconcile OnePasswordItems and annotated workloads into Secrets', 4),
   pendingCommand('webhook', 'serve the mutating admission webhook that injects secrets', 5),
-  pendingCommand('connect-local', 'run a local Connect-compatible server', 3),
+  connectLocalCommand,
   pendingCommand('demo', 'start a local cluster, Connect and op-kube, and show a sync', 6),
 ];
 
@@ -41,7 +42,8 @@ function topLevelUsage(): string {
 
 function commandUsage(command: Command): string {
   const flags = formatFlagUsage(command.flags);
-  return `Usage: op-kube ${command.name} [flags]\n\n${command.summary}\n${flags ? `\nFlags:\n${flags}\n` : ''}`;
+  const details = command.details ? `\n${command.details}\n` : '';
+  return `Usage: op-kube ${command.name} [flags]\n\n${command.summary}\n${details}${flags ? `\nFlags:\n${flags}\n` : ''}`;
 }
 
 /** Runs the CLI and resolves to the exit code; never throws. */
@@ -72,7 +74,7 @@ export async function main(args: readonly string[], io: CommandIo): Promise<numb
 
   try {
     const flags = parseFlags(command.flags, rest);
-    if (flags.rest.length > 0) {
+    if (flags.rest.length > 0 && !command.takesArguments) {
       throw new UsageError(`unexpected argument ${JSON.stringify(flags.rest[0])}`);
     }
     return await command.run(flags, io);

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { withDirectoryLock } from './lock.ts';
+import { withDirectoryLock } from '../../src/util/directory-lock.ts';
 import { binaryCacheRoot } from './paths.ts';
 import { ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION } from './versions.ts';
 
@@ -174,55 +174,64 @@ async function buildOnce(build: GoBuild, cacheRoot: string, log: ProgressLog): P
     Object.keys(build.packages).every((name) => existsSync(join(binDir, name)));
   if (complete()) return binDir;
 
-  return withDirectoryLock(`${home}.lock`, log, async () => {
-    if (complete()) return binDir; // built by whoever held the lock before us
-    const moduleDir = join(home, 'module');
-    await mkdir(moduleDir, { recursive: true });
-    await assertGoVersion(moduleDir);
-    const started = Date.now();
-    log(`building ${build.key} (first time only; this takes minutes) in ${home}`);
+  const onWait = (owner: number | undefined): void =>
+    log(`waiting for another build (pid ${owner ?? '?'}) of ${build.key}`);
+  return withDirectoryLock(
+    `${home}.lock`,
+    async () => {
+      if (complete()) return binDir; // built by whoever held the lock before us
+      const moduleDir = join(home, 'module');
+      await mkdir(moduleDir, { recursive: true });
+      await assertGoVersion(moduleDir);
+      const started = Date.now();
+      log(`building ${build.key} (first time only; this takes minutes) in ${home}`);
 
-    await writeFile(join(moduleDir, 'go.mod'), `module op-kube.local/${build.key}\n\ngo 1.26.0\n`);
-    const replaces = await build.replaces(moduleDir);
-    const replaceBlock = replaces.length ? `\nreplace (\n\t${replaces.join('\n\t')}\n)\n` : '';
-    await writeFile(
-      join(moduleDir, 'go.mod'),
-      `module op-kube.local/${build.key}\n\ngo 1.26.0\n\nrequire ${build.require}\n${replaceBlock}`,
-    );
-
-    const packages = Object.values(build.packages);
-    log(`${build.key}: resolving modules and packages`);
-    const listed = await runGo(['list', '-deps', ...packages], moduleDir);
-    const total = listed.stdout.split('\n').filter((line) => line.trim()).length;
-
-    const partial = join(home, `bin.partial-${process.pid}`);
-    await rm(partial, { recursive: true, force: true });
-    await mkdir(partial, { recursive: true });
-    let compiled = 0;
-    const ticker = setInterval(() => {
-      log(
-        `${build.key}: compiled ${compiled}/${total} packages (${formatElapsed(Date.now() - started)})`,
+      await writeFile(
+        join(moduleDir, 'go.mod'),
+        `module op-kube.local/${build.key}\n\ngo 1.26.0\n`,
       );
-    }, 20_000);
-    try {
-      for (const [output, pkg] of Object.entries(build.packages)) {
-        await runGo(
-          ['build', '-v', '-ldflags', build.ldflags, '-o', join(partial, output), pkg],
-          moduleDir,
-          (line) => {
-            if (!line.startsWith('go: ')) compiled += 1;
-          },
+      const replaces = await build.replaces(moduleDir);
+      const replaceBlock = replaces.length ? `\nreplace (\n\t${replaces.join('\n\t')}\n)\n` : '';
+      await writeFile(
+        join(moduleDir, 'go.mod'),
+        `module op-kube.local/${build.key}\n\ngo 1.26.0\n\nrequire ${build.require}\n${replaceBlock}`,
+      );
+
+      const packages = Object.values(build.packages);
+      log(`${build.key}: resolving modules and packages`);
+      const listed = await runGo(['list', '-deps', ...packages], moduleDir);
+      const total = listed.stdout.split('\n').filter((line) => line.trim()).length;
+
+      const partial = join(home, `bin.partial-${process.pid}`);
+      await rm(partial, { recursive: true, force: true });
+      await mkdir(partial, { recursive: true });
+      let compiled = 0;
+      const ticker = setInterval(() => {
+        log(
+          `${build.key}: compiled ${compiled}/${total} packages (${formatElapsed(Date.now() - started)})`,
         );
+      }, 20_000);
+      try {
+        for (const [output, pkg] of Object.entries(build.packages)) {
+          await runGo(
+            ['build', '-v', '-ldflags', build.ldflags, '-o', join(partial, output), pkg],
+            moduleDir,
+            (line) => {
+              if (!line.startsWith('go: ')) compiled += 1;
+            },
+          );
+        }
+      } finally {
+        clearInterval(ticker);
       }
-    } finally {
-      clearInterval(ticker);
-    }
-    // Rename last, so an interrupted build never leaves a half-filled bin/ that looks complete.
-    await rm(binDir, { recursive: true, force: true });
-    await rename(partial, binDir);
-    log(`${build.key}: built in ${formatElapsed(Date.now() - started)}`);
-    return binDir;
-  });
+      // Rename last, so an interrupted build never leaves a half-filled bin/ that looks complete.
+      await rm(binDir, { recursive: true, force: true });
+      await rename(partial, binDir);
+      log(`${build.key}: built in ${formatElapsed(Date.now() - started)}`);
+      return binDir;
+    },
+    { onWait, pollMs: 2000 },
+  );
 }
 
 /** Returns the cached binaries, building whatever is missing first. */

@@ -1,0 +1,310 @@
+// `op-kube connect-local`: serve, and the `token …` and `server init` commands on the state dir.
+import pino from 'pino';
+import type { Command, CommandIo } from '../../cli/command.ts';
+import { ConfigError, ExitCode, UsageError } from '../../cli/errors.ts';
+import {
+  defineFlag,
+  flagValue,
+  flagValues,
+  parseFlags,
+  type FlagDefinition,
+  type ParsedFlags,
+} from '../../cli/flags.ts';
+import { CredentialsExistError, ensureCredentials, initCredentials } from './credentials.ts';
+import { DataFileError } from './data-file.ts';
+import { startConnectLocal } from './server.ts';
+import { ConnectStore } from './store.ts';
+import {
+  TokenCommandError,
+  createToken,
+  parseExpiresIn,
+  parseVaultSpec,
+  readTokens,
+  renameToken,
+  revokeToken,
+  type TokenRecord,
+} from './tokens.ts';
+
+const stateDirFlag = defineFlag({
+  name: 'state-dir',
+  kind: 'string',
+  usage: 'directory holding the state, tokens, credentials and activity log',
+  default: '.connect-local',
+});
+
+const serveFlags = {
+  port: defineFlag({
+    name: 'port',
+    kind: 'int',
+    usage: 'port to listen on (0 picks a free one)',
+    default: 8080,
+  }),
+  host: defineFlag({
+    name: 'host',
+    kind: 'string',
+    usage: 'address to listen on',
+    default: '127.0.0.1',
+  }),
+  data: defineFlag({
+    name: 'data',
+    kind: 'string',
+    usage: 'YAML data file that seeds an empty state',
+  }),
+  stateDir: stateDirFlag,
+  tlsCert: defineFlag({ name: 'tls-cert', kind: 'string', usage: 'PEM certificate: serve HTTPS' }),
+  tlsKey: defineFlag({ name: 'tls-key', kind: 'string', usage: 'PEM private key for --tls-cert' }),
+  adminPort: defineFlag({
+    name: 'admin-port',
+    kind: 'int',
+    usage: 'serve fault controls on this port (off when unset); secret in <state-dir>/admin-secret',
+  }),
+  activityRetention: defineFlag({
+    name: 'activity-retention',
+    kind: 'int',
+    usage: 'how many audited requests /v1/activity keeps',
+    default: 10_000,
+  }),
+  maxInlineFileBytes: defineFlag({
+    name: 'max-inline-file-bytes',
+    kind: 'int',
+    usage: 'largest file returned inline (?inline_files=true); larger ones answer 413',
+    default: 1_048_576,
+  }),
+  maxBodyBytes: defineFlag({
+    name: 'max-body-bytes',
+    kind: 'int',
+    usage: 'largest request body accepted; larger ones answer 413',
+    default: 1_048_576,
+  }),
+  logLevel: defineFlag({
+    name: 'log-level',
+    kind: 'string',
+    usage: 'debug, info, warn or error',
+    default: 'info',
+  }),
+};
+
+const createFlags = [
+  stateDirFlag,
+  defineFlag({
+    name: 'vault',
+    kind: 'string',
+    usage: 'vault name or id, optionally ,r ,w or ,rw',
+    repeatable: true,
+  }),
+  defineFlag({ name: 'vaults', kind: 'string', usage: 'same as --vault', repeatable: true }),
+  defineFlag({
+    name: 'expires-in',
+    kind: 'string',
+    usage: 'lifetime such as 90m, 12h, 30d or 1w2d',
+  }),
+];
+const listFlags = [stateDirFlag, defineFlag({ name: 'json', kind: 'bool', usage: 'print JSON' })];
+const renameFlags = [
+  stateDirFlag,
+  defineFlag({ name: 'name', kind: 'string', usage: 'the new name' }),
+];
+const initFlags = [
+  stateDirFlag,
+  defineFlag({ name: 'force', kind: 'bool', usage: 'replace existing credentials' }),
+];
+
+const DETAILS = `Also:
+  op-kube connect-local token create <name> --vault <vault>[,r|,w|,rw] [--vault ...] [--expires-in 30d]
+  op-kube connect-local token list [--json]
+  op-kube connect-local token revoke <name|id>
+  op-kube connect-local token rename <name|id> --name <new name>
+  op-kube connect-local server init [--force]
+Each takes --state-dir (default .connect-local).`;
+
+function positiveInteger(
+  parsed: ParsedFlags,
+  definition: FlagDefinition<'int'>,
+  allowZero = false,
+): number {
+  const value = flagValue(parsed, definition) ?? 0;
+  if (value < (allowZero ? 0 : 1)) {
+    throw new ConfigError(
+      `--${definition.name}`,
+      `must be ${allowZero ? 'zero or more' : 'at least 1'}`,
+    );
+  }
+  return value;
+}
+
+async function serve(flags: ParsedFlags, io: CommandIo): Promise<number> {
+  const port = positiveInteger(flags, serveFlags.port, true);
+  const adminPort = flagValue(flags, serveFlags.adminPort);
+  if (port > 65_535) throw new ConfigError('--port', 'must be at most 65535');
+  if (adminPort !== undefined && (adminPort < 0 || adminPort > 65_535)) {
+    throw new ConfigError('--admin-port', 'must be from 0 to 65535');
+  }
+  const certFile = flagValue(flags, serveFlags.tlsCert);
+  const keyFile = flagValue(flags, serveFlags.tlsKey);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(
+      certFile ? '--tls-key' : '--tls-cert',
+      '--tls-cert and --tls-key go together',
+    );
+  }
+  const level = flagValue(flags, serveFlags.logLevel) ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) {
+    throw new ConfigError('--log-level', `unknown level ${JSON.stringify(level)}`);
+  }
+  const logger = pino({ level, base: { component: 'connect-local' } });
+  const dataFile = flagValue(flags, serveFlags.data);
+  const running = await startConnectLocal(
+    {
+      host: flagValue(flags, serveFlags.host) ?? '127.0.0.1',
+      port,
+      stateDir: flagValue(flags, stateDirFlag) ?? '.connect-local',
+      ...(dataFile ? { dataFile } : {}),
+      ...(certFile && keyFile ? { tls: { certFile, keyFile } } : {}),
+      ...(adminPort !== undefined ? { adminPort } : {}),
+      activityRetention: positiveInteger(flags, serveFlags.activityRetention),
+      maxInlineFileBytes: positiveInteger(flags, serveFlags.maxInlineFileBytes),
+      maxBodyBytes: positiveInteger(flags, serveFlags.maxBodyBytes),
+      logger,
+    },
+    io.env,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  logger.info('shutting down');
+  await running.close();
+  return ExitCode.ok;
+}
+
+function stateDirOf(parsed: ParsedFlags): string {
+  return flagValue(parsed, stateDirFlag) ?? '.connect-local';
+}
+
+function describeToken(record: TokenRecord, now: number): string {
+  const state = record.revokedAt
+    ? 'revoked'
+    : record.expiresAt && Date.parse(record.expiresAt) <= now
+      ? 'expired'
+      : 'active';
+  const vaults = record.vaults
+    .map((grant) => `${grant.name}(${grant.read ? 'r' : ''}${grant.write ? 'w' : ''})`)
+    .join(',');
+  return [record.id, record.name, state, vaults, record.expiresAt ?? 'never'].join('\t');
+}
+
+async function tokenCommand(args: readonly string[], io: CommandIo): Promise<number> {
+  const [action, ...rest] = args;
+  switch (action) {
+    case 'create': {
+      const parsed = parseFlags(createFlags, rest, { interspersed: true });
+      const [name, ...extra] = parsed.rest;
+      if (!name || extra.length)
+        throw new UsageError('usage: token create <name> --vault <vault>[,r|,w|,rw]');
+      const stateDir = stateDirOf(parsed);
+      const credentials = await ensureCredentials(stateDir);
+      const vaults = await ConnectStore.readVaults(stateDir);
+      if (!vaults) {
+        throw new TokenCommandError(
+          `no state in ${stateDir}: start connect-local with --data once first`,
+        );
+      }
+      const specs = [
+        ...flagValues(parsed, createFlags[1]!),
+        ...flagValues(parsed, createFlags[2]!),
+      ];
+      const expiresIn = flagValue(parsed, createFlags[3] as FlagDefinition<'string'>);
+      const { token } = await createToken(stateDir, credentials, vaults, {
+        name,
+        vaults: specs.map(parseVaultSpec),
+        ...(expiresIn !== undefined ? { expiresInSeconds: parseExpiresIn(expiresIn) } : {}),
+      });
+      io.stdout.write(`${token}\n`);
+      return ExitCode.ok;
+    }
+    case 'list': {
+      const parsed = parseFlags(listFlags, rest, { interspersed: true });
+      if (parsed.rest.length) throw new UsageError('usage: token list [--json]');
+      const tokens = await readTokens(stateDirOf(parsed));
+      if (flagValue(parsed, listFlags[1] as FlagDefinition<'bool'>)) {
+        io.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
+      } else {
+        const now = Date.now();
+        io.stdout.write(
+          ['ID\tNAME\tSTATE\tVAULTS\tEXPIRES', ...tokens.map((t) => describeToken(t, now))].join(
+            '\n',
+          ) + '\n',
+        );
+      }
+      return ExitCode.ok;
+    }
+    case 'revoke':
+    case 'delete': {
+      const parsed = parseFlags([stateDirFlag], rest, { interspersed: true });
+      const [reference, ...extra] = parsed.rest;
+      if (!reference || extra.length) throw new UsageError('usage: token revoke <name|id>');
+      const record = await revokeToken(stateDirOf(parsed), reference);
+      io.stderr.write(`revoked token ${record.name} (${record.id})\n`);
+      return ExitCode.ok;
+    }
+    case 'rename':
+    case 'edit': {
+      const parsed = parseFlags(renameFlags, rest, { interspersed: true });
+      const [reference, ...extra] = parsed.rest;
+      const name = flagValue(parsed, renameFlags[1] as FlagDefinition<'string'>);
+      if (!reference || extra.length || name === undefined) {
+        throw new UsageError('usage: token rename <name|id> --name <new name>');
+      }
+      const record = await renameToken(stateDirOf(parsed), reference, name);
+      io.stderr.write(`renamed token ${record.id} to ${record.name}\n`);
+      return ExitCode.ok;
+    }
+    default:
+      throw new UsageError(
+        `unknown token command ${JSON.stringify(action ?? '')}: use create, list, revoke or rename`,
+      );
+  }
+}
+
+async function serverCommand(args: readonly string[], io: CommandIo): Promise<number> {
+  const [action, ...rest] = args;
+  if (action !== 'init')
+    throw new UsageError(`unknown server command ${JSON.stringify(action ?? '')}: use init`);
+  const parsed = parseFlags(initFlags, rest, { interspersed: true });
+  if (parsed.rest.length) throw new UsageError('usage: server init [--force]');
+  const credentials = await initCredentials(
+    stateDirOf(parsed),
+    flagValue(parsed, initFlags[1] as FlagDefinition<'bool'>) ?? false,
+  );
+  io.stderr.write(
+    `wrote credentials for server ${credentials.serverId} in ${stateDirOf(parsed)}\n`,
+  );
+  return ExitCode.ok;
+}
+
+export const connectLocalCommand: Command = {
+  name: 'connect-local',
+  summary: 'run a local Connect-compatible server; manage its tokens',
+  flags: Object.values(serveFlags),
+  details: DETAILS,
+  takesArguments: true,
+  async run(flags, io) {
+    const [group, ...rest] = flags.rest;
+    try {
+      if (group === undefined) return await serve(flags, io);
+      if (group === 'token') return await tokenCommand(rest, io);
+      if (group === 'server') return await serverCommand(rest, io);
+      throw new UsageError(`unknown argument ${JSON.stringify(group)}: expected token or server`);
+    } catch (error) {
+      if (
+        error instanceof TokenCommandError ||
+        error instanceof CredentialsExistError ||
+        error instanceof DataFileError
+      ) {
+        io.stderr.write(`op-kube connect-local: ${error.message}\n`);
+        return ExitCode.config;
+      }
+      throw error;
+    }
+  },
+};

@@ -1,0 +1,144 @@
+// Starts connect-local: opens (or seeds) the state dir, then serves the API and the admin listener.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { writeFileAtomic } from '../../util/atomic-file.ts';
+import { ActivityLog } from './activity-log.ts';
+import { createAdminApi } from './admin.ts';
+import { createApi } from './api.ts';
+import { ensureCredentials } from './credentials.ts';
+import { loadDataFile } from './data-file.ts';
+import { noFaults } from './faults.ts';
+import { createMetrics } from './metrics.ts';
+import { ConnectStore } from './store.ts';
+import { TokenRegistry } from './token-registry.ts';
+
+export const ADMIN_SECRET_FILE = 'admin-secret';
+
+export interface ConnectLocalOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly stateDir: string;
+  readonly dataFile?: string;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  readonly adminPort?: number;
+  readonly activityRetention: number;
+  readonly maxInlineFileBytes: number;
+  readonly maxBodyBytes: number;
+  readonly logger: Logger;
+}
+
+export interface RunningConnectLocal {
+  readonly url: string;
+  readonly adminUrl?: string;
+  close(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolveListen(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolveClose) => {
+    server.close(() => resolveClose());
+    server.closeIdleConnections();
+  });
+}
+
+function urlOf(scheme: string, address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${host}:${address.port}`;
+}
+
+/** The admin listener's secret: CONNECT_LOCAL_ADMIN_SECRET, else one kept in the state dir. */
+async function adminSecret(stateDir: string, env: NodeJS.ProcessEnv): Promise<string> {
+  if (env.CONNECT_LOCAL_ADMIN_SECRET) return env.CONNECT_LOCAL_ADMIN_SECRET;
+  const path = join(stateDir, ADMIN_SECRET_FILE);
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(24).toString('base64url');
+    await writeFileAtomic(path, secret, 0o600);
+    return secret;
+  }
+}
+
+export async function startConnectLocal(
+  options: ConnectLocalOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningConnectLocal> {
+  const { logger } = options;
+  const stateDir = resolve(options.stateDir);
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const credentials = await ensureCredentials(stateDir);
+  const { store, seeded } = await ConnectStore.open(stateDir, async () =>
+    options.dataFile ? loadDataFile(options.dataFile) : [],
+  );
+  if (options.dataFile && !seeded) {
+    logger.info(
+      { stateDir },
+      'state exists; the data file only seeds an empty state and was not read',
+    );
+  }
+  const tokens = new TokenRegistry(stateDir, credentials);
+  await tokens.start();
+  const activity = await ActivityLog.open(stateDir, { retention: options.activityRetention });
+  const faults = noFaults();
+  const api = createApi({
+    store,
+    tokens,
+    activity,
+    faults,
+    metrics: createMetrics(),
+    logger,
+    maxInlineFileBytes: options.maxInlineFileBytes,
+    maxBodyBytes: options.maxBodyBytes,
+  });
+
+  const server = options.tls
+    ? createHttpsServer(
+        {
+          cert: await readFile(options.tls.certFile),
+          key: await readFile(options.tls.keyFile),
+          minVersion: 'TLSv1.2',
+        },
+        api,
+      )
+    : createHttpServer(api);
+  // Clients keep connections open between polls; outlive their idle timeouts rather than race them.
+  server.keepAliveTimeout = 125_000;
+  server.headersTimeout = 130_000;
+  const address = await listen(server, options.port, options.host);
+  const url = urlOf(options.tls ? 'https' : 'http', address);
+
+  let adminServer: Server | undefined;
+  let adminUrl: string | undefined;
+  if (options.adminPort !== undefined) {
+    adminServer = createHttpServer(createAdminApi(store, faults, await adminSecret(stateDir, env)));
+    adminUrl = urlOf('http', await listen(adminServer, options.adminPort, options.host));
+  }
+  logger.info(
+    { url, adminUrl, stateDir, vaults: store.vaults().length },
+    'connect-local listening',
+  );
+
+  return {
+    url,
+    ...(adminUrl ? { adminUrl } : {}),
+    async close() {
+      tokens.stop();
+      await Promise.all([closeServer(server), adminServer ? closeServer(adminServer) : undefined]);
+      await activity.close();
+    },
+  };
+}
