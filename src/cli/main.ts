@@ -91,6 +91,9 @@ export async function main(args: readonly string[], io: CommandIo): Promise<numb
       io.stderr.write(`op-kube ${command.name}: invalid configuration: ${error.message}\n`);
       return error.exitCode;
     }
-    throw error;
+    // Unexpected: report the failure without dumping objects that might hold request data.
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : 'unknown error';
+    io.stderr.write(`op-kube ${command.name}: ${message}\n`);
+    return ExitCode.config;
   }
 }

@@ -1,7 +1,11 @@
 // A cross-process lock: a directory holding the owner's pid, taken over when that owner is dead.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A lock without a readable pid this old was left by a crash between its creation steps. */
+const ORPHAN_AFTER_MS = 10_000;
 
 function isAlive(pid: number): boolean {
   try {
@@ -21,37 +25,62 @@ async function ownerOf(lockDir: string): Promise<number | undefined> {
   }
 }
 
+async function isStale(lockDir: string): Promise<boolean> {
+  const owner = await ownerOf(lockDir);
+  if (owner !== undefined) return !isAlive(owner);
+  const info = await stat(lockDir).catch(() => undefined);
+  return info !== undefined && Date.now() - info.mtimeMs > ORPHAN_AFTER_MS;
+}
+
+function uniqueSibling(path: string, tag: string): string {
+  return `${path}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
 export interface LockOptions {
   /** Called once when the lock is held by another live process. */
   readonly onWait?: (ownerPid: number | undefined) => void;
   readonly pollMs?: number;
 }
 
-/** Runs `work` while holding `lockDir`; waits for a live holder, takes over from a dead one. */
+/**
+ * Runs `work` while holding `lockDir`. The lock directory appears with its pid file already inside
+ * (made aside, then renamed into place), so a holder is always identifiable; a dead holder's lock is
+ * moved away atomically, so two waiters can never both take it over.
+ */
 export async function withDirectoryLock<T>(
   lockDir: string,
   work: () => Promise<T>,
   options: LockOptions = {},
 ): Promise<T> {
-  let announced = false;
   await mkdir(dirname(lockDir), { recursive: true });
-  for (;;) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(join(lockDir, 'pid'), String(process.pid));
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = await ownerOf(lockDir);
-      // No pid yet means the owner is between mkdir and writeFile: treat it as alive.
-      if (owner !== undefined && !isAlive(owner)) {
-        await rm(lockDir, { recursive: true, force: true });
+  const candidate = uniqueSibling(lockDir, 'new');
+  await mkdir(candidate);
+  await writeFile(join(candidate, 'pid'), String(process.pid));
+  let announced = false;
+  try {
+    for (;;) {
+      try {
+        await rename(candidate, lockDir);
+        break;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw error;
+      }
+      if (await isStale(lockDir)) {
+        const trash = uniqueSibling(lockDir, 'stale');
+        await rename(lockDir, trash).then(
+          () => rm(trash, { recursive: true, force: true }),
+          () => undefined, // someone else moved it first
+        );
         continue;
       }
-      if (!announced) options.onWait?.(owner);
+      if (!announced) options.onWait?.(await ownerOf(lockDir));
       announced = true;
       await sleep(options.pollMs ?? 50);
     }
+  } catch (error) {
+    await rm(candidate, { recursive: true, force: true });
+    throw error;
   }
   try {
     return await work();

@@ -1,4 +1,4 @@
-// `npm run cluster:up|down|status` and `node tools/cluster/cli.ts restart <component>`.
+// `npm run cluster:up|down|status` and `npm run cluster -- start|stop|restart <component>`.
 import { MissingGoError } from './build.ts';
 import { COMPONENTS, ControlPlane, type Component } from './plane.ts';
 

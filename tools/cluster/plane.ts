@@ -1,6 +1,15 @@
 // A real etcd + kube-apiserver + kube-controller-manager on loopback, started detached and reused.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import yaml from 'js-yaml';
@@ -16,6 +25,7 @@ import {
   stopProcess,
 } from './processes.ts';
 import { KUBERNETES_VERSION } from './versions.ts';
+import { withDirectoryLock } from '../../src/util/directory-lock.ts';
 
 export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager'] as const;
 export type Component = (typeof COMPONENTS)[number];
@@ -40,20 +50,26 @@ const RENEW_BEFORE_DAYS = 30;
 const START_TIMEOUT_MS = 120_000;
 const SERVICE_CIDR = '10.96.0.0/16';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolvePort(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
+/** Distinct free loopback ports, held open together so the kernel cannot hand out one twice. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolvePort, reject) => {
+            server.on('error', reject);
+            server.listen(0, '127.0.0.1', () => {
+              const address = server.address();
+              if (typeof address === 'object' && address) resolvePort(address.port);
+              else reject(new Error('no port'));
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
 
 async function tailOf(file: string, lines = 25): Promise<string> {
@@ -149,51 +165,73 @@ export class ControlPlane {
     return state;
   }
 
+  /** Serialises operations on this plane across processes (two `cluster:up`s, a test and a shell). */
+  #locked<T>(work: () => Promise<T>): Promise<T> {
+    return withDirectoryLock(this.#path('.lock'), work, {
+      onWait: (owner) =>
+        this.#log(`waiting for another operation (pid ${owner ?? '?'}) on ${this.dir}`),
+    });
+  }
+
   /**
    * Builds what is missing, then starts whatever is not running. Resolves to whether anything had to
-   * start; a plane already fully up is only checked.
+   * start; a plane already fully up is only checked. If a component fails to start, every process
+   * this call started is stopped again before the error is thrown.
    */
   async up(): Promise<'started' | 'already-running'> {
     this.#binaries = await ensureBinaries(this.#log);
     await mkdir(this.dir, { recursive: true });
-    await this.#linkTools(this.#binaries);
-
-    let state = await this.#readState();
-    const current = await this.status();
-    if (state && COMPONENTS.every((component) => current[component].running)) {
-      await this.#waitReady('kube-apiserver', state);
-      return 'already-running';
-    }
-    if (!state || COMPONENTS.every((component) => !current[component].running)) {
-      await this.#sweepStrays();
-      state = await this.#prepareFresh();
-    }
-    for (const component of COMPONENTS) {
-      if (!current[component].running) state = await this.#start(component, state);
-    }
-    await this.#waitForControllers();
-    return 'started';
+    return this.#locked(async () => {
+      await this.#linkTools(this.#binaries as Binaries);
+      let state = await this.#readState();
+      const current = await this.status();
+      if (state && COMPONENTS.every((component) => current[component].running)) {
+        await this.#waitReady('kube-apiserver', state);
+        return 'already-running';
+      }
+      if (!state || COMPONENTS.every((component) => !current[component].running)) {
+        await this.#sweepStrays();
+        state = await this.#prepareFresh();
+      }
+      const started: Component[] = [];
+      try {
+        for (const component of COMPONENTS) {
+          if (current[component].running) continue;
+          state = await this.#start(component, state);
+          started.push(component);
+        }
+        await this.#waitForControllers();
+      } catch (error) {
+        for (const component of started.reverse()) await this.#stopComponent(component);
+        throw error;
+      }
+      return 'started';
+    });
   }
 
   /** Stops every process of this plane and forgets its data (certificates and logs stay). */
   async down(): Promise<number> {
-    const state = await this.#readState();
-    let stopped = 0;
-    for (const component of [...COMPONENTS].reverse()) {
-      const pid = state?.pids[component];
-      if (pid !== undefined && isAlive(pid)) {
-        await stopProcess(pid, this.#belongs(component));
-        stopped += 1;
+    if (!existsSync(this.dir)) return 0;
+    return this.#locked(async () => {
+      const state = await this.#readState();
+      let stopped = 0;
+      for (const component of [...COMPONENTS].reverse()) {
+        const pid = state?.pids[component];
+        if (pid !== undefined && (await stopProcess(pid, this.#belongs(component)))) stopped += 1;
       }
-    }
-    stopped += await this.#sweepStrays();
-    await rm(this.#path('etcd'), { recursive: true, force: true });
-    await rm(this.#path('state.json'), { force: true });
-    return stopped;
+      stopped += await this.#sweepStrays();
+      await rm(this.#path('etcd'), { recursive: true, force: true });
+      await rm(this.#path('state.json'), { force: true });
+      return stopped;
+    });
   }
 
   /** Stops one component, leaving the others (and etcd's data) as they are. */
-  async stop(component: Component): Promise<void> {
+  stop(component: Component): Promise<void> {
+    return this.#locked(() => this.#stopComponent(component));
+  }
+
+  async #stopComponent(component: Component): Promise<void> {
     const state = await this.#requireState();
     const pid = state.pids[component];
     if (pid !== undefined) await stopProcess(pid, this.#belongs(component));
@@ -204,10 +242,12 @@ export class ControlPlane {
 
   /** Starts one stopped component on its previous port and waits until it is ready. */
   async start(component: Component): Promise<void> {
-    const state = await this.#requireState();
-    if ((await this.status())[component].running) return;
     this.#binaries ??= await ensureBinaries(this.#log);
-    await this.#start(component, state);
+    await this.#locked(async () => {
+      const state = await this.#requireState();
+      if ((await this.status())[component].running) return;
+      await this.#start(component, state);
+    });
   }
 
   async restart(component: Component): Promise<void> {
@@ -221,10 +261,7 @@ export class ControlPlane {
     for (const pid of processesMentioning(`${this.dir}/`)) {
       const argv = commandLineOf(pid) ?? [];
       const component = COMPONENTS.find((candidate) => this.#belongs(candidate)(argv));
-      if (component) {
-        await stopProcess(pid, this.#belongs(component));
-        stopped += 1;
-      }
+      if (component && (await stopProcess(pid, this.#belongs(component)))) stopped += 1;
     }
     return stopped;
   }
@@ -236,8 +273,11 @@ export class ControlPlane {
       ['helm', binaries.helm],
     ] as const) {
       const link = join(this.binDir, name);
-      await unlink(link).catch(() => undefined);
-      await symlink(target, link);
+      if ((await readlink(link).catch(() => undefined)) === target) continue;
+      // Replace by rename so a kubectl started meanwhile never finds the link missing.
+      await unlink(`${link}.tmp`).catch(() => undefined);
+      await symlink(target, `${link}.tmp`);
+      await rename(`${link}.tmp`, link);
     }
   }
 
@@ -245,12 +285,8 @@ export class ControlPlane {
     await rm(this.#path('etcd'), { recursive: true, force: true });
     await mkdir(this.#path('logs'), { recursive: true });
     await this.#ensurePki();
-    const ports: Ports = {
-      etcdClient: await freePort(),
-      etcdPeer: await freePort(),
-      apiserver: await freePort(),
-      controllerManager: await freePort(),
-    };
+    const [etcdClient = 0, etcdPeer = 0, apiserver = 0, controllerManager = 0] = await freePorts(4);
+    const ports: Ports = { etcdClient, etcdPeer, apiserver, controllerManager };
     await this.#writeKubeconfigs(ports.apiserver);
     const state: PlaneState = { kubernetesVersion: KUBERNETES_VERSION, ports, pids: {} };
     await this.#writeState(state);
@@ -425,7 +461,7 @@ export class ControlPlane {
     const logFile = this.#path('logs', `${component}.log`);
     await mkdir(this.#path('logs'), { recursive: true });
     this.#log(`starting ${component}`);
-    const child = spawnDetached(
+    const child = await spawnDetached(
       this.#binaryOf(component),
       this.#arguments(component, state.ports),
       logFile,
@@ -433,9 +469,8 @@ export class ControlPlane {
     );
     const next: PlaneState = { ...state, pids: { ...state.pids, [component]: child.pid } };
     await this.#writeState(next);
-    const died = child.exited.then((code) => `exited with code ${code}`);
     try {
-      await this.#waitReady(component, next, died);
+      await this.#waitReady(component, next, child.exited);
     } catch (error) {
       await stopProcess(child.pid, this.#belongs(component));
       const reason = error instanceof Error ? error.message : String(error);

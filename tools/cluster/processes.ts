@@ -1,6 +1,6 @@
 // Detached child processes that outlive the command which started them, found and stopped by pid.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function isAlive(pid: number): boolean {
@@ -12,14 +12,19 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-function isZombie(pid: number): boolean {
+/** State and parent pid from /proc/<pid>/stat (fields 3 and 4, after a name that may hold spaces). */
+function statOf(pid: number): { state: string; parent: number } | undefined {
   try {
-    // Field 3 of /proc/<pid>/stat is the state; the command name before it may contain spaces.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    const [state = '', parent = '0'] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state, parent: Number(parent) };
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+function isZombie(pid: number): boolean {
+  return statOf(pid)?.state === 'Z';
 }
 
 /** The argv of a running process, or undefined once it is gone. */
@@ -45,27 +50,30 @@ export function processesMentioning(marker: string): number[] {
 
 export interface DetachedProcess {
   readonly pid: number;
-  /** Resolves with the exit code if the process ends while this command still watches it. */
-  readonly exited: Promise<number | null>;
+  /** Resolves with how the process ended, if it ends while this command still watches it. */
+  readonly exited: Promise<string>;
   /** Stop watching, so this command can exit while the process runs on. */
   release(): void;
 }
 
 /** Starts `binary` in its own process group with stdout and stderr appended to `logFile`. */
-export function spawnDetached(
+export async function spawnDetached(
   binary: string,
   args: readonly string[],
   logFile: string,
   cwd: string,
-): DetachedProcess {
+): Promise<DetachedProcess> {
   const log = openSync(logFile, 'a');
   try {
     const child = spawn(binary, args, { cwd, detached: true, stdio: ['ignore', log, log] });
-    if (child.pid === undefined) throw new Error(`could not start ${binary}`);
-    const exited = new Promise<number | null>((resolve) => {
-      child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
-      child.on('error', () => resolve(null));
+    // Listen before looking at the pid: a binary that cannot run reports through 'error'.
+    const exited = new Promise<string>((resolve) => {
+      child.on('exit', (code, signal) =>
+        resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`),
+      );
+      child.on('error', (error) => resolve(`could not be started: ${error.message}`));
     });
+    if (child.pid === undefined) throw new Error(`${binary} ${await exited}`);
     return { pid: child.pid, exited, release: () => child.unref() };
   } finally {
     closeSync(log);
@@ -74,15 +82,15 @@ export function spawnDetached(
 
 /**
  * Sends SIGTERM, waits up to `graceMs`, then SIGKILL. `belongs` guards against a recycled pid:
- * a process that no longer looks like ours is left alone.
+ * a process that no longer looks like ours is left alone. Resolves to whether it was signalled.
  */
 export async function stopProcess(
   pid: number,
   belongs: (argv: readonly string[]) => boolean,
   graceMs = 10_000,
-): Promise<void> {
+): Promise<boolean> {
   const argv = commandLineOf(pid);
-  if (!argv || !belongs(argv) || !isAlive(pid)) return;
+  if (!argv || !belongs(argv) || !isAlive(pid)) return false;
   const signal = (name: NodeJS.Signals): void => {
     try {
       process.kill(pid, name);
@@ -95,10 +103,14 @@ export async function stopProcess(
   while (isAlive(pid) && Date.now() < deadline) await sleep(100);
   if (isAlive(pid)) {
     signal('SIGKILL');
-    while (isAlive(pid)) await sleep(50);
+    const killDeadline = Date.now() + 10_000;
+    while (isAlive(pid) && Date.now() < killDeadline) await sleep(50);
+    if (isAlive(pid)) throw new Error(`process ${pid} survived SIGKILL for 10 s`);
   }
-  // A detached process is reaped by init, not by us; wait briefly so that, once this returns, the
-  // process table no longer lists it (as a zombie) for tools like pgrep.
+  // Once its starter has exited, init reaps the process, sometimes after a moment; wait briefly so
+  // that, once this returns, the process table no longer lists it (as a zombie) for pgrep. A process
+  // whose starter still runs is that starter's to reap.
   const reapDeadline = Date.now() + 5000;
-  while (existsSync(`/proc/${pid}`) && Date.now() < reapDeadline) await sleep(50);
+  while (statOf(pid)?.parent === 1 && Date.now() < reapDeadline) await sleep(50);
+  return true;
 }

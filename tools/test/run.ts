@@ -11,7 +11,7 @@ type Mode = 'all' | 'unit' | 'e2e';
 
 const mode = (process.argv[2] ?? 'all') as Mode;
 if (!['all', 'unit', 'e2e'].includes(mode)) {
-  console.error('usage: node tools/test/run.ts [all|unit|e2e]');
+  console.error('usage: npm test | npm run test:unit | npm run test:e2e');
   process.exit(2);
 }
 
@@ -31,44 +31,62 @@ const e2eFiles = mode === 'unit' ? [] : await testFiles('test/e2e/**/*.test.ts')
 const plane = new ControlPlane(process.env.OP_KUBE_CLUSTER_DIR, log);
 let planeFailure: string | undefined;
 let stopPlaneAfter = false;
-if (e2eFiles.length > 0) {
-  const before = await plane.status();
-  try {
-    await plane.up();
+const counts = { passed: 0, failed: 0, skipped: 0, todo: 0 };
+
+async function stopOwnPlane(): Promise<void> {
+  if (!stopPlaneAfter) return;
+  stopPlaneAfter = false;
+  await plane.down();
+  log('stopped the control plane this run started (set OP_KUBE_KEEP_CLUSTER=1 to keep it)');
+}
+
+// An interrupted run must not leave a plane it started behind (its processes are detached).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void stopOwnPlane().finally(() => process.exit(130));
+  });
+}
+
+try {
+  if (e2eFiles.length > 0) {
+    const before = await plane.status();
     stopPlaneAfter =
       !COMPONENTS.every((component) => before[component].running) &&
       !process.env.OP_KUBE_KEEP_CLUSTER;
-    process.env.OP_KUBE_CLUSTER_DIR = plane.dir;
-  } catch (error) {
-    planeFailure = error instanceof Error ? error.message : String(error);
+    try {
+      await plane.up();
+      process.env.OP_KUBE_CLUSTER_DIR = plane.dir;
+    } catch (error) {
+      planeFailure = error instanceof Error ? error.message : String(error);
+    }
   }
-}
 
-const files = planeFailure ? unitFiles : [...unitFiles, ...e2eFiles];
-const counts = { passed: 0, failed: 0, skipped: 0, todo: 0 };
-const stream = run({
-  files: files.map((file) => `${repoRoot}/${file}`),
-  cwd: repoRoot,
-  // Files run in their own processes; e2e files mostly wait on the apiserver, so overlap them.
-  concurrency: 4,
-  timeout: 300_000,
-});
-stream.on('test:pass', (event) => {
-  if (event.details.type === 'suite') return;
-  if (event.skip !== undefined && event.skip !== false) counts.skipped += 1;
-  else if (event.todo !== undefined && event.todo !== false) counts.todo += 1;
-  else counts.passed += 1;
-});
-stream.on('test:fail', (event) => {
-  if (event.details.type !== 'suite') counts.failed += 1;
-});
-const output = stream.compose(spec);
-output.pipe(process.stdout);
-await finished(output);
-
-if (stopPlaneAfter) {
-  await plane.down();
-  log('stopped the control plane this run started (set OP_KUBE_KEEP_CLUSTER=1 to keep it)');
+  const files = planeFailure ? unitFiles : [...unitFiles, ...e2eFiles];
+  const stream = run({
+    files: files.map((file) => `${repoRoot}/${file}`),
+    cwd: repoRoot,
+    // Files run in their own processes; e2e files mostly wait on the apiserver, so overlap them.
+    concurrency: 4,
+    timeout: 300_000,
+  });
+  // Suites count only where they say something their tests cannot: a skipped suite never runs its
+  // tests, and a suite that fails in its body or hooks may have no failing test to show for it.
+  stream.on('test:pass', (event) => {
+    const skipped = event.skip !== undefined && event.skip !== false;
+    const todo = event.todo !== undefined && event.todo !== false;
+    if (skipped) counts.skipped += 1;
+    else if (todo) counts.todo += 1;
+    else if (event.details.type !== 'suite') counts.passed += 1;
+  });
+  stream.on('test:fail', (event) => {
+    const cause = (event.details.error as { failureType?: string } | undefined)?.failureType;
+    if (event.details.type !== 'suite' || cause !== 'subtestsFailed') counts.failed += 1;
+  });
+  const output = stream.compose(spec);
+  output.pipe(process.stdout);
+  await finished(output);
+} finally {
+  await stopOwnPlane();
 }
 
 const problems: string[] = [];

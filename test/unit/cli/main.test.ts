@@ -49,4 +49,22 @@ describe('op-kube command dispatch', () => {
     assert.equal(result.code, 0);
     assert.match(result.stdout, /Usage: op-kube webhook/);
   });
+
+  it('exits 1 naming the flag for an invalid value, before starting anything', async () => {
+    for (const [args, message] of [
+      [['connect-local', '--port=abc'], /invalid configuration: --port: invalid value "abc"/],
+      [
+        ['connect-local', '--port', '70000'],
+        /invalid configuration: --port: must be at most 65535/,
+      ],
+      [
+        ['connect-local', '--tls-cert=a.pem'],
+        /invalid configuration: --tls-key: --tls-cert and --tls-key go together/,
+      ],
+    ] as const) {
+      const result = await runCli([...args]);
+      assert.equal(result.code, 1, args.join(' '));
+      assert.match(result.stderr, message);
+    }
+  });
 });
