@@ -69,7 +69,10 @@ async function seedItem(
   });
   let item: StoredItem;
   try {
-    item = buildItem({ ...entry, fields }, { vaultId, seeding: true, now });
+    item = {
+      ...buildItem({ ...entry, fields }, { vaultId, seeding: true, now }),
+      id: seedId(entry, where),
+    };
   } catch (error) {
     if (error instanceof HttpError) throw new DataFileError(`${where}: ${error.message}`);
     throw error;
@@ -92,6 +95,15 @@ async function seedItem(
   }
   const createdAt = timestamp(entry, where) ?? now;
   return { ...item, version: 1, createdAt, updatedAt: createdAt, files };
+}
+
+/** An id the data file fixes (so docs and scripts can name it), else the generated one. */
+function seedId(entry: Json, where: string): string {
+  if (entry.id === undefined) return newId();
+  if (typeof entry.id !== 'string' || !looksLikeId(entry.id)) {
+    throw new DataFileError(`${where}.id must be 26 characters of a-z and 0-9`);
+  }
+  return entry.id;
 }
 
 /** An optional `createdAt`, so a data file can say which of two same-titled entries is older. */
@@ -125,16 +137,14 @@ export async function loadDataFile(
     if (!isObject(entry) || typeof entry.name !== 'string' || !entry.name) {
       throw new DataFileError(`${where} needs a name`);
     }
-    if (entry.id !== undefined && (typeof entry.id !== 'string' || !looksLikeId(entry.id))) {
-      throw new DataFileError(`${where}.id must be 26 characters of a-z and 0-9`);
-    }
+
     if (names.has(entry.name.toLowerCase())) {
       throw new DataFileError(
         `${where}: a vault named ${JSON.stringify(entry.name)} is listed twice`,
       );
     }
     names.add(entry.name.toLowerCase());
-    const vaultId = typeof entry.id === 'string' ? entry.id : newId();
+    const vaultId = seedId(entry, where);
     const items: StoredItem[] = [];
     for (const [itemIndex, item] of list(entry, 'items', where).entries()) {
       items.push(await seedItem(item, `${where}.items[${itemIndex}]`, vaultId, baseDir, now));
