@@ -38,12 +38,31 @@ function fieldIndex(fields: Field[], id: string, path: string): number {
   return index;
 }
 
+function decodeSegments(path: string): string[] {
+  try {
+    return path.split('/').slice(1).map(decodeURIComponent);
+  } catch {
+    throw new InvalidInputError(`patch path ${JSON.stringify(path)} has a malformed % escape`);
+  }
+}
+
+/** A copy of the item's fields, refusing what an earlier `/fields` operation may have left. */
+function fieldsOf(item: FullItem, path: string): Field[] {
+  const fields: unknown = item.fields ?? [];
+  if (
+    !Array.isArray(fields) ||
+    !fields.every((field) => typeof field === 'object' && field !== null && !Array.isArray(field))
+  ) {
+    throw new InvalidInputError(`patch path ${path}: fields must be a list of field objects`);
+  }
+  return [...(fields as Field[])];
+}
+
 function applyOne(item: FullItem, operation: PatchOperation): FullItem {
-  const segments = operation.path.split('/').slice(1).map(decodeURIComponent);
-  const [head = '', fieldId, leaf, ...extra] = segments;
-  const fields = [...(item.fields ?? [])];
+  const segments = decodeSegments(operation.path);
+  const [head = '', fieldId, leaf] = segments;
   const removing = operation.op === 'remove';
-  if (extra.length === 0 && operation.path === '/') {
+  if (operation.path === '/') {
     if (removing) throw new InvalidInputError('patch cannot remove the whole item');
     return { ...(requireValue(operation) as FullItem), id: item.id };
   }
@@ -58,9 +77,10 @@ function applyOne(item: FullItem, operation: PatchOperation): FullItem {
     if (removing) return { ...item, fields: [] };
     const value = requireValue(operation);
     if (operation.op === 'replace') return { ...item, fields: value as Field[] };
-    return { ...item, fields: [...fields, value as Field] };
+    return { ...item, fields: [...fieldsOf(item, operation.path), value as Field] };
   }
   if (segments.length === 2 && head === 'fields' && fieldId) {
+    const fields = fieldsOf(item, operation.path);
     if (removing) {
       fields.splice(fieldIndex(fields, fieldId, operation.path), 1);
       return { ...item, fields };
@@ -73,6 +93,7 @@ function applyOne(item: FullItem, operation: PatchOperation): FullItem {
     return { ...item, fields };
   }
   if (segments.length === 3 && head === 'fields' && fieldId && leaf === 'value') {
+    const fields = fieldsOf(item, operation.path);
     const index = fieldIndex(fields, fieldId, operation.path);
     const current = fields[index] as Field;
     if (removing) {

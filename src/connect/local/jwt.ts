@@ -59,7 +59,9 @@ export function verifyToken(
   } catch {
     return { ok: false, failure: 'malformed' };
   }
-  if (header.alg !== 'ES256' || typeof claims !== 'object' || claims === null) {
+  const isRecord = (value: unknown): boolean =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!isRecord(header) || header.alg !== 'ES256' || !isRecord(claims)) {
     return { ok: false, failure: 'malformed' };
   }
   const signed = verify(

@@ -68,6 +68,7 @@ export function parseVaultSpec(text: string): VaultSpec {
   return { vault: text.trim(), read: true, write: true };
 }
 
+const MAX_EXPIRY_S = 100 * 365 * 86_400;
 const EXPIRY_UNITS_S: Readonly<Record<string, number>> = {
   s: 1,
   m: 60,
@@ -88,6 +89,7 @@ export function parseExpiresIn(text: string): number {
     seconds += Number(amount) * (EXPIRY_UNITS_S[unit] ?? 0);
   }
   if (seconds <= 0) throw new TokenCommandError('--expires-in must be longer than zero');
+  if (seconds > MAX_EXPIRY_S) throw new TokenCommandError('--expires-in must be at most 100 years');
   return seconds;
 }
 
