@@ -157,8 +157,9 @@ describe('parseExpiresIn', () => {
 
   it('sums any sequence of positive amounts with units', () => {
     const unitSeconds = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 } as const;
+    // Five parts of at most 1000 weeks stay under the 100-year cap.
     const part = fc.tuple(
-      fc.integer({ min: 1, max: 1000 }) // five parts of at most 1000 weeks stay under the 100-year cap,
+      fc.integer({ min: 1, max: 1000 }),
       fc.constantFrom('s', 'm', 'h', 'd', 'w'),
     );
     fc.assert(
