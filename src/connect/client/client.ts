@@ -1,0 +1,354 @@
+// The typed Connect client: one method per endpoint, plus id-or-title lookups as 1Password's operator does them.
+import { ConnectError, isConnectError, type ConnectErrorInit } from '../errors.ts';
+import { formatFilter } from '../filter.ts';
+import {
+  looksLikeId,
+  type ApiRequest,
+  type FullItem,
+  type Health,
+  type ItemFile,
+  type ItemSummary,
+  type Vault,
+} from '../models.ts';
+import type { BackoffOptions } from './backoff.ts';
+import { parseContentRange, type ActivityRange } from './content-range.ts';
+import { ENDPOINTS, expandEndpoint } from './endpoints.ts';
+import {
+  headerValue,
+  Transport,
+  type CallInfo,
+  type HttpRequest,
+  type HttpResponse,
+} from './http.ts';
+import type { NewItem, PatchOperation } from './item-writes.ts';
+import { pickOldestByTitle } from './lookup.ts';
+import { MIN_FILES_VERSION } from './server-version.ts';
+import { VaultTitleCache } from './vault-titles.ts';
+
+export interface ConnectClientOptions {
+  /** `http(s)://host:port` of the Connect API. */
+  readonly host: string;
+  readonly token: string;
+  /** Per HTTP attempt, body included. Default 10 s. */
+  readonly timeoutMs?: number;
+  /** Retries after the first attempt. Default 3. */
+  readonly retries?: number;
+  /** Default: first retry within 100 ms, doubling, capped at 5 s. */
+  readonly backoff?: BackoffOptions;
+  /** PEM bundle to trust for an https host signed by a private CA. */
+  readonly ca?: string;
+  /** Called once per HTTP attempt, for metrics. Must not throw. */
+  readonly onCall?: (call: CallInfo) => void;
+  /** Shown in Connect's activity log. Default `op-kube`. */
+  readonly userAgent?: string;
+}
+
+export interface FileOptions {
+  /** Include each file's content, base64-encoded (the server refuses large files with 413). */
+  readonly inline?: boolean;
+}
+
+export interface ActivityPage {
+  readonly requests: ApiRequest[];
+  /** From the Content-Range header, when the server sent a well-formed one. */
+  readonly range?: ActivityRange;
+}
+
+type Shape = 'array' | 'object';
+
+/**
+ * Talks to one Connect server with one token. Methods reject with ConnectError, or with a
+ * RangeError for an empty or dot id (a caller's bug). The token lives in a private field of the
+ * transport: it is in no enumerable property, message or log.
+ */
+export class ConnectClient {
+  readonly #transport: Transport;
+  readonly #vaultTitles = new VaultTitleCache();
+
+  constructor(options: ConnectClientOptions) {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const retries = options.retries ?? 3;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new RangeError(`Connect timeout must be a positive number of ms, not ${timeoutMs}`);
+    }
+    if (!Number.isSafeInteger(retries) || retries < 0) {
+      throw new RangeError(`Connect retries must be a non-negative integer, not ${retries}`);
+    }
+    this.#transport = new Transport({
+      host: options.host,
+      token: options.token,
+      timeoutMs,
+      retries,
+      backoff: options.backoff ?? {},
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+      userAgent: options.userAgent ?? 'op-kube',
+      ...(options.onCall === undefined ? {} : { onCall: options.onCall }),
+    });
+  }
+
+  /** The `1Password-Connect-Version` the server last reported, if any. */
+  get serverVersion(): string | undefined {
+    return this.#transport.serverVersion;
+  }
+
+  /** Aborts calls in flight and closes the connections; the client is unusable afterwards. */
+  close(): Promise<void> {
+    return this.#transport.close();
+  }
+
+  /** Every vault the token can read, or those matching a filter such as `name eq "Production"`. */
+  async listVaults(filter?: string): Promise<Vault[]> {
+    const path = expandEndpoint(ENDPOINTS.vaults, {}, { filter });
+    const vaults = await this.#json<Vault[]>(get(ENDPOINTS.vaults, path), 'array');
+    if (filter === undefined) this.#vaultTitles.refresh(vaults);
+    return vaults;
+  }
+
+  async getVault(vaultId: string): Promise<Vault> {
+    const path = expandEndpoint(ENDPOINTS.vault, { vault: vaultId });
+    return this.#vaultScoped(vaultId, () => this.#json(get(ENDPOINTS.vault, path), 'object'));
+  }
+
+  /** Item summaries (no fields), optionally filtered: `title eq "..."`, `tag eq "..."`. */
+  async listItems(vaultId: string, filter?: string): Promise<ItemSummary[]> {
+    const path = expandEndpoint(ENDPOINTS.items, { vault: vaultId }, { filter });
+    return this.#vaultScoped(vaultId, () => this.#json(get(ENDPOINTS.items, path), 'array'));
+  }
+
+  async getItem(vaultId: string, itemId: string): Promise<FullItem> {
+    const path = expandEndpoint(ENDPOINTS.item, { vault: vaultId, item: itemId });
+    return this.#json(get(ENDPOINTS.item, path), 'object');
+  }
+
+  async createItem(vaultId: string, item: NewItem): Promise<FullItem> {
+    const path = expandEndpoint(ENDPOINTS.items, { vault: vaultId });
+    const body = { ...item, vault: { id: vaultId } };
+    return this.#json({ method: 'POST', endpoint: ENDPOINTS.items, path, body }, 'object');
+  }
+
+  /** Replaces the whole item (PUT); Connect has no optimistic concurrency, so the last write wins. */
+  async replaceItem(vaultId: string, item: NewItem & { id: string }): Promise<FullItem> {
+    const path = expandEndpoint(ENDPOINTS.item, { vault: vaultId, item: item.id });
+    const body = { ...item, vault: { id: vaultId } };
+    return this.#json({ method: 'PUT', endpoint: ENDPOINTS.item, path, body }, 'object');
+  }
+
+  async patchItem(
+    vaultId: string,
+    itemId: string,
+    ops: readonly PatchOperation[],
+  ): Promise<FullItem> {
+    const path = expandEndpoint(ENDPOINTS.item, { vault: vaultId, item: itemId });
+    return this.#json({ method: 'PATCH', endpoint: ENDPOINTS.item, path, body: ops }, 'object');
+  }
+
+  /** Deletes permanently. */
+  async deleteItem(vaultId: string, itemId: string): Promise<void> {
+    const path = expandEndpoint(ENDPOINTS.item, { vault: vaultId, item: itemId });
+    try {
+      await this.#transport.send({ method: 'DELETE', endpoint: ENDPOINTS.item, path });
+    } catch (error) {
+      // Retries follow only ambiguous failures, so a 404 on a retry means an earlier attempt (or
+      // someone else) already deleted the item: the caller's goal is met.
+      if (isConnectError(error, 'NotFound') && error.attempts > 1) return;
+      throw error;
+    }
+  }
+
+  async listFiles(vaultId: string, itemId: string, options: FileOptions = {}): Promise<ItemFile[]> {
+    const query = { inline_files: options.inline === true ? 'true' : undefined };
+    const path = expandEndpoint(ENDPOINTS.files, { vault: vaultId, item: itemId }, query);
+    return this.#json(fileGet(ENDPOINTS.files, path), 'array');
+  }
+
+  async getFile(
+    vaultId: string,
+    itemId: string,
+    fileId: string,
+    options: FileOptions = {},
+  ): Promise<ItemFile> {
+    const query = { inline_files: options.inline === true ? 'true' : undefined };
+    const params = { vault: vaultId, item: itemId, file: fileId };
+    const path = expandEndpoint(ENDPOINTS.file, params, query);
+    return this.#json(fileGet(ENDPOINTS.file, path), 'object');
+  }
+
+  async getFileContent(vaultId: string, itemId: string, fileId: string): Promise<Buffer> {
+    const params = { vault: vaultId, item: itemId, file: fileId };
+    const path = expandEndpoint(ENDPOINTS.fileContent, params);
+    const response = await this.#transport.send({
+      ...fileGet(ENDPOINTS.fileContent, path),
+      binary: true,
+    });
+    return response.body;
+  }
+
+  /** One page of the audit log (server defaults: limit 50, offset 0). */
+  async activity(options: { limit?: number; offset?: number } = {}): Promise<ActivityPage> {
+    const path = expandEndpoint(ENDPOINTS.activity, {}, options);
+    const req = get(ENDPOINTS.activity, path);
+    const response = await this.#transport.send(req);
+    const requests = decode<ApiRequest[]>(req, response, 'array');
+    const range = parseContentRange(headerValue(response.headers, 'content-range'));
+    return range === undefined ? { requests } : { requests, range };
+  }
+
+  /** Liveness: one attempt, no retries, so a probe reports the present. */
+  async heartbeat(): Promise<boolean> {
+    try {
+      await this.#transport.send({ ...get(ENDPOINTS.heartbeat), binary: true, retries: 0 });
+      return true;
+    } catch (error) {
+      if (error instanceof ConnectError) return false;
+      throw error;
+    }
+  }
+
+  async health(): Promise<Health> {
+    return this.#json(get(ENDPOINTS.health), 'object');
+  }
+
+  /**
+   * A vault by id or title. An id-like reference is tried as an id first and, when no vault the
+   * token reaches has that id, as a title (a title can look like an id). Titles match
+   * case-insensitively; among several matches the oldest wins.
+   */
+  async resolveVault(idOrTitle: string): Promise<Vault> {
+    if (!looksLikeId(idOrTitle)) return this.#vaultByTitle(idOrTitle);
+    try {
+      return await this.getVault(idOrTitle);
+    } catch (error) {
+      if (!isConnectError(error, 'NotFound') && !isConnectError(error, 'Forbidden')) throw error;
+      return this.#vaultByTitleElse(idOrTitle, error);
+    }
+  }
+
+  /**
+   * The full item at `vaults/<vault>/items/<item>`, each part an id or a title, resolved as
+   * `resolveVault` does. A vault title resolved before is answered from a cache (refreshed by every
+   * unfiltered `listVaults`, dropped on a 404), so a repeated lookup costs one or two calls.
+   */
+  async resolveItem(vaultIdOrTitle: string, itemIdOrTitle: string): Promise<FullItem> {
+    const byId = looksLikeId(vaultIdOrTitle);
+    const cached = byId ? undefined : this.#vaultTitles.get(vaultIdOrTitle);
+    const vaultId = byId
+      ? vaultIdOrTitle
+      : (cached ?? (await this.#vaultByTitle(vaultIdOrTitle)).id);
+    try {
+      return await this.#itemIn(vaultId, vaultIdOrTitle, itemIdOrTitle);
+    } catch (error) {
+      if (!isConnectError(error)) throw error;
+      // Grants are per vault, so any 403 is about the vault; the item list 404s only when the
+      // vault does not exist. Either way an id-like reference may be a title after all, and a
+      // cached vault that 404s is gone (#vaultScoped has already dropped it).
+      const vaultGone = error.reason === 'NotFound' && error.endpoint === ENDPOINTS.items;
+      if (byId && (vaultGone || error.reason === 'Forbidden')) {
+        const vault = await this.#vaultByTitleElse(vaultIdOrTitle, error);
+        return this.#itemIn(vault.id, vaultIdOrTitle, itemIdOrTitle);
+      }
+      if (cached !== undefined && vaultGone) {
+        const vault = await this.#vaultByTitle(vaultIdOrTitle);
+        return this.#itemIn(vault.id, vaultIdOrTitle, itemIdOrTitle);
+      }
+      throw error;
+    }
+  }
+
+  // Servers answer an id outside the token's scope with 403 and that includes ids of no vault at
+  // all, so an id-like reference falls back to its title on 403 as on 404. When no title matches
+  // either, the id's own error is the better report (a 403 says which grant is missing).
+  async #vaultByTitleElse(idLike: string, idError: ConnectError): Promise<Vault> {
+    try {
+      return await this.#vaultByTitle(idLike);
+    } catch (error) {
+      throw isConnectError(error, 'NotFound') ? idError : error;
+    }
+  }
+
+  async #vaultByTitle(title: string): Promise<Vault> {
+    const filter = formatFilter({ attribute: 'title', operator: 'eq', value: title });
+    const vault = pickOldestByTitle(
+      await this.listVaults(filter),
+      title,
+      (candidate) => candidate.name,
+    );
+    if (vault === undefined) {
+      const context = { status: 404, method: 'GET', endpoint: ENDPOINTS.vaults };
+      throw new ConnectError(context, `vault ${JSON.stringify(title)} not found`);
+    }
+    this.#vaultTitles.remember(title, vault.id);
+    return vault;
+  }
+
+  async #itemIn(vaultId: string, vaultRef: string, idOrTitle: string): Promise<FullItem> {
+    if (looksLikeId(idOrTitle)) {
+      try {
+        return await this.getItem(vaultId, idOrTitle);
+      } catch (error) {
+        if (!isConnectError(error, 'NotFound')) throw error;
+      }
+    }
+    const filter = formatFilter({ attribute: 'title', operator: 'eq', value: idOrTitle });
+    const summary = pickOldestByTitle(
+      await this.listItems(vaultId, filter),
+      idOrTitle,
+      (candidate) => candidate.title,
+    );
+    if (summary === undefined) {
+      // Endpoint `item`, not `items`: resolveItem reads a NotFound from `items` as a missing vault.
+      const context = { status: 404, method: 'GET', endpoint: ENDPOINTS.item };
+      const message = `item ${JSON.stringify(idOrTitle)} not found in vault ${JSON.stringify(vaultRef)}`;
+      throw new ConnectError(context, message);
+    }
+    return this.getItem(vaultId, summary.id);
+  }
+
+  // Only these endpoints 404 because the vault itself is missing; item-level 404s are ambiguous.
+  async #vaultScoped<T>(vaultId: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (isConnectError(error, 'NotFound')) this.#vaultTitles.forgetVault(vaultId);
+      throw error;
+    }
+  }
+
+  async #json<T>(req: HttpRequest, shape: Shape): Promise<T> {
+    return decode<T>(req, await this.#transport.send(req), shape);
+  }
+}
+
+function get(endpoint: HttpRequest['endpoint'], path: string = endpoint): HttpRequest {
+  return { method: 'GET', endpoint, path };
+}
+
+function fileGet(endpoint: HttpRequest['endpoint'], path: string): HttpRequest {
+  return { ...get(endpoint, path), minServerVersion: MIN_FILES_VERSION };
+}
+
+// Bodies are checked for their outer shape only; their fields are trusted to follow the spec.
+function decode<T>(req: HttpRequest, response: HttpResponse, shape: Shape): T {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(response.body.toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const fits =
+    shape === 'array'
+      ? Array.isArray(parsed)
+      : typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  if (!fits) {
+    const context: ConnectErrorInit = {
+      status: response.status,
+      reason: 'Unexpected',
+      method: req.method,
+      endpoint: req.endpoint,
+    };
+    throw new ConnectError(
+      context,
+      `${req.method} ${req.endpoint}: expected a JSON ${shape} in the ${response.status} response`,
+    );
+  }
+  return parsed as T;
+}
