@@ -5,6 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { ConnectClient } from '../../src/connect/index.ts';
+import { CertificateAuthority } from '../../tools/cluster/pki.ts';
 import { opKube, startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
 
 const DATA = `
@@ -331,5 +333,31 @@ describe('connect-local REST API', () => {
     assert.equal((await api('/v1/vaults')).status, 200);
     const unauthorized = await fetch(`${server.adminUrl}/admin/faults`);
     assert.equal(unauthorized.status, 401);
+  });
+
+  it('serves HTTPS with --tls-cert/--tls-key, trusted by a client given the private CA', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'op-kube-tls-'));
+    const ca = await CertificateAuthority.create('connect-local test CA', 1);
+    const serving = await ca.issue({
+      subject: 'CN=connect-local',
+      server: true,
+      ipAddresses: ['127.0.0.1'],
+    });
+    writeFileSync(join(dir, 'tls.crt'), serving.cert);
+    writeFileSync(join(dir, 'tls.key'), serving.key);
+    const server = await startConnectLocal(t, {
+      data: DATA,
+      args: [`--tls-cert=${join(dir, 'tls.crt')}`, `--tls-key=${join(dir, 'tls.key')}`],
+    });
+    assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const token = await server.token({ vaults: ['Production,r'] });
+    const trusting = new ConnectClient({ host: server.url, token, ca: (await ca.pem()).cert });
+    t.after(() => trusting.close());
+    const item = await trusting.resolveItem('Production', 'database');
+    assert.equal(item.fields?.find((field) => field.id === 'password')?.value, 's3cr3t');
+
+    const untrusting = new ConnectClient({ host: server.url, token, retries: 0 });
+    t.after(() => untrusting.close());
+    await assert.rejects(untrusting.listVaults(), { name: 'ConnectError', reason: 'Unavailable' });
   });
 });
