@@ -360,4 +360,20 @@ describe('connect-local REST API', () => {
     t.after(() => untrusting.close());
     await assert.rejects(untrusting.listVaults(), { name: 'ConnectError', reason: 'Unavailable' });
   });
+
+  it('keeps the activity log bounded by --activity-retention, across a restart', async (t) => {
+    const { server, api, vault, item } = await setUp(t, ['--activity-retention=5']);
+    for (let index = 0; index < 12; index += 1) await api(`/v1/vaults/${vault}/items/${item.id}`);
+    const page = await api('/v1/activity?limit=100');
+    assert.equal((page.body as unknown[]).length, 5);
+    assert.equal(page.headers.get('content-range'), '1-5/5');
+    await server.stop();
+    const restarted = await server.restart();
+    const again = client(restarted, await restarted.token({ vaults: ['Production'] }));
+    const after = (await again('/v1/activity?limit=100')).body as {
+      resource: { item?: { id: string } };
+    }[];
+    assert.equal(after.length, 5);
+    assert.ok(after.every((entry) => entry.resource.item?.id === item.id));
+  });
 });

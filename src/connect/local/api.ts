@@ -169,7 +169,7 @@ export function createApi(deps: ApiDependencies): express.Express {
       throw new HttpError(503, 'Connect is unavailable (outage forced through the admin listener)');
     next();
   });
-  v1.use((req, res, next) => {
+  v1.use(async (req, res, next) => {
     const vaultId = /^\/vaults\/([^/]+)/.exec(req.path)?.[1];
     const itemId = /^\/vaults\/[^/]+\/items\/([^/]+)/.exec(req.path)?.[1];
     if (vaultId && looksLikeId(vaultId)) {
@@ -179,7 +179,7 @@ export function createApi(deps: ApiDependencies): express.Express {
         ...(itemId && looksLikeId(itemId) ? { itemId } : {}),
       };
     }
-    locals(res).principal = tokens.authenticate(req.headers.authorization);
+    locals(res).principal = await tokens.authenticate(req.headers.authorization);
     next();
   });
   v1.use(express.json({ limit: deps.maxBodyBytes, type: () => true }));

@@ -17,6 +17,7 @@ import {
 import { InvalidInputError } from './errors.ts';
 import { generateValue } from './generator.ts';
 import { newId } from './ids.ts';
+import { totpCode } from './totp.ts';
 
 /** A file as connect-local keeps it: always with its base64 content. */
 export interface StoredFile extends ItemFile {
@@ -144,9 +145,7 @@ function parseField(entry: unknown, index: number, sectionIds: ReadonlySet<strin
     }
     sectionId = section.id;
   }
-  const recipe = parseRecipe(entry.recipe, where);
-  const generate = entry.generate === true;
-  if (generate) value = generateValue(recipe);
+  if (entry.generate === true) value = generateValue(parseRecipe(entry.recipe, where));
   const id =
     optionalString(entry, 'id', where) || (purpose && BUILT_IN_FIELD_IDS[purpose]) || newId();
   return {
@@ -156,8 +155,7 @@ function parseField(entry: unknown, index: number, sectionIds: ReadonlySet<strin
     ...(label !== undefined ? { label } : {}),
     ...(value !== undefined ? { value } : {}),
     ...(sectionId !== undefined ? { section: { id: sectionId } } : {}),
-    ...(generate ? { generate: true } : {}),
-    ...(recipe ? { recipe } : {}),
+    // `generate` asks for a value now; it is not kept, so an item sent back unchanged keeps it.
   };
 }
 
@@ -219,9 +217,16 @@ export function buildItem(input: unknown, context: ItemContext): StoredItem {
   };
 }
 
-/** The item as clients see it: files without their content unless asked for inline. */
-export function presentItem(item: StoredItem): FullItem {
-  return { ...item, files: (item.files ?? []).map(presentFile) };
+/**
+ * The item as clients see it: files without their content, and OTP fields with their current
+ * code in `totp`.
+ */
+export function presentItem(item: StoredItem, now: number = Date.now()): FullItem {
+  const fields = item.fields?.map((field) => {
+    const code = field.type === 'OTP' && field.value ? totpCode(field.value, now) : undefined;
+    return code === undefined ? field : { ...field, totp: code };
+  });
+  return { ...item, ...(fields ? { fields } : {}), files: (item.files ?? []).map(presentFile) };
 }
 
 export function presentFile(file: StoredFile): ItemFile {

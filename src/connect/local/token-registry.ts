@@ -88,7 +88,7 @@ export class TokenRegistry {
   /**
    * @throws UnauthorizedError for a missing, malformed, forged, unknown, expired or revoked token
    */
-  authenticate(authorization: string | undefined, now = Date.now()): Principal {
+  async authenticate(authorization: string | undefined, now = Date.now()): Promise<Principal> {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!match?.[1]) throw new UnauthorizedError('Invalid bearer token');
     const token = match[1];
@@ -107,7 +107,16 @@ export class TokenRegistry {
     if (claims.exp !== undefined && claims.exp * 1000 <= now) {
       throw new UnauthorizedError('Invalid bearer token: the token has expired');
     }
-    const record = this.#records.get(claims.jti);
+    let record = this.#records.get(claims.jti);
+    if (!record) {
+      // A validly signed token this server has not seen yet was just created: read tokens.json
+      // now rather than make its first request wait for the watcher.
+      // A reload already under way may have read the file before the token was added: two passes.
+      for (let pass = 0; pass < 2 && !record; pass += 1) {
+        await this.reload();
+        record = this.#records.get(claims.jti);
+      }
+    }
     if (!record) throw new UnauthorizedError('Invalid bearer token: unknown token');
     if (record.revokedAt)
       throw new UnauthorizedError('Invalid bearer token: the token has been revoked');
