@@ -145,7 +145,8 @@ function parseField(entry: unknown, index: number, sectionIds: ReadonlySet<strin
     }
     sectionId = section.id;
   }
-  if (entry.generate === true) value = generateValue(parseRecipe(entry.recipe, where));
+  // As Connect documents it: generate only where the request brings no value.
+  if (entry.generate === true && !value) value = generateValue(parseRecipe(entry.recipe, where));
   const id =
     optionalString(entry, 'id', where) || (purpose && BUILT_IN_FIELD_IDS[purpose]) || newId();
   return {

@@ -92,7 +92,10 @@ export async function startConnectLocal(
   }
   const tokens = new TokenRegistry(stateDir, credentials);
   await tokens.start();
-  const activity = await ActivityLog.open(stateDir, { retention: options.activityRetention });
+  const activity = await ActivityLog.open(stateDir, {
+    retention: options.activityRetention,
+    onError: (error) => logger.error({ err: error }, 'could not append to the activity log'),
+  });
   const faults = noFaults();
   const api = createApi({
     store,

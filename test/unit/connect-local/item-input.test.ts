@@ -389,8 +389,13 @@ describe('buildItem: fields', () => {
     assert.equal('recipe' in field, false);
   });
 
-  it('generates 32 characters from all sets when there is no recipe, replacing a supplied value', () => {
-    const field = onlyField({ purpose: 'PASSWORD', generate: true, value: 'ignored' });
+  it('keeps a supplied value even with generate: true (Connect generates only a missing value)', () => {
+    const field = onlyField({ purpose: 'PASSWORD', generate: true, value: 'supplied' });
+    assert.equal(field.value, 'supplied');
+  });
+
+  it('generates 32 characters from all sets when there is no recipe', () => {
+    const field = onlyField({ purpose: 'PASSWORD', generate: true });
     // The request is carried out once; an item sent back unchanged must keep this value.
     assert.equal('generate' in field, false);
     assert.equal(field.id, 'password');
