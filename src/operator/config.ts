@@ -1,0 +1,330 @@
+// The operator's settings: 1Password's environment variables and flags, validated once at start-up.
+import { ConfigError } from '../cli/errors.ts';
+import { defineFlag, flagValue, type FlagDefinition, type ParsedFlags } from '../cli/flags.ts';
+import { parseGoBool, parseGoInt } from '../cli/go-values.ts';
+
+const ZAP_LEVELS = ['debug', 'info', 'error', 'panic', 'warn', 'dpanic', 'fatal'] as const;
+
+/** Every flag 1Password's operator Deployment may pass, plus op-kube's own. */
+export const operatorFlags = {
+  metricsBindAddress: defineFlag({
+    name: 'metrics-bind-address',
+    kind: 'string',
+    usage: 'address for /metrics ("0" turns it off)',
+    default: ':8080',
+  }),
+  healthProbeBindAddress: defineFlag({
+    name: 'health-probe-bind-address',
+    kind: 'string',
+    usage: 'address for /healthz and /readyz',
+    default: ':8081',
+  }),
+  leaderElect: defineFlag({
+    name: 'leader-elect',
+    kind: 'bool',
+    usage: 'elect a leader so only one replica writes (Lease c26807fd.onepassword.com)',
+    default: false,
+  }),
+  leaderElectionNamespace: defineFlag({
+    name: 'leader-election-namespace',
+    kind: 'string',
+    usage: 'namespace of the Lease when running outside a cluster (default: the pod namespace)',
+  }),
+  metricsSecure: defineFlag({
+    name: 'metrics-secure',
+    kind: 'bool',
+    usage: 'serve /metrics over HTTPS with the certificate from --metrics-cert-path',
+    default: false,
+  }),
+  metricsCertPath: defineFlag({
+    name: 'metrics-cert-path',
+    kind: 'string',
+    usage: 'directory holding the metrics serving certificate',
+  }),
+  metricsCertName: defineFlag({
+    name: 'metrics-cert-name',
+    kind: 'string',
+    usage: 'certificate file name in --metrics-cert-path',
+    default: 'tls.crt',
+  }),
+  metricsCertKey: defineFlag({
+    name: 'metrics-cert-key',
+    kind: 'string',
+    usage: 'key file name in --metrics-cert-path',
+    default: 'tls.key',
+  }),
+  enableHttp2: defineFlag({
+    name: 'enable-http2',
+    kind: 'bool',
+    usage: 'accepted for compatibility; op-kube serves HTTP/1.1',
+    default: false,
+    ignored: 'op-kube serves metrics and probes over HTTP/1.1 only',
+  }),
+  enableAnnotations: defineFlag({
+    name: 'enable-annotations',
+    kind: 'bool',
+    usage: "copy the OnePasswordItem's annotations onto its Secret",
+    default: false,
+  }),
+  allowEmptyValues: defineFlag({
+    name: 'allow-empty-values',
+    kind: 'bool',
+    usage: 'keep fields whose value is empty',
+    default: false,
+  }),
+  zapLogLevel: defineFlag({
+    name: 'zap-log-level',
+    kind: 'string',
+    usage: 'debug, info or error (or a number: 1 info, 2+ debug)',
+    default: 'info',
+  }),
+  zapDevel: defineFlag({
+    name: 'zap-devel',
+    kind: 'bool',
+    usage: 'development logging: debug level',
+    default: false,
+  }),
+  zapEncoder: defineFlag({
+    name: 'zap-encoder',
+    kind: 'string',
+    usage: 'json or console',
+    default: 'json',
+  }),
+  zapStacktraceLevel: defineFlag({
+    name: 'zap-stacktrace-level',
+    kind: 'string',
+    usage: 'accepted for compatibility',
+    ignored: 'op-kube logs an error with its stack whatever the level',
+  }),
+  kubeconfig: defineFlag({
+    name: 'kubeconfig',
+    kind: 'string',
+    usage: 'kubeconfig file when running outside a cluster (default: in-cluster, then KUBECONFIG)',
+  }),
+  maxConcurrentReconciles: defineFlag({
+    name: 'max-concurrent-reconciles',
+    kind: 'int',
+    usage: 'OnePasswordItems reconciled at once',
+    default: 4,
+  }),
+  kubeApiQps: defineFlag({
+    name: 'kube-api-qps',
+    kind: 'int',
+    usage: 'steady requests per second to the Kubernetes API',
+    default: 20,
+  }),
+  kubeApiBurst: defineFlag({
+    name: 'kube-api-burst',
+    kind: 'int',
+    usage: 'requests allowed in a burst to the Kubernetes API',
+    default: 30,
+  }),
+  fullCheckEvery: defineFlag({
+    name: 'full-check-every',
+    kind: 'int',
+    usage: "every Nth poll also compares every watched item's version (safety net)",
+    default: 10,
+  }),
+} as const;
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface OperatorConfig {
+  readonly connect: { readonly host: string; readonly token: string; readonly caFile?: string };
+  /** Namespaces to watch; empty means all. */
+  readonly watchNamespaces: readonly string[];
+  readonly pollingIntervalMs: number;
+  readonly autoRestart: boolean;
+  readonly metrics: {
+    readonly address?: { host: string; port: number };
+    readonly tls?: { certFile: string; keyFile: string };
+  };
+  readonly probeAddress?: { host: string; port: number };
+  readonly leaderElection: { readonly enabled: boolean; readonly namespace?: string };
+  readonly enableAnnotations: boolean;
+  readonly allowEmptyValues: boolean;
+  readonly log: { readonly level: LogLevel; readonly pretty: boolean };
+  readonly kubeconfig?: string;
+  readonly concurrency: number;
+  readonly kubeApi: { readonly qps: number; readonly burst: number };
+  readonly fullCheckEvery: number;
+  /** Flags that were given but have no effect here, for one log line each at start-up. */
+  readonly ignoredFlags: readonly { flag: string; why: string }[];
+}
+
+/** `:8080`, `0.0.0.0:8080`, `[::]:8080`, `8080`; `0` turns the listener off (undefined). */
+export function parseBindAddress(
+  setting: string,
+  value: string,
+): { host: string; port: number } | undefined {
+  if (value === '0' || value === '') return undefined;
+  const colon = value.lastIndexOf(':');
+  const rawHost = colon === -1 ? '' : value.slice(0, colon);
+  const rawPort = colon === -1 ? value : value.slice(colon + 1);
+  const port = /^\d+$/.test(rawPort) ? Number(rawPort) : NaN;
+  const bracketed = /^\[([^\]]+)\]$/.exec(rawHost);
+  const host = bracketed?.[1] ?? rawHost;
+  if (!(port >= 1 && port <= 65_535) || (!bracketed && host.includes(':'))) {
+    throw new ConfigError(
+      setting,
+      `invalid address ${JSON.stringify(value)}: expected [host]:port, or 0 to disable`,
+    );
+  }
+  return { host: host || '0.0.0.0', port };
+}
+
+function envBool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = parseGoBool(raw);
+  if (value === undefined)
+    throw new ConfigError(name, `invalid value ${JSON.stringify(raw)}: expected true or false`);
+  return value;
+}
+
+function logLevel(raw: string, devel: boolean): LogLevel {
+  if (devel) return 'debug';
+  const numeric = parseGoInt(raw);
+  if (numeric !== undefined) {
+    // zap levels as controller-runtime maps numbers: 1 info, higher is more verbose.
+    if (numeric < 0) throw new ConfigError('--zap-log-level', 'numeric levels are 0 or more');
+    return numeric >= 2 ? 'debug' : 'info';
+  }
+  if (!(ZAP_LEVELS as readonly string[]).includes(raw)) {
+    throw new ConfigError(
+      '--zap-log-level',
+      `unknown level ${JSON.stringify(raw)}: use debug, info or error`,
+    );
+  }
+  return raw === 'debug' ? 'debug' : raw === 'info' ? 'info' : raw === 'warn' ? 'warn' : 'error';
+}
+
+function positive(flags: ParsedFlags, definition: FlagDefinition<'int'>): number {
+  const value = flagValue(flags, definition) ?? 0;
+  if (value < 1) throw new ConfigError(`--${definition.name}`, 'must be at least 1');
+  return value;
+}
+
+/**
+ * Validates the environment and flags into the operator's configuration.
+ * @throws ConfigError naming the variable or flag at fault
+ */
+export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv): OperatorConfig {
+  if (envBool(env, 'MANAGE_CONNECT', false)) {
+    throw new ConfigError(
+      'MANAGE_CONNECT',
+      'op-kube does not deploy Connect itself; deploy it with the Helm chart (connect.create=true) and unset MANAGE_CONNECT',
+    );
+  }
+  const host = env.OP_CONNECT_HOST ?? '';
+  const token = env.OP_CONNECT_TOKEN ?? '';
+  const serviceAccount = env.OP_SERVICE_ACCOUNT_TOKEN ?? '';
+  if (serviceAccount && (host || token)) {
+    throw new ConfigError(
+      'OP_SERVICE_ACCOUNT_TOKEN',
+      'set either OP_CONNECT_HOST and OP_CONNECT_TOKEN (Connect) or OP_SERVICE_ACCOUNT_TOKEN, not both',
+    );
+  }
+  if (serviceAccount) {
+    throw new ConfigError(
+      'OP_SERVICE_ACCOUNT_TOKEN',
+      'service-account mode is not supported yet; use a Connect server (OP_CONNECT_HOST, OP_CONNECT_TOKEN)',
+    );
+  }
+  if (!host)
+    throw new ConfigError('OP_CONNECT_HOST', 'is required (e.g. http://onepassword-connect:8080)');
+  if (!token) throw new ConfigError('OP_CONNECT_TOKEN', 'is required');
+  try {
+    const url = new URL(host);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw new ConfigError(
+      'OP_CONNECT_HOST',
+      `invalid URL ${JSON.stringify(host)}: expected http(s)://host:port`,
+    );
+  }
+
+  const interval = env.POLLING_INTERVAL ?? '';
+  const seconds = interval === '' ? 600 : parseGoInt(interval);
+  if (seconds === undefined || seconds < 1) {
+    throw new ConfigError(
+      'POLLING_INTERVAL',
+      `invalid value ${JSON.stringify(interval)}: expected whole seconds, at least 1`,
+    );
+  }
+
+  const metricsAddress = parseBindAddress(
+    '--metrics-bind-address',
+    flagValue(flags, operatorFlags.metricsBindAddress) ?? '',
+  );
+  const certPath = flagValue(flags, operatorFlags.metricsCertPath);
+  const secure = flagValue(flags, operatorFlags.metricsSecure) ?? false;
+  if (secure && !certPath && metricsAddress) {
+    throw new ConfigError(
+      '--metrics-secure',
+      'needs --metrics-cert-path (a directory with tls.crt and tls.key)',
+    );
+  }
+  const encoder = flagValue(flags, operatorFlags.zapEncoder) ?? 'json';
+  if (encoder !== 'json' && encoder !== 'console') {
+    throw new ConfigError(
+      '--zap-encoder',
+      `unknown encoder ${JSON.stringify(encoder)}: use json or console`,
+    );
+  }
+  const ignoredFlags = Object.values(operatorFlags)
+    .filter((definition) => definition.ignored !== undefined && flags.given.has(definition.name))
+    .map((definition) => ({ flag: `--${definition.name}`, why: definition.ignored ?? '' }));
+  const leaderNamespace = flagValue(flags, operatorFlags.leaderElectionNamespace);
+  const kubeconfig = flagValue(flags, operatorFlags.kubeconfig);
+  const caFile = env.SSL_CERT_FILE;
+
+  return {
+    connect: { host: host.replace(/\/+$/, ''), token, ...(caFile ? { caFile } : {}) },
+    watchNamespaces: (env.WATCH_NAMESPACE ?? '')
+      .split(',')
+      .map((namespace) => namespace.trim())
+      .filter(Boolean),
+    pollingIntervalMs: seconds * 1000,
+    autoRestart: envBool(env, 'AUTO_RESTART', false),
+    metrics: {
+      ...(metricsAddress ? { address: metricsAddress } : {}),
+      ...(secure && certPath
+        ? {
+            tls: {
+              certFile: `${certPath}/${flagValue(flags, operatorFlags.metricsCertName) ?? 'tls.crt'}`,
+              keyFile: `${certPath}/${flagValue(flags, operatorFlags.metricsCertKey) ?? 'tls.key'}`,
+            },
+          }
+        : {}),
+    },
+    ...(() => {
+      const probe = parseBindAddress(
+        '--health-probe-bind-address',
+        flagValue(flags, operatorFlags.healthProbeBindAddress) ?? '',
+      );
+      return probe ? { probeAddress: probe } : {};
+    })(),
+    leaderElection: {
+      enabled: flagValue(flags, operatorFlags.leaderElect) ?? false,
+      ...(leaderNamespace ? { namespace: leaderNamespace } : {}),
+    },
+    enableAnnotations: flagValue(flags, operatorFlags.enableAnnotations) ?? false,
+    allowEmptyValues: flagValue(flags, operatorFlags.allowEmptyValues) ?? false,
+    log: {
+      level: logLevel(
+        flagValue(flags, operatorFlags.zapLogLevel) ?? 'info',
+        flagValue(flags, operatorFlags.zapDevel) ?? false,
+      ),
+      pretty: encoder === 'console',
+    },
+    ...(kubeconfig ? { kubeconfig } : {}),
+    concurrency: positive(flags, operatorFlags.maxConcurrentReconciles),
+    kubeApi: {
+      qps: positive(flags, operatorFlags.kubeApiQps),
+      burst: positive(flags, operatorFlags.kubeApiBurst),
+    },
+    fullCheckEvery: positive(flags, operatorFlags.fullCheckEvery),
+    ignoredFlags,
+  };
+}
