@@ -1,0 +1,145 @@
+// The Secret a OnePasswordItem asks for, and how an existing Secret of that name relates to it.
+import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import {
+  FIELD_MANAGER,
+  ITEM_PATH_ANNOTATION,
+  ITEM_VERSION_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  RESYNC_ANNOTATION,
+} from './annotations.ts';
+import { formatItemPath } from './item-path.ts';
+
+export interface OwnerObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly uid: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+  };
+}
+
+export interface DesiredSecretInput {
+  readonly owner: OwnerObject;
+  readonly secretName: string;
+  readonly type: string;
+  readonly vaultId: string;
+  readonly itemId: string;
+  readonly itemVersion: number;
+  readonly data: ReadonlyMap<string, Buffer>;
+  /** `--enable-annotations`: copy the owner's annotations too. */
+  readonly copyAnnotations: boolean;
+}
+
+export function ownerReference(owner: OwnerObject): V1OwnerReference {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name,
+    uid: owner.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: false,
+  };
+}
+
+/**
+ * The fields op-kube owns on the Secret, for server-side apply: what is not listed here (labels
+ * or annotations other tools add) is left alone, and what op-kube stops listing is removed.
+ */
+export function desiredSecret(input: DesiredSecretInput): V1Secret {
+  const copied = input.copyAnnotations ? { ...input.owner.metadata.annotations } : {};
+  delete copied[RESYNC_ANNOTATION];
+  delete copied['kubectl.kubernetes.io/last-applied-configuration'];
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: input.secretName,
+      namespace: input.owner.metadata.namespace,
+      labels: { ...input.owner.metadata.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+      annotations: {
+        ...copied,
+        [ITEM_PATH_ANNOTATION]: formatItemPath(input.vaultId, input.itemId),
+        [ITEM_VERSION_ANNOTATION]: String(input.itemVersion),
+      },
+      ownerReferences: [ownerReference(input.owner)],
+    },
+    type: input.type,
+    data: Object.fromEntries(
+      [...input.data].map(([key, value]) => [key, value.toString('base64')]),
+    ),
+  };
+}
+
+export type Ownership =
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'owned' }
+  /** Left by 1Password's operator for the same item: take it over. */
+  | { readonly kind: 'adoptable' }
+  | { readonly kind: 'foreign'; readonly why: string };
+
+/**
+ * A Secret is ours if op-kube's field manager or an ownerReference to this owner says so; it is
+ * adoptable if 1Password's operator left it for the same item (its ownerReference to this owner, or
+ * its item-path annotation for the same vault and item); anything else is someone else's.
+ */
+export function classifySecret(
+  existing: V1Secret | undefined,
+  owner: OwnerObject,
+  vaultId: string,
+  itemId: string,
+): Ownership {
+  if (!existing) return { kind: 'absent' };
+  const references = existing.metadata?.ownerReferences ?? [];
+  const ownedByOwner = references.some((reference) => reference.uid === owner.metadata.uid);
+  const managedByUs =
+    existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE &&
+    existing.metadata.managedFields?.some((entry) => entry.manager === FIELD_MANAGER) === true;
+  if (ownedByOwner && managedByUs) return { kind: 'owned' };
+  if (ownedByOwner) return { kind: 'adoptable' };
+  const annotated = existing.metadata?.annotations?.[ITEM_PATH_ANNOTATION];
+  if (annotated === formatItemPath(vaultId, itemId)) return { kind: 'adoptable' };
+  const controller = references.find((reference) => reference.controller);
+  return {
+    kind: 'foreign',
+    why: controller
+      ? `Secret ${existing.metadata?.name} is controlled by ${controller.kind} ${controller.name}`
+      : `Secret ${existing.metadata?.name} exists and was not created for this item`,
+  };
+}
+
+/** True when applying `desired` would change what the Secret holds or says about itself. */
+export function secretDiffers(existing: V1Secret, desired: V1Secret): boolean {
+  if ((existing.type ?? 'Opaque') !== desired.type) return true;
+  if (!sameData(existing, desired)) return true;
+  const has = (
+    wanted: Record<string, string> | undefined,
+    actual: Record<string, string> | undefined,
+  ): boolean => Object.entries(wanted ?? {}).every(([key, value]) => actual?.[key] === value);
+  const references = existing.metadata?.ownerReferences ?? [];
+  const wantedReference = desired.metadata?.ownerReferences?.[0];
+  return (
+    !has(desired.metadata?.labels, existing.metadata?.labels) ||
+    !has(desired.metadata?.annotations, existing.metadata?.annotations) ||
+    !references.some((reference) => reference.uid === wantedReference?.uid && reference.controller)
+  );
+}
+
+/** Keys the Secret holds that the desired data no longer has (left by another field manager). */
+export function staleKeys(existing: V1Secret, desired: V1Secret): string[] {
+  const wanted = desired.data ?? {};
+  return Object.keys(existing.data ?? {}).filter((key) => !(key in wanted));
+}
+
+/** Same keys with the same bytes. */
+export function sameData(existing: V1Secret, desired: V1Secret): boolean {
+  const actual = existing.data ?? {};
+  const wanted = desired.data ?? {};
+  const keys = Object.keys(wanted);
+  return (
+    keys.length === Object.keys(actual).length && keys.every((key) => actual[key] === wanted[key])
+  );
+}

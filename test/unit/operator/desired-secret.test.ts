@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { V1Secret } from '@kubernetes/client-node';
+import {
+  classifySecret,
+  desiredSecret,
+  sameData,
+  secretDiffers,
+  staleKeys,
+  type OwnerObject,
+} from '../../../src/operator/desired-secret.ts';
+
+const VAULT = 'v'.repeat(26);
+const ITEM = 'i'.repeat(26);
+const owner: OwnerObject = {
+  apiVersion: 'onepassword.com/v1',
+  kind: 'OnePasswordItem',
+  metadata: {
+    name: 'db',
+    namespace: 'apps',
+    uid: 'uid-1',
+    labels: { team: 'a' },
+    annotations: {
+      'operator.1password.io/auto-restart': 'true',
+      'op-kube.io/resync': '1',
+      note: 'x',
+    },
+  },
+};
+
+function desired(copyAnnotations = false): V1Secret {
+  return desiredSecret({
+    owner,
+    secretName: 'db',
+    type: 'Opaque',
+    vaultId: VAULT,
+    itemId: ITEM,
+    itemVersion: 3,
+    data: new Map([['password', Buffer.from('s3cr3t')]]),
+    copyAnnotations,
+  });
+}
+
+describe('desiredSecret', () => {
+  it('carries the data, type, owner labels, managed-by label, item annotations and a controller ownerReference', () => {
+    const secret = desired();
+    assert.deepEqual(secret.data, { password: Buffer.from('s3cr3t').toString('base64') });
+    assert.equal(secret.type, 'Opaque');
+    assert.deepEqual(secret.metadata?.labels, {
+      team: 'a',
+      'app.kubernetes.io/managed-by': 'op-kube',
+    });
+    assert.deepEqual(secret.metadata?.annotations, {
+      'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}`,
+      'operator.1password.io/item-version': '3',
+    });
+    assert.deepEqual(secret.metadata?.ownerReferences, [
+      {
+        apiVersion: 'onepassword.com/v1',
+        kind: 'OnePasswordItem',
+        name: 'db',
+        uid: 'uid-1',
+        controller: true,
+        blockOwnerDeletion: false,
+      },
+    ]);
+  });
+
+  it('copies the owner annotations with --enable-annotations, but not its own resync trigger', () => {
+    const annotations = desired(true).metadata?.annotations ?? {};
+    assert.equal(annotations['operator.1password.io/auto-restart'], 'true');
+    assert.equal(annotations.note, 'x');
+    assert.equal('op-kube.io/resync' in annotations, false);
+  });
+});
+
+function existing(partial: {
+  refs?: { uid: string; kind?: string; controller?: boolean }[];
+  annotations?: Record<string, string>;
+  managed?: boolean;
+  data?: Record<string, string>;
+  type?: string;
+}): V1Secret {
+  return {
+    metadata: {
+      name: 'db',
+      namespace: 'apps',
+      ownerReferences: (partial.refs ?? []).map((ref) => ({
+        apiVersion: 'v1',
+        kind: ref.kind ?? 'OnePasswordItem',
+        name: 'x',
+        uid: ref.uid,
+        controller: ref.controller ?? true,
+      })),
+      annotations: partial.annotations ?? {},
+      labels: partial.managed ? { 'app.kubernetes.io/managed-by': 'op-kube' } : {},
+      managedFields: partial.managed
+        ? [{ manager: 'op-kube', operation: 'Apply' }]
+        : [{ manager: 'manager', operation: 'Update' }],
+    },
+    type: partial.type ?? 'Opaque',
+    data: partial.data ?? {},
+  };
+}
+
+describe('classifySecret', () => {
+  it('tells absent, owned, adoptable and foreign Secrets apart', () => {
+    assert.deepEqual(classifySecret(undefined, owner, VAULT, ITEM), { kind: 'absent' });
+    assert.deepEqual(
+      classifySecret(existing({ refs: [{ uid: 'uid-1' }], managed: true }), owner, VAULT, ITEM),
+      { kind: 'owned' },
+    );
+    assert.deepEqual(classifySecret(existing({ refs: [{ uid: 'uid-1' }] }), owner, VAULT, ITEM), {
+      kind: 'adoptable',
+    });
+    assert.deepEqual(
+      classifySecret(
+        existing({
+          annotations: { 'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}` },
+        }),
+        owner,
+        VAULT,
+        ITEM,
+      ),
+      { kind: 'adoptable' },
+    );
+    const otherItem = classifySecret(
+      existing({
+        annotations: {
+          'operator.1password.io/item-path': `vaults/${VAULT}/items/${'x'.repeat(26)}`,
+        },
+      }),
+      owner,
+      VAULT,
+      ITEM,
+    );
+    assert.equal(otherItem.kind, 'foreign');
+    const controlled = classifySecret(
+      existing({ refs: [{ uid: 'other', kind: 'Deployment' }] }),
+      owner,
+      VAULT,
+      ITEM,
+    );
+    assert.deepEqual(controlled, {
+      kind: 'foreign',
+      why: 'Secret db is controlled by Deployment x',
+    });
+    assert.equal(classifySecret(existing({}), owner, VAULT, ITEM).kind, 'foreign');
+  });
+});
+
+describe('comparing Secrets', () => {
+  const wanted = desired();
+  const current: V1Secret = {
+    ...wanted,
+    metadata: { ...wanted.metadata, labels: { ...wanted.metadata?.labels, extra: 'kept' } },
+  };
+
+  it('sees no difference when only fields op-kube does not own differ', () => {
+    assert.equal(secretDiffers(current, wanted), false);
+    assert.equal(sameData(current, wanted), true);
+  });
+
+  it('sees a changed value, an extra or missing key, a type change, or a lost ownerReference', () => {
+    assert.equal(secretDiffers({ ...current, data: { password: 'eA==' } }, wanted), true);
+    assert.equal(
+      secretDiffers({ ...current, data: { ...current.data, old: 'eA==' } }, wanted),
+      true,
+    );
+    assert.equal(secretDiffers({ ...current, data: {} }, wanted), true);
+    assert.equal(secretDiffers({ ...current, type: 'kubernetes.io/tls' }, wanted), true);
+    assert.equal(
+      secretDiffers({ ...current, metadata: { ...current.metadata, ownerReferences: [] } }, wanted),
+      true,
+    );
+    assert.deepEqual(staleKeys({ ...current, data: { ...current.data, old: 'eA==' } }, wanted), [
+      'old',
+    ]);
+  });
+});
