@@ -178,6 +178,9 @@ export function createApi(deps: ApiDependencies): express.Express {
         vaultId,
         ...(itemId && looksLikeId(itemId) ? { itemId } : {}),
       };
+    } else if (/^\/vaults\/?$/.test(req.path)) {
+      // Listing vaults reads every vault in scope: audited with an empty vault id.
+      locals(res).audit = { action: 'READ', vaultId: '' };
     }
     locals(res).principal = await tokens.authenticate(req.headers.authorization);
     next();
