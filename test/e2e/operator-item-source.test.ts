@@ -28,7 +28,7 @@ interface Fixture {
   source: ItemSource;
   jti: string;
   /** Requests this token made, from connect-local's audit log. */
-  requests(): Promise<ApiRequest[]>;
+  requests: () => Promise<ApiRequest[]>;
 }
 
 async function setUp(
@@ -58,7 +58,7 @@ async function setUp(
     client,
     source: new ItemSource(client),
     jti,
-    async requests() {
+    requests: async () => {
       const all: ApiRequest[] = [];
       for (let offset = 0; ; offset += 1000) {
         const page = await auditor.activity({ limit: 1000, offset });
