@@ -2,6 +2,7 @@
 // non-zero when one misses its target.
 import { parseArgs } from 'node:util';
 import { connectLocalGetItem } from './connect-local.ts';
+import { operatorThousandItems } from './operator.ts';
 
 export interface BenchmarkOptions {
   /** Also CPU-profile the process under test and report where its time goes. */
@@ -24,7 +25,7 @@ export interface Benchmark {
   run(options: BenchmarkOptions): Promise<BenchmarkResult>;
 }
 
-const benchmarks: readonly Benchmark[] = [connectLocalGetItem];
+const benchmarks: readonly Benchmark[] = [connectLocalGetItem, operatorThousandItems];
 
 function printTable(rows: readonly Record<string, string>[]): void {
   const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];

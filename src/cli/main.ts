@@ -4,10 +4,11 @@ import type { Command, CommandIo } from './command.ts';
 import { ConfigError, ExitCode, HelpRequested, UsageError } from './errors.ts';
 import { formatFlagUsage, parseFlags } from './flags.ts';
 import { connectLocalCommand } from '../connect/local/command.ts';
+import { operatorCommand } from '../operator/command.ts';
 import { pendingCommand } from './pending.ts';
 
 export const commands: readonly Command[] = [
-  pendingCommand('operator', 'reconcile OnePasswordItems and annotated workloads into Secrets', 4),
+  operatorCommand,
   pendingCommand('webhook', 'serve the mutating admission webhook that injects secrets', 5),
   connectLocalCommand,
   pendingCommand('demo', 'start a local cluster, Connect and op-kube, and show a sync', 6),

@@ -107,18 +107,6 @@ export const operatorFlags = {
     usage: 'OnePasswordItems reconciled at once',
     default: 4,
   }),
-  kubeApiQps: defineFlag({
-    name: 'kube-api-qps',
-    kind: 'int',
-    usage: 'steady requests per second to the Kubernetes API',
-    default: 20,
-  }),
-  kubeApiBurst: defineFlag({
-    name: 'kube-api-burst',
-    kind: 'int',
-    usage: 'requests allowed in a burst to the Kubernetes API',
-    default: 30,
-  }),
   fullCheckEvery: defineFlag({
     name: 'full-check-every',
     kind: 'int',
@@ -146,7 +134,6 @@ export interface OperatorConfig {
   readonly log: { readonly level: LogLevel; readonly pretty: boolean };
   readonly kubeconfig?: string;
   readonly concurrency: number;
-  readonly kubeApi: { readonly qps: number; readonly burst: number };
   readonly fullCheckEvery: number;
   /** Flags that were given but have no effect here, for one log line each at start-up. */
   readonly ignoredFlags: readonly { flag: string; why: string }[];
@@ -320,10 +307,6 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
     },
     ...(kubeconfig ? { kubeconfig } : {}),
     concurrency: positive(flags, operatorFlags.maxConcurrentReconciles),
-    kubeApi: {
-      qps: positive(flags, operatorFlags.kubeApiQps),
-      burst: positive(flags, operatorFlags.kubeApiBurst),
-    },
     fullCheckEvery: positive(flags, operatorFlags.fullCheckEvery),
     ignoredFlags,
   };

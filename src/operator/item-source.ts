@@ -33,9 +33,18 @@ export class ItemSource {
   readonly #vaultVersions = new Map<string, number>();
   readonly #itemVersions = new Map<string, number>();
   #polls = 0;
+  #pollFailure: unknown;
 
   constructor(client: ConnectClient) {
     this.#client = client;
+  }
+
+  /**
+   * Why the last poll failed (undefined after a successful one). While it is set, cached items may
+   * be stale: reconcilers still serve them, so no Secret loses data, but report this failure.
+   */
+  get pollFailure(): unknown {
+    return this.#pollFailure;
   }
 
   /** Ids for a path of ids or titles (1Password's lookup rules, in the client). */
@@ -99,6 +108,17 @@ export class ItemSource {
    * every watched vault, in case a server did not bump a contentVersion.
    */
   async poll(watched: Iterable<ItemRef>, fullCheckEvery: number): Promise<ItemRef[]> {
+    try {
+      const changed = await this.#poll(watched, fullCheckEvery);
+      this.#pollFailure = undefined;
+      return changed;
+    } catch (error) {
+      this.#pollFailure = error;
+      throw error;
+    }
+  }
+
+  async #poll(watched: Iterable<ItemRef>, fullCheckEvery: number): Promise<ItemRef[]> {
     this.#polls += 1;
     const fullCheck = this.#polls % fullCheckEvery === 0;
     const byVault = new Map<string, ItemRef[]>();

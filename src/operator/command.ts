@@ -1,0 +1,48 @@
+// `op-kube operator`: parses 1Password's configuration, then runs until SIGTERM or lost leadership.
+import pino from 'pino';
+import type { Command } from '../cli/command.ts';
+import { ExitCode } from '../cli/errors.ts';
+import { operatorFlags, parseOperatorConfig } from './config.ts';
+import { runOperator } from './run.ts';
+
+const DETAILS = `Environment (as 1Password's operator): OP_CONNECT_HOST, OP_CONNECT_TOKEN (required),
+WATCH_NAMESPACE (comma list; empty: all), POLLING_INTERVAL (seconds, 600), AUTO_RESTART (false),
+MANAGE_CONNECT (must be false), SSL_CERT_FILE (extra CA for Connect over HTTPS).`;
+
+export const operatorCommand: Command = {
+  name: 'operator',
+  summary: 'reconcile OnePasswordItems and annotated workloads into Secrets',
+  flags: Object.values(operatorFlags),
+  details: DETAILS,
+  async run(flags, io) {
+    const config = parseOperatorConfig(flags, io.env);
+    const logger = pino({
+      level: config.log.level,
+      base: { component: 'operator' },
+      // Belt and braces: nothing logs these, and if something ever did, they would not show.
+      redact: {
+        paths: [
+          'token',
+          '*.token',
+          'headers.authorization',
+          '*.headers.authorization',
+          'data',
+          '*.data',
+        ],
+        censor: '[redacted]',
+      },
+    });
+    for (const { flag, why } of config.ignoredFlags)
+      logger.info({ flag }, `flag accepted without effect: ${why}`);
+    const operator = await runOperator(config, io.env, logger);
+    const onSignal = (): void => void operator.stop();
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    await operator.stopped;
+    await operator.stop();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    logger.info('stopped');
+    return ExitCode.ok;
+  },
+};

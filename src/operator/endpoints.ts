@@ -1,0 +1,70 @@
+// The operator's probe (/healthz, /readyz) and metrics (/metrics) listeners.
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { Registry } from 'prom-client';
+
+export interface Readiness {
+  /** Undefined when ready, else why not (shown in the /readyz body). */
+  (): string | undefined;
+}
+
+function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+export async function serveProbes(
+  address: { host: string; port: number },
+  notReady: Readiness,
+): Promise<{ server: Server; port: number }> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+  app.get('/readyz', (_req, res) => {
+    const why = notReady();
+    if (why === undefined) res.type('text/plain').send('ok');
+    else res.status(503).type('text/plain').send(`not ready: ${why}`);
+  });
+  const server = createHttpServer(app);
+  return { server, port: (await listen(server, address.host, address.port)).port };
+}
+
+export async function serveMetrics(
+  address: { host: string; port: number },
+  registry: Registry,
+  tls?: { certFile: string; keyFile: string },
+): Promise<{ server: Server; port: number }> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+  const server = tls
+    ? createHttpsServer(
+        {
+          cert: await readFile(tls.certFile),
+          key: await readFile(tls.keyFile),
+          minVersion: 'TLSv1.2',
+        },
+        app,
+      )
+    : createHttpServer(app);
+  return { server, port: (await listen(server, address.host, address.port)).port };
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}

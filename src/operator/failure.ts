@@ -1,0 +1,68 @@
+// Turns whatever a sync failed with into the Ready condition's reason and a message with no secret in it.
+import { isConnectError } from '../connect/index.ts';
+import { InvalidItemPathError } from './item-path.ts';
+import { InvalidAnnotationError } from './workload-refs.ts';
+
+export const READY_REASONS = [
+  'Synced',
+  'InvalidItemPath',
+  'VaultNotFound',
+  'ItemNotFound',
+  'Unauthorized',
+  'Forbidden',
+  'RateLimited',
+  'ConnectUnavailable',
+  'SecretTypeConflict',
+  'SecretNotOwned',
+  'InvalidAnnotation',
+] as const;
+export type ReadyReason = (typeof READY_REASONS)[number];
+
+export interface Failure {
+  readonly reason: Exclude<ReadyReason, 'Synced'> | 'SyncFailed';
+  readonly message: string;
+  /** Retrying cannot help until the object itself changes. */
+  readonly terminal: boolean;
+}
+
+/** A condition that is the user's to fix on the Kubernetes side (type conflict, foreign Secret). */
+export class SyncBlockedError extends Error {
+  override readonly name = 'SyncBlockedError';
+  readonly reason: 'SecretTypeConflict' | 'SecretNotOwned';
+  constructor(reason: 'SecretTypeConflict' | 'SecretNotOwned', message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+export function classifyFailure(error: unknown): Failure {
+  if (error instanceof InvalidItemPathError || error instanceof InvalidAnnotationError) {
+    return { reason: error.reason, message: error.message, terminal: true };
+  }
+  if (error instanceof SyncBlockedError) {
+    return { reason: error.reason, message: error.message, terminal: true };
+  }
+  if (isConnectError(error)) {
+    // The client's messages carry method, path and Connect's own message: never a value or token.
+    const message = `Connect: ${error.message}`;
+    if (error.status === 429) return { reason: 'RateLimited', message, terminal: false };
+    switch (error.reason) {
+      case 'Unauthorized':
+        return { reason: 'Unauthorized', message, terminal: false };
+      case 'Forbidden':
+        return { reason: 'Forbidden', message, terminal: false };
+      case 'NotFound':
+        return {
+          reason: error.endpoint.includes('/items') ? 'ItemNotFound' : 'VaultNotFound',
+          message,
+          terminal: false,
+        };
+      case 'Unavailable':
+        return { reason: 'ConnectUnavailable', message, terminal: false };
+      default:
+        return { reason: 'ConnectUnavailable', message, terminal: false };
+    }
+  }
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : 'unknown error';
+  return { reason: 'SyncFailed', message, terminal: false };
+}

@@ -1,0 +1,298 @@
+// Reconciles one OnePasswordItem (by key) into its Secret and its status, level-based.
+import {
+  CoreV1Api,
+  PatchStrategy,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  isKubeApiError,
+  kubeCall,
+  patchStatus,
+  requestOptions,
+  serverSideApply,
+} from '../kube/apply.ts';
+import { findCondition, setCondition, type Condition } from '../kube/conditions.ts';
+import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
+import { TerminalError } from '../kube/errors.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import type { Informer } from '../kube/informer.ts';
+import { formatTime } from '../kube/micro-time.ts';
+import { FIELD_MANAGER, IGNORE_SECRET_TAG } from './annotations.ts';
+import {
+  classifySecret,
+  desiredSecret,
+  sameData,
+  secretDiffers,
+  staleKeys,
+  type OwnerObject,
+} from './desired-secret.ts';
+import { SyncBlockedError, classifyFailure } from './failure.ts';
+import { parseItemPath } from './item-path.ts';
+import type { ItemRef, ItemSource } from './item-source.ts';
+import { itemToSecretData, sanitizeSecretName } from './secret-data.ts';
+
+export const OPI_GROUP = 'onepassword.com';
+export const OPI_VERSION = 'v1';
+export const OPI_PLURAL = 'onepassworditems';
+
+export interface OnePasswordItemStatus {
+  conditions?: Condition[];
+  observedGeneration?: number;
+  itemVersion?: number;
+  lastSyncTime?: string;
+  secretName?: string;
+}
+
+export interface OnePasswordItem extends KubernetesObject {
+  type?: string;
+  spec?: { itemPath?: string };
+  status?: OnePasswordItemStatus;
+}
+
+/** Told when a Secret's data really changed, so workloads using it can be restarted. */
+export type SecretChanged = (
+  namespace: string,
+  secretName: string,
+  item: OnePasswordItem,
+) => Promise<void>;
+
+export interface ItemReconcilerOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly items: Informer<OnePasswordItem>;
+  readonly secrets: Informer<V1Secret>;
+  readonly source: ItemSource;
+  readonly events: EventRecorder;
+  readonly logger: Logger;
+  readonly enableAnnotations: boolean;
+  readonly allowEmptyValues: boolean;
+  readonly onSecretChanged: SecretChanged;
+  /** After a failure that cannot heal by retrying alone (foreign Secret), look again this late. */
+  readonly blockedRecheckMs: number;
+}
+
+function ownerOf(item: OnePasswordItem): OwnerObject {
+  const metadata = item.metadata ?? {};
+  return {
+    apiVersion: `${OPI_GROUP}/${OPI_VERSION}`,
+    kind: 'OnePasswordItem',
+    metadata: {
+      name: metadata.name ?? '',
+      namespace: metadata.namespace ?? '',
+      uid: metadata.uid ?? '',
+      ...(metadata.labels ? { labels: metadata.labels } : {}),
+      ...(metadata.annotations ? { annotations: metadata.annotations } : {}),
+    },
+  };
+}
+
+export class OnePasswordItemReconciler implements Reconciler {
+  readonly #options: ItemReconcilerOptions;
+  readonly #core: CoreV1Api;
+  /** Which item each OnePasswordItem resolved to, for the poller and for shared items. */
+  readonly #refs = new Map<string, ItemRef>();
+
+  constructor(options: ItemReconcilerOptions) {
+    this.#options = options;
+    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  /** Items currently in use, each once. */
+  watchedRefs(): ItemRef[] {
+    const unique = new Map(
+      [...this.#refs.values()].map((ref) => [`${ref.vaultId}/${ref.itemId}`, ref]),
+    );
+    return [...unique.values()];
+  }
+
+  /** OnePasswordItem keys that use `ref`. */
+  keysUsing(ref: ItemRef): string[] {
+    return [...this.#refs]
+      .filter(([, used]) => used.vaultId === ref.vaultId && used.itemId === ref.itemId)
+      .map(([key]) => key);
+  }
+
+  async reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult> {
+    const { namespace, name } = parseKey(key);
+    const item = this.#options.items.get(namespace, name);
+    if (!item || item.metadata?.deletionTimestamp) {
+      // The garbage collector removes the Secret through its ownerReference.
+      this.#refs.delete(key);
+      return {};
+    }
+    try {
+      return await this.#sync(key, item, signal);
+    } catch (error) {
+      const failure = classifyFailure(error);
+      await this.#writeStatus(
+        item,
+        { status: 'False', reason: failure.reason, message: failure.message },
+        {},
+      );
+      this.#options.events.warning(item, failure.reason, failure.message);
+      if (error instanceof SyncBlockedError)
+        return { requeueAfterMs: this.#options.blockedRecheckMs };
+      if (failure.terminal)
+        throw new TerminalError(failure.reason, failure.message, { cause: error });
+      throw error;
+    }
+  }
+
+  async #sync(key: string, item: OnePasswordItem, signal: AbortSignal): Promise<ReconcileResult> {
+    const { source, secrets } = this.#options;
+    const namespace = item.metadata?.namespace ?? '';
+    const path = parseItemPath(item.spec?.itemPath ?? '');
+    const ref = await source.resolve(path);
+    this.#refs.set(key, ref);
+    const synced = await source.get(ref);
+    const secretName = sanitizeSecretName(item.metadata?.name ?? '');
+    const existing =
+      secrets.get(namespace, secretName) ?? (await this.#readSecret(namespace, secretName));
+    const owner = ownerOf(item);
+    const ownership = classifySecret(existing, owner, ref.vaultId, ref.itemId);
+    if (ownership.kind === 'foreign') throw new SyncBlockedError('SecretNotOwned', ownership.why);
+    const type = item.type || 'Opaque';
+    if (existing && (existing.type ?? 'Opaque') !== type) {
+      throw new SyncBlockedError(
+        'SecretTypeConflict',
+        `Secret ${secretName} has type ${existing.type ?? 'Opaque'} but the OnePasswordItem asks for ${type}; delete the Secret to change its type`,
+      );
+    }
+    const frozen = existing !== undefined && (synced.item.tags ?? []).includes(IGNORE_SECRET_TAG);
+    const desired = desiredSecret({
+      owner,
+      secretName,
+      type,
+      vaultId: ref.vaultId,
+      itemId: ref.itemId,
+      itemVersion: synced.item.version,
+      data: itemToSecretData(synced.item, synced.files, {
+        allowEmptyValues: this.#options.allowEmptyValues,
+      }),
+      copyAnnotations: this.#options.enableAnnotations,
+    });
+    const dataChanged = !frozen && (!existing || !sameData(existing, desired));
+    if (
+      !frozen &&
+      (!existing || ownership.kind === 'adoptable' || secretDiffers(existing, desired))
+    ) {
+      const applied = await serverSideApply(this.#options.kubeConfig, desired, {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
+      await this.#dropStaleKeys(applied, desired, signal);
+    }
+    // Adopting a Secret from 1Password's operator only drops keys the item no longer has: the
+    // workloads already run with the item's current data, so a migration restarts nothing.
+    if (dataChanged && existing && ownership.kind !== 'adoptable') {
+      await this.#options.onSecretChanged(namespace, secretName, item);
+    }
+    // Data served from the cache is kept in place, but a failing poll means it may be stale.
+    const pollFailure = source.pollFailure;
+    if (pollFailure !== undefined) {
+      throw pollFailure instanceof Error ? pollFailure : new Error('polling Connect failed');
+    }
+    if (dataChanged) {
+      this.#options.events.normal(
+        item,
+        existing ? 'Updated' : 'Synced',
+        `Secret ${secretName} ${existing ? 'updated to' : 'created from'} version ${synced.item.version} of item ${synced.item.title}`,
+      );
+    }
+    await this.#writeStatus(
+      item,
+      {
+        status: 'True',
+        reason: 'Synced',
+        message: frozen
+          ? `Secret ${secretName} is frozen by the item tag ${IGNORE_SECRET_TAG}`
+          : `Secret ${secretName} holds version ${synced.item.version} of item ${synced.item.title}`,
+      },
+      {
+        itemVersion: synced.item.version,
+        secretName,
+        ...(dataChanged ? { lastSyncTime: formatTime(new Date()) } : {}),
+      },
+    );
+    return {};
+  }
+
+  async #readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await kubeCall(`get v1 Secret ${namespace}/${name}`, () =>
+        this.#core.readNamespacedSecret({ namespace, name }),
+      );
+    } catch (error) {
+      if (isKubeApiError(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Keys another field manager (1Password's operator) wrote that the item no longer has. */
+  async #dropStaleKeys(applied: V1Secret, desired: V1Secret, signal: AbortSignal): Promise<void> {
+    const stale = staleKeys(applied, desired);
+    if (stale.length === 0) return;
+    const namespace = desired.metadata?.namespace ?? '';
+    const name = desired.metadata?.name ?? '';
+    await kubeCall(`patch v1 Secret ${namespace}/${name}`, () =>
+      this.#core.patchNamespacedSecret(
+        {
+          namespace,
+          name,
+          body: { data: Object.fromEntries(stale.map((key) => [key, null])) },
+          fieldManager: FIELD_MANAGER,
+        },
+        requestOptions({ contentType: PatchStrategy.MergePatch, signal }),
+      ),
+    );
+  }
+
+  async #writeStatus(
+    item: OnePasswordItem,
+    ready: { status: 'True' | 'False'; reason: string; message: string },
+    fields: Partial<OnePasswordItemStatus>,
+  ): Promise<void> {
+    const current = item.status ?? {};
+    const generation = item.metadata?.generation;
+    const conditions = setCondition(
+      current.conditions,
+      {
+        type: 'Ready',
+        ...ready,
+        ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      },
+      new Date(),
+    );
+    const next: OnePasswordItemStatus = {
+      ...fields,
+      conditions: [...conditions],
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    };
+    const unchanged =
+      conditions === current.conditions &&
+      Object.entries(next).every(
+        ([field, value]) =>
+          field === 'conditions' || current[field as keyof OnePasswordItemStatus] === value,
+      );
+    if (unchanged) return;
+    await patchStatus(
+      this.#options.kubeConfig,
+      {
+        group: OPI_GROUP,
+        version: OPI_VERSION,
+        plural: OPI_PLURAL,
+        namespace: item.metadata?.namespace ?? '',
+        name: item.metadata?.name ?? '',
+      },
+      next as Record<string, unknown>,
+      { fieldManager: FIELD_MANAGER },
+    );
+  }
+
+  /** The condition the last status write left, e.g. for metrics by reason. */
+  static readyOf(item: OnePasswordItem): Condition | undefined {
+    return findCondition(item.status?.conditions, 'Ready');
+  }
+}

@@ -1,0 +1,93 @@
+// The operator's Prometheus metrics, in a registry of its own.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CallInfo } from '../connect/index.ts';
+import type { Outcome } from '../kube/controller.ts';
+import type { WorkQueueMetrics } from '../kube/workqueue.ts';
+
+export interface OperatorMetrics {
+  readonly registry: Registry;
+  reconciled(outcome: Outcome, reason: string, durationMs: number): void;
+  connectCall(call: CallInfo): void;
+  readonly queue: WorkQueueMetrics;
+  poll(result: 'success' | 'error', changed: number): void;
+}
+
+/** `itemsByReason` is read at each scrape, from the informer cache. */
+export function createOperatorMetrics(
+  itemsByReason: () => ReadonlyMap<string, number>,
+): OperatorMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const reconciles = new Counter({
+    name: 'op_kube_reconciles_total',
+    help: 'OnePasswordItem reconciles by outcome and Ready reason',
+    labelNames: ['outcome', 'reason'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'op_kube_reconcile_duration_seconds',
+    help: 'Time to reconcile one OnePasswordItem',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const connectRequests = new Counter({
+    name: 'op_kube_connect_requests_total',
+    help: 'HTTP requests to Connect by method, endpoint template and status (0: no answer)',
+    labelNames: ['method', 'endpoint', 'status'],
+    registers,
+  });
+  const depth = new Gauge({
+    name: 'op_kube_workqueue_depth',
+    help: 'Keys waiting in the work queue',
+    registers,
+  });
+  const retries = new Counter({
+    name: 'op_kube_workqueue_retries_total',
+    help: 'Keys re-queued after a failure',
+    registers,
+  });
+  const polls = new Counter({
+    name: 'op_kube_polls_total',
+    help: 'Change-detection polls of Connect by result',
+    labelNames: ['result'],
+    registers,
+  });
+  const changedItems = new Counter({
+    name: 'op_kube_changed_items_total',
+    help: 'Items a poll found changed',
+    registers,
+  });
+  new Gauge({
+    name: 'op_kube_onepassworditems',
+    help: 'OnePasswordItems by the reason of their Ready condition (Unknown: not reconciled yet)',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, count] of itemsByReason()) this.set({ reason }, count);
+    },
+  });
+  return {
+    registry,
+    reconciled(outcome, reason, durationMs) {
+      reconciles.inc({ outcome, reason });
+      duration.observe(durationMs / 1000);
+    },
+    connectCall(call) {
+      connectRequests.inc({
+        method: call.method,
+        endpoint: call.endpoint,
+        status: String(call.status),
+      });
+    },
+    queue: {
+      depth: (value) => depth.set(value),
+      retry: () => retries.inc(),
+    },
+    poll(result, changed) {
+      polls.inc({ result });
+      changedItems.inc(changed);
+    },
+  };
+}

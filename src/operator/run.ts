@@ -1,0 +1,271 @@
+// Starts the operator: informers, the OnePasswordItem controller, the Connect poller, probes and
+// metrics, all writers gated on leadership when --leader-elect is on.
+import { readFileSync } from 'node:fs';
+import { getCACertificates } from 'node:tls';
+import type { V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { ConnectClient } from '../connect/index.ts';
+import { Controller, keyOf } from '../kube/controller.ts';
+import { terminalCause } from '../kube/errors.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { Informer } from '../kube/informer.ts';
+import { reuseConnections } from '../kube/connection-reuse.ts';
+import { loadKubeConfig } from '../kube/kubeconfig.ts';
+import { LeaderElector, ONEPASSWORD_LEADER_ELECTION_ID } from '../kube/leader-election.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, RESYNC_ANNOTATION } from './annotations.ts';
+import type { OperatorConfig } from './config.ts';
+import { closeServer, serveMetrics, serveProbes } from './endpoints.ts';
+import { classifyFailure } from './failure.ts';
+import { OnePasswordItemReconciler, type OnePasswordItem } from './item-reconciler.ts';
+import { ItemSource } from './item-source.ts';
+import { createOperatorMetrics } from './metrics.ts';
+import { WorkloadRestarter } from './restarter.ts';
+
+export interface RunningOperator {
+  /** Resolves once the operator has stopped (after stop(), or when leadership was lost). */
+  readonly stopped: Promise<void>;
+  stop(): Promise<void>;
+  readonly probePort?: number;
+  readonly metricsPort?: number;
+}
+
+/** Connect over HTTPS with a private CA: SSL_CERT_FILE adds to the CAs Node already trusts. */
+function connectCa(caFile: string | undefined): string[] | undefined {
+  if (!caFile) return undefined;
+  return [...getCACertificates('default'), readFileSync(caFile, 'utf8')];
+}
+
+export async function runOperator(
+  config: OperatorConfig,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<RunningOperator> {
+  const { config: loaded, namespace: ownNamespace } = loadKubeConfig({
+    kubeconfig: config.kubeconfig,
+    env,
+  });
+  const kubeConfig = reuseConnections(loaded);
+  const ca = connectCa(config.connect.caFile);
+  const client = new ConnectClient({
+    host: config.connect.host,
+    token: config.connect.token,
+    ...(ca ? { ca: ca.join('\n') } : {}),
+    onCall: (call) => metrics.connectCall(call),
+    userAgent: 'op-kube-operator',
+  });
+  const source = new ItemSource(client);
+  const namespaces = config.watchNamespaces;
+  const items = new Informer<OnePasswordItem>({
+    kubeConfig,
+    path: '/apis/onepassword.com/v1/namespaces/{namespace}/onepassworditems',
+    namespaces,
+    name: 'onepassworditems',
+  });
+  const secrets = new Informer<V1Secret>({
+    kubeConfig,
+    path: '/api/v1/namespaces/{namespace}/secrets',
+    namespaces,
+    labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+    name: 'managed secrets',
+  });
+  const metrics = createOperatorMetrics(() => {
+    const counts = new Map<string, number>();
+    for (const key of items.keys()) {
+      const [namespace = '', name = ''] = key.split('/');
+      const item = items.get(namespace, name);
+      const reason = (item && OnePasswordItemReconciler.readyOf(item)?.reason) ?? 'Unknown';
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    }
+    return counts;
+  });
+  const identity = env.POD_NAME ?? `op-kube-operator-${process.pid}`;
+  const events = new EventRecorder(kubeConfig, {
+    component: 'onepassword.com/op-kube',
+    instance: identity,
+    onError: (error, event) => logger.warn({ err: error, event }, 'could not record an Event'),
+  });
+  const restarter = new WorkloadRestarter({
+    kubeConfig,
+    events,
+    logger,
+    autoRestart: config.autoRestart,
+  });
+  const reconciler = new OnePasswordItemReconciler({
+    kubeConfig,
+    items,
+    secrets,
+    source,
+    events,
+    logger,
+    enableAnnotations: config.enableAnnotations,
+    allowEmptyValues: config.allowEmptyValues,
+    onSecretChanged: (namespace, secretName, item) =>
+      restarter.secretChanged(namespace, secretName, item),
+    blockedRecheckMs: 5 * 60_000,
+  });
+  const controller = new Controller({
+    name: 'onepassworditem',
+    reconciler,
+    concurrency: config.concurrency,
+    queue: { metrics: metrics.queue },
+    onResult: (key, outcome, durationMs, error) => {
+      const reason =
+        outcome === 'success' || outcome === 'requeue'
+          ? 'Synced'
+          : (terminalCause(error)?.reason ?? classifyFailure(error).reason);
+      metrics.reconciled(outcome, reason, durationMs);
+      if (outcome === 'error' || outcome === 'terminal') {
+        logger.warn(
+          { key, reason, err: error instanceof Error ? { message: error.message } : undefined },
+          'reconcile failed',
+        );
+      }
+    },
+  });
+
+  const enqueue = (
+    object: { metadata?: { namespace?: string; name?: string } },
+    priority?: 'normal' | 'low',
+  ): void => {
+    if (object.metadata?.name)
+      controller.enqueue(keyOf(object.metadata.namespace ?? '', object.metadata.name), priority);
+  };
+  items.onAdd((item) => enqueue(item));
+  items.onUpdate((previous, next) => {
+    const changed =
+      previous !== next &&
+      (previous.metadata?.generation !== next.metadata?.generation ||
+        previous.metadata?.annotations?.[RESYNC_ANNOTATION] !==
+          next.metadata?.annotations?.[RESYNC_ANNOTATION] ||
+        previous.type !== next.type ||
+        JSON.stringify(previous.metadata?.labels) !== JSON.stringify(next.metadata?.labels) ||
+        JSON.stringify(previous.metadata?.annotations) !==
+          JSON.stringify(next.metadata?.annotations));
+    if (changed) enqueue(next);
+  });
+  items.onDelete((item) => enqueue(item));
+  const enqueueOwner = (secret: V1Secret): void => {
+    const owner = secret.metadata?.ownerReferences?.find(
+      (reference) => reference.kind === 'OnePasswordItem',
+    );
+    if (owner) controller.enqueue(keyOf(secret.metadata?.namespace ?? '', owner.name));
+  };
+  // A managed Secret edited or deleted by hand is restored at once, from the cached item.
+  secrets.onUpdate((previous, next) => {
+    if (previous !== next) enqueueOwner(next);
+  });
+  secrets.onDelete((secret) => enqueueOwner(secret));
+
+  let lastPoll: { ok: boolean; at: number } | undefined;
+  let polling: NodeJS.Timeout | undefined;
+  const poll = async (): Promise<void> => {
+    try {
+      const changed = await source.poll(reconciler.watchedRefs(), config.fullCheckEvery);
+      for (const ref of changed)
+        for (const key of reconciler.keysUsing(ref)) controller.enqueue(key);
+      metrics.poll('success', changed.length);
+      lastPoll = { ok: true, at: Date.now() };
+    } catch (error) {
+      metrics.poll('error', 0);
+      lastPoll = { ok: false, at: Date.now() };
+      logger.warn(
+        { err: error instanceof Error ? { message: error.message } : undefined },
+        'polling Connect failed',
+      );
+      // Items whose Secrets may now be stale get their condition from a reconcile.
+      for (const key of items.keys()) controller.enqueue(key, 'low');
+    }
+  };
+
+  let leading = false;
+  const startWriters = (): void => {
+    leading = true;
+    controller.start();
+    for (const key of items.keys()) controller.enqueue(key);
+    void poll();
+    polling = setInterval(() => void poll(), config.pollingIntervalMs);
+  };
+  const stopWriters = async (): Promise<void> => {
+    leading = false;
+    if (polling) clearInterval(polling);
+    await controller.stop();
+  };
+
+  const notReady = (): string | undefined => {
+    if (!items.hasSynced() || !secrets.hasSynced()) return 'caches not synced';
+    if (lastPoll && !lastPoll.ok) return 'Connect unreachable at the last poll';
+    return undefined;
+  };
+  const probes = config.probeAddress ? await serveProbes(config.probeAddress, notReady) : undefined;
+  const metricsServer = config.metrics.address
+    ? await serveMetrics(config.metrics.address, metrics.registry, config.metrics.tls)
+    : undefined;
+
+  items.start();
+  secrets.start();
+  await Promise.all([items.waitForSync(), secrets.waitForSync()]);
+  logger.info(
+    { namespaces: namespaces.length ? namespaces : 'all', items: items.keys().length },
+    'caches synced',
+  );
+
+  let resolveStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  let elector: LeaderElector | undefined;
+  let stopping: Promise<void> | undefined;
+  if (config.leaderElection.enabled) {
+    const leaseNamespace = config.leaderElection.namespace ?? env.POD_NAMESPACE ?? ownNamespace;
+    if (!leaseNamespace) {
+      throw new Error(
+        '--leader-elect needs a namespace for its Lease: set --leader-election-namespace or POD_NAMESPACE',
+      );
+    }
+    elector = new LeaderElector(kubeConfig, {
+      namespace: leaseNamespace,
+      name: ONEPASSWORD_LEADER_ELECTION_ID,
+      identity,
+      callbacks: {
+        onStartedLeading: (signal) => {
+          logger.info({ identity }, 'became leader');
+          startWriters();
+          signal.addEventListener('abort', () => void stopWriters(), { once: true });
+        },
+        onStoppedLeading: () => {
+          if (stopping) return; // our own shutdown released the Lease
+          // As controller-runtime does: a replica that lost its lease exits and is restarted fresh.
+          logger.warn('lost leadership; stopping');
+          resolveStopped();
+        },
+      },
+      onError: (error, phase) =>
+        logger.warn(
+          { phase, err: error instanceof Error ? { message: error.message } : undefined },
+          'leader election',
+        ),
+    });
+    elector.start();
+  } else {
+    startWriters();
+  }
+
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      if (leading) await stopWriters();
+      await elector?.release();
+      await Promise.all([items.stop(), secrets.stop()]);
+      await events.flush();
+      await Promise.all([
+        probes && closeServer(probes.server),
+        metricsServer && closeServer(metricsServer.server),
+      ]);
+      await client.close();
+      resolveStopped();
+    })());
+
+  return {
+    stopped,
+    stop,
+    ...(probes ? { probePort: probes.port } : {}),
+    ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
+  };
+}

@@ -1,0 +1,105 @@
+// Runs the real `op-kube operator` as a child process against the test control plane.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ControlPlane } from '../../tools/cluster/plane.ts';
+import { testPlane } from './cluster.ts';
+import { launcher } from './connect-local.ts';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+export interface OperatorHandle {
+  readonly metricsUrl: string;
+  readonly probeUrl: string;
+  /** Everything the operator logged so far (JSON lines). */
+  logs(): string;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface OperatorOptions {
+  readonly connectUrl: string;
+  readonly token: string;
+  readonly namespaces: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly args?: readonly string[];
+  readonly plane?: ControlPlane;
+  /** Wait for /readyz (default true). */
+  readonly waitReady?: boolean;
+}
+
+/** Starts the operator watching `namespaces` with a 1 s polling interval; stops it after the test. */
+export async function startOperator(
+  registrar: { after(fn: () => Promise<void>): void },
+  options: OperatorOptions,
+): Promise<OperatorHandle> {
+  const plane = options.plane ?? testPlane();
+  const [metricsPort, probePort] = [await freePort(), await freePort()];
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      launcher,
+      'operator',
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      '--zap-log-level=debug',
+      ...(options.args ?? []),
+    ],
+    {
+      env: {
+        ...process.env,
+        KUBECONFIG: plane.kubeconfigPath,
+        OP_CONNECT_HOST: options.connectUrl,
+        OP_CONNECT_TOKEN: options.token,
+        WATCH_NAMESPACE: options.namespaces.join(','),
+        POLLING_INTERVAL: '1',
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const output: string[] = [];
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(20_000)]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  registrar.after(stop);
+  const probeUrl = `http://127.0.0.1:${probePort}`;
+  if (options.waitReady ?? true) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null)
+        throw new Error(`operator exited (${child.exitCode}):\n${output.join('')}`);
+      const ready = await fetch(`${probeUrl}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ready) break;
+      if (Date.now() > deadline)
+        throw new Error(`operator not ready after 60 s:\n${output.join('')}`);
+      await sleep(100);
+    }
+  }
+  const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  return {
+    metricsUrl,
+    probeUrl,
+    logs: () => output.join(''),
+    metrics: async () => (await fetch(`${metricsUrl}/metrics`)).text(),
+    stop,
+  };
+}
