@@ -89,7 +89,9 @@ describe('operator under Connect failures', () => {
     await eventually('readyz to recover', async () =>
       (await fetch(`${operator.probeUrl}/readyz`)).ok ? true : undefined,
     );
-    assert.equal((await ready(namespace, 'db')).reason, 'Synced');
+    await eventually('Ready=Synced again after the outage', async () =>
+      (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
+    );
   });
 
   it('reports Unauthorized when its token is revoked, and keeps the Secret as it was', async (t) => {
