@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane } from '../tools/cluster/plane.ts';
 import { launcher, opKube } from '../test/support/connect-local.ts';
+import { installCrd } from '../test/support/operator.ts';
 import type { Benchmark, BenchmarkResult } from './run.ts';
 
 const VAULTS = 10;
@@ -103,6 +104,7 @@ async function run(): Promise<BenchmarkResult> {
       ...Array.from({ length: VAULTS }, (_, v) => `--vault=vault-${v},r`),
     ]).stdout.trim();
 
+    await installCrd(plane);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     const total = VAULTS * ITEMS_PER_VAULT;
     for (let start = 0; start < total; start += 50) {

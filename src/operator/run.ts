@@ -2,22 +2,28 @@
 // metrics, all writers gated on leadership when --leader-elect is on.
 import { readFileSync } from 'node:fs';
 import { getCACertificates } from 'node:tls';
-import type { V1Secret } from '@kubernetes/client-node';
+import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConnectClient } from '../connect/index.ts';
 import { Controller, keyOf } from '../kube/controller.ts';
 import { terminalCause } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
-import { Informer } from '../kube/informer.ts';
+import { Informer, type InformerEvent } from '../kube/informer.ts';
 import { reuseConnections } from '../kube/connection-reuse.ts';
 import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector, ONEPASSWORD_LEADER_ELECTION_ID } from '../kube/leader-election.ts';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, RESYNC_ANNOTATION } from './annotations.ts';
+import {
+  ITEM_PATH_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  RESYNC_ANNOTATION,
+} from './annotations.ts';
+import { DeploymentReconciler } from './deployment-reconciler.ts';
 import type { OperatorConfig } from './config.ts';
 import { closeServer, serveMetrics, serveProbes } from './endpoints.ts';
 import { classifyFailure } from './failure.ts';
 import { OnePasswordItemReconciler, type OnePasswordItem } from './item-reconciler.ts';
-import { ItemSource } from './item-source.ts';
+import { ItemSource, type ItemRef } from './item-source.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import { WorkloadRestarter } from './restarter.ts';
 
@@ -55,11 +61,32 @@ export async function runOperator(
   });
   const source = new ItemSource(client);
   const namespaces = config.watchNamespaces;
+  // Keep a failing list/watch visible (a missing CRD, missing RBAC) without flooding the log.
+  const observeInformer =
+    (informer: string) =>
+    (event: InformerEvent): void => {
+      if (event.type !== 'failure') return;
+      if ((event.consecutive & (event.consecutive - 1)) !== 0) return;
+      const error = event.error as { status?: number; reason?: string; message?: string };
+      logger.warn(
+        {
+          informer,
+          phase: event.phase,
+          status: error.status,
+          reason: error.reason,
+          consecutive: event.consecutive,
+        },
+        error.status === 404 && informer === 'onepassworditems'
+          ? 'cannot list OnePasswordItems: is the CRD installed? (kubectl apply -f crds/)'
+          : `cannot ${event.phase} ${informer}`,
+      );
+    };
   const items = new Informer<OnePasswordItem>({
     kubeConfig,
     path: '/apis/onepassword.com/v1/namespaces/{namespace}/onepassworditems',
     namespaces,
     name: 'onepassworditems',
+    observe: observeInformer('onepassworditems'),
   });
   const secrets = new Informer<V1Secret>({
     kubeConfig,
@@ -67,6 +94,7 @@ export async function runOperator(
     namespaces,
     labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
     name: 'managed secrets',
+    observe: observeInformer('managed secrets'),
   });
   const metrics = createOperatorMetrics(() => {
     const counts = new Map<string, number>();
@@ -103,6 +131,39 @@ export async function runOperator(
       restarter.secretChanged(namespace, secretName, item),
     blockedRecheckMs: 5 * 60_000,
   });
+  const deployments = new Informer<V1Deployment>({
+    kubeConfig,
+    path: '/apis/apps/v1/namespaces/{namespace}/deployments',
+    namespaces,
+    name: 'deployments',
+    observe: observeInformer('deployments'),
+  });
+  const deploymentReconciler = new DeploymentReconciler({
+    kubeConfig,
+    deployments,
+    secrets,
+    source,
+    events,
+    logger,
+    allowEmptyValues: config.allowEmptyValues,
+    onSecretChanged: (namespace, secretName) => restarter.secretChanged(namespace, secretName, {}),
+  });
+  const deploymentController = new Controller({
+    name: 'deployment',
+    reconciler: deploymentReconciler,
+    concurrency: config.concurrency,
+  });
+  const asksForSecret = (deployment: V1Deployment): boolean =>
+    [deployment.metadata?.annotations, deployment.spec?.template.metadata?.annotations].some(
+      (annotations) => annotations?.[ITEM_PATH_ANNOTATION] !== undefined,
+    );
+  const enqueueDeployment = (deployment: V1Deployment): void => {
+    if (deployment.metadata?.name) {
+      deploymentController.enqueue(
+        keyOf(deployment.metadata.namespace ?? '', deployment.metadata.name),
+      );
+    }
+  };
   const controller = new Controller({
     name: 'onepassworditem',
     reconciler,
@@ -145,11 +206,22 @@ export async function runOperator(
   });
   items.onDelete((item) => enqueue(item));
   const enqueueOwner = (secret: V1Secret): void => {
-    const owner = secret.metadata?.ownerReferences?.find(
-      (reference) => reference.kind === 'OnePasswordItem',
-    );
-    if (owner) controller.enqueue(keyOf(secret.metadata?.namespace ?? '', owner.name));
+    for (const owner of secret.metadata?.ownerReferences ?? []) {
+      const key = keyOf(secret.metadata?.namespace ?? '', owner.name);
+      if (owner.kind === 'OnePasswordItem') controller.enqueue(key);
+      if (owner.kind === 'Deployment') deploymentController.enqueue(key);
+    }
   };
+  deployments.onAdd((deployment) => {
+    if (asksForSecret(deployment)) enqueueDeployment(deployment);
+  });
+  deployments.onUpdate((previous, next) => {
+    if (previous !== next && (asksForSecret(previous) || asksForSecret(next)))
+      enqueueDeployment(next);
+  });
+  deployments.onDelete((deployment) => {
+    if (asksForSecret(deployment)) enqueueDeployment(deployment);
+  });
   // A managed Secret edited or deleted by hand is restored at once, from the cached item.
   secrets.onUpdate((previous, next) => {
     if (previous !== next) enqueueOwner(next);
@@ -158,22 +230,36 @@ export async function runOperator(
 
   let lastPoll: { ok: boolean; at: number } | undefined;
   let polling: NodeJS.Timeout | undefined;
+  const watchedRefs = (): ItemRef[] => [
+    ...reconciler.watchedRefs(),
+    ...deploymentReconciler.watchedRefs(),
+  ];
+  const enqueueUsers = (ref: ItemRef): void => {
+    for (const key of reconciler.keysUsing(ref)) controller.enqueue(key);
+    for (const key of deploymentReconciler.keysUsing(ref)) deploymentController.enqueue(key);
+  };
+  const enqueueAll = (priority: 'normal' | 'low'): void => {
+    for (const key of items.keys()) controller.enqueue(key, priority);
+    for (const key of deployments.keys()) deploymentController.enqueue(key, priority);
+  };
   const poll = async (): Promise<void> => {
     try {
-      const changed = await source.poll(reconciler.watchedRefs(), config.fullCheckEvery);
-      for (const ref of changed)
-        for (const key of reconciler.keysUsing(ref)) controller.enqueue(key);
+      const changed = await source.poll(watchedRefs(), config.fullCheckEvery);
+      for (const ref of changed) enqueueUsers(ref);
       metrics.poll('success', changed.length);
+      // Recovered: every item that reported the failure gets its Synced condition back.
+      if (lastPoll && !lastPoll.ok) enqueueAll('low');
       lastPoll = { ok: true, at: Date.now() };
     } catch (error) {
       metrics.poll('error', 0);
+      const firstFailure = !lastPoll || lastPoll.ok;
       lastPoll = { ok: false, at: Date.now() };
       logger.warn(
         { err: error instanceof Error ? { message: error.message } : undefined },
         'polling Connect failed',
       );
-      // Items whose Secrets may now be stale get their condition from a reconcile.
-      for (const key of items.keys()) controller.enqueue(key, 'low');
+      // Items whose Secrets may now be stale report the failure through a reconcile.
+      if (firstFailure) enqueueAll('low');
     }
   };
 
@@ -181,18 +267,20 @@ export async function runOperator(
   const startWriters = (): void => {
     leading = true;
     controller.start();
-    for (const key of items.keys()) controller.enqueue(key);
+    deploymentController.start();
+    enqueueAll('normal');
     void poll();
     polling = setInterval(() => void poll(), config.pollingIntervalMs);
   };
   const stopWriters = async (): Promise<void> => {
     leading = false;
     if (polling) clearInterval(polling);
-    await controller.stop();
+    await Promise.all([controller.stop(), deploymentController.stop()]);
   };
 
   const notReady = (): string | undefined => {
-    if (!items.hasSynced() || !secrets.hasSynced()) return 'caches not synced';
+    if (!items.hasSynced() || !secrets.hasSynced() || !deployments.hasSynced())
+      return 'caches not synced';
     if (lastPoll && !lastPoll.ok) return 'Connect unreachable at the last poll';
     return undefined;
   };
@@ -203,7 +291,8 @@ export async function runOperator(
 
   items.start();
   secrets.start();
-  await Promise.all([items.waitForSync(), secrets.waitForSync()]);
+  deployments.start();
+  await Promise.all([items.waitForSync(), secrets.waitForSync(), deployments.waitForSync()]);
   logger.info(
     { namespaces: namespaces.length ? namespaces : 'all', items: items.keys().length },
     'caches synced',
@@ -252,7 +341,7 @@ export async function runOperator(
     (stopping ??= (async () => {
       if (leading) await stopWriters();
       await elector?.release();
-      await Promise.all([items.stop(), secrets.stop()]);
+      await Promise.all([items.stop(), secrets.stop(), deployments.stop()]);
       await events.flush();
       await Promise.all([
         probes && closeServer(probes.server),

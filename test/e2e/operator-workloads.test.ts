@@ -10,7 +10,7 @@ import {
 } from '@kubernetes/client-node';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
-import { startOperator } from '../support/operator.ts';
+import { installCrd, startOperator } from '../support/operator.ts';
 
 const DATA = `
 vaults:
@@ -177,6 +177,7 @@ describe('operator and workloads', () => {
 
   it("adopts a Secret left by 1Password's operator with no data change and no restart", async (t) => {
     const namespace = await testNamespace(t, 'migrate');
+    await installCrd();
     // As 1Password's operator leaves things: the item, its Secret (written with Update), a workload.
     await createItem(namespace, 'db', { 'operator.1password.io/auto-restart': 'true' });
     const item = (await custom.getNamespacedCustomObject({

@@ -3,7 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlPlane } from '../../tools/cluster/plane.ts';
-import { testPlane } from './cluster.ts';
+import { join } from 'node:path';
+import { repoRoot } from '../../tools/cluster/paths.ts';
+import { eventually, kubectl, testPlane } from './cluster.ts';
 import { launcher } from './connect-local.ts';
 
 async function freePort(): Promise<number> {
@@ -34,12 +36,42 @@ export interface OperatorOptions {
   readonly waitReady?: boolean;
 }
 
+/** Applies crds/ (idempotent, safe from test files running side by side) and waits until served. */
+export async function installCrd(plane: ControlPlane = testPlane()): Promise<void> {
+  const applied = kubectl(
+    [
+      'apply',
+      '--server-side',
+      '--field-manager=op-kube-e2e',
+      '--force-conflicts',
+      '-f',
+      join(repoRoot, 'crds'),
+    ],
+    plane,
+  );
+  if (applied.status !== 0) throw new Error(`cannot apply the CRD: ${applied.stderr}`);
+  await eventually('the OnePasswordItem CRD to be established', () => {
+    const established = kubectl(
+      [
+        'get',
+        'crd',
+        'onepassworditems.onepassword.com',
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+      ],
+      plane,
+    );
+    return Promise.resolve(established.stdout === 'True' ? true : undefined);
+  });
+}
+
 /** Starts the operator watching `namespaces` with a 1 s polling interval; stops it after the test. */
 export async function startOperator(
   registrar: { after(fn: () => Promise<void>): void },
   options: OperatorOptions,
 ): Promise<OperatorHandle> {
   const plane = options.plane ?? testPlane();
+  await installCrd(plane);
   const [metricsPort, probePort] = [await freePort(), await freePort()];
   const child: ChildProcess = spawn(
     process.execPath,

@@ -1,0 +1,283 @@
+// Reconciles Deployments annotated with 1Password's item-path and item-name into shared Secrets.
+//
+// Several Deployments may ask for the same Secret: each is one of its ownerReferences (none is the
+// controller), so the garbage collector removes the Secret only with the last of them, and a
+// Deployment's deletion is never blocked. Dropping the annotations drops that owner; the Secret goes
+// when no Deployment asks for it any more.
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type V1Deployment,
+  type V1OwnerReference,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { isKubeApiError, kubeCall, serverSideApply } from '../kube/apply.ts';
+import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
+import { TerminalError } from '../kube/errors.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import type { Informer } from '../kube/informer.ts';
+import {
+  FIELD_MANAGER,
+  ITEM_NAME_ANNOTATION,
+  ITEM_PATH_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+} from './annotations.ts';
+import { desiredSecret, sameData, secretDiffers } from './desired-secret.ts';
+import { classifyFailure } from './failure.ts';
+import { formatItemPath, parseItemPath } from './item-path.ts';
+import type { ItemRef, ItemSource } from './item-source.ts';
+import { itemToSecretData, sanitizeSecretName } from './secret-data.ts';
+import { InvalidAnnotationError } from './workload-refs.ts';
+
+export interface SecretRequest {
+  readonly itemPath: string;
+  readonly secretName: string;
+}
+
+/**
+ * The Secret a Deployment asks for: the annotations on its metadata, else on its pod template (as
+ * 1Password reads them). Undefined when it asks for none.
+ * @throws InvalidAnnotationError when item-path is set without item-name
+ */
+export function secretRequestOf(deployment: V1Deployment): SecretRequest | undefined {
+  const sources = [
+    deployment.metadata?.annotations,
+    deployment.spec?.template.metadata?.annotations,
+  ];
+  const annotations = sources.find((source) => source?.[ITEM_PATH_ANNOTATION] !== undefined);
+  const itemPath = annotations?.[ITEM_PATH_ANNOTATION];
+  if (itemPath === undefined) return undefined;
+  const itemName = annotations?.[ITEM_NAME_ANNOTATION];
+  if (!itemName) {
+    throw new InvalidAnnotationError(
+      `${ITEM_PATH_ANNOTATION} is set but ${ITEM_NAME_ANNOTATION} (the Secret's name) is not`,
+    );
+  }
+  return { itemPath, secretName: sanitizeSecretName(itemName) };
+}
+
+function ownerOf(deployment: V1Deployment): V1OwnerReference {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    name: deployment.metadata?.name ?? '',
+    uid: deployment.metadata?.uid ?? '',
+    controller: false,
+    blockOwnerDeletion: false,
+  };
+}
+
+export interface DeploymentReconcilerOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly deployments: Informer<V1Deployment>;
+  readonly secrets: Informer<V1Secret>;
+  readonly source: ItemSource;
+  readonly events: EventRecorder;
+  readonly logger: Logger;
+  readonly allowEmptyValues: boolean;
+  /** Restarts workloads using the Secret when its data changed. */
+  readonly onSecretChanged: (namespace: string, secretName: string) => Promise<void>;
+}
+
+export class DeploymentReconciler implements Reconciler {
+  readonly #options: DeploymentReconcilerOptions;
+  readonly #core: CoreV1Api;
+  readonly #refs = new Map<string, ItemRef>();
+
+  constructor(options: DeploymentReconcilerOptions) {
+    this.#options = options;
+    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  watchedRefs(): ItemRef[] {
+    return [...this.#refs.values()];
+  }
+
+  keysUsing(ref: ItemRef): string[] {
+    return [...this.#refs]
+      .filter(([, used]) => used.vaultId === ref.vaultId && used.itemId === ref.itemId)
+      .map(([key]) => key);
+  }
+
+  /** Deployments in `namespace` asking for `secretName`, each once. */
+  #requesters(namespace: string, secretName: string): V1Deployment[] {
+    return this.#options.deployments.list(namespace).filter((deployment) => {
+      try {
+        return (
+          secretRequestOf(deployment)?.secretName === secretName &&
+          !deployment.metadata?.deletionTimestamp
+        );
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const { namespace, name } = parseKey(key);
+    const deployment = this.#options.deployments.get(namespace, name);
+    if (!deployment) {
+      // The garbage collector removes Secrets whose last owning Deployment is gone.
+      this.#refs.delete(key);
+      return {};
+    }
+    let request: SecretRequest | undefined;
+    try {
+      request = secretRequestOf(deployment);
+    } catch (error) {
+      if (error instanceof InvalidAnnotationError) {
+        this.#options.events.warning(
+          { ...deployment, apiVersion: 'apps/v1', kind: 'Deployment' },
+          error.reason,
+          error.message,
+        );
+        throw new TerminalError(error.reason, error.message, { cause: error });
+      }
+      throw error;
+    }
+    await this.#releaseOthers(deployment, request?.secretName);
+    if (!request) {
+      this.#refs.delete(key);
+      return {};
+    }
+    try {
+      await this.#sync(key, namespace, deployment, request);
+      return {};
+    } catch (error) {
+      const failure = classifyFailure(error);
+      this.#options.events.warning(
+        { ...deployment, apiVersion: 'apps/v1', kind: 'Deployment' },
+        failure.reason,
+        failure.message,
+      );
+      if (failure.terminal)
+        throw new TerminalError(failure.reason, failure.message, { cause: error });
+      throw error;
+    }
+  }
+
+  async #sync(
+    key: string,
+    namespace: string,
+    deployment: V1Deployment,
+    request: SecretRequest,
+  ): Promise<void> {
+    const ref = await this.#options.source.resolve(parseItemPath(request.itemPath));
+    this.#refs.set(key, ref);
+    const synced = await this.#options.source.get(ref);
+    const existing =
+      this.#options.secrets.get(namespace, request.secretName) ??
+      (await this.#read(namespace, request.secretName));
+    const ours =
+      !existing ||
+      existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ||
+      existing.metadata?.annotations?.[ITEM_PATH_ANNOTATION] ===
+        formatItemPath(ref.vaultId, ref.itemId);
+    if (!ours) {
+      this.#options.events.warning(
+        { ...deployment, apiVersion: 'apps/v1', kind: 'Deployment' },
+        'SecretNotOwned',
+        `Secret ${request.secretName} exists and was not created for this item; it is left untouched`,
+      );
+      return;
+    }
+    const owners = this.#requesters(namespace, request.secretName).map(ownerOf);
+    const base = desiredSecret({
+      owner: {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: {
+          name: deployment.metadata?.name ?? '',
+          namespace,
+          uid: deployment.metadata?.uid ?? '',
+        },
+      },
+      secretName: request.secretName,
+      type: existing?.type ?? 'Opaque',
+      vaultId: ref.vaultId,
+      itemId: ref.itemId,
+      itemVersion: synced.item.version,
+      data: itemToSecretData(synced.item, synced.files, {
+        allowEmptyValues: this.#options.allowEmptyValues,
+      }),
+      copyAnnotations: false,
+    });
+    const desired: V1Secret = { ...base, metadata: { ...base.metadata, ownerReferences: owners } };
+    const ownersChanged =
+      JSON.stringify(
+        (existing?.metadata?.ownerReferences ?? []).map((owner) => owner.uid).sort(),
+      ) !== JSON.stringify(owners.map((owner) => owner.uid).sort());
+    if (!existing || ownersChanged || secretDiffers(existing, base)) {
+      await serverSideApply(this.#options.kubeConfig, desired, {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
+    }
+    if (existing && !sameData(existing, desired))
+      await this.#options.onSecretChanged(namespace, request.secretName);
+  }
+
+  /** Drops this Deployment from Secrets it no longer asks for; deletes those nobody asks for. */
+  async #releaseOthers(deployment: V1Deployment, keep: string | undefined): Promise<void> {
+    const namespace = deployment.metadata?.namespace ?? '';
+    const uid = deployment.metadata?.uid;
+    const held = this.#options.secrets
+      .list(namespace)
+      .filter(
+        (secret) =>
+          secret.metadata?.name !== keep &&
+          secret.metadata?.ownerReferences?.some((owner) => owner.uid === uid),
+      );
+    for (const secret of held) {
+      const name = secret.metadata?.name ?? '';
+      const owners = this.#requesters(namespace, name)
+        .filter((other) => other.metadata?.uid !== uid)
+        .map(ownerOf);
+      if (owners.length === 0) {
+        await kubeCall(`delete v1 Secret ${namespace}/${name}`, () =>
+          this.#core.deleteNamespacedSecret({ namespace, name }),
+        ).catch((error: unknown) => {
+          if (!isKubeApiError(error, 404)) throw error;
+        });
+      } else {
+        // Re-apply what op-kube owns with the smaller owner list: SSA removes only entries the same
+        // field manager stops listing.
+        const annotations = secret.metadata?.annotations ?? {};
+        await serverSideApply(
+          this.#options.kubeConfig,
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: {
+              name,
+              namespace,
+              labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+              annotations: Object.fromEntries(
+                Object.entries(annotations).filter(([annotation]) =>
+                  annotation.startsWith('operator.1password.io/item-'),
+                ),
+              ),
+              ownerReferences: owners,
+            },
+            type: secret.type ?? 'Opaque',
+            data: secret.data ?? {},
+          },
+          { fieldManager: FIELD_MANAGER, force: true },
+        );
+      }
+    }
+  }
+
+  async #read(namespace: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await kubeCall(`get v1 Secret ${namespace}/${name}`, () =>
+        this.#core.readNamespacedSecret({ namespace, name }),
+      );
+    } catch (error) {
+      if (isKubeApiError(error, 404)) return undefined;
+      throw error;
+    }
+  }
+}

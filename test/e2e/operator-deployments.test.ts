@@ -1,0 +1,134 @@
+// Deployments annotated with item-path and item-name get a Secret, shared and released as 1Password does.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node';
+import { eventually, isStatus, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import { startConnectLocal } from '../support/connect-local.ts';
+import { startOperator } from '../support/operator.ts';
+
+const DATA = `
+vaults:
+  - name: Production
+    id: production0000000000000000
+    items:
+      - title: database
+        id: database000000000000000000
+        fields:
+          - { label: password, value: one }
+`;
+
+const config = kubeConfigFor();
+const core = config.makeApiClient(CoreV1Api);
+const apps = config.makeApiClient(AppsV1Api);
+
+function deployment(
+  name: string,
+  annotations: Record<string, string>,
+  onTemplate = false,
+): V1Deployment {
+  return {
+    metadata: { name, ...(onTemplate ? {} : { annotations }) },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name }, ...(onTemplate ? { annotations } : {}) },
+        spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
+      },
+    },
+  };
+}
+
+const request = {
+  'operator.1password.io/item-path': 'vaults/Production/items/database',
+  'operator.1password.io/item-name': 'shared-db',
+};
+
+async function ownerNames(namespace: string): Promise<string[] | undefined> {
+  try {
+    const secret = await core.readNamespacedSecret({ namespace, name: 'shared-db' });
+    return (secret.metadata?.ownerReferences ?? []).map((owner) => owner.name).sort();
+  } catch (error) {
+    if (isStatus(error, 404)) return undefined;
+    throw error;
+  }
+}
+
+describe('operator and annotated Deployments', () => {
+  it('creates, shares, updates and releases the Secret a Deployment asks for', async (t) => {
+    const namespace = await testNamespace(t, 'deploy');
+    const connect = await startConnectLocal(t, { data: DATA });
+    await startOperator(t, {
+      connectUrl: connect.url,
+      token: await connect.token({ vaults: ['Production,r'] }),
+      namespaces: [namespace],
+    });
+
+    await apps.createNamespacedDeployment({ namespace, body: deployment('first', request) });
+    const created = await eventually('the Secret', async () => {
+      const secret = await core
+        .readNamespacedSecret({ namespace, name: 'shared-db' })
+        .catch(() => undefined);
+      return secret?.data?.password ? secret : undefined;
+    });
+    assert.equal(Buffer.from(created.data?.password ?? '', 'base64').toString(), 'one');
+    assert.equal(created.metadata?.labels?.['app.kubernetes.io/managed-by'], 'op-kube');
+
+    // A second Deployment (annotated on its pod template) shares it.
+    await apps.createNamespacedDeployment({ namespace, body: deployment('second', request, true) });
+    await eventually('two owners', async () => {
+      const owners = await ownerNames(namespace);
+      return owners?.join(',') === 'first,second' ? true : undefined;
+    });
+
+    // The item changes: the shared Secret follows.
+    const edit = await connect.admin(
+      'PUT',
+      '/admin/vaults/production0000000000000000/items/database000000000000000000',
+      {
+        title: 'database',
+        fields: [{ label: 'password', value: 'two' }],
+      },
+    );
+    assert.equal(edit.status, 200);
+    await eventually('the new value', async () => {
+      const secret = await core.readNamespacedSecret({ namespace, name: 'shared-db' });
+      return Buffer.from(secret.data?.password ?? '', 'base64').toString() === 'two'
+        ? true
+        : undefined;
+    });
+
+    // The first drops its annotations: the Secret stays for the second.
+    assert.equal(
+      kubectl([
+        'annotate',
+        'deployment',
+        'first',
+        '-n',
+        namespace,
+        'operator.1password.io/item-path-',
+        'operator.1password.io/item-name-',
+      ]).status,
+      0,
+    );
+    await eventually('one owner left', async () =>
+      (await ownerNames(namespace))?.join(',') === 'second' ? true : undefined,
+    );
+
+    // The last one goes: so does the Secret, and nothing blocks the deletion.
+    await apps.deleteNamespacedDeployment({ namespace, name: 'second' });
+    await eventually(
+      'the Secret to be removed',
+      async () => ((await ownerNames(namespace)) === undefined ? true : undefined),
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    await eventually('the Deployment to be gone', async () =>
+      (await apps
+        .readNamespacedDeployment({ namespace, name: 'second' })
+        .catch(() => undefined)) === undefined
+        ? true
+        : undefined,
+    );
+  });
+});
