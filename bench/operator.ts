@@ -189,6 +189,9 @@ async function run(): Promise<BenchmarkResult> {
     const before = await (await fetch(metricsUrl)).text();
     await sleep(8000);
     const after = await (await fetch(metricsUrl)).text();
+    const gauge = (name: string): string =>
+      (counter(after, new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)$`, 'gm')) / 1e6).toFixed(0);
+    const heapNote = `V8 heap ${gauge('nodejs_heap_size_used_bytes')} MB used of ${gauge('nodejs_heap_size_total_bytes')} MB, external ${gauge('nodejs_external_memory_bytes')} MB`;
     const idlePolls = counter(after, polls) - counter(before, polls);
     const idleRequests = counter(after, requests) - counter(before, requests);
     const steadyRss = rssMb(operator.pid ?? 0);
@@ -214,6 +217,7 @@ async function run(): Promise<BenchmarkResult> {
       notes: [
         `${VAULTS} vaults × ${ITEMS_PER_VAULT} items in connect-local; ${total} OnePasswordItems created before the operator starts`,
         'the clock starts when the operator process is spawned and stops when every item reports Ready=Synced',
+        heapNote,
         `steady RSS: ${memoryMb(operator.pid ?? 0, 'RssAnon').toFixed(0)} MB anonymous, ${memoryMb(operator.pid ?? 0, 'RssFile').toFixed(0)} MB file-backed`,
         `machine: ${cpus().length} cores, node ${process.version}`,
       ],
