@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { ManualClock, flush } from '../../support/manual-clock.ts';
 import {
   Controller,
   keyOf,
@@ -13,42 +14,6 @@ import {
 } from '../../../src/kube/controller.ts';
 import { TerminalError, terminalCause } from '../../../src/kube/errors.ts';
 import { ExponentialBackoffLimiter, type RateLimiter } from '../../../src/kube/rate-limiter.ts';
-import type { Clock } from '../../../src/kube/workqueue.ts';
-
-/** Time that moves only when told, firing due timers in order of due time, then of creation. */
-class ManualClock implements Clock {
-  #now = 0;
-  #nextId = 0;
-  readonly #timers = new Map<number, { readonly at: number; readonly callback: () => void }>();
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimer(callback: () => void, delayMs: number): () => void {
-    const id = this.#nextId++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, delayMs), callback });
-    return () => this.#timers.delete(id);
-  }
-
-  advance(ms: number): void {
-    const target = this.#now + ms;
-    for (;;) {
-      let due: [number, { at: number; callback: () => void }] | undefined;
-      for (const entry of this.#timers) {
-        if (entry[1].at <= target && (due === undefined || entry[1].at < due[1].at)) due = entry;
-      }
-      if (due === undefined) break;
-      this.#timers.delete(due[0]);
-      this.#now = Math.max(this.#now, due[1].at);
-      due[1].callback();
-    }
-    this.#now = target;
-  }
-}
-
-/** Lets every promise callback already queued run (no real I/O or timers are involved). */
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface Result {
   readonly key: string;
