@@ -1,8 +1,8 @@
 // Benchmark: 1,000 OnePasswordItems over 10 vaults, all Ready within 20 s of operator start, RSS
 // at most 150 MB, and one Connect request per idle poll.
 import { readFileSync } from 'node:fs';
+import { freePort } from '../tools/cluster/ports.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,14 +17,6 @@ const VAULTS = 10;
 const ITEMS_PER_VAULT = 100;
 const TARGET_READY_MS = 20_000;
 const TARGET_RSS_MB = 150;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 function memoryMb(pid: number, field: 'VmRSS' | 'RssAnon' | 'RssFile'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -190,7 +182,12 @@ async function run(): Promise<BenchmarkResult> {
     await sleep(8000);
     const after = await (await fetch(metricsUrl)).text();
     const gauge = (name: string): string =>
-      (counter(after, new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)$`, 'gm')) / 1e6).toFixed(0);
+      (
+        counter(
+          after,
+          new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)$`, 'gm'),
+        ) / 1e6
+      ).toFixed(0);
     const heapNote = `V8 heap ${gauge('nodejs_heap_size_used_bytes')} MB used of ${gauge('nodejs_heap_size_total_bytes')} MB, external ${gauge('nodejs_external_memory_bytes')} MB`;
     const idlePolls = counter(after, polls) - counter(before, polls);
     const idleRequests = counter(after, requests) - counter(before, requests);

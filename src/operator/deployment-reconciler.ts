@@ -28,6 +28,8 @@ import { desiredSecret, sameData, secretDiffers } from './desired-secret.ts';
 import { classifyFailure } from './failure.ts';
 import { formatItemPath, parseItemPath } from './item-path.ts';
 import type { ItemRef, ItemSource } from './item-source.ts';
+import { ItemUsers } from './item-users.ts';
+import { readSecret } from './read-secret.ts';
 import { itemToSecretData, sanitizeSecretName } from './secret-data.ts';
 import { InvalidAnnotationError } from './workload-refs.ts';
 
@@ -84,7 +86,7 @@ export interface DeploymentReconcilerOptions {
 export class DeploymentReconciler implements Reconciler {
   readonly #options: DeploymentReconcilerOptions;
   readonly #core: CoreV1Api;
-  readonly #refs = new Map<string, ItemRef>();
+  readonly #users = new ItemUsers();
 
   constructor(options: DeploymentReconcilerOptions) {
     this.#options = options;
@@ -92,13 +94,11 @@ export class DeploymentReconciler implements Reconciler {
   }
 
   watchedRefs(): ItemRef[] {
-    return [...this.#refs.values()];
+    return this.#users.refs();
   }
 
   keysUsing(ref: ItemRef): string[] {
-    return [...this.#refs]
-      .filter(([, used]) => used.vaultId === ref.vaultId && used.itemId === ref.itemId)
-      .map(([key]) => key);
+    return this.#users.keysUsing(ref);
   }
 
   /** Deployments in `namespace` asking for `secretName`, each once. */
@@ -120,7 +120,7 @@ export class DeploymentReconciler implements Reconciler {
     const deployment = this.#options.deployments.get(namespace, name);
     if (!deployment) {
       // The garbage collector removes Secrets whose last owning Deployment is gone.
-      this.#refs.delete(key);
+      this.#users.delete(key);
       return {};
     }
     let request: SecretRequest | undefined;
@@ -139,7 +139,7 @@ export class DeploymentReconciler implements Reconciler {
     }
     await this.#releaseOthers(deployment, request?.secretName);
     if (!request) {
-      this.#refs.delete(key);
+      this.#users.delete(key);
       return {};
     }
     try {
@@ -165,11 +165,11 @@ export class DeploymentReconciler implements Reconciler {
     request: SecretRequest,
   ): Promise<void> {
     const ref = await this.#options.source.resolve(parseItemPath(request.itemPath));
-    this.#refs.set(key, ref);
+    this.#users.set(key, ref);
     const synced = await this.#options.source.get(ref);
     const existing =
       this.#options.secrets.get(namespace, request.secretName) ??
-      (await this.#read(namespace, request.secretName));
+      (await readSecret(this.#core, namespace, request.secretName));
     const ours =
       !existing ||
       existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ||
@@ -267,17 +267,6 @@ export class DeploymentReconciler implements Reconciler {
           { fieldManager: FIELD_MANAGER, force: true },
         );
       }
-    }
-  }
-
-  async #read(namespace: string, name: string): Promise<V1Secret | undefined> {
-    try {
-      return await kubeCall(`get v1 Secret ${namespace}/${name}`, () =>
-        this.#core.readNamespacedSecret({ namespace, name }),
-      );
-    } catch (error) {
-      if (isKubeApiError(error, 404)) return undefined;
-      throw error;
     }
   }
 }

@@ -7,13 +7,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import {
-  isKubeApiError,
-  kubeCall,
-  patchStatus,
-  requestOptions,
-  serverSideApply,
-} from '../kube/apply.ts';
+import { kubeCall, patchStatus, requestOptions, serverSideApply } from '../kube/apply.ts';
 import { findCondition, setCondition, type Condition } from '../kube/conditions.ts';
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
@@ -32,6 +26,8 @@ import {
 import { SyncBlockedError, classifyFailure } from './failure.ts';
 import { parseItemPath } from './item-path.ts';
 import type { ItemRef, ItemSource } from './item-source.ts';
+import { ItemUsers } from './item-users.ts';
+import { readSecret } from './read-secret.ts';
 import { itemToSecretData, sanitizeSecretName } from './secret-data.ts';
 
 export const OPI_GROUP = 'onepassword.com';
@@ -92,7 +88,7 @@ export class OnePasswordItemReconciler implements Reconciler {
   readonly #options: ItemReconcilerOptions;
   readonly #core: CoreV1Api;
   /** Which item each OnePasswordItem resolved to, for the poller and for shared items. */
-  readonly #refs = new Map<string, ItemRef>();
+  readonly #users = new ItemUsers();
 
   constructor(options: ItemReconcilerOptions) {
     this.#options = options;
@@ -101,17 +97,12 @@ export class OnePasswordItemReconciler implements Reconciler {
 
   /** Items currently in use, each once. */
   watchedRefs(): ItemRef[] {
-    const unique = new Map(
-      [...this.#refs.values()].map((ref) => [`${ref.vaultId}/${ref.itemId}`, ref]),
-    );
-    return [...unique.values()];
+    return this.#users.refs();
   }
 
   /** OnePasswordItem keys that use `ref`. */
   keysUsing(ref: ItemRef): string[] {
-    return [...this.#refs]
-      .filter(([, used]) => used.vaultId === ref.vaultId && used.itemId === ref.itemId)
-      .map(([key]) => key);
+    return this.#users.keysUsing(ref);
   }
 
   async reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult> {
@@ -119,7 +110,7 @@ export class OnePasswordItemReconciler implements Reconciler {
     const item = this.#options.items.get(namespace, name);
     if (!item || item.metadata?.deletionTimestamp) {
       // The garbage collector removes the Secret through its ownerReference.
-      this.#refs.delete(key);
+      this.#users.delete(key);
       return {};
     }
     try {
@@ -145,11 +136,11 @@ export class OnePasswordItemReconciler implements Reconciler {
     const namespace = item.metadata?.namespace ?? '';
     const path = parseItemPath(item.spec?.itemPath ?? '');
     const ref = await source.resolve(path);
-    this.#refs.set(key, ref);
+    this.#users.set(key, ref);
     const synced = await source.get(ref);
     const secretName = sanitizeSecretName(item.metadata?.name ?? '');
     const existing =
-      secrets.get(namespace, secretName) ?? (await this.#readSecret(namespace, secretName));
+      secrets.get(namespace, secretName) ?? (await readSecret(this.#core, namespace, secretName));
     const owner = ownerOf(item);
     const ownership = classifySecret(existing, owner, ref.vaultId, ref.itemId);
     if (ownership.kind === 'foreign') throw new SyncBlockedError('SecretNotOwned', ownership.why);
@@ -217,17 +208,6 @@ export class OnePasswordItemReconciler implements Reconciler {
       },
     );
     return {};
-  }
-
-  async #readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
-    try {
-      return await kubeCall(`get v1 Secret ${namespace}/${name}`, () =>
-        this.#core.readNamespacedSecret({ namespace, name }),
-      );
-    } catch (error) {
-      if (isKubeApiError(error, 404)) return undefined;
-      throw error;
-    }
   }
 
   /** Keys another field manager (1Password's operator) wrote that the item no longer has. */

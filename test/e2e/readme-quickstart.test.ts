@@ -1,9 +1,9 @@
 // Runs the README's connect-local quickstart as written, so the commands a newcomer copies work.
 import assert from 'node:assert/strict';
+import { freePort } from '../../tools/cluster/ports.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -18,14 +18,6 @@ function quickstart(): string {
     );
   assert.ok(block?.[1], 'README has the quickstart block');
   return block[1];
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
 }
 
 describe('README quickstart', () => {

@@ -1,20 +1,12 @@
 // Runs the real `op-kube operator` as a child process against the test control plane.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../tools/cluster/ports.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlPlane } from '../../tools/cluster/plane.ts';
 import { join } from 'node:path';
 import { repoRoot } from '../../tools/cluster/paths.ts';
 import { eventually, kubectl, testPlane } from './cluster.ts';
 import { launcher } from './connect-local.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 export interface OperatorHandle {
   readonly metricsUrl: string;

@@ -10,12 +10,12 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { ensureBinaries, type Binaries, type ProgressLog } from './build.ts';
 import { CertificateAuthority, daysUntilExpiry, signingKeyPair } from './pki.ts';
 import { defaultClusterDir } from './paths.ts';
+import { freePorts } from './ports.ts';
 import { httpsGet, waitUntil, type TlsIdentity } from './probe.ts';
 import {
   commandLineOf,
@@ -49,28 +49,6 @@ const CERT_VALIDITY_DAYS = 365;
 const RENEW_BEFORE_DAYS = 30;
 const START_TIMEOUT_MS = 120_000;
 const SERVICE_CIDR = '10.96.0.0/16';
-
-/** Distinct free loopback ports, held open together so the kernel cannot hand out one twice. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => createServer());
-  try {
-    return await Promise.all(
-      servers.map(
-        (server) =>
-          new Promise<number>((resolvePort, reject) => {
-            server.on('error', reject);
-            server.listen(0, '127.0.0.1', () => {
-              const address = server.address();
-              if (typeof address === 'object' && address) resolvePort(address.port);
-              else reject(new Error('no port'));
-            });
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  }
-}
 
 async function tailOf(file: string, lines = 25): Promise<string> {
   try {
