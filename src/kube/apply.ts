@@ -28,8 +28,8 @@ export interface KubeStatusCause {
 /**
  * What a failed apiserver call throws: the HTTP status and the Status reason (`NotFound`,
  * `Conflict`, `AlreadyExists`, `Invalid`, `Forbidden`, …) so callers branch on 404/409/422 without
- * parsing messages. Transport failures (connection refused, timeouts) are not KubeApiErrors: they
- * keep their own type, since no HTTP status exists for them.
+ * parsing messages. Writes (`kubeCall`) keep transport failures in their own types; the informer's
+ * list and watch (src/kube/watch.ts) fold them in with status 0, so its loop decides from one type.
  */
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
@@ -42,9 +42,10 @@ export class KubeApiError extends Error {
 
   constructor(
     init: {
+      /** 0 when no answer came (a watch or list that could not connect or timed out). */
       status: number;
       reason?: string;
-      operation: string;
+      operation?: string;
       causes?: readonly KubeStatusCause[];
     },
     message: string,
@@ -53,7 +54,7 @@ export class KubeApiError extends Error {
     super(message, options);
     this.status = init.status;
     this.reason = init.reason ?? '';
-    this.operation = init.operation;
+    this.operation = init.operation ?? '';
     this.causes = init.causes ?? [];
   }
 }

@@ -1,4 +1,5 @@
 // HTTP transport for informers: one LIST page or one WATCH stream against the apiserver, failing with typed errors.
+import { KubeApiError } from './apply.ts';
 import {
   HttpMethod,
   RequestContext,
@@ -9,30 +10,6 @@ import {
 import { fetch, type Response } from 'undici';
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
-
-export interface KubeApiErrorInit {
-  /** HTTP status of the answer (or the `code` of a Status in a watch ERROR event); 0 when none came. */
-  readonly status: number;
-  /** The Status `reason` (`Expired`, `Forbidden`, …) or, without one, a reason named here. */
-  readonly reason: string;
-  /** `details.causes[].reason` of the Status, e.g. `ResourceVersionTooLarge`. */
-  readonly causes?: readonly string[];
-}
-
-/** A failed call to the apiserver, from an HTTP status, a Status in a watch stream, or no answer at all. */
-export class KubeApiError extends Error {
-  override readonly name = 'KubeApiError';
-  readonly status: number;
-  readonly reason: string;
-  readonly causes: readonly string[];
-
-  constructor(init: KubeApiErrorInit, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.status = init.status;
-    this.reason = init.reason;
-    this.causes = init.causes ?? [];
-  }
-}
 
 /** The reason Kubernetes would give a bare HTTP status, for answers that carry no Status body. */
 function reasonForHttpStatus(status: number): string {
@@ -62,6 +39,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+export { KubeApiError };
+
 /** Builds the error a `Status` object describes; `httpStatus` wins over the Status's own code. */
 export function errorFromStatus(status: unknown, httpStatus?: number): KubeApiError {
   const body = isRecord(status) ? status : {};
@@ -72,7 +51,15 @@ export function errorFromStatus(status: unknown, httpStatus?: number): KubeApiEr
   const details = isRecord(body.details) ? body.details : {};
   const causes = Array.isArray(details.causes)
     ? details.causes.flatMap((cause) =>
-        isRecord(cause) && typeof cause.reason === 'string' ? [cause.reason] : [],
+        isRecord(cause)
+          ? [
+              {
+                ...(typeof cause.reason === 'string' ? { reason: cause.reason } : {}),
+                ...(typeof cause.field === 'string' ? { field: cause.field } : {}),
+                ...(typeof cause.message === 'string' ? { message: cause.message } : {}),
+              },
+            ]
+          : [],
       )
     : [];
   const message =
@@ -121,7 +108,7 @@ export function isResourceExpired(error: KubeApiError): boolean {
  */
 export function isResourceVersionTooLarge(error: KubeApiError): boolean {
   return (
-    error.causes.includes('ResourceVersionTooLarge') ||
+    error.causes.some((cause) => cause.reason === 'ResourceVersionTooLarge') ||
     /too large resource version/i.test(error.message)
   );
 }

@@ -198,7 +198,7 @@ describe('errors', () => {
     });
     assert.equal(error.status, 504);
     assert.equal(error.reason, 'Timeout');
-    assert.deepEqual(error.causes, ['ResourceVersionTooLarge']);
+    assert.deepEqual(error.causes, [{ reason: 'ResourceVersionTooLarge', message: 'Too large' }]);
     assert.equal(error.message, 'Too large resource version: 50, current: 40');
   });
 
