@@ -14,7 +14,7 @@ import { TerminalError } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import { formatTime } from '../kube/micro-time.ts';
-import { FIELD_MANAGER, IGNORE_SECRET_TAG } from './annotations.ts';
+import { FIELD_MANAGER, IGNORE_SECRET_TAG, RESYNC_ANNOTATION } from './annotations.ts';
 import {
   classifySecret,
   desiredSecret,
@@ -89,6 +89,8 @@ export class OnePasswordItemReconciler implements Reconciler {
   readonly #core: CoreV1Api;
   /** Which item each OnePasswordItem resolved to, for the poller and for shared items. */
   readonly #users = new ItemUsers();
+  /** The last `op-kube.io/resync` value seen per key: a new value re-fetches the item. */
+  readonly #resyncSeen = new Map<string, string>();
 
   constructor(options: ItemReconcilerOptions) {
     this.#options = options;
@@ -111,6 +113,7 @@ export class OnePasswordItemReconciler implements Reconciler {
     if (!item || item.metadata?.deletionTimestamp) {
       // The garbage collector removes the Secret through its ownerReference.
       this.#users.delete(key);
+      this.#resyncSeen.delete(key);
       return {};
     }
     try {
@@ -137,6 +140,10 @@ export class OnePasswordItemReconciler implements Reconciler {
     const path = parseItemPath(item.spec?.itemPath ?? '');
     const ref = await source.resolve(path);
     this.#users.set(key, ref);
+    const resync = item.metadata?.annotations?.[RESYNC_ANNOTATION] ?? '';
+    const previousResync = this.#resyncSeen.get(key);
+    if (previousResync !== undefined && previousResync !== resync) source.invalidate(ref);
+    this.#resyncSeen.set(key, resync);
     const synced = await source.get(ref);
     const secretName = sanitizeSecretName(item.metadata?.name ?? '');
     const existing =

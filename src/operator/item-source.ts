@@ -79,6 +79,12 @@ export class ItemSource {
     return synced;
   }
 
+  /** Forces the next get() of `ref` to fetch from Connect (a user asked for a re-sync). */
+  invalidate(ref: ItemRef): void {
+    const entry = this.#items.get(refKey(ref));
+    if (entry) entry.stale = true;
+  }
+
   /** A path that resolved to an item that is gone may now name another one: look it up again. */
   forgetResolutions(): void {
     this.#resolved.clear();

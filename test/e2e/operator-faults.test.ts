@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { eventually, kubeConfigFor, testNamespace } from '../support/cluster.ts';
+import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
 import { startOperator } from '../support/operator.ts';
 
@@ -114,5 +114,131 @@ describe('operator under Connect failures', () => {
     assert.equal(condition.status, 'False');
     assert.doesNotMatch(condition.message ?? '', /eyJ/);
     assert.equal(await password(namespace, 'db'), 's3cr3t');
+  });
+
+  it('reports RateLimited when Connect answers 429, keeps the data, and recovers', async (t) => {
+    const { namespace, connect } = await setUp(t, 'limited');
+    assert.equal(
+      (await connect.admin('POST', '/admin/rate-limit', { count: 100_000 })).status,
+      200,
+    );
+    const condition = await eventually('Ready=False RateLimited', async () => {
+      const current = await ready(namespace, 'db');
+      return current.reason === 'RateLimited' ? current : undefined;
+    });
+    assert.equal(condition.status, 'False');
+    assert.equal(await password(namespace, 'db'), 's3cr3t');
+    assert.equal((await connect.admin('POST', '/admin/rate-limit', { count: 0 })).status, 200);
+    await eventually('Ready=Synced again', async () =>
+      (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
+    );
+  });
+});
+
+describe('operator options and item tags', () => {
+  it('copies annotations with --enable-annotations and honours the ignore-secret tag', async (t) => {
+    const namespace = await testNamespace(t, 'options');
+    const connect = await startConnectLocal(t, { data: DATA });
+    const token = await connect.token({ vaults: ['Production,r'], name: 'operator' });
+    await startOperator(t, {
+      connectUrl: connect.url,
+      token,
+      namespaces: [namespace],
+      args: ['--enable-annotations'],
+    });
+    await custom.createNamespacedCustomObject({
+      group: 'onepassword.com',
+      version: 'v1',
+      namespace,
+      plural: 'onepassworditems',
+      body: {
+        apiVersion: 'onepassword.com/v1',
+        kind: 'OnePasswordItem',
+        metadata: { name: 'db', annotations: { 'example.com/owner': 'team-a' } },
+        spec: { itemPath: 'vaults/Production/items/database' },
+      },
+    });
+    const secret = await eventually('the Secret', async () => {
+      const value = await core
+        .readNamespacedSecret({ namespace, name: 'db' })
+        .catch(() => undefined);
+      return value?.data?.password ? value : undefined;
+    });
+    assert.equal(secret.metadata?.annotations?.['example.com/owner'], 'team-a');
+
+    // Tagged ignore-secret in 1Password: the Secret's data is frozen.
+    const frozen = await connect.admin(
+      'PUT',
+      '/admin/vaults/production0000000000000000/items/database000000000000000000',
+      {
+        title: 'database',
+        tags: ['operator.1password.io:ignore-secret'],
+        fields: [{ label: 'password', value: 'frozen-change' }],
+      },
+    );
+    assert.equal(frozen.status, 200);
+    await eventually('the frozen condition', async () =>
+      /frozen/.test((await ready(namespace, 'db')).message ?? '') ? true : undefined,
+    );
+    assert.equal(await password(namespace, 'db'), 's3cr3t');
+
+    // Untagged again: the next change flows.
+    const thawed = await connect.admin(
+      'PUT',
+      '/admin/vaults/production0000000000000000/items/database000000000000000000',
+      {
+        title: 'database',
+        fields: [{ label: 'password', value: 'thawed' }],
+      },
+    );
+    assert.equal(thawed.status, 200);
+    await eventually('the thawed value', async () =>
+      (await password(namespace, 'db')) === 'thawed' ? true : undefined,
+    );
+  });
+
+  it('re-fetches an item at once when op-kube.io/resync changes, long before the next poll', async (t) => {
+    const namespace = await testNamespace(t, 'resync');
+    const connect = await startConnectLocal(t, { data: DATA });
+    const token = await connect.token({ vaults: ['Production,r'], name: 'operator' });
+    await startOperator(t, {
+      connectUrl: connect.url,
+      token,
+      namespaces: [namespace],
+      env: { POLLING_INTERVAL: '3600' },
+    });
+    await custom.createNamespacedCustomObject({
+      group: 'onepassword.com',
+      version: 'v1',
+      namespace,
+      plural: 'onepassworditems',
+      body: {
+        apiVersion: 'onepassword.com/v1',
+        kind: 'OnePasswordItem',
+        metadata: { name: 'db' },
+        spec: { itemPath: 'vaults/Production/items/database' },
+      },
+    });
+    await eventually('the first sync', async () =>
+      (await password(namespace, 'db').catch(() => undefined)) === 's3cr3t' ? true : undefined,
+    );
+    const changed = await connect.admin(
+      'PUT',
+      '/admin/vaults/production0000000000000000/items/database000000000000000000',
+      {
+        title: 'database',
+        fields: [{ label: 'password', value: 'resynced' }],
+      },
+    );
+    assert.equal(changed.status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(await password(namespace, 'db'), 's3cr3t', 'nothing polls within the hour');
+    assert.equal(
+      kubectl(['annotate', 'opi', 'db', '-n', namespace, 'op-kube.io/resync=1']).status,
+      0,
+    );
+    await eventually('the re-synced value', async () =>
+      (await password(namespace, 'db')) === 'resynced' ? true : undefined,
+    );
   });
 });

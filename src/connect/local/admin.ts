@@ -57,6 +57,10 @@ export function createAdminApi(
     faults.fileFaults = nonNegativeInteger(body(req).count, 'count');
     res.json(faults);
   });
+  app.post('/admin/rate-limit', (req, res) => {
+    faults.rateLimited = nonNegativeInteger(body(req).count, 'count');
+    res.json(faults);
+  });
   app.put('/admin/vaults/:vaultId/items/:itemId', async (req, res) => {
     const item = await store.editItem(
       String(req.params.vaultId),

@@ -165,6 +165,10 @@ export function createApi(deps: ApiDependencies): express.Express {
   const v1 = express.Router();
   v1.use(async (_req, _res, next) => {
     if (faults.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
+    if (faults.rateLimited > 0) {
+      faults.rateLimited -= 1;
+      throw new HttpError(429, 'Too many requests (rate limit forced through the admin listener)');
+    }
     if (faults.outage)
       throw new HttpError(503, 'Connect is unavailable (outage forced through the admin listener)');
     next();
