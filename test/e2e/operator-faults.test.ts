@@ -1,7 +1,13 @@
 // The operator when Connect fails: outage and revoked token keep the Secret's data, recovery follows.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CertificateAuthority } from '../../tools/cluster/pki.ts';
+import { httpsGet } from '../../tools/cluster/probe.ts';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
 import { startOperator } from '../support/operator.ts';
@@ -240,5 +246,31 @@ describe('operator options and item tags', () => {
     await eventually('the re-synced value', async () =>
       (await password(namespace, 'db')) === 'resynced' ? true : undefined,
     );
+  });
+
+  it('serves /metrics over HTTPS with --metrics-secure and a certificate directory', async (t) => {
+    const certDir = mkdtempSync(join(tmpdir(), 'op-kube-metrics-tls-'));
+    t.after(() => rm(certDir, { recursive: true, force: true }));
+    const ca = await CertificateAuthority.create('metrics test CA', 1);
+    const serving = await ca.issue({
+      subject: 'CN=op-kube-metrics',
+      server: true,
+      ipAddresses: ['127.0.0.1'],
+    });
+    writeFileSync(join(certDir, 'tls.crt'), serving.cert);
+    writeFileSync(join(certDir, 'tls.key'), serving.key);
+    const namespace = await testNamespace(t, 'metrics-tls');
+    const connect = await startConnectLocal(t, { data: DATA });
+    const operator = await startOperator(t, {
+      connectUrl: connect.url,
+      token: await connect.token({ vaults: ['Production,r'] }),
+      namespaces: [namespace],
+      args: ['--metrics-secure', `--metrics-cert-path=${certDir}`],
+    });
+    const url = `${operator.metricsUrl.replace('http:', 'https:')}/metrics`;
+    const answer = await httpsGet(url, { ca: (await ca.pem()).cert });
+    assert.equal(answer.status, 200);
+    assert.match(answer.body, /^op_kube_polls_total\{result="success"\} \d+$/m);
+    await assert.rejects(fetch(`${operator.metricsUrl}/metrics`));
   });
 });
