@@ -68,8 +68,6 @@ try {
     // Files run in their own processes; e2e files mostly wait on the apiserver, so overlap them.
     concurrency: 4,
     timeout: 300_000,
-    // A file whose tests all finished must not hold the run open through a leaked timer or socket.
-    forceExit: true,
   });
   // Suites count only where they say something their tests cannot: a skipped suite never runs its
   // tests, and a suite that fails in its body or hooks may have no failing test to show for it.
