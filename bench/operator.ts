@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane } from '../tools/cluster/plane.ts';
 import { launcher, opKube } from '../test/support/connect-local.ts';
-import { installCrd } from '../test/support/operator.ts';
+import { createOnePasswordItem, installCrd } from '../test/support/operator.ts';
 import type { Benchmark, BenchmarkResult } from './run.ts';
 
 const VAULTS = 10;
@@ -105,17 +105,9 @@ async function run(): Promise<BenchmarkResult> {
           const index = start + offset;
           const v = Math.floor(index / ITEMS_PER_VAULT);
           const i = index % ITEMS_PER_VAULT;
-          return custom.createNamespacedCustomObject({
-            group: 'onepassword.com',
-            version: 'v1',
-            namespace,
-            plural: 'onepassworditems',
-            body: {
-              apiVersion: 'onepassword.com/v1',
-              kind: 'OnePasswordItem',
-              metadata: { name: `item-${v}-${i}` },
-              spec: { itemPath: `vaults/vault-${v}/items/item-${i}` },
-            },
+          return createOnePasswordItem(custom, namespace, {
+            metadata: { name: `item-${v}-${i}` },
+            spec: { itemPath: `vaults/vault-${v}/items/item-${i}` },
           });
         }),
       );

@@ -9,7 +9,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { ControlPlane } from '../../tools/cluster/plane.ts';
 import { eventually, kubeConfigFor } from '../support/cluster.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
-import { installCrd, startOperator } from '../support/operator.ts';
+import { createOnePasswordItem, installCrd, startOperator } from '../support/operator.ts';
 
 const ITEMS = 30;
 const DATA = `vaults:
@@ -46,17 +46,9 @@ describe('operator across a kube-apiserver restart', () => {
       plane,
     });
     for (let index = 0; index < ITEMS; index += 1) {
-      await custom.createNamespacedCustomObject({
-        group: 'onepassword.com',
-        version: 'v1',
-        namespace,
-        plural: 'onepassworditems',
-        body: {
-          apiVersion: 'onepassword.com/v1',
-          kind: 'OnePasswordItem',
-          metadata: { name: `item-${index}` },
-          spec: { itemPath: `vaults/Production/items/item-${index}` },
-        },
+      await createOnePasswordItem(custom, namespace, {
+        metadata: { name: `item-${index}` },
+        spec: { itemPath: `vaults/Production/items/item-${index}` },
       });
     }
     await plane.restart('kube-apiserver');

@@ -10,7 +10,7 @@ import { CertificateAuthority } from '../../tools/cluster/pki.ts';
 import { httpsGet } from '../../tools/cluster/probe.ts';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
-import { startOperator } from '../support/operator.ts';
+import { createOnePasswordItem, startOperator } from '../support/operator.ts';
 
 const DATA = `
 vaults:
@@ -58,17 +58,9 @@ async function setUp(t: { after(fn: () => Promise<void>): void }, prefix: string
     token,
     namespaces: [namespace],
   });
-  await custom.createNamespacedCustomObject({
-    group: 'onepassword.com',
-    version: 'v1',
-    namespace,
-    plural: 'onepassworditems',
-    body: {
-      apiVersion: 'onepassword.com/v1',
-      kind: 'OnePasswordItem',
-      metadata: { name: 'db' },
-      spec: { itemPath: 'vaults/Production/items/database' },
-    },
+  await createOnePasswordItem(custom, namespace, {
+    metadata: { name: 'db' },
+    spec: { itemPath: 'vaults/Production/items/database' },
   });
   await eventually('the first sync', async () =>
     (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
@@ -152,17 +144,9 @@ describe('operator options and item tags', () => {
       namespaces: [namespace],
       args: ['--enable-annotations'],
     });
-    await custom.createNamespacedCustomObject({
-      group: 'onepassword.com',
-      version: 'v1',
-      namespace,
-      plural: 'onepassworditems',
-      body: {
-        apiVersion: 'onepassword.com/v1',
-        kind: 'OnePasswordItem',
-        metadata: { name: 'db', annotations: { 'example.com/owner': 'team-a' } },
-        spec: { itemPath: 'vaults/Production/items/database' },
-      },
+    await createOnePasswordItem(custom, namespace, {
+      metadata: { name: 'db', annotations: { 'example.com/owner': 'team-a' } },
+      spec: { itemPath: 'vaults/Production/items/database' },
     });
     const secret = await eventually('the Secret', async () => {
       const value = await core
@@ -213,17 +197,9 @@ describe('operator options and item tags', () => {
       namespaces: [namespace],
       env: { POLLING_INTERVAL: '3600' },
     });
-    await custom.createNamespacedCustomObject({
-      group: 'onepassword.com',
-      version: 'v1',
-      namespace,
-      plural: 'onepassworditems',
-      body: {
-        apiVersion: 'onepassword.com/v1',
-        kind: 'OnePasswordItem',
-        metadata: { name: 'db' },
-        spec: { itemPath: 'vaults/Production/items/database' },
-      },
+    await createOnePasswordItem(custom, namespace, {
+      metadata: { name: 'db' },
+      spec: { itemPath: 'vaults/Production/items/database' },
     });
     await eventually('the first sync', async () =>
       (await password(namespace, 'db').catch(() => undefined)) === 's3cr3t' ? true : undefined,

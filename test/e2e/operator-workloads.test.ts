@@ -10,7 +10,7 @@ import {
 } from '@kubernetes/client-node';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
-import { installCrd, startOperator } from '../support/operator.ts';
+import { createOnePasswordItem, installCrd, startOperator } from '../support/operator.ts';
 
 const DATA = `
 vaults:
@@ -81,17 +81,9 @@ async function createItem(
   name: string,
   annotations: Record<string, string> = {},
 ): Promise<void> {
-  await custom.createNamespacedCustomObject({
-    group: 'onepassword.com',
-    version: 'v1',
-    namespace,
-    plural: 'onepassworditems',
-    body: {
-      apiVersion: 'onepassword.com/v1',
-      kind: 'OnePasswordItem',
-      metadata: { name, annotations },
-      spec: { itemPath: 'vaults/Production/items/database' },
-    },
+  await createOnePasswordItem(custom, namespace, {
+    metadata: { name, annotations },
+    spec: { itemPath: 'vaults/Production/items/database' },
   });
 }
 

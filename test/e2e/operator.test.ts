@@ -5,7 +5,7 @@ import { CoreV1Api, CustomObjectsApi, type V1Secret } from '@kubernetes/client-n
 import { ConnectClient, type ApiRequest } from '../../src/connect/index.ts';
 import { eventually, isStatus, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
-import { startOperator, type OperatorHandle } from '../support/operator.ts';
+import { createOnePasswordItem, startOperator, type OperatorHandle } from '../support/operator.ts';
 
 const DATA = `
 vaults:
@@ -59,18 +59,7 @@ async function createItem(
   name: string,
   body: Record<string, unknown>,
 ): Promise<void> {
-  await custom.createNamespacedCustomObject({
-    group: 'onepassword.com',
-    version: 'v1',
-    namespace,
-    plural: 'onepassworditems',
-    body: {
-      apiVersion: 'onepassword.com/v1',
-      kind: 'OnePasswordItem',
-      metadata: { name, namespace },
-      ...body,
-    },
-  });
+  await createOnePasswordItem(custom, namespace, { metadata: { name, namespace }, ...body });
 }
 
 async function statusOf(namespace: string, name: string): Promise<ItemStatus> {

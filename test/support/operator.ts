@@ -1,4 +1,5 @@
 // Runs the real `op-kube operator` as a child process against the test control plane.
+import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../../tools/cluster/ports.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +27,21 @@ export interface OperatorOptions {
   readonly plane?: ControlPlane;
   /** Wait for /readyz (default true). */
   readonly waitReady?: boolean;
+}
+
+/** Creates a OnePasswordItem; `body` holds its metadata, spec and optional top-level type. */
+export function createOnePasswordItem(
+  custom: CustomObjectsApi,
+  namespace: string,
+  body: Record<string, unknown>,
+): Promise<object> {
+  return custom.createNamespacedCustomObject({
+    group: 'onepassword.com',
+    version: 'v1',
+    namespace,
+    plural: 'onepassworditems',
+    body: { apiVersion: 'onepassword.com/v1', kind: 'OnePasswordItem', ...body },
+  });
 }
 
 /** Applies crds/ (idempotent, safe from test files running side by side) and waits until served. */
