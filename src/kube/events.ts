@@ -15,15 +15,10 @@
 // identical failures costs two requests, not one per occurrence.
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import {
-  EventsV1Api,
-  PatchStrategy,
-  type EventsV1Event,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1ObjectReference,
-} from '@kubernetes/client-node';
-import { isKubeApiError, kubeCall, requestOptions } from './apply.ts';
+import type { EventsV1Event, KubernetesObject, V1ObjectReference } from '@kubernetes/client-node';
+import { isKubeApiError } from './api-error.ts';
+import { CONTENT_TYPE, type KubeClient } from './client.ts';
+import { resourcePath } from './resources.ts';
 import { MicroTime } from './micro-time.ts';
 
 export type EventType = 'Normal' | 'Warning';
@@ -147,7 +142,7 @@ interface Series {
 export class EventRecorder {
   readonly component: string;
   readonly instance: string;
-  readonly #api: EventsV1Api;
+  readonly #client: KubeClient;
   readonly #windowMs: number;
   readonly #maxSeries: number;
   readonly #timeoutMs: number;
@@ -157,7 +152,7 @@ export class EventRecorder {
   readonly #pending = new Set<Promise<void>>();
   #stats = { created: 0, updated: 0, recorded: 0, failed: 0, skipped: 0 };
 
-  constructor(kubeConfig: KubeConfig, options: EventRecorderOptions) {
+  constructor(client: KubeClient, options: EventRecorderOptions) {
     if (!isQualifiedName(options.component)) {
       throw new RangeError(
         `component must be a qualified name such as onepassword.com/op-kube, got ${JSON.stringify(options.component)}`,
@@ -168,7 +163,7 @@ export class EventRecorder {
     }
     this.component = options.component;
     this.instance = options.instance;
-    this.#api = kubeConfig.makeApiClient(EventsV1Api);
+    this.#client = client;
     this.#windowMs = options.aggregationWindowMs ?? 10 * 60_000;
     this.#maxSeries = options.maxTrackedSeries ?? 4096;
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -303,6 +298,10 @@ export class EventRecorder {
     this.#pending.add(writing);
   }
 
+  #path(namespace: string, name?: string): string {
+    return resourcePath({ apiVersion: 'events.k8s.io/v1', plural: 'events', namespace, name });
+  }
+
   /** Writes until the stored Event carries the latest count, or a request fails. */
   async #drain(series: Series): Promise<void> {
     while (!series.created || series.writtenCount < series.count) {
@@ -313,21 +312,24 @@ export class EventRecorder {
         const seriesField = count > 1 ? { count, lastObservedTime } : undefined;
         const signal = AbortSignal.timeout(this.#timeoutMs);
         if (!series.created) {
-          await kubeCall(`create Event ${series.namespace}/${name}`, () =>
-            this.#api.createNamespacedEvent(
-              { namespace: series.namespace, body: { ...series.event, series: seriesField } },
-              requestOptions({ signal }),
-            ),
-          );
+          await this.#client.request({
+            method: 'POST',
+            path: this.#path(series.namespace),
+            body: { ...series.event, series: seriesField },
+            signal,
+            operation: `create Event ${series.namespace}/${name}`,
+          });
           series.created = true;
           this.#stats.created += 1;
         } else {
-          await kubeCall(`update Event ${series.namespace}/${name}`, () =>
-            this.#api.patchNamespacedEvent(
-              { name, namespace: series.namespace, body: { series: seriesField } },
-              requestOptions({ contentType: PatchStrategy.MergePatch, signal }),
-            ),
-          );
+          await this.#client.request({
+            method: 'PATCH',
+            path: this.#path(series.namespace, name),
+            body: { series: seriesField },
+            contentType: CONTENT_TYPE.mergePatch,
+            signal,
+            operation: `update Event ${series.namespace}/${name}`,
+          });
           this.#stats.updated += 1;
         }
         series.writtenCount = count;

@@ -1,6 +1,7 @@
 // A list-then-watch cache of one resource (client-go's reflector and informer): relists on 410, reconnects with backoff, resyncs, loses no change.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeClient } from './client.ts';
 import {
   KubeApiError,
   isResourceExpired,
@@ -79,7 +80,7 @@ export type InformerEvent =
     };
 
 export interface InformerOptions<T extends KubernetesObject> {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   /**
    * The resource's collection path. A namespaced resource is given in its namespaced form with a
    * `{namespace}` placeholder, e.g. `/api/v1/namespaces/{namespace}/secrets`: with `namespaces` it is
@@ -512,7 +513,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   async #listAll(scope: Scope): Promise<{ items: T[]; resourceVersion: string }> {
-    const { kubeConfig, decode, labelSelector, fieldSelector } = this.#options;
+    const { client, decode, labelSelector, fieldSelector } = this.#options;
     const limit = this.#options.pageSize ?? DEFAULT_PAGE_SIZE;
     const items: T[] = [];
     let continueToken: string | undefined;
@@ -535,7 +536,7 @@ export class Informer<T extends KubernetesObject> {
         const list = custom
           ? await untilAborted(custom(request), page.signal)
           : await listPage(
-              kubeConfig,
+              client,
               scope.path,
               { labelSelector, fieldSelector, limit, continue: continueToken },
               page.signal,
@@ -607,7 +608,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   async #watch(scope: Scope): Promise<void> {
-    const { kubeConfig, labelSelector, fieldSelector } = this.#options;
+    const { client, labelSelector, fieldSelector } = this.#options;
     const watchdogMs = this.#options.watchdogMs ?? DEFAULT_WATCHDOG_MS;
     const controller = new AbortController();
     const onStop = (): void => controller.abort(this.#abort.signal.reason);
@@ -624,7 +625,7 @@ export class Informer<T extends KubernetesObject> {
     let delivered = false;
     try {
       const events = await openWatch(
-        kubeConfig,
+        client,
         scope.path,
         {
           resourceVersion: scope.resourceVersion,
@@ -749,4 +750,22 @@ export class Informer<T extends KubernetesObject> {
     }
     this.#observe({ type: 'resync', objects: objects.length });
   }
+}
+
+/**
+ * Drops the field sets from `metadata.managedFields`, keeping who manages the object and how.
+ * Field sets are most of a server-side-applied object's size, and a cache that only needs to know
+ * whether a manager has written the object can hold many more objects without them (controller-
+ * runtime's TransformStripManagedFields removes the whole list; the manager names are kept here).
+ */
+export function withoutFieldSets<T extends KubernetesObject>(object: T): T {
+  const managed = object.metadata?.managedFields;
+  if (managed === undefined) return object;
+  return {
+    ...object,
+    metadata: {
+      ...object.metadata,
+      managedFields: managed.map(({ fieldsV1: _fieldsV1, ...entry }) => entry),
+    },
+  };
 }

@@ -18,8 +18,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { isKubeApiError, kubeCall, requestOptions } from './apply.ts';
+import type { V1Lease } from '@kubernetes/client-node';
+import { isKubeApiError } from './api-error.ts';
+import type { KubeClient } from './client.ts';
+import { resourcePath } from './resources.ts';
 import { MicroTime, readTimestamp } from './micro-time.ts';
 
 /** The Lease name 1Password's operator elects on (controller-runtime's LeaderElectionID). */
@@ -92,7 +94,7 @@ export class LeaderElector {
   readonly renewDeadlineMs: number;
   readonly retryPeriodMs: number;
 
-  readonly #api: CoordinationV1Api;
+  readonly #client: KubeClient;
   readonly #callbacks: LeaderElectionCallbacks;
   readonly #onError: (error: unknown, phase: LeaderElectionPhase) => void;
 
@@ -112,7 +114,7 @@ export class LeaderElector {
   #work: AbortController | undefined;
   #workDone: Promise<void> | undefined;
 
-  constructor(kubeConfig: KubeConfig, options: LeaderElectorOptions) {
+  constructor(client: KubeClient, options: LeaderElectorOptions) {
     this.namespace = options.namespace;
     this.name = options.name;
     this.identity = options.identity ?? defaultIdentity();
@@ -121,7 +123,7 @@ export class LeaderElector {
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
     validate(this.leaseDurationMs, this.renewDeadlineMs, this.retryPeriodMs);
     if (this.identity === '') throw new RangeError('identity must not be empty');
-    this.#api = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.#client = client;
     this.#callbacks = options.callbacks;
     this.#onError = options.onError ?? (() => {});
   }
@@ -236,12 +238,12 @@ export class LeaderElector {
   async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     let lease: V1Lease;
     try {
-      lease = await kubeCall(`read Lease ${this.namespace}/${this.name}`, () =>
-        this.#api.readNamespacedLease(
-          { name: this.name, namespace: this.namespace },
-          requestOptions({ signal }),
-        ),
-      );
+      lease = await this.#client.request<V1Lease>({
+        method: 'GET',
+        path: this.#path(this.name),
+        signal,
+        operation: `read Lease ${this.namespace}/${this.name}`,
+      });
     } catch (error) {
       if (!isKubeApiError(error, 404)) throw error;
       return this.#create(signal);
@@ -281,26 +283,24 @@ export class LeaderElector {
   async #create(signal: AbortSignal): Promise<boolean> {
     const now = new MicroTime();
     try {
-      const created = await kubeCall(`create Lease ${this.namespace}/${this.name}`, () =>
-        this.#api.createNamespacedLease(
-          {
-            namespace: this.namespace,
-            body: {
-              apiVersion: LEASE_API_VERSION,
-              kind: 'Lease',
-              metadata: { name: this.name, namespace: this.namespace },
-              spec: {
-                holderIdentity: this.identity,
-                leaseDurationSeconds: this.leaseDurationMs / 1000,
-                acquireTime: now,
-                renewTime: now,
-                leaseTransitions: 0,
-              },
-            },
+      const created = await this.#client.request<V1Lease>({
+        method: 'POST',
+        path: this.#path(),
+        body: {
+          apiVersion: LEASE_API_VERSION,
+          kind: 'Lease',
+          metadata: { name: this.name, namespace: this.namespace },
+          spec: {
+            holderIdentity: this.identity,
+            leaseDurationSeconds: this.leaseDurationMs / 1000,
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: 0,
           },
-          requestOptions({ signal }),
-        ),
-      );
+        },
+        signal,
+        operation: `create Lease ${this.namespace}/${this.name}`,
+      });
       this.#observe(created);
       return true;
     } catch (error) {
@@ -311,12 +311,22 @@ export class LeaderElector {
   }
 
   #replace(body: V1Lease, signal: AbortSignal): Promise<V1Lease> {
-    return kubeCall(`update Lease ${this.namespace}/${this.name}`, () =>
-      this.#api.replaceNamespacedLease(
-        { name: this.name, namespace: this.namespace, body },
-        requestOptions({ signal }),
-      ),
-    );
+    return this.#client.request<V1Lease>({
+      method: 'PUT',
+      path: this.#path(this.name),
+      body,
+      signal,
+      operation: `update Lease ${this.namespace}/${this.name}`,
+    });
+  }
+
+  #path(name?: string): string {
+    return resourcePath({
+      apiVersion: LEASE_API_VERSION,
+      plural: 'leases',
+      namespace: this.namespace,
+      name,
+    });
   }
 
   #observe(lease: V1Lease): void {

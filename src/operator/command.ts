@@ -3,7 +3,6 @@ import pino from 'pino';
 import type { Command } from '../cli/command.ts';
 import { ExitCode } from '../cli/errors.ts';
 import { operatorFlags, parseOperatorConfig } from './config.ts';
-import { runOperator } from './run.ts';
 
 const DETAILS = `Environment (as 1Password's operator): OP_CONNECT_HOST, OP_CONNECT_TOKEN (required),
 WATCH_NAMESPACE (comma list; empty: all), POLLING_INTERVAL (seconds, 600), AUTO_RESTART (false),
@@ -34,6 +33,8 @@ export const operatorCommand: Command = {
     });
     for (const { flag, why } of config.ignoredFlags)
       logger.info({ flag }, `flag accepted without effect: ${why}`);
+    // Loaded only to run: `op-kube connect-local` or `--help` need none of the operator's modules.
+    const { runOperator } = await import('./run.ts');
     const operator = await runOperator(config, io.env, logger);
     const onSignal = (): void => void operator.stop();
     process.once('SIGTERM', onSignal);

@@ -2,6 +2,7 @@
 import { ConfigError } from '../cli/errors.ts';
 import { defineFlag, flagValue, type FlagDefinition, type ParsedFlags } from '../cli/flags.ts';
 import { parseGoBool, parseGoInt } from '../cli/go-values.ts';
+import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../kube/client.ts';
 
 const ZAP_LEVELS = ['debug', 'info', 'error', 'panic', 'warn', 'dpanic', 'fatal'] as const;
 
@@ -107,6 +108,18 @@ export const operatorFlags = {
     usage: 'OnePasswordItems reconciled at once',
     default: 4,
   }),
+  kubeApiQps: defineFlag({
+    name: 'kube-api-qps',
+    kind: 'string',
+    usage: 'requests per second to the apiserver, watches aside (0: no client-side limit)',
+    default: String(DEFAULT_KUBE_API_QPS),
+  }),
+  kubeApiBurst: defineFlag({
+    name: 'kube-api-burst',
+    kind: 'int',
+    usage: 'requests to the apiserver allowed at once above --kube-api-qps',
+    default: DEFAULT_KUBE_API_BURST,
+  }),
   fullCheckEvery: defineFlag({
     name: 'full-check-every',
     kind: 'int',
@@ -134,6 +147,8 @@ export interface OperatorConfig {
   readonly log: { readonly level: LogLevel; readonly pretty: boolean };
   readonly kubeconfig?: string;
   readonly concurrency: number;
+  /** Client-side apiserver request limits (client-go's --kube-api-qps/--kube-api-burst). */
+  readonly kubeApi: { readonly qps: number; readonly burst: number };
   readonly fullCheckEvery: number;
   /** Flags that were given but have no effect here, for one log line each at start-up. */
   readonly ignoredFlags: readonly { flag: string; why: string }[];
@@ -189,6 +204,18 @@ function logLevel(raw: string, devel: boolean): LogLevel {
 function positive(flags: ParsedFlags, definition: FlagDefinition<'int'>): number {
   const value = flagValue(flags, definition) ?? 0;
   if (value < 1) throw new ConfigError(`--${definition.name}`, 'must be at least 1');
+  return value;
+}
+
+function nonNegativeNumber(flags: ParsedFlags, definition: FlagDefinition<'string'>): number {
+  const text = flagValue(flags, definition) ?? '';
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0) {
+    throw new ConfigError(
+      `--${definition.name}`,
+      `must be a number ≥ 0, got ${JSON.stringify(text)}`,
+    );
+  }
   return value;
 }
 
@@ -307,6 +334,10 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
     },
     ...(kubeconfig ? { kubeconfig } : {}),
     concurrency: positive(flags, operatorFlags.maxConcurrentReconciles),
+    kubeApi: {
+      qps: nonNegativeNumber(flags, operatorFlags.kubeApiQps),
+      burst: positive(flags, operatorFlags.kubeApiBurst),
+    },
     fullCheckEvery: positive(flags, operatorFlags.fullCheckEvery),
     ignoredFlags,
   };

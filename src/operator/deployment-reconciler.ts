@@ -4,15 +4,12 @@
 // controller), so the garbage collector removes the Secret only with the last of them, and a
 // Deployment's deletion is never blocked. Dropping the annotations drops that owner; the Secret goes
 // when no Deployment asks for it any more.
-import {
-  CoreV1Api,
-  type KubeConfig,
-  type V1Deployment,
-  type V1OwnerReference,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import type { V1Deployment, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { isKubeApiError, kubeCall, serverSideApply } from '../kube/apply.ts';
+import { isKubeApiError } from '../kube/api-error.ts';
+import { serverSideApply } from '../kube/apply.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { resourcePath } from '../kube/resources.ts';
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -72,7 +69,7 @@ function ownerOf(deployment: V1Deployment): V1OwnerReference {
 }
 
 export interface DeploymentReconcilerOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   readonly deployments: Informer<V1Deployment>;
   readonly secrets: Informer<V1Secret>;
   readonly source: ItemSource;
@@ -85,12 +82,10 @@ export interface DeploymentReconcilerOptions {
 
 export class DeploymentReconciler implements Reconciler {
   readonly #options: DeploymentReconcilerOptions;
-  readonly #core: CoreV1Api;
   readonly #users = new ItemUsers();
 
   constructor(options: DeploymentReconcilerOptions) {
     this.#options = options;
-    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
   }
 
   watchedRefs(): ItemRef[] {
@@ -169,7 +164,7 @@ export class DeploymentReconciler implements Reconciler {
     const synced = await this.#options.source.get(ref);
     const existing =
       this.#options.secrets.get(namespace, request.secretName) ??
-      (await readSecret(this.#core, namespace, request.secretName));
+      (await readSecret(this.#options.client, namespace, request.secretName));
     const ours =
       !existing ||
       existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ||
@@ -210,7 +205,7 @@ export class DeploymentReconciler implements Reconciler {
         (existing?.metadata?.ownerReferences ?? []).map((owner) => owner.uid).sort(),
       ) !== JSON.stringify(owners.map((owner) => owner.uid).sort());
     if (!existing || ownersChanged || secretDiffers(existing, base)) {
-      await serverSideApply(this.#options.kubeConfig, desired, {
+      await serverSideApply(this.#options.client, desired, {
         fieldManager: FIELD_MANAGER,
         force: true,
       });
@@ -236,17 +231,21 @@ export class DeploymentReconciler implements Reconciler {
         .filter((other) => other.metadata?.uid !== uid)
         .map(ownerOf);
       if (owners.length === 0) {
-        await kubeCall(`delete v1 Secret ${namespace}/${name}`, () =>
-          this.#core.deleteNamespacedSecret({ namespace, name }),
-        ).catch((error: unknown) => {
-          if (!isKubeApiError(error, 404)) throw error;
-        });
+        await this.#options.client
+          .request({
+            method: 'DELETE',
+            path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name }),
+            operation: `delete v1 Secret ${namespace}/${name}`,
+          })
+          .catch((error: unknown) => {
+            if (!isKubeApiError(error, 404)) throw error;
+          });
       } else {
         // Re-apply what op-kube owns with the smaller owner list: SSA removes only entries the same
         // field manager stops listing.
         const annotations = secret.metadata?.annotations ?? {};
         await serverSideApply(
-          this.#options.kubeConfig,
+          this.#options.client,
           {
             apiVersion: 'v1',
             kind: 'Secret',

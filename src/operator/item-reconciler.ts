@@ -1,13 +1,9 @@
 // Reconciles one OnePasswordItem (by key) into its Secret and its status, level-based.
-import {
-  CoreV1Api,
-  PatchStrategy,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { kubeCall, patchStatus, requestOptions, serverSideApply } from '../kube/apply.ts';
+import { patchStatus, serverSideApply } from '../kube/apply.ts';
+import { CONTENT_TYPE, type KubeClient } from '../kube/client.ts';
+import { resourcePath } from '../kube/resources.ts';
 import { findCondition, setCondition, type Condition } from '../kube/conditions.ts';
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
@@ -56,7 +52,7 @@ export type SecretChanged = (
 ) => Promise<void>;
 
 export interface ItemReconcilerOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   readonly items: Informer<OnePasswordItem>;
   readonly secrets: Informer<V1Secret>;
   readonly source: ItemSource;
@@ -86,7 +82,6 @@ function ownerOf(item: OnePasswordItem): OwnerObject {
 
 export class OnePasswordItemReconciler implements Reconciler {
   readonly #options: ItemReconcilerOptions;
-  readonly #core: CoreV1Api;
   /** Which item each OnePasswordItem resolved to, for the poller and for shared items. */
   readonly #users = new ItemUsers();
   /** The last `op-kube.io/resync` value seen per key: a new value re-fetches the item. */
@@ -94,7 +89,6 @@ export class OnePasswordItemReconciler implements Reconciler {
 
   constructor(options: ItemReconcilerOptions) {
     this.#options = options;
-    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
   }
 
   /** Items currently in use, each once. */
@@ -147,7 +141,8 @@ export class OnePasswordItemReconciler implements Reconciler {
     const synced = await source.get(ref);
     const secretName = sanitizeSecretName(item.metadata?.name ?? '');
     const existing =
-      secrets.get(namespace, secretName) ?? (await readSecret(this.#core, namespace, secretName));
+      secrets.get(namespace, secretName) ??
+      (await readSecret(this.#options.client, namespace, secretName));
     const owner = ownerOf(item);
     const ownership = classifySecret(existing, owner, ref.vaultId, ref.itemId);
     if (ownership.kind === 'foreign') throw new SyncBlockedError('SecretNotOwned', ownership.why);
@@ -176,7 +171,7 @@ export class OnePasswordItemReconciler implements Reconciler {
       !frozen &&
       (!existing || ownership.kind === 'adoptable' || secretDiffers(existing, desired))
     ) {
-      const applied = await serverSideApply(this.#options.kubeConfig, desired, {
+      const applied = await serverSideApply(this.#options.client, desired, {
         fieldManager: FIELD_MANAGER,
         force: true,
       });
@@ -223,17 +218,15 @@ export class OnePasswordItemReconciler implements Reconciler {
     if (stale.length === 0) return;
     const namespace = desired.metadata?.namespace ?? '';
     const name = desired.metadata?.name ?? '';
-    await kubeCall(`patch v1 Secret ${namespace}/${name}`, () =>
-      this.#core.patchNamespacedSecret(
-        {
-          namespace,
-          name,
-          body: { data: Object.fromEntries(stale.map((key) => [key, null])) },
-          fieldManager: FIELD_MANAGER,
-        },
-        requestOptions({ contentType: PatchStrategy.MergePatch, signal }),
-      ),
-    );
+    await this.#options.client.request({
+      method: 'PATCH',
+      path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name }),
+      query: { fieldManager: FIELD_MANAGER },
+      body: { data: Object.fromEntries(stale.map((key) => [key, null])) },
+      contentType: CONTENT_TYPE.mergePatch,
+      signal,
+      operation: `patch v1 Secret ${namespace}/${name}`,
+    });
   }
 
   async #writeStatus(
@@ -265,7 +258,7 @@ export class OnePasswordItemReconciler implements Reconciler {
       );
     if (unchanged) return;
     await patchStatus(
-      this.#options.kubeConfig,
+      this.#options.client,
       {
         group: OPI_GROUP,
         version: OPI_VERSION,

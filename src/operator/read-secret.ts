@@ -1,17 +1,21 @@
 // Reads one Secret straight from the apiserver (for names the managed-Secret cache cannot know).
-import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import { isKubeApiError, kubeCall } from '../kube/apply.ts';
+import type { V1Secret } from '@kubernetes/client-node';
+import { isKubeApiError } from '../kube/api-error.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { resourcePath } from '../kube/resources.ts';
 
 /** The Secret, or undefined when there is none. */
 export async function readSecret(
-  core: CoreV1Api,
+  client: KubeClient,
   namespace: string,
   name: string,
 ): Promise<V1Secret | undefined> {
   try {
-    return await kubeCall(`get v1 Secret ${namespace}/${name}`, () =>
-      core.readNamespacedSecret({ namespace, name }),
-    );
+    return await client.request<V1Secret>({
+      method: 'GET',
+      path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name }),
+      operation: `get v1 Secret ${namespace}/${name}`,
+    });
   } catch (error) {
     if (isKubeApiError(error, 404)) return undefined;
     throw error;

@@ -1,14 +1,13 @@
 // Rolls the Deployments, StatefulSets and DaemonSets that use a Secret whose data changed.
-import {
-  AppsV1Api,
-  CoreV1Api,
-  PatchStrategy,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1PodTemplateSpec,
+import type {
+  KubernetesListObject,
+  KubernetesObject,
+  V1Namespace,
+  V1PodTemplateSpec,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { kubeCall, requestOptions } from '../kube/apply.ts';
+import { CONTENT_TYPE, type KubeClient } from '../kube/client.ts';
+import { resourcePath } from '../kube/resources.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { FIELD_MANAGER, LAST_RESTARTED_ANNOTATION } from './annotations.ts';
 import type { OnePasswordItem } from './item-reconciler.ts';
@@ -16,12 +15,18 @@ import { InvalidAnnotationError, podSpecUsesSecret, shouldRestart } from './work
 
 type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
 
+const PLURALS: Readonly<Record<WorkloadKind, string>> = {
+  Deployment: 'deployments',
+  StatefulSet: 'statefulsets',
+  DaemonSet: 'daemonsets',
+};
+
 interface Workload extends KubernetesObject {
   spec?: { template?: V1PodTemplateSpec };
 }
 
 export interface RestarterOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   readonly events: EventRecorder;
   readonly logger: Logger;
   /** AUTO_RESTART. */
@@ -31,13 +36,9 @@ export interface RestarterOptions {
 
 export class WorkloadRestarter {
   readonly #options: RestarterOptions;
-  readonly #apps: AppsV1Api;
-  readonly #core: CoreV1Api;
 
   constructor(options: RestarterOptions) {
     this.#options = options;
-    this.#apps = options.kubeConfig.makeApiClient(AppsV1Api);
-    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
   }
 
   /**
@@ -49,17 +50,22 @@ export class WorkloadRestarter {
     const itemAnnotations = item.metadata?.annotations;
     // Fails early, with InvalidAnnotation on the item, before anything is listed.
     shouldRestart({ item: itemAnnotations, global: false });
+    const { client } = this.#options;
+    const list = (kind: WorkloadKind): Promise<KubernetesListObject<Workload>> =>
+      client.request({
+        method: 'GET',
+        path: resourcePath({ apiVersion: 'apps/v1', plural: PLURALS[kind], namespace }),
+        operation: `list ${kind}s in ${namespace}`,
+      });
     const [deployments, statefulSets, daemonSets, namespaceObject] = await Promise.all([
-      kubeCall(`list Deployments in ${namespace}`, () =>
-        this.#apps.listNamespacedDeployment({ namespace }),
-      ),
-      kubeCall(`list StatefulSets in ${namespace}`, () =>
-        this.#apps.listNamespacedStatefulSet({ namespace }),
-      ),
-      kubeCall(`list DaemonSets in ${namespace}`, () =>
-        this.#apps.listNamespacedDaemonSet({ namespace }),
-      ),
-      kubeCall(`get Namespace ${namespace}`, () => this.#core.readNamespace({ name: namespace })),
+      list('Deployment'),
+      list('StatefulSet'),
+      list('DaemonSet'),
+      client.request<V1Namespace>({
+        method: 'GET',
+        path: resourcePath({ apiVersion: 'v1', plural: 'namespaces', name: namespace }),
+        operation: `get Namespace ${namespace}`,
+      }),
     ]);
     const candidates: [WorkloadKind, Workload][] = [
       ...deployments.items.map((w): [WorkloadKind, Workload] => ['Deployment', w]),
@@ -102,17 +108,13 @@ export class WorkloadRestarter {
     const body = {
       spec: { template: { metadata: { annotations: { [LAST_RESTARTED_ANNOTATION]: now } } } },
     };
-    const options = requestOptions({ contentType: PatchStrategy.MergePatch });
-    const request = { namespace, name, body, fieldManager: FIELD_MANAGER };
-    await kubeCall(`restart ${kind} ${namespace}/${name}`, () => {
-      switch (kind) {
-        case 'Deployment':
-          return this.#apps.patchNamespacedDeployment(request, options);
-        case 'StatefulSet':
-          return this.#apps.patchNamespacedStatefulSet(request, options);
-        case 'DaemonSet':
-          return this.#apps.patchNamespacedDaemonSet(request, options);
-      }
+    await this.#options.client.request({
+      method: 'PATCH',
+      path: resourcePath({ apiVersion: 'apps/v1', plural: PLURALS[kind], namespace, name }),
+      query: { fieldManager: FIELD_MANAGER },
+      body,
+      contentType: CONTENT_TYPE.mergePatch,
+      operation: `restart ${kind} ${namespace}/${name}`,
     });
     this.#options.logger.info(
       { kind, namespace, name, secret: secretName },

@@ -8,8 +8,8 @@ import { ConnectClient } from '../connect/index.ts';
 import { Controller, keyOf } from '../kube/controller.ts';
 import { terminalCause } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
-import { Informer, type InformerEvent } from '../kube/informer.ts';
-import { reuseConnections } from '../kube/connection-reuse.ts';
+import { Informer, withoutFieldSets, type InformerEvent } from '../kube/informer.ts';
+import { KubeClient } from '../kube/client.ts';
 import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector, ONEPASSWORD_LEADER_ELECTION_ID } from '../kube/leader-election.ts';
 import {
@@ -46,11 +46,13 @@ export async function runOperator(
   env: NodeJS.ProcessEnv,
   logger: Logger,
 ): Promise<RunningOperator> {
-  const { config: loaded, namespace: ownNamespace } = loadKubeConfig({
-    kubeconfig: config.kubeconfig,
-    env,
+  const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
+  const ownNamespace = loaded.namespace;
+  const kube = new KubeClient(loaded, {
+    qps: config.kubeApi.qps,
+    burst: config.kubeApi.burst,
+    userAgent: 'op-kube-operator',
   });
-  const kubeConfig = reuseConnections(loaded);
   const ca = connectCa(config.connect.caFile);
   const client = new ConnectClient({
     host: config.connect.host,
@@ -82,15 +84,17 @@ export async function runOperator(
       );
     };
   const items = new Informer<OnePasswordItem>({
-    kubeConfig,
+    client: kube,
     path: '/apis/onepassword.com/v1/namespaces/{namespace}/onepassworditems',
+    decode: withoutFieldSets,
     namespaces,
     name: 'onepassworditems',
     observe: observeInformer('onepassworditems'),
   });
   const secrets = new Informer<V1Secret>({
-    kubeConfig,
+    client: kube,
     path: '/api/v1/namespaces/{namespace}/secrets',
+    decode: withoutFieldSets,
     namespaces,
     labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
     name: 'managed secrets',
@@ -107,19 +111,19 @@ export async function runOperator(
     return counts;
   });
   const identity = env.POD_NAME ?? `op-kube-operator-${process.pid}`;
-  const events = new EventRecorder(kubeConfig, {
+  const events = new EventRecorder(kube, {
     component: 'onepassword.com/op-kube',
     instance: identity,
     onError: (error, event) => logger.warn({ err: error, event }, 'could not record an Event'),
   });
   const restarter = new WorkloadRestarter({
-    kubeConfig,
+    client: kube,
     events,
     logger,
     autoRestart: config.autoRestart,
   });
   const reconciler = new OnePasswordItemReconciler({
-    kubeConfig,
+    client: kube,
     items,
     secrets,
     source,
@@ -132,14 +136,15 @@ export async function runOperator(
     blockedRecheckMs: 5 * 60_000,
   });
   const deployments = new Informer<V1Deployment>({
-    kubeConfig,
+    client: kube,
     path: '/apis/apps/v1/namespaces/{namespace}/deployments',
+    decode: withoutFieldSets,
     namespaces,
     name: 'deployments',
     observe: observeInformer('deployments'),
   });
   const deploymentReconciler = new DeploymentReconciler({
-    kubeConfig,
+    client: kube,
     deployments,
     secrets,
     source,
@@ -309,7 +314,7 @@ export async function runOperator(
         '--leader-elect needs a namespace for its Lease: set --leader-election-namespace or POD_NAMESPACE',
       );
     }
-    elector = new LeaderElector(kubeConfig, {
+    elector = new LeaderElector(kube, {
       namespace: leaseNamespace,
       name: ONEPASSWORD_LEADER_ELECTION_ID,
       identity,
@@ -348,6 +353,7 @@ export async function runOperator(
         metricsServer && closeServer(metricsServer.server),
       ]);
       await client.close();
+      await kube.close();
       resolveStopped();
     })());
 

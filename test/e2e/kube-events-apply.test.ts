@@ -13,20 +13,22 @@ import {
   type V1CustomResourceDefinition,
   type V1Secret,
 } from '@kubernetes/client-node';
-import {
-  KubeApiError,
-  isKubeApiError,
-  patchStatus,
-  serverSideApply,
-  type CustomResourceRef,
-} from '../../src/kube/apply.ts';
+import { KubeApiError, isKubeApiError } from '../../src/kube/api-error.ts';
+import { patchStatus, serverSideApply, type CustomResourceRef } from '../../src/kube/apply.ts';
 import { setCondition, findCondition, type Condition } from '../../src/kube/conditions.ts';
 import { EVENT_NOTE_MAX_BYTES, EventRecorder, type EventFailure } from '../../src/kube/events.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
-import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import {
+  eventually,
+  kubeClientFor,
+  kubeConfigFor,
+  kubectl,
+  testNamespace,
+} from '../support/cluster.ts';
 
 const config = kubeConfigFor();
 const core = config.makeApiClient(CoreV1Api);
+const client = kubeClientFor();
 const SIX_DIGITS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const OP_KUBE = 'op-kube';
 
@@ -67,7 +69,7 @@ function recorder(options: Partial<ConstructorParameters<typeof EventRecorder>[1
   failures: { error: unknown; event: EventFailure }[];
 } {
   const failures: { error: unknown; event: EventFailure }[] = [];
-  const events = new EventRecorder(config, {
+  const events = new EventRecorder(client, {
     component: 'onepassword.com/op-kube',
     instance: 'op-kube-7d9f-abcde',
     onError: (error, event) => failures.push({ error, event }),
@@ -218,11 +220,11 @@ describe('EventRecorder', () => {
 
   it('refuses a component that is not a qualified name', () => {
     assert.throws(
-      () => new EventRecorder(config, { component: 'op kube!', instance: 'x' }),
+      () => new EventRecorder(client, { component: 'op kube!', instance: 'x' }),
       RangeError,
     );
     assert.throws(
-      () => new EventRecorder(config, { component: 'op-kube', instance: '' }),
+      () => new EventRecorder(client, { component: 'op-kube', instance: '' }),
       RangeError,
     );
   });
@@ -248,13 +250,13 @@ describe('serverSideApply', () => {
     const namespace = await testNamespace(t, 'apply-create');
     const desired = secret(namespace, { username: 'admin', password: 'one' });
     const snapshot = structuredClone(desired);
-    const created = await serverSideApply(config, desired, { fieldManager: OP_KUBE });
+    const created = await serverSideApply(client, desired, { fieldManager: OP_KUBE });
     assert.deepEqual(desired, snapshot, 'the caller’s object is not modified');
     assert.equal(decode(created.data?.password), 'one');
     assert.ok(created.metadata?.uid);
 
     const updated = await serverSideApply(
-      config,
+      client,
       secret(namespace, { username: 'admin', password: 'two' }),
       { fieldManager: OP_KUBE },
     );
@@ -267,7 +269,7 @@ describe('serverSideApply', () => {
 
     // A dry run answers with the result but stores nothing.
     const dry = await serverSideApply(
-      config,
+      client,
       secret(namespace, { username: 'admin', password: 'three' }),
       { fieldManager: OP_KUBE, dryRun: true },
     );
@@ -279,13 +281,13 @@ describe('serverSideApply', () => {
   it('keeps what other managers added and removes what op-kube stopped applying', async (t) => {
     const namespace = await testNamespace(t, 'apply-owners');
     await serverSideApply(
-      config,
+      client,
       secret(namespace, { username: 'admin', password: 'one', legacy: 'x' }, { app: 'db' }),
       { fieldManager: OP_KUBE },
     );
     // A GitOps tool adds a label of its own.
     await serverSideApply(
-      config,
+      client,
       {
         apiVersion: 'v1',
         kind: 'Secret',
@@ -298,7 +300,7 @@ describe('serverSideApply', () => {
 
     // op-kube re-applies its configuration without `legacy` and without the others' labels.
     const result = await serverSideApply(
-      config,
+      client,
       secret(namespace, { username: 'admin', password: 'one' }, { app: 'db' }),
       { fieldManager: OP_KUBE },
     );
@@ -313,12 +315,12 @@ describe('serverSideApply', () => {
   it('fails with a typed 409 on a field another manager owns, and takes it over with force', async (t) => {
     const namespace = await testNamespace(t, 'apply-force');
     await serverSideApply(
-      config,
+      client,
       secret(namespace, { password: 'set-by-hand' }, { owner: 'someone' }),
       { fieldManager: 'kubectl-client-side-apply' },
     );
     const conflict = await serverSideApply(
-      config,
+      client,
       secret(namespace, { password: 'from-1password' }, { owner: 'op-kube' }),
       { fieldManager: OP_KUBE },
     ).then(
@@ -333,7 +335,7 @@ describe('serverSideApply', () => {
     assert.doesNotMatch(conflict.message, /from-1password|ZnJvbS0xcGFzc3dvcmQ/);
 
     const forced = await serverSideApply(
-      config,
+      client,
       secret(namespace, { password: 'from-1password' }, { owner: 'op-kube' }),
       { fieldManager: OP_KUBE, force: true },
     );
@@ -347,7 +349,7 @@ describe('serverSideApply', () => {
 
   it('reports 422 Invalid with the offending field, and refuses objects it cannot address', async (t) => {
     const namespace = await testNamespace(t, 'apply-invalid');
-    const invalid = await serverSideApply(config, secret(namespace, { 'not a key!': 'value' }), {
+    const invalid = await serverSideApply(client, secret(namespace, { 'not a key!': 'value' }), {
       fieldManager: OP_KUBE,
     }).catch((error: unknown) => error);
     assert.ok(isKubeApiError(invalid, 422), String(invalid));
@@ -356,16 +358,30 @@ describe('serverSideApply', () => {
 
     await assert.rejects(
       serverSideApply(
-        config,
+        client,
         { apiVersion: 'v1', kind: 'Secret', metadata: {} },
         { fieldManager: OP_KUBE },
       ),
       TypeError,
     );
     await assert.rejects(
-      serverSideApply(config, secret(namespace, {}), { fieldManager: '' }),
+      serverSideApply(client, secret(namespace, {}), { fieldManager: '' }),
       RangeError,
     );
+    // A kind outside op-kube's table is looked up in the group version's discovery document.
+    const unknown = await serverSideApply(
+      client,
+      { apiVersion: 'v1', kind: 'NoSuchKind', metadata: { name: 'x', namespace } },
+      { fieldManager: OP_KUBE },
+    ).catch((error: unknown) => error);
+    assert.ok(isKubeApiError(unknown, 404), String(unknown));
+    assert.match(unknown.message, /serves no NoSuchKind in v1/);
+    const account = await serverSideApply<KubernetesObject>(
+      client,
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'discovered', namespace } },
+      { fieldManager: OP_KUBE },
+    );
+    assert.equal(typeof account.metadata?.uid, 'string');
   });
 });
 
@@ -374,7 +390,7 @@ async function applyOnePasswordItemCrd(): Promise<void> {
     await readFile(join(repoRoot, 'crds', 'onepassword.com_onepassworditems.yaml'), 'utf8'),
   ) as V1CustomResourceDefinition;
   // Server-side apply is idempotent, so test files that run side by side can all apply it.
-  await serverSideApply(config, manifest, { fieldManager: 'op-kube-e2e', force: true });
+  await serverSideApply(client, manifest, { fieldManager: 'op-kube-e2e', force: true });
   const extensions = config.makeApiClient(ApiextensionsV1Api);
   await eventually('the OnePasswordItem CRD to be Established', async () => {
     const crd = await extensions.readCustomResourceDefinition({
@@ -397,7 +413,7 @@ describe('patchStatus', () => {
     await applyOnePasswordItemCrd();
     const namespace = await testNamespace(t, 'apply-status');
     const item = await serverSideApply<OnePasswordItem>(
-      config,
+      client,
       {
         apiVersion: 'onepassword.com/v1',
         kind: 'OnePasswordItem',
@@ -428,7 +444,7 @@ describe('patchStatus', () => {
       new Date(),
     );
     const patched = await patchStatus(
-      config,
+      client,
       ref,
       { conditions, observedGeneration: 1, itemVersion: 7 },
       { fieldManager: OP_KUBE },
@@ -448,7 +464,7 @@ describe('patchStatus', () => {
       },
       new Date(),
     );
-    const again = (await patchStatus(config, ref, { conditions: next })) as OnePasswordItem;
+    const again = (await patchStatus(client, ref, { conditions: next })) as OnePasswordItem;
     assert.equal(again.status?.itemVersion, 7);
     assert.equal(findCondition(again.status?.conditions, 'Ready')?.reason, 'ItemNotFound');
     assert.equal(again.status?.conditions?.length, 1);
@@ -472,12 +488,12 @@ describe('patchStatus', () => {
       namespace,
       name: 'database',
     };
-    const missing = await patchStatus(config, ref, { itemVersion: 1 }).catch((e: unknown) => e);
+    const missing = await patchStatus(client, ref, { itemVersion: 1 }).catch((e: unknown) => e);
     assert.ok(isKubeApiError(missing, 404), String(missing));
     assert.equal(missing.reason, 'NotFound');
 
     const item = await serverSideApply<OnePasswordItem>(
-      config,
+      client,
       {
         apiVersion: 'onepassword.com/v1',
         kind: 'OnePasswordItem',
@@ -487,16 +503,16 @@ describe('patchStatus', () => {
       { fieldManager: OP_KUBE },
     );
     const version = item.metadata?.resourceVersion ?? '';
-    await patchStatus(config, ref, { itemVersion: 1 }, { resourceVersion: version });
+    await patchStatus(client, ref, { itemVersion: 1 }, { resourceVersion: version });
     const stale = await patchStatus(
-      config,
+      client,
       ref,
       { itemVersion: 2 },
       { resourceVersion: version },
     ).catch((e: unknown) => e);
     assert.ok(isKubeApiError(stale, 409), String(stale));
 
-    const invalid = await patchStatus(config, ref, {
+    const invalid = await patchStatus(client, ref, {
       conditions: [{ type: 'Ready', status: 'Maybe' }],
     }).catch((e: unknown) => e);
     assert.ok(isKubeApiError(invalid, 422), String(invalid));

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { ControlPlane } from '../../tools/cluster/plane.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
 import {
@@ -17,8 +18,14 @@ import {
   type InformerEvent,
   type InformerOptions,
 } from '../../src/kube/informer.ts';
-import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
-import { eventually, kubeConfigFor, testNamespace, testPlane } from '../support/cluster.ts';
+import {
+  eventually,
+  kubeClientFor,
+  kubeConfigFor,
+  testNamespace,
+  testPlane,
+} from '../support/cluster.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
 
 const SECRETS = '/api/v1/namespaces/{namespace}/secrets';
 
@@ -33,14 +40,14 @@ interface Watched {
 
 function watch(
   t: TestContext,
-  config: KubeConfig,
+  client: KubeClient,
   options: Partial<InformerOptions<V1Secret>> & { namespaces: readonly string[] },
 ): Watched {
   const heard: string[] = [];
   const replayed = new Map<string, string>();
   const observed: InformerEvent[] = [];
   const informer = new Informer<V1Secret>({
-    kubeConfig: config,
+    client,
     path: SECRETS,
     observe: (event) => observed.push(event),
     ...options,
@@ -134,12 +141,13 @@ function secret(name: string, labels?: Record<string, string>, type?: string): V
 describe('Informer against the shared control plane', () => {
   const config = kubeConfigFor();
   const core = config.makeApiClient(CoreV1Api);
+  const client = kubeClientFor();
 
   it('fills its cache from the first list, then hears creates, updates and deletes', async (t) => {
     const namespace = await testNamespace(t, 'informer');
     await core.createNamespacedSecret({ namespace, body: secret('first') });
     await core.createNamespacedSecret({ namespace, body: secret('second') });
-    const watched = watch(t, config, { namespaces: [namespace] });
+    const watched = watch(t, client, { namespaces: [namespace] });
     watched.informer.start();
     await watched.informer.waitForSync(AbortSignal.timeout(30_000));
     assert.deepEqual(watched.informer.keys().sort(), [`${namespace}/first`, `${namespace}/second`]);
@@ -172,7 +180,7 @@ describe('Informer against the shared control plane', () => {
     const namespace = await testNamespace(t, 'informer-labels');
     await core.createNamespacedSecret({ namespace, body: secret('in', { app: 'selected' }) });
     await core.createNamespacedSecret({ namespace, body: secret('out', { app: 'other' }) });
-    const watched = watch(t, config, { namespaces: [namespace], labelSelector: 'app=selected' });
+    const watched = watch(t, client, { namespaces: [namespace], labelSelector: 'app=selected' });
     watched.informer.start();
     await watched.informer.waitForSync(AbortSignal.timeout(30_000));
     assert.deepEqual(watched.informer.keys(), [`${namespace}/in`]);
@@ -208,7 +216,7 @@ describe('Informer against the shared control plane', () => {
       body: secret('typed', undefined, 'op-kube.test/typed'),
     });
     await core.createNamespacedSecret({ namespace, body: secret('opaque') });
-    const watched = watch(t, config, {
+    const watched = watch(t, client, {
       namespaces: [namespace],
       fieldSelector: 'type=op-kube.test/typed',
     });
@@ -236,7 +244,7 @@ describe('Informer against the shared control plane', () => {
     assert.ok(one && two && other);
     await core.createNamespacedSecret({ namespace: one, body: secret('a') });
     await core.createNamespacedSecret({ namespace: other, body: secret('ignored') });
-    const watched = watch(t, config, { namespaces: [one, two] });
+    const watched = watch(t, client, { namespaces: [one, two] });
     watched.informer.start();
     await watched.informer.waitForSync(AbortSignal.timeout(30_000));
     await core.createNamespacedSecret({ namespace: two, body: secret('b') });
@@ -253,11 +261,12 @@ describe('Informer against the shared control plane', () => {
     const script = `
       import { Informer } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/kube/informer.ts')).href)};
       import { loadKubeConfig } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/kube/kubeconfig.ts')).href)};
-      const { config } = loadKubeConfig({ env: process.env });
+      import { KubeClient } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/kube/client.ts')).href)};
+      const client = new KubeClient(loadKubeConfig({ env: process.env }));
       let watching;
       const opened = new Promise((resolve) => { watching = resolve; });
       const informer = new Informer({
-        kubeConfig: config,
+        client,
         path: ${JSON.stringify(SECRETS)},
         namespaces: [process.env.NAMESPACE],
         resyncPeriodMs: 60_000,
@@ -268,6 +277,7 @@ describe('Informer against the shared control plane', () => {
       await opened;
       const keys = informer.keys();
       await informer.stop();
+      await client.close();
       process.stdout.write(JSON.stringify({ keys, stoppedAt: Date.now() }) + '\\n');
     `;
     const result = spawnSync(process.execPath, ['--input-type=module', '--eval', script], {
@@ -347,30 +357,17 @@ class Partition {
   }
 }
 
-/** `config` with its current cluster's server replaced. */
-function throughServer(config: KubeConfig, server: string): KubeConfig {
-  const context = config.getContextObject(config.getCurrentContext());
-  const redirected = new KubeConfig();
-  redirected.loadFromOptions({
-    clusters: config.clusters.map((cluster) =>
-      cluster.name === context?.cluster ? { ...cluster, server } : cluster,
-    ),
-    users: config.users,
-    contexts: config.contexts,
-    currentContext: config.currentContext,
-  });
-  return redirected;
-}
-
 describe('Informer across a restart of a private apiserver', { timeout: 300_000 }, () => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'op-kube-informer-plane-')));
   const plane = new ControlPlane(dir);
   let config: KubeConfig;
+  let client: KubeClient;
   let core: CoreV1Api;
 
   before(async () => {
     await plane.up();
-    config = loadKubeConfig({ kubeconfig: plane.kubeconfigPath, env: {} }).config;
+    config = kubeConfigFor(plane);
+    client = kubeClientFor(plane);
     core = config.makeApiClient(CoreV1Api);
   });
 
@@ -380,7 +377,7 @@ describe('Informer across a restart of a private apiserver', { timeout: 300_000 
   });
 
   /** A namespace holding before-1..3 (before-1 edited), and an informer on it, synced and live. */
-  async function synced(t: TestContext, informerConfig: KubeConfig): Promise<[string, Watched]> {
+  async function synced(t: TestContext, informerClient: KubeClient): Promise<[string, Watched]> {
     const namespace = await testNamespace(t, 'informer-restart', config);
     for (const name of ['before-1', 'before-2', 'before-3']) {
       await core.createNamespacedSecret({ namespace, body: secret(name) });
@@ -390,7 +387,7 @@ describe('Informer across a restart of a private apiserver', { timeout: 300_000 
       namespace,
       body: { ...secret('before-1'), stringData: { value: 'edited before start' } },
     });
-    const watched = watch(t, informerConfig, {
+    const watched = watch(t, informerClient, {
       namespaces: [namespace],
       backoff: { initialMs: 200, maxMs: 2000 },
     });
@@ -440,7 +437,7 @@ describe('Informer across a restart of a private apiserver', { timeout: 300_000 
   }
 
   it('reconnects through a restart and hears what changed right after it', async (t) => {
-    const [namespace, watched] = await synced(t, config);
+    const [namespace, watched] = await synced(t, client);
     const from = watched.observed.length;
     await plane.restart('kube-apiserver');
     await change(namespace);
@@ -460,7 +457,7 @@ describe('Informer across a restart of a private apiserver', { timeout: 300_000 
   it('relists after a restart it was cut off from, and infers the delete it never saw', async (t) => {
     const partition = await Partition.to(Number(new URL(await plane.apiserverUrl()).port));
     t.after(() => partition.close());
-    const [namespace, watched] = await synced(t, throughServer(config, partition.url));
+    const [namespace, watched] = await synced(t, kubeClientFor(plane, { server: partition.url }));
     const from = watched.observed.length;
     partition.cut();
     await eventually('the informer to lose its watch', () =>

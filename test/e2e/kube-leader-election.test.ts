@@ -3,17 +3,25 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import type { KubeClient } from '../../src/kube/client.ts';
 import {
   LeaderElector,
   ONEPASSWORD_LEADER_ELECTION_ID,
   type LeaderElectorOptions,
 } from '../../src/kube/leader-election.ts';
 import { formatMicroTime, parseMicroTime } from '../../src/kube/micro-time.ts';
-import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import {
+  eventually,
+  kubeClientFor,
+  kubeConfigFor,
+  kubectl,
+  testNamespace,
+} from '../support/cluster.ts';
 
 const config = kubeConfigFor();
 const coordination = config.makeApiClient(CoordinationV1Api);
+const client = kubeClientFor();
 
 // Short but realistic proportions (client-go's defaults are 15 s / 10 s / 2 s).
 const timing = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 250 };
@@ -36,7 +44,7 @@ function elector(
   t: CleanupRegistrar,
   namespace: string,
   identity: string,
-  overrides: Partial<LeaderElectorOptions> & { kubeConfig?: KubeConfig } = {},
+  overrides: Partial<LeaderElectorOptions> & { client?: KubeClient } = {},
 ): Observed {
   const observed: Omit<Observed, 'elector'> = {
     started: [],
@@ -44,8 +52,8 @@ function elector(
     signals: [],
     newLeaders: [],
   };
-  const { kubeConfig = config, ...options } = overrides;
-  const created = new LeaderElector(kubeConfig, {
+  const { client: through = client, ...options } = overrides;
+  const created = new LeaderElector(through, {
     namespace,
     name: ONEPASSWORD_LEADER_ELECTION_ID,
     identity,
@@ -254,11 +262,11 @@ describe('LeaderElector', () => {
 
   it('steps a leader cut off from the apiserver down before anyone else starts leading', async (t) => {
     const namespace = await testNamespace(t, 'lease-cut');
-    const proxy = await blackHoleProxy(config);
+    const proxy = await blackHoleProxy(config.getCurrentCluster()?.server ?? '');
     t.after(() => proxy.close());
     const errors: string[] = [];
     const a = elector(t, namespace, 'replica-a', {
-      kubeConfig: proxy.kubeConfig,
+      client: proxy.client,
       onError: (_error, phase) => errors.push(phase),
     });
     const b = elector(t, namespace, 'replica-b');
@@ -342,14 +350,14 @@ describe('LeaderElector', () => {
 
   it('refuses timings that could let two leaders overlap', () => {
     const base = { namespace: 'default', name: 'x', callbacks: { onStartedLeading: () => {} } };
-    assert.throws(() => new LeaderElector(config, { ...base, leaseDurationMs: 2_500 }), RangeError);
+    assert.throws(() => new LeaderElector(client, { ...base, leaseDurationMs: 2_500 }), RangeError);
     assert.throws(
-      () => new LeaderElector(config, { ...base, leaseDurationMs: 3_000, renewDeadlineMs: 3_000 }),
+      () => new LeaderElector(client, { ...base, leaseDurationMs: 3_000, renewDeadlineMs: 3_000 }),
       RangeError,
     );
     assert.throws(
       () =>
-        new LeaderElector(config, {
+        new LeaderElector(client, {
           ...base,
           leaseDurationMs: 3_000,
           renewDeadlineMs: 2_000,
@@ -357,7 +365,7 @@ describe('LeaderElector', () => {
         }),
       RangeError,
     );
-    const defaults = new LeaderElector(config, base);
+    const defaults = new LeaderElector(client, base);
     assert.deepEqual(
       [defaults.leaseDurationMs, defaults.renewDeadlineMs, defaults.retryPeriodMs],
       [15_000, 10_000, 2_000],
@@ -371,9 +379,9 @@ describe('LeaderElector', () => {
  * swallow all traffic, so requests hang as they do behind a network partition.
  */
 async function blackHoleProxy(
-  base: KubeConfig,
-): Promise<{ kubeConfig: KubeConfig; cut: () => void; close: () => Promise<void> }> {
-  const target = new URL(base.getCurrentCluster()?.server ?? '');
+  apiserver: string,
+): Promise<{ client: KubeClient; cut: () => void; close: () => Promise<void> }> {
+  const target = new URL(apiserver);
   let open = true;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -397,18 +405,9 @@ async function blackHoleProxy(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('proxy has no port');
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: base.clusters.map((cluster) => ({
-      ...cluster,
-      server: `https://127.0.0.1:${address.port}`,
-    })),
-    users: base.users,
-    contexts: base.contexts,
-    currentContext: base.currentContext,
-  });
+  const proxied = kubeClientFor(undefined, { server: `https://127.0.0.1:${address.port}` });
   return {
-    kubeConfig,
+    client: proxied,
     cut: () => {
       open = false;
     },

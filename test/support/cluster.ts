@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane } from '../../tools/cluster/plane.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
 
 /** The plane this test run uses (OP_KUBE_CLUSTER_DIR, set by the runner, else `.cluster/`). */
 export function testPlane(): ControlPlane {
@@ -22,6 +24,19 @@ export function kubeConfigFor(plane: ControlPlane = testPlane()): KubeConfig {
   const config = new KubeConfig();
   config.loadFromFile(plane.kubeconfigPath);
   return config;
+}
+
+/**
+ * op-kube's own apiserver client for the plane, as the code under test uses it; `server` sends
+ * it through a proxy instead. No client-side rate limit: tests measure the code, not the limiter.
+ */
+export function kubeClientFor(
+  plane: ControlPlane = testPlane(),
+  options: { server?: string } = {},
+): KubeClient {
+  const loaded = loadKubeConfig({ kubeconfig: plane.kubeconfigPath, env: {} });
+  const cluster = options.server ? { ...loaded.cluster, server: options.server } : loaded.cluster;
+  return new KubeClient({ cluster, user: loaded.user }, { qps: 0 });
 }
 
 export function isStatus(error: unknown, code: number): boolean {

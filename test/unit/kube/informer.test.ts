@@ -7,7 +7,8 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { KubeClient } from '../../../src/kube/client.ts';
 import {
   Informer,
   changesFor,
@@ -17,6 +18,7 @@ import {
   reconnectDelay,
   recoveryFor,
   scopePath,
+  withoutFieldSets,
   type CacheChange,
   type InformerEvent,
   type InformerOptions,
@@ -208,13 +210,7 @@ describe('errors', () => {
     assert.equal(errorFromStatus({}, 403).reason, 'Forbidden');
   });
 
-  it("convert client-node's ApiException, network errors and timeouts", () => {
-    const apiException = Object.assign(new Error('HTTP-Code: 403'), {
-      code: 403,
-      body: JSON.stringify({ kind: 'Status', code: 403, reason: 'Forbidden', message: 'no' }),
-    });
-    const fromApi = toKubeApiError(apiException);
-    assert.deepEqual([fromApi.status, fromApi.reason, fromApi.message], [403, 'Forbidden', 'no']);
+  it('convert network errors and timeouts', () => {
     const network = toKubeApiError(
       new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:1') }),
     );
@@ -295,7 +291,7 @@ interface FakeRequest {
 type Route = (request: FakeRequest, response: ServerResponse) => void | Promise<void>;
 
 interface Fake {
-  readonly config: KubeConfig;
+  readonly client: KubeClient;
   readonly requests: FakeRequest[];
   readonly watches: () => FakeRequest[];
   readonly lists: () => FakeRequest[];
@@ -319,15 +315,16 @@ async function fakeApiserver(t: TestContext, route: Route): Promise<Fake> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ name: 'fake', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'fake', token: 'fake-token' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-    currentContext: 'fake',
-  });
+  const client = new KubeClient(
+    {
+      cluster: { name: 'fake', server: `http://127.0.0.1:${port}` },
+      user: { name: 'fake', token: 'fake-token' },
+    },
+    { qps: 0 },
+  );
+  t.after(() => client.close());
   return {
-    config,
+    client,
     requests,
     watches: () => requests.filter((request) => request.watch),
     lists: () => requests.filter((request) => !request.watch),
@@ -396,7 +393,7 @@ function harness(t: TestContext, fake: Fake, options: Partial<InformerOptions<Ob
   const heard: string[] = [];
   const observed: InformerEvent[] = [];
   const informer = new Informer<Obj>({
-    kubeConfig: fake.config,
+    client: fake.client,
     path: '/api/v1/namespaces/{namespace}/secrets',
     namespaces: ['ns'],
     backoff: { initialMs: 10, maxMs: 80 },
@@ -832,7 +829,7 @@ describe('Informer against a fake apiserver', () => {
       else stream(response, []);
     });
     const informer = new Informer<Obj>({
-      kubeConfig: fake.config,
+      client: fake.client,
       path: '/api/v1/namespaces/{namespace}/secrets',
     });
     const heard: string[] = [];
@@ -854,10 +851,10 @@ describe('Informer against a fake apiserver', () => {
     informer.start();
     assert.throws(() => informer.onAdd(() => {}), /before start/);
     assert.throws(() => informer.start(), /already started/);
-    const stopped = new Informer({ kubeConfig: fake.config, path: '/api/v1/namespaces' });
+    const stopped = new Informer({ client: fake.client, path: '/api/v1/namespaces' });
     await stopped.stop();
     assert.throws(() => stopped.start(), /already started/);
-    const base = { kubeConfig: fake.config };
+    const base = { client: fake.client };
     assert.throws(
       () => new Informer({ ...base, path: '/api/v1/namespaces', namespaces: ['a'] }),
       /no \{namespace\}/,
@@ -903,8 +900,8 @@ describe('loadKubeConfig', () => {
     const file = kubeconfigFile('flag', ['blue'], 'blue');
     const loaded = loadKubeConfig({ kubeconfig: file, env: { KUBECONFIG: '/nowhere' } });
     assert.equal(loaded.source, 'flag');
-    assert.equal(loaded.config.getCurrentCluster()?.server, 'https://blue.flag:6443');
-    assert.equal(loaded.config.getCurrentCluster()?.caFile, join(dir, 'ca.crt'));
+    assert.equal(loaded.cluster.server, 'https://blue.flag:6443');
+    assert.equal(loaded.cluster.caFile, join(dir, 'ca.crt'));
     assert.equal(loaded.namespace, 'ns-blue');
   });
 
@@ -916,16 +913,16 @@ describe('loadKubeConfig', () => {
     });
     assert.equal(loaded.source, 'KUBECONFIG');
     assert.deepEqual(loaded.files, [first, second]);
-    assert.equal(loaded.config.getCurrentContext(), 'shared');
-    assert.equal(loaded.config.getCurrentCluster()?.server, 'https://shared.first:6443');
-    assert.equal(loaded.config.getCurrentUser()?.token, 'token-first');
-    assert.equal(loaded.config.getClusters().length, 3);
+    assert.equal(loaded.context.name, 'shared');
+    assert.equal(loaded.cluster.server, 'https://shared.first:6443');
+    assert.equal(loaded.user.token, 'token-first');
+    assert.equal(loaded.document.clusters.length, 3);
   });
 
   it('switches to --context, and refuses one that is not there', () => {
     const file = kubeconfigFile('contexts', ['red', 'green'], 'red');
     const loaded = loadKubeConfig({ kubeconfig: file, context: 'green', env: {} });
-    assert.equal(loaded.config.getCurrentCluster()?.name, 'green');
+    assert.equal(loaded.cluster.name, 'green');
     assert.throws(
       () => loadKubeConfig({ kubeconfig: file, context: 'nope', env: {} }),
       (error) => error instanceof KubeConfigError && error.reason === 'Invalid',
@@ -944,8 +941,8 @@ describe('loadKubeConfig', () => {
       serviceAccountDir,
     });
     assert.equal(loaded.source, 'in-cluster');
-    assert.equal(loaded.config.getCurrentCluster()?.server, 'https://[fd00::1]:443');
-    assert.equal(loaded.config.getCurrentCluster()?.caFile, join(serviceAccountDir, 'ca.crt'));
+    assert.equal(loaded.cluster.server, 'https://[fd00::1]:443');
+    assert.equal(loaded.cluster.caFile, join(serviceAccountDir, 'ca.crt'));
     assert.equal(loaded.namespace, 'op-kube-system');
   });
 
@@ -968,5 +965,29 @@ describe('loadKubeConfig', () => {
       () => loadKubeConfig({ kubeconfig: join(dir, 'absent'), env: {} }),
       (error) => error instanceof KubeConfigError && error.reason === 'NotFound',
     );
+  });
+});
+
+describe('withoutFieldSets', () => {
+  it('keeps who manages an object and drops the field sets', () => {
+    const object = {
+      metadata: {
+        name: 'a',
+        managedFields: [
+          {
+            manager: 'op-kube',
+            operation: 'Apply',
+            fieldsType: 'FieldsV1',
+            fieldsV1: { 'f:data': {} },
+          },
+        ],
+      },
+    };
+    assert.deepEqual(withoutFieldSets(object).metadata.managedFields, [
+      { manager: 'op-kube', operation: 'Apply', fieldsType: 'FieldsV1' },
+    ]);
+    assert.ok('fieldsV1' in (object.metadata.managedFields[0] ?? {}), 'the input is not changed');
+    const plain = { metadata: { name: 'b' } };
+    assert.equal(withoutFieldSets(plain), plain);
   });
 });

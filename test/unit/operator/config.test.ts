@@ -116,6 +116,18 @@ describe('parseOperatorConfig', () => {
     refuses(['--zap-log-level=loud'], base, '--zap-log-level', /unknown level/);
     refuses(['--zap-encoder=xml'], base, '--zap-encoder', /unknown encoder/);
     refuses(['--max-concurrent-reconciles=0'], base, '--max-concurrent-reconciles', /at least 1/);
+    refuses(['--kube-api-qps=-1'], base, '--kube-api-qps', /number ≥ 0/);
+    refuses(['--kube-api-qps=fast'], base, '--kube-api-qps', /number ≥ 0/);
+    refuses(['--kube-api-burst=0'], base, '--kube-api-burst', /at least 1/);
+  });
+
+  it('limits apiserver requests as --kube-api-qps and --kube-api-burst say; 0 turns the limit off', () => {
+    assert.deepEqual(configFor([], base).kubeApi, { qps: 500, burst: 1000 });
+    assert.deepEqual(configFor(['--kube-api-qps=7.5', '--kube-api-burst=15'], base).kubeApi, {
+      qps: 7.5,
+      burst: 15,
+    });
+    assert.equal(configFor(['--kube-api-qps=0'], base).kubeApi.qps, 0);
   });
 
   it('never puts the token in an error message', () => {
