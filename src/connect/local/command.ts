@@ -12,7 +12,6 @@ import {
 } from '../../cli/flags.ts';
 import { CredentialsExistError, ensureCredentials, initCredentials } from './credentials.ts';
 import { DataFileError } from './data-file.ts';
-import { startConnectLocal } from './server.ts';
 import { ConnectStore } from './store.ts';
 import {
   TokenCommandError,
@@ -153,6 +152,8 @@ async function serve(flags: ParsedFlags, io: CommandIo): Promise<number> {
   }
   const logger = pino({ level, base: { component: 'connect-local' } });
   const dataFile = flagValue(flags, serveFlags.data);
+  // Loaded here, not at the top: every `op-kube` command would otherwise load the HTTP server.
+  const { startConnectLocal } = await import('./server.ts');
   const running = await startConnectLocal(
     {
       host: flagValue(flags, serveFlags.host) ?? '127.0.0.1',
