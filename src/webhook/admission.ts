@@ -1,0 +1,215 @@
+// AdmissionReview in → AdmissionReview out, with the mutation as a JSONPatch; no HTTP, no I/O.
+import jsonpatch from 'fast-json-patch';
+import { mutatePod } from './mutate.ts';
+import type { InjectionOptions } from './mutate.ts';
+
+/** Both, as 1Password's webhook configuration lists them; the answer uses the request's. */
+export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+export type AdmissionApiVersion = (typeof ADMISSION_API_VERSIONS)[number];
+
+export interface GroupVersionKind {
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+}
+
+/** The fields op-kube reads; the apiserver sends more. */
+export interface AdmissionRequest {
+  readonly uid: string;
+  readonly kind: GroupVersionKind;
+  readonly operation: string;
+  readonly subResource?: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  /** As sent: the patch must apply to exactly this JSON. */
+  readonly object?: Readonly<Record<string, unknown>>;
+}
+
+export interface AdmissionReview {
+  readonly apiVersion: AdmissionApiVersion;
+  readonly kind: 'AdmissionReview';
+  readonly request: AdmissionRequest;
+}
+
+/** A metav1.Status; `message` is what kubectl shows after "admission webhook … denied the request:". */
+export interface AdmissionStatus {
+  readonly status: 'Failure';
+  readonly code: number;
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface AdmissionResponse {
+  readonly uid: string;
+  readonly allowed: boolean;
+  readonly patchType?: 'JSONPatch';
+  /** Base64 of the JSON array of operations. */
+  readonly patch?: string;
+  readonly status?: AdmissionStatus;
+}
+
+export interface AdmissionReviewResponse {
+  readonly apiVersion: AdmissionApiVersion;
+  readonly kind: 'AdmissionReview';
+  readonly response: AdmissionResponse;
+}
+
+/** A body that is not an AdmissionReview op-kube can answer: the HTTP layer replies 400. */
+export class InvalidAdmissionReviewError extends Error {
+  override readonly name = 'InvalidAdmissionReviewError';
+  readonly reason = 'InvalidAdmissionReview';
+  readonly httpStatus = 400;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isApiVersion(value: unknown): value is AdmissionApiVersion {
+  return ADMISSION_API_VERSIONS.some((version) => version === value);
+}
+
+/** Checks the shape of a parsed JSON body; throws InvalidAdmissionReviewError. */
+export function parseAdmissionReview(body: unknown): AdmissionReview {
+  const invalid = (message: string): InvalidAdmissionReviewError =>
+    new InvalidAdmissionReviewError(message);
+  if (!isRecord(body)) throw invalid('the body is not a JSON object');
+  const { apiVersion, kind, request } = body;
+  if (!isApiVersion(apiVersion)) {
+    throw invalid(
+      `apiVersion ${JSON.stringify(apiVersion)} is not one of ${ADMISSION_API_VERSIONS.join(', ')}`,
+    );
+  }
+  if (kind !== 'AdmissionReview') {
+    throw invalid(`kind ${JSON.stringify(kind)} is not AdmissionReview`);
+  }
+  if (!isRecord(request)) throw invalid('the AdmissionReview has no request');
+  const { uid, operation, subResource, namespace, name, object } = request;
+  if (typeof uid !== 'string' || uid === '') throw invalid('request.uid is missing');
+  const gvk = request.kind;
+  if (
+    !isRecord(gvk) ||
+    typeof gvk.group !== 'string' ||
+    typeof gvk.version !== 'string' ||
+    typeof gvk.kind !== 'string'
+  ) {
+    throw invalid('request.kind must be an object with string group, version and kind');
+  }
+  if (typeof operation !== 'string') throw invalid('request.operation is missing');
+  const optional = (field: string, value: unknown): string | undefined => {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'string') throw invalid(`request.${field} is not a string`);
+    return value;
+  };
+  // null is what Go's encoder writes for an absent RawExtension.
+  if (object !== undefined && object !== null && !isRecord(object)) {
+    throw invalid('request.object is not a JSON object');
+  }
+  return {
+    apiVersion,
+    kind,
+    request: {
+      uid,
+      kind: { group: gvk.group, version: gvk.version, kind: gvk.kind },
+      operation,
+      ...definedFields({
+        subResource: optional('subResource', subResource),
+        namespace: optional('namespace', namespace),
+        name: optional('name', name),
+        object: isRecord(object) ? object : undefined,
+      }),
+    },
+  };
+}
+
+function definedFields<T extends Record<string, unknown>>(fields: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(fields).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
+}
+
+/**
+ * Why 400 and not 403: a denial here means the pod as written cannot be injected (no command, an
+ * unknown container name, a bad annotation), a mistake in the request, whereas 403 reads as
+ * "you may not", which sends people looking at RBAC. 400 is also what the apiserver assumes when
+ * a webhook gives no code.
+ */
+export const DENIAL_CODE = 400;
+
+export function admit(review: AdmissionReview, options: InjectionOptions): AdmissionReviewResponse {
+  const { request } = review;
+  const answer = (response: Omit<AdmissionResponse, 'uid'>): AdmissionReviewResponse => ({
+    apiVersion: review.apiVersion,
+    kind: 'AdmissionReview',
+    response: { uid: request.uid, ...response },
+  });
+  const deny = (message: string): AdmissionReviewResponse =>
+    answer({
+      allowed: false,
+      status: { status: 'Failure', code: DENIAL_CODE, reason: 'BadRequest', message },
+    });
+
+  const isPod = request.kind.group === '' && request.kind.kind === 'Pod';
+  // Only CREATE: a pod's containers cannot change once it exists. 1Password's injector patches
+  // UPDATEs too, so relabelling a pod created before injection was enabled fails as a spec change.
+  if (!isPod || request.subResource || request.operation !== 'CREATE') {
+    return answer({ allowed: true });
+  }
+  // Allowing would start the pod without op, its secrets read as literal op:// references.
+  if (!request.object) return deny('the AdmissionReview for a Pod CREATE carries no object');
+
+  // The apiserver decoded the object into a Pod before calling, so its fields have Pod types.
+  const original = request.object;
+  const result = mutatePod(original, options);
+  switch (result.kind) {
+    case 'skip':
+      return answer({ allowed: true });
+    case 'deny':
+      return deny(result.message);
+    case 'mutated': {
+      // compare() escapes `/` in keys as `~1` (operator.1password.io~1status), as RFC 6901 wants.
+      const patch = jsonpatch.compare(original, result.pod);
+      return answer({
+        allowed: true,
+        patchType: 'JSONPatch',
+        patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+      });
+    }
+  }
+}
+
+export type ReviewReply =
+  | { readonly status: 200; readonly body: AdmissionReviewResponse }
+  | { readonly status: 400; readonly body: InvalidReviewBody };
+
+/** A metav1.Status, so a client that reads Kubernetes errors reads this one too. */
+export interface InvalidReviewBody {
+  readonly apiVersion: 'v1';
+  readonly kind: 'Status';
+  readonly status: 'Failure';
+  readonly code: 400;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** parseAdmissionReview then admit, with a malformed body turned into the 400 to send. */
+export function reviewReply(body: unknown, options: InjectionOptions): ReviewReply {
+  let review: AdmissionReview;
+  try {
+    review = parseAdmissionReview(body);
+  } catch (error) {
+    if (!(error instanceof InvalidAdmissionReviewError)) throw error;
+    return {
+      status: 400,
+      body: {
+        apiVersion: 'v1',
+        kind: 'Status',
+        status: 'Failure',
+        code: 400,
+        reason: error.reason,
+        message: error.message,
+      },
+    };
+  }
+  return { status: 200, body: admit(review, options) };
+}
