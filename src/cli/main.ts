@@ -5,11 +5,12 @@ import { ConfigError, ExitCode, HelpRequested, UsageError } from './errors.ts';
 import { formatFlagUsage, parseFlags } from './flags.ts';
 import { connectLocalCommand } from '../connect/local/command.ts';
 import { operatorCommand } from '../operator/command.ts';
+import { webhookCommand } from '../webhook/command.ts';
 import { pendingCommand } from './pending.ts';
 
 export const commands: readonly Command[] = [
   operatorCommand,
-  pendingCommand('webhook', 'serve the mutating admission webhook that injects secrets', 5),
+  webhookCommand,
   connectLocalCommand,
   pendingCommand('demo', 'start a local cluster, Connect and op-kube, and show a sync', 6),
 ];

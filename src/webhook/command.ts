@@ -1,0 +1,56 @@
+// `op-kube webhook`: the mutating admission webhook; runs until SIGTERM.
+import { readFileSync } from 'node:fs';
+import pino from 'pino';
+import type { Command } from '../cli/command.ts';
+import { ExitCode } from '../cli/errors.ts';
+import { parseWebhookConfig, webhookFlags } from './config.ts';
+
+const DETAILS = `Pods in namespaces labelled secrets-injection=enabled that list containers in the
+operator.1password.io/inject annotation start those containers through "op run", which resolves
+op:// references in their environment. 1Password's injector arguments (-service-name=X,
+-alsologtostderr, -v=N, a trailing 2>&1) are accepted unchanged.`;
+
+function version(): string {
+  const manifest = JSON.parse(
+    readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+  ) as { version?: unknown };
+  return typeof manifest.version === 'string' ? manifest.version : '0.0.0';
+}
+
+export const webhookCommand: Command = {
+  name: 'webhook',
+  summary: 'serve the mutating admission webhook that injects secrets',
+  flags: Object.values(webhookFlags),
+  details: DETAILS,
+  takesArguments: true,
+  async run(flags, io) {
+    const config = parseWebhookConfig(flags, io.env, version());
+    const logger = pino({
+      level: config.logLevel,
+      base: { component: 'webhook' },
+      redact: {
+        paths: [
+          'token',
+          '*.token',
+          'headers.authorization',
+          '*.headers.authorization',
+          'key',
+          '*.key',
+        ],
+        censor: '[redacted]',
+      },
+    });
+    for (const { argument, why } of config.ignored)
+      logger.info({ argument }, `accepted without effect: ${why}`);
+    const { runWebhook } = await import('./run.ts');
+    const webhook = await runWebhook(config, io.env, logger);
+    const onSignal = (): void => void webhook.stop();
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    await webhook.stopped;
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    logger.info('stopped');
+    return ExitCode.ok;
+  },
+};

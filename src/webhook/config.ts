@@ -1,0 +1,445 @@
+// The injector's settings: op-kube's flags plus 1Password's injector arguments, validated once at start-up.
+import { ConfigError } from '../cli/errors.ts';
+import { defineFlag, flagValue, type ParsedFlags } from '../cli/flags.ts';
+import {
+  DEFAULT_CA_PROPAGATION_MS,
+  DEFAULT_CERT_VALIDITY_MS,
+  DEFAULT_ROTATE_BEFORE_MS,
+  checkRotationOptions,
+} from './tls/rotation-settings.ts';
+import {
+  DEFAULT_COPY_CONTAINER_RESOURCES,
+  defaultInjectionOptions,
+  type InjectionOptions,
+} from './mutate.ts';
+
+export const webhookFlags = {
+  port: defineFlag({ name: 'port', kind: 'int', usage: 'HTTPS port', default: 8443 }),
+  bindAddress: defineFlag({
+    name: 'bind-address',
+    kind: 'string',
+    usage: 'address to listen on',
+    default: '0.0.0.0',
+  }),
+  serviceName: defineFlag({
+    name: 'service-name',
+    kind: 'string',
+    usage: 'the Service in front of the webhook (names in the serving certificate)',
+    default: 'op-kube-webhook',
+  }),
+  namespace: defineFlag({
+    name: 'namespace',
+    kind: 'string',
+    usage:
+      "namespace of the Service, the TLS Secret and the Lease (default: POD_NAMESPACE, or the kubeconfig context's)",
+  }),
+  webhookConfigName: defineFlag({
+    name: 'webhook-config-name',
+    kind: 'string',
+    usage: 'the MutatingWebhookConfiguration whose caBundle the leader keeps current',
+    default: 'op-kube-webhook',
+  }),
+  connectHost: defineFlag({
+    name: 'connect-host',
+    kind: 'string',
+    usage: 'OP_CONNECT_HOST given to injected containers (default: OP_CONNECT_HOST)',
+  }),
+  tokenSecretName: defineFlag({
+    name: 'token-secret-name',
+    kind: 'string',
+    usage: "Secret in each pod's namespace that holds the Connect token",
+    default: 'onepassword-token',
+  }),
+  tokenSecretKey: defineFlag({
+    name: 'token-secret-key',
+    kind: 'string',
+    usage: 'key of the token in that Secret',
+    default: 'token',
+  }),
+  injectToken: defineFlag({
+    name: 'inject-token',
+    kind: 'string',
+    usage:
+      'auto: give containers without Connect settings OP_CONNECT_HOST and the token Secret; never: leave env alone',
+    default: 'auto',
+  }),
+  tlsMode: defineFlag({
+    name: 'tls-mode',
+    kind: 'string',
+    usage:
+      'self-managed: CA and certificate kept in --tls-secret-name; files: --tls-cert-file and --tls-key-file (cert-manager)',
+    default: 'self-managed',
+  }),
+  tlsCertFile: defineFlag({
+    name: 'tls-cert-file',
+    kind: 'string',
+    usage: 'serving certificate (PEM) with --tls-mode=files; reloaded when it changes',
+  }),
+  tlsKeyFile: defineFlag({
+    name: 'tls-key-file',
+    kind: 'string',
+    usage: 'its private key (PEM)',
+  }),
+  tlsSecretName: defineFlag({
+    name: 'tls-secret-name',
+    kind: 'string',
+    usage: 'Secret holding the self-managed CA and serving certificate',
+    default: 'op-kube-webhook-tls',
+  }),
+  leaseName: defineFlag({
+    name: 'lease-name',
+    kind: 'string',
+    usage: 'Lease electing the replica that writes the TLS Secret and the caBundle',
+    default: 'op-kube-webhook',
+  }),
+  certValidity: defineFlag({
+    name: 'cert-validity',
+    kind: 'duration',
+    usage: 'validity of a self-managed serving certificate (its CA lives 5 times as long)',
+    default: DEFAULT_CERT_VALIDITY_MS,
+  }),
+  certRotateBefore: defineFlag({
+    name: 'cert-rotate-before',
+    kind: 'duration',
+    usage: 'replace a self-managed certificate or CA this long before it expires',
+    default: DEFAULT_ROTATE_BEFORE_MS,
+  }),
+  caPropagation: defineFlag({
+    name: 'ca-propagation',
+    kind: 'duration',
+    usage:
+      'during a CA rotation, how long the new CA is published before certificates from it are served',
+    default: DEFAULT_CA_PROPAGATION_MS,
+  }),
+  registerUrl: defineFlag({
+    name: 'register-url',
+    kind: 'string',
+    usage:
+      'outside a cluster: create a MutatingWebhookConfiguration calling this https URL, removed on exit',
+  }),
+  failurePolicy: defineFlag({
+    name: 'failure-policy',
+    kind: 'string',
+    usage: 'failurePolicy of the configuration --register-url creates (Fail or Ignore)',
+    default: 'Fail',
+  }),
+  opImage: defineFlag({
+    name: 'op-image',
+    kind: 'string',
+    usage: 'image repository of the op CLI; the tag comes from operator.1password.io/version',
+    default: '1password/op',
+  }),
+  copyRunAsUser: defineFlag({
+    name: 'copy-run-as-user',
+    kind: 'int',
+    usage: 'numeric user the copy-op-bin init container runs as',
+    default: 65532,
+  }),
+  copyCpuRequest: defineFlag({
+    name: 'copy-cpu-request',
+    kind: 'string',
+    usage: 'CPU request of copy-op-bin',
+    default: String(DEFAULT_COPY_CONTAINER_RESOURCES.requests?.cpu ?? ''),
+  }),
+  copyCpuLimit: defineFlag({
+    name: 'copy-cpu-limit',
+    kind: 'string',
+    usage: 'CPU limit of copy-op-bin',
+    default: String(DEFAULT_COPY_CONTAINER_RESOURCES.limits?.cpu ?? ''),
+  }),
+  copyMemory: defineFlag({
+    name: 'copy-memory',
+    kind: 'string',
+    usage:
+      'memory request and limit of copy-op-bin (at least 64Mi: the op binary it copies into memory counts against it)',
+    default: String(DEFAULT_COPY_CONTAINER_RESOURCES.limits?.memory ?? ''),
+  }),
+  logLevel: defineFlag({
+    name: 'log-level',
+    kind: 'string',
+    usage: 'debug, info, warn or error',
+    default: 'info',
+  }),
+  kubeconfig: defineFlag({
+    name: 'kubeconfig',
+    kind: 'string',
+    usage: 'kubeconfig file when running outside a cluster (default: in-cluster, then KUBECONFIG)',
+  }),
+  // 1Password's injector (glog) arguments, accepted so its Deployment starts unchanged.
+  v: defineFlag({
+    name: 'v',
+    kind: 'int',
+    usage: 'glog verbosity: 4 or more logs at debug',
+    default: 0,
+  }),
+  logtostderr: defineFlag({
+    name: 'logtostderr',
+    kind: 'bool',
+    usage: 'accepted for compatibility; op-kube always logs to stderr',
+    default: false,
+    ignored: 'op-kube always logs JSON to stdout',
+  }),
+  alsologtostderr: defineFlag({
+    name: 'alsologtostderr',
+    kind: 'bool',
+    usage: 'accepted for compatibility',
+    default: false,
+    ignored: 'op-kube always logs JSON to stdout',
+  }),
+} as const;
+
+export type WebhookTlsConfig =
+  | { readonly mode: 'files'; readonly certFile: string; readonly keyFile: string }
+  | {
+      readonly mode: 'self-managed';
+      readonly secretName: string;
+      readonly leaseName: string;
+      readonly validityMs: number;
+      readonly rotateBeforeMs: number;
+      readonly caPropagationMs: number;
+    };
+
+export type WebhookLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface WebhookConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly serviceName: string;
+  /** Undefined when neither --namespace nor POD_NAMESPACE says; the kubeconfig context may. */
+  readonly namespace: string | undefined;
+  readonly webhookConfigName: string;
+  readonly injection: InjectionOptions;
+  readonly tls: WebhookTlsConfig;
+  readonly register?: { readonly url: URL; readonly failurePolicy: 'Fail' | 'Ignore' };
+  readonly logLevel: WebhookLogLevel;
+  readonly kubeconfig?: string;
+  /** Arguments given that have no effect here, for one log line each at start-up. */
+  readonly ignored: readonly { readonly argument: string; readonly why: string }[];
+}
+
+const QUANTITY = /^(\d+(\.\d+)?|\.\d+)(m|k|Ki|Mi|Gi|M|G)?$/;
+
+const MEMORY_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+};
+
+function quantity(flag: string, value: string): string {
+  if (!QUANTITY.test(value)) {
+    throw new ConfigError(flag, `invalid quantity ${JSON.stringify(value)}, e.g. 10m, 64Mi`);
+  }
+  return value;
+}
+
+function memoryBytes(value: string): number {
+  const match = QUANTITY.exec(value);
+  return Number(match?.[1] ?? 0) * (MEMORY_UNITS[match?.[3] ?? ''] ?? Number.NaN);
+}
+
+function required(name: string, value: string | undefined, why = ''): string {
+  if (value === undefined || value === '') {
+    throw new ConfigError(`--${name}`, `is required${why ? ` ${why}` : ''}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(
+      flag,
+      `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
+function registerUrl(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError('--register-url', `not a URL: ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'https:') {
+    throw new ConfigError(
+      '--register-url',
+      'must be an https URL: the apiserver calls webhooks over TLS only',
+    );
+  }
+  if (url.username || url.password || url.hash || url.search) {
+    throw new ConfigError(
+      '--register-url',
+      'may not carry user info, a query or a fragment (the apiserver refuses them)',
+    );
+  }
+  return url;
+}
+
+/**
+ * Validates flags, positional arguments (1Password's chart passes a literal `2>&1`) and the
+ * environment into the injector's configuration.
+ * @throws ConfigError naming the flag at fault
+ */
+export function parseWebhookConfig(
+  flags: ParsedFlags,
+  env: NodeJS.ProcessEnv,
+  version: string,
+): WebhookConfig {
+  const port = flagValue(flags, webhookFlags.port) ?? 8443;
+  if (!(port >= 1 && port <= 65_535)) throw new ConfigError('--port', 'must be 1–65535');
+  const ignored: { argument: string; why: string }[] = [];
+  for (const definition of [webhookFlags.logtostderr, webhookFlags.alsologtostderr]) {
+    if (flags.given.has(definition.name)) {
+      ignored.push({ argument: `-${definition.name}`, why: definition.ignored ?? '' });
+    }
+  }
+  if (flags.rest.length > 0) {
+    ignored.push({
+      argument: flags.rest.join(' '),
+      why: 'arguments after the flags are ignored (1Password\'s chart passes a shell redirection, "2>&1")',
+    });
+  }
+
+  const injectToken = oneOf(
+    '--inject-token',
+    flagValue(flags, webhookFlags.injectToken) ?? 'auto',
+    ['auto', 'never'],
+  );
+  const memory = quantity('--copy-memory', flagValue(flags, webhookFlags.copyMemory) ?? '');
+  if (memoryBytes(memory) < 64 * 1024 ** 2) {
+    throw new ConfigError(
+      '--copy-memory',
+      'must be at least 64Mi: copy-op-bin writes the op binary into a memory volume charged to it',
+    );
+  }
+  const runAsUser = flagValue(flags, webhookFlags.copyRunAsUser) ?? 65532;
+  if (!Number.isInteger(runAsUser) || runAsUser < 1) {
+    throw new ConfigError('--copy-run-as-user', 'must be a numeric user id above 0 (non-root)');
+  }
+  const connectHost = flagValue(flags, webhookFlags.connectHost) ?? env.OP_CONNECT_HOST;
+  if (connectHost !== undefined && connectHost !== '') {
+    try {
+      new URL(connectHost);
+    } catch {
+      throw new ConfigError('--connect-host', `not a URL: ${JSON.stringify(connectHost)}`);
+    }
+  }
+  const defaults = defaultInjectionOptions(version);
+  const injection: InjectionOptions = {
+    ...defaults,
+    opImage: required('op-image', flagValue(flags, webhookFlags.opImage)),
+    connectHost: connectHost === '' ? undefined : connectHost,
+    injectToken,
+    tokenSecretName: required('token-secret-name', flagValue(flags, webhookFlags.tokenSecretName)),
+    tokenSecretKey: required('token-secret-key', flagValue(flags, webhookFlags.tokenSecretKey)),
+    copyContainer: {
+      runAsUser,
+      resources: {
+        requests: {
+          cpu: quantity('--copy-cpu-request', flagValue(flags, webhookFlags.copyCpuRequest) ?? ''),
+          memory,
+        },
+        limits: {
+          cpu: quantity('--copy-cpu-limit', flagValue(flags, webhookFlags.copyCpuLimit) ?? ''),
+          memory,
+        },
+      },
+    },
+  };
+
+  const mode = oneOf('--tls-mode', flagValue(flags, webhookFlags.tlsMode) ?? '', [
+    'self-managed',
+    'files',
+  ]);
+  let tls: WebhookTlsConfig;
+  if (mode === 'files') {
+    tls = {
+      mode,
+      certFile: required(
+        'tls-cert-file',
+        flagValue(flags, webhookFlags.tlsCertFile),
+        'with --tls-mode=files',
+      ),
+      keyFile: required(
+        'tls-key-file',
+        flagValue(flags, webhookFlags.tlsKeyFile),
+        'with --tls-mode=files',
+      ),
+    };
+  } else {
+    tls = {
+      mode,
+      secretName: required('tls-secret-name', flagValue(flags, webhookFlags.tlsSecretName)),
+      leaseName: required('lease-name', flagValue(flags, webhookFlags.leaseName)),
+      validityMs: flagValue(flags, webhookFlags.certValidity) ?? DEFAULT_CERT_VALIDITY_MS,
+      rotateBeforeMs: flagValue(flags, webhookFlags.certRotateBefore) ?? DEFAULT_ROTATE_BEFORE_MS,
+      caPropagationMs: flagValue(flags, webhookFlags.caPropagation) ?? DEFAULT_CA_PROPAGATION_MS,
+    };
+    try {
+      checkRotationOptions({
+        now: new Date(),
+        serviceNames: ['check'],
+        validityMs: tls.validityMs,
+        rotateBeforeMs: tls.rotateBeforeMs,
+        caPropagationMs: tls.caPropagationMs,
+      });
+    } catch (error) {
+      throw new ConfigError(
+        '--cert-validity',
+        error instanceof Error ? error.message : String(error),
+      );
+    }
+  }
+
+  const url = flagValue(flags, webhookFlags.registerUrl);
+  if (url !== undefined && url !== '' && tls.mode === 'files') {
+    throw new ConfigError(
+      '--register-url',
+      'needs --tls-mode=self-managed: the configuration it creates must carry the CA that signed the certificate',
+    );
+  }
+  const verbosity = flagValue(flags, webhookFlags.v) ?? 0;
+  const logLevel =
+    flags.given.has('v') && verbosity >= 4
+      ? 'debug'
+      : oneOf('--log-level', flagValue(flags, webhookFlags.logLevel) ?? 'info', [
+          'debug',
+          'info',
+          'warn',
+          'error',
+        ]);
+  const namespace = flagValue(flags, webhookFlags.namespace) ?? env.POD_NAMESPACE;
+  const kubeconfig = flagValue(flags, webhookFlags.kubeconfig);
+  return {
+    host: flagValue(flags, webhookFlags.bindAddress) ?? '0.0.0.0',
+    port,
+    serviceName: required('service-name', flagValue(flags, webhookFlags.serviceName)),
+    namespace: namespace === '' ? undefined : namespace,
+    webhookConfigName: required(
+      'webhook-config-name',
+      flagValue(flags, webhookFlags.webhookConfigName),
+    ),
+    injection,
+    tls,
+    ...(url !== undefined && url !== ''
+      ? {
+          register: {
+            url: registerUrl(url),
+            failurePolicy: oneOf(
+              '--failure-policy',
+              flagValue(flags, webhookFlags.failurePolicy) ?? 'Fail',
+              ['Fail', 'Ignore'],
+            ),
+          },
+        }
+      : {}),
+    logLevel,
+    ...(kubeconfig ? { kubeconfig } : {}),
+    ignored,
+  };
+}

@@ -1,0 +1,67 @@
+// The injector's Prometheus metrics, in a registry of its own.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type AdmissionOutcome = 'injected' | 'skipped' | 'denied' | 'invalid' | 'error';
+
+export interface WebhookMetrics {
+  readonly registry: Registry;
+  request(path: string, status: number, seconds: number): void;
+  admission(namespace: string, outcome: AdmissionOutcome): void;
+  certificate(notAfter: Date): void;
+  tlsReload(result: 'success' | 'failure'): void;
+}
+
+export function createWebhookMetrics(): WebhookMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const requests = new Counter({
+    name: 'op_kube_webhook_requests_total',
+    help: 'HTTP requests by path and status',
+    labelNames: ['path', 'status'],
+    registers,
+  });
+  const latency = new Histogram({
+    name: 'op_kube_webhook_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by path',
+    labelNames: ['path'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers,
+  });
+  const admissions = new Counter({
+    name: 'op_kube_webhook_admissions_total',
+    help: 'Pod admissions by namespace and outcome (injected, skipped, denied, invalid, error)',
+    labelNames: ['namespace', 'outcome'],
+    registers,
+  });
+  const expiry = new Gauge({
+    name: 'op_kube_webhook_certificate_expiry_timestamp_seconds',
+    help: 'When the serving certificate in use expires (Unix time)',
+    registers,
+  });
+  const reloads = new Counter({
+    name: 'op_kube_webhook_tls_reloads_total',
+    help: 'Serving certificate loads by result',
+    labelNames: ['result'],
+    registers,
+  });
+  // Known paths only, so a scanner cannot grow the label set.
+  const KNOWN = new Set(['/inject', '/healthz', '/readyz', '/metrics']);
+  return {
+    registry,
+    request(path, status, seconds) {
+      const label = KNOWN.has(path) ? path : 'other';
+      requests.inc({ path: label, status: String(status) });
+      latency.observe({ path: label }, seconds);
+    },
+    admission(namespace, outcome) {
+      admissions.inc({ namespace, outcome });
+    },
+    certificate(notAfter) {
+      expiry.set(notAfter.getTime() / 1000);
+    },
+    tlsReload(result) {
+      reloads.inc({ result });
+    },
+  };
+}

@@ -1,0 +1,215 @@
+// The injector's HTTPS server: POST /inject for AdmissionReviews, probes and metrics, with a serving certificate that can be swapped while it runs.
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { reviewReply, type AdmissionReviewResponse } from './admission.ts';
+import type { AdmissionOutcome, WebhookMetrics } from './metrics.ts';
+import type { InjectionOptions } from './mutate.ts';
+import type { PemKeyPair } from './tls/certificates.ts';
+
+/** Kubernetes objects are limited to about 1.5 MB in etcd; a review carries the object (and on UPDATE the old one too). */
+const BODY_LIMIT = '8mb';
+/**
+ * The apiserver keeps idle webhook connections for about 90 s. Node's default keep-alive timeout
+ * (5 s) closes them under it, and a request the apiserver sends on a connection Node is closing
+ * fails: admission errors at random. Headers must be allowed longer than keep-alive.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 125_000;
+const HEADERS_TIMEOUT_MS = 130_000;
+
+export interface WebhookServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly injection: InjectionOptions;
+  readonly metrics: WebhookMetrics;
+  readonly logger: Logger;
+  /** The certificate to start with; `setCertificate` replaces it. */
+  readonly certificate: PemKeyPair;
+  /** Undefined when ready to admit pods, else why not (the /readyz body). */
+  readonly notReady: () => string | undefined;
+}
+
+interface StatusBody {
+  apiVersion: 'v1';
+  kind: 'Status';
+  status: 'Failure';
+  code: number;
+  reason: string;
+  message: string;
+}
+
+function status(code: number, reason: string, message: string): StatusBody {
+  return { apiVersion: 'v1', kind: 'Status', status: 'Failure', code, reason, message };
+}
+
+function outcomeOf(response: AdmissionReviewResponse): AdmissionOutcome {
+  if (!response.response.allowed) return 'denied';
+  return response.response.patch === undefined ? 'skipped' : 'injected';
+}
+
+/** The namespace a review names, read defensively: the body may be anything. */
+function reviewNamespace(body: unknown): string {
+  const request = (body as { request?: { namespace?: unknown } } | undefined)?.request;
+  return typeof request?.namespace === 'string' && request.namespace !== ''
+    ? request.namespace
+    : '';
+}
+
+export class WebhookServer {
+  readonly #options: WebhookServerOptions;
+  readonly #server: Server;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: WebhookServerOptions) {
+    this.#options = options;
+    this.#server = createServer(
+      {
+        cert: options.certificate.cert,
+        key: options.certificate.key,
+        minVersion: 'TLSv1.2',
+      },
+      this.#app(),
+    );
+    this.#server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    this.#server.headersTimeout = HEADERS_TIMEOUT_MS;
+  }
+
+  /** Listens; resolves to the bound port. */
+  start(): Promise<number> {
+    const { host, port } = this.#options;
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve((this.#server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /** New connections use `pair`; established ones keep theirs, as TLS sessions must. */
+  setCertificate(pair: PemKeyPair): void {
+    this.#server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
+  }
+
+  /** Stops accepting connections and waits for requests in flight. */
+  stop(): Promise<void> {
+    this.#closing ??= new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
+    return this.#closing;
+  }
+
+  #app(): express.Express {
+    const { metrics, logger, injection } = this.#options;
+    const app = express();
+    app.disable('x-powered-by');
+    app.disable('etag');
+    app.use((request: Request, response: Response, next: NextFunction) => {
+      const started = process.hrtime.bigint();
+      response.once('finish', () => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        metrics.request(request.path, response.statusCode, seconds);
+      });
+      next();
+    });
+    app.get('/healthz', (_request, response) => {
+      response.type('text/plain').send('ok');
+    });
+    app.get('/readyz', (_request, response) => {
+      const why = this.#options.notReady();
+      if (why === undefined) response.type('text/plain').send('ok');
+      else response.status(503).type('text/plain').send(`not ready: ${why}`);
+    });
+    app.get('/metrics', async (_request, response) => {
+      response.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+    app.post(
+      '/inject',
+      (request: Request, response: Response, next: NextFunction) => {
+        if (!request.is('application/json')) {
+          response
+            .status(415)
+            .json(
+              status(
+                415,
+                'UnsupportedMediaType',
+                `Content-Type must be application/json, got ${request.get('content-type') ?? 'none'}`,
+              ),
+            );
+          return;
+        }
+        next();
+      },
+      express.json({ limit: BODY_LIMIT, strict: true }),
+      (request: Request, response: Response) => {
+        const body: unknown = request.body;
+        if (
+          body === undefined ||
+          (typeof body === 'object' && body !== null && Object.keys(body).length === 0)
+        ) {
+          response
+            .status(400)
+            .json(status(400, 'BadRequest', 'empty body: expected an AdmissionReview'));
+          return;
+        }
+        const namespace = reviewNamespace(body);
+        let reply;
+        try {
+          reply = reviewReply(body, injection);
+        } catch (error) {
+          metrics.admission(namespace, 'error');
+          logger.error({ err: error, namespace }, 'admission failed');
+          response
+            .status(500)
+            .json(status(500, 'InternalError', 'the injector failed to process the review'));
+          return;
+        }
+        if (reply.status === 400) {
+          metrics.admission(namespace, 'invalid');
+          logger.info({ namespace, reason: reply.body.reason }, reply.body.message);
+          response.status(400).json(reply.body);
+          return;
+        }
+        const outcome = outcomeOf(reply.body);
+        metrics.admission(namespace, outcome);
+        const uid = reply.body.response.uid;
+        if (outcome === 'denied') {
+          logger.info(
+            { uid, namespace, message: reply.body.response.status?.message },
+            'pod denied',
+          );
+        } else {
+          logger.debug({ uid, namespace, outcome }, 'pod admitted');
+        }
+        response.json(reply.body);
+      },
+    );
+    // body-parser's errors carry the status to answer with: 400 for JSON that does not parse, 413 above the limit.
+    app.use((error: unknown, _request: Request, response: Response, next: NextFunction) => {
+      if (response.headersSent) {
+        next(error);
+        return;
+      }
+      const code =
+        typeof error === 'object' &&
+        error !== null &&
+        'status' in error &&
+        typeof error.status === 'number'
+          ? error.status
+          : 500;
+      const reason =
+        code === 413 ? 'RequestEntityTooLarge' : code < 500 ? 'BadRequest' : 'InternalError';
+      const message =
+        code === 413
+          ? `body larger than ${BODY_LIMIT}`
+          : code < 500
+            ? `malformed JSON: ${error instanceof Error ? error.message : String(error)}`
+            : 'internal error';
+      if (code >= 500) logger.error({ err: error }, 'request failed');
+      response.status(code).json(status(code, reason, message));
+    });
+    return app;
+  }
+}

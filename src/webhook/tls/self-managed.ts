@@ -1,0 +1,380 @@
+// Self-managed TLS: every replica serves the certificate in the TLS Secret; the Lease leader keeps that Secret and the webhook configuration's caBundle current.
+//
+// Level-based, like a controller: the leader's loop reads the Secret (informer cache) and the
+// MutatingWebhookConfiguration, lets the pure planner (bundle.ts) say what is due, writes the
+// Secret when a step was taken (optimistic concurrency on resourceVersion, so two leaders for a
+// moment cannot interleave), publishes `ca.crt` into every webhook's caBundle, and sleeps until
+// the planner's recheck time or until the Secret or the configuration changes.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { isKubeApiError } from '../../kube/api-error.ts';
+import { serverSideApply } from '../../kube/apply.ts';
+import { CONTENT_TYPE, type KubeClient } from '../../kube/client.ts';
+import { Informer } from '../../kube/informer.ts';
+import { resourcePath } from '../../kube/resources.ts';
+import {
+  applyPlan,
+  caBundleOf,
+  reconcileTlsBundle,
+  tlsBundleFromSecretData,
+  tlsBundleToSecretData,
+  type RotationOptions,
+  type StoredTlsBundle,
+} from './bundle.ts';
+import type { PemKeyPair } from './certificates.ts';
+import { validateKeyPair } from './file-watcher.ts';
+
+/** Set it (to any new value, e.g. a timestamp) on the TLS Secret to have the leader rotate the CA. */
+export const ROTATE_CA_ANNOTATION = 'op-kube.io/rotate-ca';
+/** The leader records here the rotate-ca value it has acted on. */
+export const ROTATED_CA_ANNOTATION = 'op-kube.io/rotated-ca';
+const FIELD_MANAGER = 'op-kube-webhook';
+/** Even with nothing due, look again this often: a lost watch event or clock step costs at most this. */
+const MAX_RECHECK_MS = 10 * 60_000;
+const RETRY_MS = 5_000;
+
+export interface WebhookRegistration {
+  /** `--register-url`: the leader applies the whole configuration, calling this URL. */
+  readonly url: URL;
+  readonly failurePolicy: 'Fail' | 'Ignore';
+}
+
+export interface SelfManagedTlsOptions {
+  readonly client: KubeClient;
+  readonly namespace: string;
+  readonly secretName: string;
+  readonly webhookConfigName: string;
+  readonly rotation: Omit<RotationOptions, 'now' | 'publishedCaBundle'>;
+  readonly register?: WebhookRegistration;
+  readonly logger: Logger;
+  /** Every replica: a new valid serving certificate from the Secret. */
+  readonly onCertificate: (pair: PemKeyPair) => void;
+  readonly now?: () => Date;
+}
+
+function decodeCaBundle(value: string | undefined): string | undefined {
+  return value === undefined || value === ''
+    ? undefined
+    : Buffer.from(value, 'base64').toString('utf8');
+}
+
+/** The MutatingWebhookConfiguration `--register-url` creates. */
+export function registeredConfiguration(
+  name: string,
+  registration: WebhookRegistration,
+  caBundle: string,
+): V1MutatingWebhookConfiguration {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'op-kube' } },
+    webhooks: [
+      {
+        name: 'secrets-injector.1password.com',
+        clientConfig: { url: registration.url.toString(), caBundle },
+        admissionReviewVersions: ['v1', 'v1beta1'],
+        sideEffects: 'None',
+        failurePolicy: registration.failurePolicy,
+        timeoutSeconds: 10,
+        reinvocationPolicy: 'IfNeeded',
+        matchPolicy: 'Equivalent',
+        namespaceSelector: {
+          matchLabels: { 'secrets-injection': 'enabled' },
+          matchExpressions: [
+            { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
+          ],
+        },
+        // Only CREATE: a pod's containers cannot change afterwards, and with failurePolicy Fail an
+        // UPDATE hook would let a webhook outage block label edits and finalizer removal.
+        rules: [
+          {
+            operations: ['CREATE'],
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['pods'],
+            scope: 'Namespaced',
+          },
+        ],
+      },
+    ],
+  };
+}
+
+export class SelfManagedTls {
+  readonly #options: SelfManagedTlsOptions;
+  readonly #secrets: Informer<V1Secret>;
+  readonly #configurations: Informer<V1MutatingWebhookConfiguration>;
+  #served: string | undefined;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: SelfManagedTlsOptions) {
+    this.#options = options;
+    this.#secrets = new Informer<V1Secret>({
+      client: options.client,
+      path: '/api/v1/namespaces/{namespace}/secrets',
+      namespaces: [options.namespace],
+      fieldSelector: `metadata.name=${options.secretName}`,
+      name: 'webhook TLS secret',
+    });
+    const changed = (secret: V1Secret): void => {
+      this.#serve(secret);
+      this.#wake?.();
+    };
+    this.#secrets.onAdd(changed);
+    this.#secrets.onUpdate((_old, secret) => changed(secret));
+    this.#secrets.onDelete(() => this.#wake?.());
+    // A caBundle reset by hand or by a tool wakes the leader to publish it again.
+    this.#configurations = new Informer<V1MutatingWebhookConfiguration>({
+      client: options.client,
+      path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+      fieldSelector: `metadata.name=${options.webhookConfigName}`,
+      name: 'webhook configuration',
+    });
+    const wake = (): void => this.#wake?.();
+    this.#configurations.onAdd(wake);
+    this.#configurations.onUpdate(wake);
+    this.#configurations.onDelete(wake);
+  }
+
+  /** Starts following the Secret; every replica does this. */
+  start(): void {
+    this.#secrets.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#wake?.();
+    await Promise.all([this.#secrets.stop(), this.#configurations.stop()]);
+  }
+
+  /** Whether a certificate from the Secret is being served. */
+  get serving(): boolean {
+    return this.#served !== undefined;
+  }
+
+  #serve(secret: V1Secret): void {
+    const bundle = tlsBundleFromSecretData(secret.data);
+    const cert = bundle['tls.crt'];
+    const key = bundle['tls.key'];
+    if (cert === undefined || key === undefined || cert === this.#served) return;
+    try {
+      validateKeyPair(
+        { cert, key },
+        `Secret ${this.#options.namespace}/${this.#options.secretName}`,
+      );
+    } catch (error) {
+      this.#options.logger.warn(
+        { err: error },
+        'the TLS Secret holds no usable serving certificate yet',
+      );
+      return;
+    }
+    this.#served = cert;
+    this.#options.onCertificate({ cert, key });
+  }
+
+  /**
+   * The leader's loop; returns when `signal` aborts. Errors are logged and retried: a leader that
+   * cannot reach the apiserver loses its Lease anyway.
+   */
+  lead(signal: AbortSignal): Promise<void> {
+    this.#loop = (async () => {
+      // Only the leader watches the configuration: followers never publish.
+      if (!this.#configurations.hasSynced()) {
+        try {
+          this.#configurations.start();
+        } catch {
+          // Already started in an earlier leadership period.
+        }
+      }
+      await this.#secrets.waitForSync(signal).catch(() => undefined);
+      while (!signal.aborted) {
+        let delayMs: number;
+        try {
+          delayMs = await this.#reconcile();
+        } catch (error) {
+          this.#options.logger.warn({ err: error }, 'could not reconcile the webhook TLS');
+          delayMs = RETRY_MS;
+        }
+        await this.#sleep(delayMs, signal);
+      }
+    })();
+    return this.#loop;
+  }
+
+  async #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    const woken = new Promise<void>((resolve) => {
+      this.#wake = resolve;
+    });
+    await Promise.race([sleep(ms, undefined, { signal }).catch(() => undefined), woken]);
+    this.#wake = undefined;
+  }
+
+  /** One pass; resolves to how long to wait before the next. */
+  async #reconcile(): Promise<number> {
+    const { namespace, secretName, logger } = this.#options;
+    const now = (this.#options.now ?? (() => new Date()))();
+    const secret = this.#secrets.get(namespace, secretName);
+    const configuration = await this.#readConfiguration();
+    const published = decodeCaBundle(configuration?.webhooks?.[0]?.clientConfig?.caBundle);
+    const options: RotationOptions = {
+      ...this.#options.rotation,
+      now,
+      ...(published !== undefined ? { publishedCaBundle: published } : {}),
+    };
+    let current: Partial<StoredTlsBundle> | undefined = secret
+      ? tlsBundleFromSecretData(secret.data)
+      : undefined;
+    const requested = secret?.metadata?.annotations?.[ROTATE_CA_ANNOTATION];
+    const acted = secret?.metadata?.annotations?.[ROTATED_CA_ANNOTATION];
+    const rotateRequested = requested !== undefined && requested !== '' && requested !== acted;
+    const steps: string[] = [];
+    if (rotateRequested && current !== undefined) {
+      current = await applyPlan(
+        current,
+        {
+          action: 'rotate-ca',
+          reason: 'Requested',
+          message: `${ROTATE_CA_ANNOTATION} set to ${requested}`,
+          changesCaBundle: true,
+        },
+        options,
+      );
+      steps.push(`rotate-ca (Requested: ${ROTATE_CA_ANNOTATION}=${requested})`);
+    }
+    const result = await reconcileTlsBundle(current, options);
+    steps.push(...result.steps.map((step) => `${step.action} (${step.reason}: ${step.message})`));
+    if (steps.length > 0) {
+      await this.#writeSecret(secret, result.bundle, rotateRequested ? requested : undefined);
+      logger.info({ secret: `${namespace}/${secretName}`, steps }, 'webhook TLS updated');
+    }
+    await this.#publish(configuration, caBundleOf(result.bundle));
+    const untilRecheck = result.recheckAt.getTime() - now.getTime();
+    if (result.waitingFor !== undefined)
+      logger.debug({ waitingFor: result.waitingFor }, 'CA rotation waits');
+    return Math.max(1_000, Math.min(untilRecheck, MAX_RECHECK_MS));
+  }
+
+  async #readConfiguration(): Promise<V1MutatingWebhookConfiguration | undefined> {
+    const { client, webhookConfigName } = this.#options;
+    try {
+      return await client.request<V1MutatingWebhookConfiguration>({
+        method: 'GET',
+        path: resourcePath({
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          plural: 'mutatingwebhookconfigurations',
+          name: webhookConfigName,
+        }),
+        operation: `get MutatingWebhookConfiguration ${webhookConfigName}`,
+      });
+    } catch (error) {
+      if (isKubeApiError(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async #writeSecret(
+    existing: V1Secret | undefined,
+    bundle: StoredTlsBundle,
+    rotated: string | undefined,
+  ): Promise<void> {
+    const { client, namespace, secretName } = this.#options;
+    const path = resourcePath({
+      apiVersion: 'v1',
+      plural: 'secrets',
+      namespace,
+      name: existing ? secretName : undefined,
+    });
+    const annotations = {
+      ...existing?.metadata?.annotations,
+      ...(rotated !== undefined ? { [ROTATED_CA_ANNOTATION]: rotated } : {}),
+    };
+    const body: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: existing?.type ?? 'Opaque',
+      metadata: {
+        ...(existing?.metadata ?? {}),
+        name: secretName,
+        namespace,
+        annotations,
+        // A field-set-free copy from the cache must not be sent back.
+        managedFields: undefined,
+      },
+      data: { ...existing?.data, ...tlsBundleToSecretData(bundle) },
+    };
+    // PUT with the cached resourceVersion: a conflict means someone wrote since, and the next pass
+    // plans from their write.
+    await client.request({
+      method: existing ? 'PUT' : 'POST',
+      path,
+      body,
+      operation: `${existing ? 'update' : 'create'} Secret ${namespace}/${secretName}`,
+    });
+  }
+
+  async #publish(
+    configuration: V1MutatingWebhookConfiguration | undefined,
+    caBundle: string,
+  ): Promise<void> {
+    const { client, webhookConfigName, register, logger } = this.#options;
+    if (register !== undefined) {
+      await serverSideApply(
+        client,
+        registeredConfiguration(webhookConfigName, register, caBundle),
+        {
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        },
+      );
+      return;
+    }
+    if (configuration === undefined) {
+      logger.warn(
+        { webhookConfiguration: webhookConfigName },
+        'the MutatingWebhookConfiguration does not exist yet; its caBundle is published once it does',
+      );
+      return;
+    }
+    const patch = (configuration.webhooks ?? []).flatMap((webhook, index) =>
+      webhook.clientConfig.caBundle === caBundle
+        ? []
+        : [
+            { op: 'test', path: `/webhooks/${index}/name`, value: webhook.name },
+            { op: 'add', path: `/webhooks/${index}/clientConfig/caBundle`, value: caBundle },
+          ],
+    );
+    if (patch.length === 0) return;
+    await client.request({
+      method: 'PATCH',
+      path: resourcePath({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        plural: 'mutatingwebhookconfigurations',
+        name: webhookConfigName,
+      }),
+      body: patch,
+      contentType: CONTENT_TYPE.jsonPatch,
+      operation: `publish caBundle in MutatingWebhookConfiguration ${webhookConfigName}`,
+    });
+    logger.info({ webhookConfiguration: webhookConfigName }, 'caBundle published');
+  }
+
+  /** Register mode: removes the configuration this process created. */
+  async unregister(): Promise<void> {
+    const { client, webhookConfigName } = this.#options;
+    await client
+      .request({
+        method: 'DELETE',
+        path: resourcePath({
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          plural: 'mutatingwebhookconfigurations',
+          name: webhookConfigName,
+        }),
+        operation: `delete MutatingWebhookConfiguration ${webhookConfigName}`,
+      })
+      .catch((error: unknown) => {
+        if (!isKubeApiError(error, 404)) throw error;
+      });
+  }
+}
