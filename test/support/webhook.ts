@@ -1,0 +1,101 @@
+// Runs the real `op-kube webhook` as a child process against the test control plane, registered by URL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, fetch, type Response } from 'undici';
+import { freePort } from '../../tools/cluster/ports.ts';
+import type { ControlPlane } from '../../tools/cluster/plane.ts';
+import { testPlane } from './cluster.ts';
+import { launcher } from './connect-local.ts';
+
+export interface WebhookHandle {
+  readonly port: number;
+  readonly url: string;
+  /** Everything the webhook logged so far (JSON lines). */
+  logs(): string;
+  ready(): Promise<boolean>;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface WebhookOptions {
+  /** Holds the TLS Secret and the Lease. */
+  readonly namespace: string;
+  /** The https URL the apiserver is told to call (the webhook itself, or a proxy in front). */
+  readonly registerUrl?: (port: number) => string;
+  readonly webhookConfigName: string;
+  readonly args?: readonly string[];
+  readonly plane?: ControlPlane;
+  /** Wait for /readyz (default true). */
+  readonly waitReady?: boolean;
+  readonly port?: number;
+}
+
+// The webhook serves a certificate from its own CA; probes do not verify it, as the kubelet's do not.
+const insecure = new Agent({ connect: { rejectUnauthorized: false } });
+
+export async function startWebhook(
+  registrar: { after(fn: () => Promise<void>): void },
+  options: WebhookOptions,
+): Promise<WebhookHandle> {
+  const plane = options.plane ?? testPlane();
+  const port = options.port ?? (await freePort());
+  const url = `https://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      launcher,
+      'webhook',
+      '--bind-address=127.0.0.1',
+      `--port=${port}`,
+      `--namespace=${options.namespace}`,
+      `--webhook-config-name=${options.webhookConfigName}`,
+      `--register-url=${options.registerUrl?.(port) ?? `${url}/inject`}`,
+      '--connect-host=http://onepassword-connect:8080',
+      '--log-level=debug',
+      ...(options.args ?? []),
+    ],
+    {
+      env: { ...process.env, KUBECONFIG: plane.kubeconfigPath },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const output: string[] = [];
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(20_000)]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  registrar.after(stop);
+  const get = (path: string): Promise<Response> => fetch(`${url}${path}`, { dispatcher: insecure });
+  const ready = (): Promise<boolean> =>
+    get('/readyz').then(
+      (response) => response.ok,
+      () => false,
+    );
+  if (options.waitReady ?? true) {
+    const deadline = Date.now() + 60_000;
+    while (!(await ready())) {
+      if (child.exitCode !== null) {
+        throw new Error(`webhook exited (${child.exitCode}):\n${output.join('')}`);
+      }
+      if (Date.now() > deadline)
+        throw new Error(`webhook not ready after 60 s:\n${output.join('')}`);
+      await sleep(100);
+    }
+  }
+  return {
+    port,
+    url,
+    logs: () => output.join(''),
+    ready,
+    metrics: async () => (await get('/metrics')).text(),
+    stop,
+  };
+}
