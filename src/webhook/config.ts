@@ -220,6 +220,8 @@ export interface WebhookConfig {
 const QUANTITY = /^(\d+(\.\d+)?|\.\d+)(m|k|Ki|Mi|Gi|M|G)?$/;
 
 const MEMORY_UNITS: Readonly<Record<string, number>> = {
+  // Milli-bytes parse as a quantity; without this unit they compared as NaN and passed the floor.
+  m: 1e-3,
   '': 1,
   k: 1e3,
   M: 1e6,
@@ -323,10 +325,17 @@ export function parseWebhookConfig(
   }
   const connectHost = flagValue(flags, webhookFlags.connectHost) ?? env.OP_CONNECT_HOST;
   if (connectHost !== undefined && connectHost !== '') {
+    let protocol = '';
     try {
-      new URL(connectHost);
+      protocol = new URL(connectHost).protocol;
     } catch {
-      throw new ConfigError('--connect-host', `not a URL: ${JSON.stringify(connectHost)}`);
+      // reported below
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      throw new ConfigError(
+        '--connect-host',
+        `not an http(s) URL: ${JSON.stringify(connectHost)} (e.g. http://onepassword-connect:8080)`,
+      );
     }
   }
   const defaults = defaultInjectionOptions(version);
@@ -389,10 +398,14 @@ export function parseWebhookConfig(
         caPropagationMs: tls.caPropagationMs,
       });
     } catch (error) {
-      throw new ConfigError(
-        '--cert-validity',
-        error instanceof Error ? error.message : String(error),
-      );
+      const message = error instanceof Error ? error.message : String(error);
+      // Name the flag the check is about: each message names its duration.
+      const flag = /propagation/.test(message)
+        ? '--ca-propagation'
+        : /must be positive/.test(message)
+          ? '--cert-rotate-before'
+          : '--cert-validity';
+      throw new ConfigError(flag, message);
     }
   }
 

@@ -3,12 +3,18 @@ import assert from 'node:assert/strict';
 import { describe, it, before, after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import yaml from 'js-yaml';
 import {
   AdmissionregistrationV1Api,
   ApiException,
   CoreV1Api,
+  type V1MutatingWebhookConfiguration,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { registeredConfiguration } from '../../src/webhook/tls/self-managed.ts';
+import { repoRoot } from '../../tools/cluster/paths.ts';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { freePort } from '../../tools/cluster/ports.ts';
 import { startRoundRobinProxy } from '../support/round-robin-proxy.ts';
@@ -297,3 +303,30 @@ describe(
     });
   },
 );
+
+describe('the MutatingWebhookConfiguration manifest', () => {
+  it('passes server-side validation and asks for what --register-url configures', () => {
+    const file = join(repoRoot, 'examples', 'webhook', 'mutatingwebhookconfiguration.yaml');
+    const dryRun = kubectl(['apply', '--dry-run=server', '-f', file]);
+    assert.equal(dryRun.status, 0, dryRun.stderr);
+    const manifest = yaml.load(readFileSync(file, 'utf8')) as V1MutatingWebhookConfiguration;
+    const registered = registeredConfiguration(
+      'x',
+      { url: new URL('https://127.0.0.1:8443/inject'), failurePolicy: 'Fail' },
+      'Q0E=',
+    );
+    const { clientConfig: _manifestClient, ...fromManifest } = manifest.webhooks?.[0] ?? {
+      name: '',
+      clientConfig: {},
+      sideEffects: '',
+      admissionReviewVersions: [],
+    };
+    const { clientConfig: _registeredClient, ...fromRegistration } = registered.webhooks?.[0] ?? {
+      name: '',
+      clientConfig: {},
+      sideEffects: '',
+      admissionReviewVersions: [],
+    };
+    assert.deepEqual(fromManifest, fromRegistration);
+  });
+});

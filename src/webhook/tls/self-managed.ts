@@ -85,6 +85,11 @@ export function registeredConfiguration(
             { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
           ],
         },
+        objectSelector: {
+          matchExpressions: [
+            { key: 'app.kubernetes.io/name', operator: 'NotIn', values: ['op-kube-webhook'] },
+          ],
+        },
         // Only CREATE: a pod's containers cannot change afterwards, and with failurePolicy Fail an
         // UPDATE hook would let a webhook outage block label edits and finalizer removal.
         rules: [
