@@ -154,6 +154,13 @@ export const webhookFlags = {
       'memory request and limit of copy-op-bin (at least 64Mi: the op binary it copies into memory counts against it)',
     default: String(DEFAULT_COPY_CONTAINER_RESOURCES.limits?.memory ?? ''),
   }),
+  shutdownDelay: defineFlag({
+    name: 'shutdown-delay',
+    kind: 'duration',
+    usage:
+      'on SIGTERM, keep serving (not ready) this long so endpoints drop the pod before it stops',
+    default: 5_000,
+  }),
   logLevel: defineFlag({
     name: 'log-level',
     kind: 'string',
@@ -212,6 +219,8 @@ export interface WebhookConfig {
   readonly tls: WebhookTlsConfig;
   readonly register?: { readonly url: URL; readonly failurePolicy: 'Fail' | 'Ignore' };
   readonly logLevel: WebhookLogLevel;
+  /** How long to keep serving after SIGTERM, reporting not ready. */
+  readonly shutdownDelayMs: number;
   readonly kubeconfig?: string;
   /** Arguments given that have no effect here, for one log line each at start-up. */
   readonly ignored: readonly { readonly argument: string; readonly why: string }[];
@@ -452,6 +461,7 @@ export function parseWebhookConfig(
         }
       : {}),
     logLevel,
+    shutdownDelayMs: Math.max(0, flagValue(flags, webhookFlags.shutdownDelay) ?? 5_000),
     ...(kubeconfig ? { kubeconfig } : {}),
     ignored,
   };

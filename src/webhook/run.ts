@@ -1,4 +1,5 @@
 // Wires the injector together: configuration → TLS (files or self-managed with leader election) → HTTPS server.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ConfigError } from '../cli/errors.ts';
 import { KubeClient } from '../kube/client.ts';
@@ -187,7 +188,11 @@ export async function runWebhook(
     stopped,
     stop: () =>
       (stopping ??= (async () => {
-        // Stop accepting first: the apiserver retries on another endpoint; requests in flight finish.
+        // With failurePolicy Fail a request routed here after close would fail a pod: report not
+        // ready and keep serving until the endpoints have dropped this pod, then stop accepting;
+        // requests in flight finish.
+        waitingFor = 'shutting down';
+        if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
         await server.stop();
         for (const cleanup of cleanups.reverse()) await cleanup();
         resolveStopped();

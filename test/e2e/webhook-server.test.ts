@@ -283,6 +283,7 @@ describe('op-kube webhook server over HTTPS', () => {
       '--tls-mode=files',
       `--tls-cert-file=${volume.certFile}`,
       `--tls-key-file=${volume.keyFile}`,
+      '--shutdown-delay=0s',
       '2>&1',
     ]);
     const config = parseWebhookConfig(
@@ -649,5 +650,46 @@ describe('op-kube webhook server over HTTPS', () => {
     await withTimeout(webhook.stopped, 1_000, 'stopped');
     await until(() => sockets.every((socket) => socket?.destroyed), 'the idle connection to close');
     await assert.rejects(call(port, currentCa, '/healthz'), { code: 'ECONNREFUSED' });
+  });
+});
+
+describe('op-kube webhook shutting down', () => {
+  it('reports not ready but keeps admitting during --shutdown-delay, then stops', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-kube-webhook-shutdown-'));
+    try {
+      const volume = new SecretVolume(join(dir, 'tls'));
+      await mkdir(volume.dir);
+      const pair = await certificates('shutdown-ca');
+      await volume.publish(pair.serving);
+      const flags = parseFlags(Object.values(webhookFlags), [
+        '--bind-address=127.0.0.1',
+        '--tls-mode=files',
+        `--tls-cert-file=${volume.certFile}`,
+        `--tls-key-file=${volume.keyFile}`,
+        '--shutdown-delay=1500ms',
+      ]);
+      const config = parseWebhookConfig(flags, {}, '0.1.0');
+      const webhook = await runWebhook({ ...config, port: 0 }, {}, pino({ level: 'silent' }));
+      const get = (path: string): Promise<Reply> => call(webhook.port, pair.ca.cert, path);
+      assert.equal((await get('/readyz')).status, 200);
+      const stopping = webhook.stop();
+      const during = await get('/readyz');
+      assert.equal(during.status, 503);
+      assert.match(during.text, /shutting down/);
+      const admitted = await call(webhook.port, pair.ca.cert, '/inject', {
+        method: 'POST',
+        body: JSON.stringify(createReview()),
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(
+        admitted.status,
+        200,
+        'requests routed here before the endpoints update still succeed',
+      );
+      await withTimeout(stopping, 10_000, 'stop()');
+      await assert.rejects(get('/healthz'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -52,6 +52,7 @@ export async function startWebhook(
       `--register-url=${options.registerUrl?.(port) ?? `${url}/inject`}`,
       '--connect-host=http://onepassword-connect:8080',
       '--log-level=debug',
+      '--shutdown-delay=0s',
       ...(options.args ?? []),
     ],
     {
