@@ -1,7 +1,7 @@
 // `op-kube webhook`: the mutating admission webhook; runs until SIGTERM.
 import { readFileSync } from 'node:fs';
-import pino from 'pino';
 import type { Command } from '../cli/command.ts';
+import { createLogger } from '../cli/logger.ts';
 import { ExitCode } from '../cli/errors.ts';
 import { parseWebhookConfig, webhookFlags } from './config.ts';
 
@@ -25,21 +25,7 @@ export const webhookCommand: Command = {
   takesArguments: true,
   async run(flags, io) {
     const config = parseWebhookConfig(flags, io.env, version());
-    const logger = pino({
-      level: config.logLevel,
-      base: { component: 'webhook' },
-      redact: {
-        paths: [
-          'token',
-          '*.token',
-          'headers.authorization',
-          '*.headers.authorization',
-          'key',
-          '*.key',
-        ],
-        censor: '[redacted]',
-      },
-    });
+    const logger = createLogger('webhook', config.logLevel);
     for (const { argument, why } of config.ignored)
       logger.info({ argument }, `accepted without effect: ${why}`);
     const { runWebhook } = await import('./run.ts');

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import {
   issueServingCertificate,
   type PemKeyPair,
 } from '../../src/webhook/tls/certificates.ts';
+import { SecretVolume } from '../support/secret-volume.ts';
 
 const HOST = '127.0.0.1';
 const DAY_MS = 86_400_000;
@@ -71,45 +72,6 @@ async function certificates(name: string): Promise<{ ca: PemKeyPair; serving: Pe
   return { ca, serving };
 }
 
-/**
- * A Secret volume as the kubelet writes it: the files in a timestamped directory, `..data` a
- * symlink to it, `tls.crt`/`tls.key` symlinks through `..data`; an update renames a new `..data`
- * over the old one and removes the old directory.
- */
-class SecretVolume {
-  readonly dir: string;
-  #generation = 0;
-  #current: string | undefined;
-
-  constructor(dir: string) {
-    this.dir = dir;
-  }
-
-  get certFile(): string {
-    return join(this.dir, 'tls.crt');
-  }
-
-  get keyFile(): string {
-    return join(this.dir, 'tls.key');
-  }
-
-  async publish(pair: PemKeyPair): Promise<void> {
-    this.#generation += 1;
-    const name = `..2026_01_01_00_00_00.${String(this.#generation).padStart(9, '0')}`;
-    await mkdir(join(this.dir, name));
-    await writeFile(join(this.dir, name, 'tls.crt'), pair.cert, { mode: 0o644 });
-    await writeFile(join(this.dir, name, 'tls.key'), pair.key, { mode: 0o600 });
-    await symlink(name, join(this.dir, '..data_tmp'));
-    await rename(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
-    if (this.#current === undefined) {
-      await symlink('..data/tls.crt', this.certFile);
-      await symlink('..data/tls.key', this.keyFile);
-    } else {
-      await rm(join(this.dir, this.#current), { recursive: true });
-    }
-    this.#current = name;
-  }
-}
 
 interface Reply {
   readonly status: number;

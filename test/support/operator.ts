@@ -1,13 +1,12 @@
 // Runs the real `op-kube operator` as a child process against the test control plane.
 import type { CustomObjectsApi } from '@kubernetes/client-node';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../../tools/cluster/ports.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlPlane } from '../../tools/cluster/plane.ts';
 import { join } from 'node:path';
 import { repoRoot } from '../../tools/cluster/paths.ts';
 import { eventually, kubectl, testPlane } from './cluster.ts';
-import { launcher } from './connect-local.ts';
+import { spawnOpKube } from './op-kube-process.ts';
 
 export interface OperatorHandle {
   readonly metricsUrl: string;
@@ -81,10 +80,9 @@ export async function startOperator(
   const plane = options.plane ?? testPlane();
   await installCrd(plane);
   const [metricsPort, probePort] = [await freePort(), await freePort()];
-  const child: ChildProcess = spawn(
-    process.execPath,
+  const { child, stop, output } = spawnOpKube(
+    registrar,
     [
-      launcher,
       'operator',
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
@@ -92,45 +90,27 @@ export async function startOperator(
       ...(options.args ?? []),
     ],
     {
-      env: {
-        ...process.env,
-        KUBECONFIG: plane.kubeconfigPath,
-        OP_CONNECT_HOST: options.connectUrl,
-        OP_CONNECT_TOKEN: options.token,
-        WATCH_NAMESPACE: options.namespaces.join(','),
-        POLLING_INTERVAL: '1',
-        ...options.env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      ...process.env,
+      KUBECONFIG: plane.kubeconfigPath,
+      OP_CONNECT_HOST: options.connectUrl,
+      OP_CONNECT_TOKEN: options.token,
+      WATCH_NAMESPACE: options.namespaces.join(','),
+      POLLING_INTERVAL: '1',
+      ...options.env,
     },
   );
-  const output: string[] = [];
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(20_000)]);
-    if (child.exitCode === null) child.kill('SIGKILL');
-    await exited;
-  };
-  registrar.after(stop);
   const probeUrl = `http://127.0.0.1:${probePort}`;
   if (options.waitReady ?? true) {
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (child.exitCode !== null)
-        throw new Error(`operator exited (${child.exitCode}):\n${output.join('')}`);
+        throw new Error(`operator exited (${child.exitCode}):\n${output()}`);
       const ready = await fetch(`${probeUrl}/readyz`).then(
         (r) => r.ok,
         () => false,
       );
       if (ready) break;
-      if (Date.now() > deadline)
-        throw new Error(`operator not ready after 60 s:\n${output.join('')}`);
+      if (Date.now() > deadline) throw new Error(`operator not ready after 60 s:\n${output()}`);
       await sleep(100);
     }
   }
@@ -138,7 +118,7 @@ export async function startOperator(
   return {
     metricsUrl,
     probeUrl,
-    logs: () => output.join(''),
+    logs: () => output(),
     metrics: async () => (await fetch(`${metricsUrl}/metrics`)).text(),
     stop,
   };

@@ -1,11 +1,10 @@
 // Runs the real `op-kube webhook` as a child process against the test control plane, registered by URL.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch, type Response } from 'undici';
 import { freePort } from '../../tools/cluster/ports.ts';
 import type { ControlPlane } from '../../tools/cluster/plane.ts';
 import { testPlane } from './cluster.ts';
-import { launcher } from './connect-local.ts';
+import { spawnOpKube } from './op-kube-process.ts';
 
 export interface WebhookHandle {
   readonly port: number;
@@ -40,10 +39,9 @@ export async function startWebhook(
   const plane = options.plane ?? testPlane();
   const port = options.port ?? (await freePort());
   const url = `https://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    process.execPath,
+  const { child, stop, output } = spawnOpKube(
+    registrar,
     [
-      launcher,
       'webhook',
       '--bind-address=127.0.0.1',
       `--port=${port}`,
@@ -55,25 +53,8 @@ export async function startWebhook(
       '--shutdown-delay=0s',
       ...(options.args ?? []),
     ],
-    {
-      env: { ...process.env, KUBECONFIG: plane.kubeconfigPath },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { ...process.env, KUBECONFIG: plane.kubeconfigPath },
   );
-  const output: string[] = [];
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(20_000)]);
-    if (child.exitCode === null) child.kill('SIGKILL');
-    await exited;
-  };
-  registrar.after(stop);
   const get = (path: string): Promise<Response> => fetch(`${url}${path}`, { dispatcher: insecure });
   const ready = (): Promise<boolean> =>
     get('/readyz').then(
@@ -84,17 +65,16 @@ export async function startWebhook(
     const deadline = Date.now() + 60_000;
     while (!(await ready())) {
       if (child.exitCode !== null) {
-        throw new Error(`webhook exited (${child.exitCode}):\n${output.join('')}`);
+        throw new Error(`webhook exited (${child.exitCode}):\n${output()}`);
       }
-      if (Date.now() > deadline)
-        throw new Error(`webhook not ready after 60 s:\n${output.join('')}`);
+      if (Date.now() > deadline) throw new Error(`webhook not ready after 60 s:\n${output()}`);
       await sleep(100);
     }
   }
   return {
     port,
     url,
-    logs: () => output.join(''),
+    logs: () => output(),
     ready,
     metrics: async () => (await get('/metrics')).text(),
     stop,

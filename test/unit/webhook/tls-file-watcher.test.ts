@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +15,7 @@ import {
   watchCertificateFiles,
   type CertificateFileWatch,
 } from '../../../src/webhook/tls/file-watcher.ts';
+import { SecretVolume } from '../../support/secret-volume.ts';
 
 async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -24,45 +25,6 @@ async function until(condition: () => boolean, what: string, timeoutMs = 5000): 
   }
 }
 
-/**
- * A Secret volume as the kubelet writes it: files in a timestamped directory, a `..data` symlink to
- * it, and `tls.crt`/`tls.key` symlinks through `..data`. `publish` swaps in a new directory the
- * kubelet's way: a `..data_tmp` symlink renamed over `..data`, then the old directory removed.
- */
-class SecretVolume {
-  readonly dir: string;
-  #generation = 0;
-  #current: string | undefined;
-
-  constructor(dir: string) {
-    this.dir = dir;
-  }
-
-  get certFile(): string {
-    return join(this.dir, 'tls.crt');
-  }
-
-  get keyFile(): string {
-    return join(this.dir, 'tls.key');
-  }
-
-  async publish(pair: PemKeyPair): Promise<void> {
-    this.#generation += 1;
-    const name = `..2026_01_01_00_00_00.${String(this.#generation).padStart(9, '0')}`;
-    await mkdir(join(this.dir, name));
-    await writeFile(join(this.dir, name, 'tls.crt'), pair.cert, { mode: 0o644 });
-    await writeFile(join(this.dir, name, 'tls.key'), pair.key, { mode: 0o600 });
-    await symlink(name, join(this.dir, '..data_tmp'));
-    await rename(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
-    if (this.#current === undefined) {
-      await symlink('..data/tls.crt', this.certFile);
-      await symlink('..data/tls.key', this.keyFile);
-    } else {
-      await rm(join(this.dir, this.#current), { recursive: true });
-    }
-    this.#current = name;
-  }
-}
 
 describe('certificate files', () => {
   const now = new Date();
