@@ -72,7 +72,6 @@ async function certificates(name: string): Promise<{ ca: PemKeyPair; serving: Pe
   return { ca, serving };
 }
 
-
 interface Reply {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;

@@ -25,7 +25,6 @@ async function until(condition: () => boolean, what: string, timeoutMs = 5000): 
   }
 }
 
-
 describe('certificate files', () => {
   const now = new Date();
   const pairs: PemKeyPair[] = [];
