@@ -6,13 +6,28 @@ import { formatFlagUsage, parseFlags } from './flags.ts';
 import { connectLocalCommand } from '../connect/local/command.ts';
 import { operatorCommand } from '../operator/command.ts';
 import { webhookCommand } from '../webhook/command.ts';
-import { pendingCommand } from './pending.ts';
+
+/**
+ * The demo needs the local control plane of tools/cluster, which only a source checkout has (the
+ * package ships bin/, dist/ and crds/): it runs as `npm run demo` there, and this says so.
+ */
+const demoCommand: Command = {
+  name: 'demo',
+  summary: 'start a local cluster, Connect and op-kube, and show a sync (`npm run demo`)',
+  flags: [],
+  run(_flags, io) {
+    io.stderr.write(
+      'op-kube demo: the demo runs from a source checkout of op-kube: `npm ci && npm run demo`\n',
+    );
+    return Promise.resolve(ExitCode.config);
+  },
+};
 
 export const commands: readonly Command[] = [
   operatorCommand,
   webhookCommand,
   connectLocalCommand,
-  pendingCommand('demo', 'start a local cluster, Connect and op-kube, and show a sync', 6),
+  demoCommand,
 ];
 
 function readVersion(): string {
