@@ -9,3 +9,5 @@ export const OPERATOR_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=2',
   '--optimize-for-size',
 ];
+
+export const WEBHOOK_NODE_FLAGS: readonly string[] = [];

@@ -1,0 +1,40 @@
+# op-kube's image: one image for `op-kube operator` and `op-kube webhook` (the chart picks the
+# subcommand and the Node flags of each component in the container's command).
+# Build: docker build -t op-kube:0.1.0 .   (another base: --build-arg NODE_IMAGE=node:24-slim)
+
+ARG NODE_IMAGE=node:24-alpine
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Scripts off: the `node` dev dependency would download a second (glibc) Node into the tree; the
+# image's own Node 24 runs the build, so its bin link is removed from the PATH npm run sets up.
+RUN npm ci --ignore-scripts --no-audit --no-fund && rm -f node_modules/.bin/node
+COPY tsconfig.json tsconfig.build.json ./
+COPY src/ src/
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only; the `node` dev dependency (Node 24 for checkouts) is left out.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+FROM ${NODE_IMAGE}
+LABEL org.opencontainers.image.title="op-kube" \
+      org.opencontainers.image.description="Kubernetes operator and secrets injector for 1Password Connect" \
+      org.opencontainers.image.licenses="MIT"
+ENV NODE_ENV=production \
+    HOME=/tmp \
+    TMPDIR=/tmp
+WORKDIR /app
+COPY --from=deps /app/node_modules/ node_modules/
+COPY --from=build /app/dist/ dist/
+COPY package.json ./
+COPY bin/ bin/
+COPY crds/ crds/
+# Numeric non-root user, so runAsNonRoot can be checked; nothing is written at run time except
+# under /tmp (an emptyDir in the chart), so the root filesystem may be read-only.
+USER 65532:65532
+ENTRYPOINT ["node", "/app/bin/op-kube.js"]
+CMD ["--help"]

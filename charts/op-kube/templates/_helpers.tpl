@@ -1,0 +1,164 @@
+{{/* Names. Everything a release creates is named from its fullname, so releases never collide. */}}
+{{- define "op-kube.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "op-kube.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "op-kube.operator.fullname" -}}
+{{- printf "%s-operator" (include "op-kube.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "op-kube.webhook.fullname" -}}
+{{- printf "%s-webhook" (include "op-kube.fullname" .) | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "op-kube.webhook.tlsSecretName" -}}
+{{- printf "%s-tls" (include "op-kube.webhook.fullname" .) }}
+{{- end }}
+
+{{- define "op-kube.connect.fullname" -}}
+{{- printf "%s-connect" (include "op-kube.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The label the webhook configuration's objectSelector excludes: the injector's own pods. */}}
+{{- define "op-kube.webhook.appName" -}}
+{{- .Values.injector.applicationName }}
+{{- end }}
+
+{{- define "op-kube.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of objects that also carry a component's selector labels. */}}
+{{- define "op-kube.commonLabels" -}}
+helm.sh/chart: {{ include "op-kube.chart" . }}
+app.kubernetes.io/part-of: op-kube
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "op-kube.labels" -}}
+{{ include "op-kube.commonLabels" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "op-kube.operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "op-kube.name" . }}-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "op-kube.webhook.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "op-kube.webhook.appName" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: injector
+{{- end }}
+
+{{- define "op-kube.connect.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "op-kube.name" . }}-connect
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: connect
+{{- end }}
+
+{{/* The Connect server the operator and injected pods talk to. */}}
+{{- define "op-kube.connectHost" -}}
+{{- if .Values.connect.host }}
+{{- .Values.connect.host }}
+{{- else if .Values.connect.create }}
+{{- printf "http://%s.%s.svc:%v" (include "op-kube.connect.fullname" .) .Release.Namespace .Values.connect.api.httpPort }}
+{{- else }}
+{{- "http://onepassword-connect:8080" }}
+{{- end }}
+{{- end }}
+
+{{- define "op-kube.image" -}}
+{{- $tag := .image.tag | default .root.Chart.AppVersion }}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The restricted Pod Security profile, for every container. */}}
+{{- define "op-kube.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "op-kube.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .runAsUser }}
+runAsGroup: {{ .runAsUser }}
+fsGroup: {{ .runAsUser }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* nodeSelector, tolerations, affinity, priorityClassName and pull secrets of a component. */}}
+{{- define "op-kube.scheduling" -}}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .component.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .component.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .component.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .component.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{- define "op-kube.validate" -}}
+{{- if and .Values.operator.create (not .Values.operator.token.name) }}
+{{- fail "operator.token.name is required: the Secret holding the Connect token" }}
+{{- end }}
+{{- if and .Values.connect.create (not .Values.connect.credentials) (not .Values.connect.credentials_base64) (not .Values.connect.credentialsName) }}
+{{- fail "connect.create needs connect.credentials (--set-file connect.credentials=1password-credentials.json), connect.credentials_base64 or an existing Secret in connect.credentialsName" }}
+{{- end }}
+{{- end }}
+
+{{/* What the operator does in a namespace it watches. */}}
+{{- define "op-kube.operator.rules" -}}
+- apiGroups: [onepassword.com]
+  resources: [onepassworditems]
+  verbs: [get, list, watch]
+- apiGroups: [onepassword.com]
+  resources: [onepassworditems/status]
+  verbs: [get, update, patch]
+- apiGroups: ['']
+  resources: [secrets]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [get, list, watch, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}

@@ -1,0 +1,272 @@
+// The chart's least-privilege RBAC is enough: the operator and the injector, started with the
+// arguments of the chart's Deployments and the tokens of the chart's ServiceAccounts, do their work.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import yaml from 'js-yaml';
+import { CustomObjectsApi, type V1Deployment } from '@kubernetes/client-node';
+import { freePort } from '../../tools/cluster/ports.ts';
+import { CHART_DIR } from '../../tools/render-deploy.ts';
+import {
+  eventually,
+  helm,
+  kubeConfigFor,
+  kubectl,
+  testNamespace,
+  testPlane,
+} from '../support/cluster.ts';
+import { startConnectLocal } from '../support/connect-local.ts';
+import { spawnOpKube } from '../support/op-kube-process.ts';
+import { createOnePasswordItem, installCrd } from '../support/operator.ts';
+
+type Registrar = Parameters<typeof testNamespace>[0];
+
+/** A kubeconfig for the plane that authenticates as a ServiceAccount of `namespace`. */
+async function serviceAccountKubeconfig(
+  t: Registrar,
+  namespace: string,
+  serviceAccount: string,
+): Promise<string> {
+  const token = kubectl(['create', 'token', serviceAccount, '-n', namespace]);
+  assert.equal(token.status, 0, token.stderr);
+  const admin = yaml.load(await readFile(testPlane().kubeconfigPath, 'utf8')) as {
+    clusters: { cluster: Record<string, string> }[];
+  };
+  const cluster = admin.clusters[0]?.cluster;
+  assert.ok(cluster);
+  const dir = await mkdtemp(join(tmpdir(), 'op-kube-sa-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kubeconfig');
+  await writeFile(
+    file,
+    yaml.dump({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'plane', cluster }],
+      users: [{ name: serviceAccount, user: { token: token.stdout.trim() } }],
+      contexts: [{ name: 'sa', context: { cluster: 'plane', user: serviceAccount, namespace } }],
+      'current-context': 'sa',
+    }),
+  );
+  return file;
+}
+
+function deploymentArgs(namespace: string, name: string): string[] {
+  const got = kubectl(['get', 'deployment', name, '-n', namespace, '-o', 'json']);
+  assert.equal(got.status, 0, got.stderr);
+  const deployment = JSON.parse(got.stdout) as V1Deployment;
+  const container = deployment.spec?.template.spec?.containers[0];
+  assert.ok(container);
+  return (container.args ?? []).map((arg) => arg.replace('$(POD_NAMESPACE)', namespace));
+}
+
+function withFlag(args: readonly string[], name: string, value: string): string[] {
+  return [...args.filter((arg) => !arg.startsWith(`--${name}=`)), `--${name}=${value}`];
+}
+
+describe('chart RBAC', () => {
+  it('lets the operator and the injector do their work, and no more', async (t) => {
+    const namespace = await testNamespace(t, 'chart-rbac');
+    const release = `rbac-${randomBytes(3).toString('hex')}`;
+    const install = helm([
+      'install',
+      release,
+      CHART_DIR,
+      '--namespace',
+      namespace,
+      '--skip-crds',
+      '--set',
+      'operator.token.value=unused',
+      '--set',
+      'operator.replicas=2',
+      '--set',
+      `operator.watchNamespace={${namespace}}`,
+      '--set',
+      'injector.failurePolicy=Ignore',
+      '--set',
+      'injector.timeoutSeconds=1',
+    ]);
+    assert.equal(install.status, 0, install.stderr);
+    t.after(() => {
+      helm(['uninstall', release, '--namespace', namespace]);
+      return Promise.resolve();
+    });
+    await installCrd();
+
+    // The injector: fills its pre-created TLS Secret and publishes the caBundle.
+    const webhookName = `${release}-op-kube-webhook`;
+    const webhookArgs = withFlag(
+      withFlag(deploymentArgs(namespace, webhookName), 'port', String(await freePort())),
+      'bind-address',
+      '127.0.0.1',
+    );
+    const webhook = spawnOpKube(
+      t,
+      [
+        'webhook',
+        ...webhookArgs,
+        `--kubeconfig=${await serviceAccountKubeconfig(t, namespace, webhookName)}`,
+      ],
+      { ...process.env, POD_NAMESPACE: namespace, POD_NAME: `${webhookName}-0` },
+    );
+    await eventually(
+      'the injector to publish its caBundle',
+      () => {
+        const bundle = kubectl([
+          'get',
+          'mutatingwebhookconfiguration',
+          webhookName,
+          '-o',
+          'jsonpath={.webhooks[0].clientConfig.caBundle}',
+        ]);
+        return Promise.resolve(bundle.stdout.length > 100 ? true : undefined);
+      },
+      { timeoutMs: 30_000 },
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${webhook.output()}`);
+    });
+    const tls = kubectl([
+      'get',
+      'secret',
+      `${webhookName}-tls`,
+      '-n',
+      namespace,
+      '-o',
+      'jsonpath={.data}',
+    ]);
+    assert.match(tls.stdout, /tls\.crt/);
+    assert.doesNotMatch(webhook.output(), /forbidden/i);
+
+    // An upgrade leaves what the injector wrote alone: the template has no caBundle and no data.
+    const bundleBefore = kubectl([
+      'get',
+      'mutatingwebhookconfiguration',
+      webhookName,
+      '-o',
+      'jsonpath={.webhooks[0].clientConfig.caBundle}',
+    ]).stdout;
+    const upgrade = helm([
+      'upgrade',
+      release,
+      CHART_DIR,
+      '--namespace',
+      namespace,
+      '--skip-crds',
+      '--reuse-values',
+      '--set',
+      'injector.replicas=2',
+    ]);
+    assert.equal(upgrade.status, 0, upgrade.stderr);
+    const bundleAfter = kubectl([
+      'get',
+      'mutatingwebhookconfiguration',
+      webhookName,
+      '-o',
+      'jsonpath={.webhooks[0].clientConfig.caBundle}',
+    ]).stdout;
+    assert.equal(bundleAfter, bundleBefore, 'helm upgrade reset the caBundle');
+    const tlsAfter = kubectl([
+      'get',
+      'secret',
+      `${webhookName}-tls`,
+      '-n',
+      namespace,
+      '-o',
+      'jsonpath={.data}',
+    ]);
+    assert.equal(tlsAfter.stdout, tls.stdout, 'helm upgrade changed the TLS Secret');
+
+    // The operator: syncs a OnePasswordItem into a Secret as the leader of its Lease.
+    const connect = await startConnectLocal(t, {
+      data: [
+        'vaults:',
+        '  - name: Production',
+        '    items:',
+        '      - title: database',
+        '        fields:',
+        '          - { label: password, value: s3cr3t, type: CONCEALED }',
+        '',
+      ].join('\n'),
+    });
+    const token = await connect.token({ vaults: ['Production,r'] });
+    const operatorName = `${release}-op-kube-operator`;
+    let operatorArgs = deploymentArgs(namespace, operatorName);
+    assert.ok(operatorArgs.includes('--leader-elect'));
+    operatorArgs = withFlag(operatorArgs, 'metrics-bind-address', `127.0.0.1:${await freePort()}`);
+    operatorArgs = withFlag(
+      operatorArgs,
+      'health-probe-bind-address',
+      `127.0.0.1:${await freePort()}`,
+    );
+    const operator = spawnOpKube(
+      t,
+      [
+        'operator',
+        ...operatorArgs,
+        `--kubeconfig=${await serviceAccountKubeconfig(t, namespace, operatorName)}`,
+      ],
+      {
+        ...process.env,
+        OP_CONNECT_HOST: connect.url,
+        OP_CONNECT_TOKEN: token,
+        WATCH_NAMESPACE: namespace,
+        POLLING_INTERVAL: '1',
+        POD_NAMESPACE: namespace,
+        POD_NAME: `${operatorName}-0`,
+      },
+    );
+    await createOnePasswordItem(kubeConfigFor().makeApiClient(CustomObjectsApi), namespace, {
+      metadata: { name: 'database' },
+      spec: { itemPath: 'vaults/Production/items/database' },
+    });
+    await eventually(
+      'the operator to sync the Secret',
+      () => {
+        const ready = kubectl([
+          'get',
+          'onepassworditem',
+          'database',
+          '-n',
+          namespace,
+          '-o',
+          'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+        ]);
+        const secret = kubectl(['get', 'secret', 'database', '-n', namespace, '-o', 'name']);
+        return Promise.resolve(ready.stdout === 'True' && secret.status === 0 ? true : undefined);
+      },
+      { timeoutMs: 60_000 },
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${operator.output()}`);
+    });
+    const lease = kubectl([
+      'get',
+      'lease',
+      'c26807fd.onepassword.com',
+      '-n',
+      namespace,
+      '-o',
+      'jsonpath={.spec.holderIdentity}',
+    ]);
+    assert.notEqual(lease.stdout, '', 'the operator holds its Lease');
+    assert.doesNotMatch(operator.output(), /forbidden/i);
+
+    // And nothing beyond: no Secrets outside the watched namespace, no other webhook configuration.
+    const can = (account: string, ...check: string[]): string =>
+      kubectl([
+        'auth',
+        'can-i',
+        ...check,
+        '--as',
+        `system:serviceaccount:${namespace}:${account}`,
+      ]).stdout.trim();
+    assert.equal(can(operatorName, 'get', 'secrets', '-n', 'default'), 'no');
+    assert.equal(can(operatorName, 'get', 'pods', '-n', namespace), 'no');
+    assert.equal(can(webhookName, 'list', 'secrets', '-n', namespace), 'no');
+    assert.equal(can(webhookName, 'create', 'leases', '-n', namespace), 'no');
+    await operator.stop();
+    await webhook.stop();
+  });
+});

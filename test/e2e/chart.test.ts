@@ -1,0 +1,470 @@
+// The Helm chart (charts/op-kube) and the plain manifests rendered from it (deploy/): lint, render
+// invariants, and installs into the real control plane (objects only: no kubelet runs the pods).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import yaml from 'js-yaml';
+import type {
+  V1Container,
+  V1Deployment,
+  V1MutatingWebhookConfiguration,
+  V1PodSpec,
+  V1Role,
+  V1Secret,
+} from '@kubernetes/client-node';
+import { OPERATOR_NODE_FLAGS, WEBHOOK_NODE_FLAGS } from '../../src/cli/node-flags.ts';
+import { repoRoot } from '../../tools/cluster/paths.ts';
+import { CHART_DIR, DEPLOY_DIR, renderDeploy } from '../../tools/render-deploy.ts';
+import { helm, kubectl, testNamespace, testPlane, type ToolResult } from '../support/cluster.ts';
+
+function kubectlWithInput(args: readonly string[], input: string): ToolResult {
+  const plane = testPlane();
+  const result = spawnSync(
+    join(plane.binDir, 'kubectl'),
+    ['--kubeconfig', plane.kubeconfigPath, ...args],
+    { input, encoding: 'utf8', timeout: 60_000 },
+  );
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  [field: string]: unknown;
+}
+
+function template(release: string, namespace: string, args: readonly string[] = []): Manifest[] {
+  const result = helm(['template', release, CHART_DIR, '--namespace', namespace, ...args]);
+  assert.equal(result.status, 0, result.stderr);
+  return yaml.loadAll(result.stdout).filter((doc): doc is Manifest => doc !== null);
+}
+
+function find<T>(manifests: readonly Manifest[], kind: string, name?: string): T[] {
+  return manifests.filter(
+    (manifest) => manifest.kind === kind && (name === undefined || manifest.metadata.name === name),
+  ) as unknown as T[];
+}
+
+function one<T>(manifests: readonly Manifest[], kind: string, name?: string): T {
+  const found = find<T>(manifests, kind, name);
+  assert.equal(found.length, 1, `expected one ${kind}${name ? ` ${name}` : ''}`);
+  return found[0] as T;
+}
+
+function deployment(manifests: readonly Manifest[], component: string): V1Deployment {
+  const found = find<V1Deployment>(manifests, 'Deployment').filter(
+    (item) => item.metadata?.labels?.['app.kubernetes.io/component'] === component,
+  );
+  assert.equal(found.length, 1, `expected one ${component} Deployment`);
+  return found[0] as V1Deployment;
+}
+
+function container(manifests: readonly Manifest[], component: string): V1Container {
+  const spec = deployment(manifests, component).spec?.template.spec;
+  const first = spec?.containers[0];
+  assert.ok(first, `${component} has a container`);
+  return first;
+}
+
+/** The flag's value in a container's args (`--name=value`), undefined when absent. */
+function flag(args: readonly string[] | undefined, name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return args?.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
+}
+
+/** The restricted Pod Security profile's fields, on the pod or on each container. */
+function assertRestricted(where: string, spec: V1PodSpec): void {
+  const pod = spec.securityContext ?? {};
+  for (const item of [...(spec.initContainers ?? []), ...spec.containers]) {
+    const context = item.securityContext ?? {};
+    const at = `${where}/${item.name}`;
+    assert.equal(context.runAsNonRoot ?? pod.runAsNonRoot, true, `${at}: runAsNonRoot`);
+    const user = context.runAsUser ?? pod.runAsUser;
+    assert.ok(user !== undefined && user > 0, `${at}: numeric non-root runAsUser`);
+    assert.equal(context.allowPrivilegeEscalation, false, `${at}: allowPrivilegeEscalation`);
+    assert.deepEqual(context.capabilities?.drop, ['ALL'], `${at}: capabilities drop ALL`);
+    assert.equal(context.readOnlyRootFilesystem, true, `${at}: readOnlyRootFilesystem`);
+    const seccomp = context.seccompProfile?.type ?? pod.seccompProfile?.type;
+    assert.equal(seccomp, 'RuntimeDefault', `${at}: seccompProfile RuntimeDefault`);
+    assert.ok(item.resources?.limits?.memory, `${at}: memory limit`);
+    assert.ok(item.resources?.requests?.cpu, `${at}: cpu request`);
+  }
+  assert.equal(spec.hostNetwork ?? false, false, `${where}: hostNetwork`);
+  for (const volume of spec.volumes ?? []) {
+    assert.equal(volume.hostPath, undefined, `${where}: no hostPath volume`);
+  }
+}
+
+const EVERYTHING = [
+  '--set',
+  'connect.create=true',
+  '--set',
+  'connect.credentials_base64=e30=',
+  '--set',
+  'operator.replicas=2',
+  '--set',
+  'injector.replicas=2',
+  '--set',
+  'injector.podDisruptionBudget.enabled=true',
+  '--set',
+  'networkPolicy.enabled=true',
+  '--set',
+  'serviceMonitor.enabled=true',
+];
+
+describe('Helm chart', () => {
+  it('passes helm lint with no warning', () => {
+    const result = helm(['lint', '--strict', CHART_DIR]);
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.doesNotMatch(result.stdout, /\[(WARNING|ERROR)\]/);
+  });
+
+  it('renders only pods that pass the restricted Pod Security profile', () => {
+    for (const args of [[], EVERYTHING, ['--set', 'injector.tls.mode=cert-manager']]) {
+      const manifests = template('psa', 'psa', args);
+      const deployments = find<V1Deployment>(manifests, 'Deployment');
+      assert.ok(deployments.length >= 2);
+      for (const item of deployments) {
+        const spec = item.spec?.template.spec;
+        assert.ok(spec);
+        assertRestricted(`Deployment ${item.metadata?.name ?? ''}`, spec);
+      }
+    }
+  });
+
+  it('starts each component with its own Node flags, as src/cli/node-flags.ts lists them', () => {
+    const manifests = template('flags', 'flags');
+    const operator = container(manifests, 'operator');
+    assert.deepEqual(operator.command, [
+      'node',
+      ...OPERATOR_NODE_FLAGS,
+      '/app/bin/op-kube.js',
+      'operator',
+    ]);
+    const injector = container(manifests, 'injector');
+    assert.deepEqual(injector.command, [
+      'node',
+      ...WEBHOOK_NODE_FLAGS,
+      '/app/bin/op-kube.js',
+      'webhook',
+    ]);
+  });
+
+  it('maps operator values onto 1Password environment and flags', () => {
+    const single = container(template('op', 'ops'), 'operator');
+    assert.ok(!single.args?.includes('--leader-elect'), 'one replica: no leader election');
+    const env = new Map(single.env?.map((item) => [item.name, item]));
+    assert.equal(env.get('OP_CONNECT_HOST')?.value, 'http://onepassword-connect:8080');
+    assert.deepEqual(env.get('OP_CONNECT_TOKEN')?.valueFrom?.secretKeyRef, {
+      name: 'onepassword-token',
+      key: 'token',
+    });
+    assert.equal(env.get('POLLING_INTERVAL')?.value, '600');
+    assert.equal(env.get('WATCH_NAMESPACE')?.value, '');
+    assert.equal(env.get('POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
+
+    const manifests = template('op', 'ops', [
+      '--set',
+      'operator.replicas=3',
+      '--set',
+      'operator.watchNamespace={apps,jobs}',
+      '--set',
+      'operator.autoRestart=true',
+      '--set',
+      'operator.enableAnnotations=true',
+      '--set',
+      'operator.allowEmptyValues=true',
+      '--set',
+      'operator.logLevel=debug',
+      '--set',
+      'operator.pollingInterval=30',
+      '--set',
+      'connect.host=https://connect.example:8443',
+    ]);
+    const operator = container(manifests, 'operator');
+    for (const arg of ['--leader-elect', '--enable-annotations', '--allow-empty-values']) {
+      assert.ok(operator.args?.includes(arg), arg);
+    }
+    assert.equal(flag(operator.args, 'zap-log-level'), 'debug');
+    const values = new Map(operator.env?.map((item) => [item.name, item.value]));
+    assert.equal(values.get('WATCH_NAMESPACE'), 'apps,jobs');
+    assert.equal(values.get('AUTO_RESTART'), 'true');
+    assert.equal(values.get('POLLING_INTERVAL'), '30');
+    assert.equal(values.get('OP_CONNECT_HOST'), 'https://connect.example:8443');
+    // Watching a list: Roles in those namespaces, and no cluster-wide access to Secrets.
+    const roles = find<V1Role>(manifests, 'Role', 'op-op-kube-operator');
+    assert.deepEqual(roles.map((role) => role.metadata?.namespace).sort(), ['apps', 'jobs']);
+    for (const role of find<V1Role>(manifests, 'ClusterRole')) {
+      for (const rule of role.rules ?? []) assert.ok(!rule.resources?.includes('secrets'));
+    }
+    assert.ok(
+      roles.every((role) => role.rules?.some((rule) => rule.resources?.includes('secrets'))),
+    );
+  });
+
+  it('wires the injector to its own per-release objects, with no caBundle in the template', () => {
+    const manifests = template('wired', 'inj');
+    const configuration = one<V1MutatingWebhookConfiguration>(
+      manifests,
+      'MutatingWebhookConfiguration',
+    );
+    const name = configuration.metadata?.name ?? '';
+    assert.equal(name, 'wired-op-kube-webhook');
+    const webhook = configuration.webhooks?.[0];
+    assert.ok(webhook);
+    assert.equal(webhook.clientConfig.caBundle, undefined, 'the leader writes caBundle');
+    assert.equal(webhook.failurePolicy, 'Fail');
+    assert.equal(webhook.clientConfig.service?.namespace, 'inj');
+    assert.equal(webhook.clientConfig.service?.port, 443);
+
+    const injector = container(manifests, 'injector');
+    assert.equal(flag(injector.args, 'webhook-config-name'), name);
+    assert.equal(flag(injector.args, 'tls-mode'), 'self-managed');
+    const service = flag(injector.args, 'service-name') ?? '';
+    assert.equal(webhook.clientConfig.service?.name, service);
+    one(manifests, 'Service', service);
+    const tlsSecret = one<V1Secret>(manifests, 'Secret', flag(injector.args, 'tls-secret-name'));
+    assert.equal(tlsSecret.type, 'Opaque');
+    assert.equal(tlsSecret.data, undefined, 'the TLS Secret is created empty');
+    const lease = flag(injector.args, 'lease-name') ?? '';
+    one(manifests, 'Lease', lease);
+    assert.equal(flag(injector.args, 'namespace'), '$(POD_NAMESPACE)');
+
+    // The webhook's own pods are excluded by the label they carry.
+    const podLabels = deployment(manifests, 'injector').spec?.template.metadata?.labels ?? {};
+    const exclusion = webhook.objectSelector?.matchExpressions?.[0];
+    assert.equal(exclusion?.key, 'app.kubernetes.io/name');
+    assert.equal(exclusion?.operator, 'NotIn');
+    assert.deepEqual(exclusion?.values, [podLabels['app.kubernetes.io/name']]);
+
+    // RBAC names exactly those objects.
+    const role = one<V1Role>(manifests, 'Role', 'wired-op-kube-webhook');
+    const byResource = new Map(role.rules?.map((rule) => [rule.resources?.[0], rule]));
+    assert.deepEqual(byResource.get('secrets')?.resourceNames, [tlsSecret.metadata?.name]);
+    assert.deepEqual(byResource.get('leases')?.resourceNames, [lease]);
+    const clusterRoles = find<V1Role>(manifests, 'ClusterRole').filter((item) =>
+      item.rules?.some((rule) => rule.resources?.includes('mutatingwebhookconfigurations')),
+    );
+    assert.equal(clusterRoles.length, 1);
+    assert.deepEqual(clusterRoles[0]?.rules?.[0]?.resourceNames, [name]);
+  });
+
+  it('uses cert-manager only when asked', () => {
+    const manifests = template('cm', 'cm', [
+      '--set',
+      'injector.tls.mode=cert-manager',
+      '--set',
+      'injector.failurePolicy=Ignore',
+    ]);
+    const configuration = one<V1MutatingWebhookConfiguration>(
+      manifests,
+      'MutatingWebhookConfiguration',
+    );
+    assert.equal(
+      configuration.metadata?.annotations?.['cert-manager.io/inject-ca-from'],
+      'cm/cm-op-kube-webhook',
+    );
+    assert.equal(configuration.webhooks?.[0]?.clientConfig.caBundle, undefined);
+    assert.equal(configuration.webhooks?.[0]?.failurePolicy, 'Ignore');
+    one(manifests, 'Certificate', 'cm-op-kube-webhook');
+    one(manifests, 'Issuer');
+    assert.equal(find(manifests, 'Lease').length, 0);
+    const injector = container(manifests, 'injector');
+    assert.equal(flag(injector.args, 'tls-mode'), 'files');
+    assert.ok(injector.volumeMounts?.some((mount) => mount.name === 'tls'));
+
+    const defaults = template('plain', 'plain');
+    assert.equal(find(defaults, 'Certificate').length, 0);
+    assert.equal(find(defaults, 'Issuer').length, 0);
+    assert.equal(
+      one<V1MutatingWebhookConfiguration>(defaults, 'MutatingWebhookConfiguration').metadata
+        ?.annotations,
+      undefined,
+    );
+  });
+
+  it('rejects an unknown value with a message naming it', () => {
+    const result = helm(['template', 'bad', CHART_DIR, '--set', 'operator.pollingIntervall=5']);
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /\/operator.*additional properties 'pollingIntervall' not allowed/);
+    const top = helm(['template', 'bad', CHART_DIR, '--set', 'injektor.port=1']);
+    assert.notEqual(top.status, 0);
+    assert.match(top.stderr, /additional properties 'injektor' not allowed/);
+    const wrongType = helm(['template', 'bad', CHART_DIR, '--set', 'injector.failurePolicy=Never']);
+    assert.notEqual(wrongType.status, 0);
+    assert.match(wrongType.stderr, /failurePolicy/);
+  });
+
+  it('stores Connect credentials base64-encoded once', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-kube-chart-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const content = JSON.stringify({ verifier: { salt: 'abc', localHash: 'def' }, version: '2' });
+    const file = join(dir, '1password-credentials.json');
+    await writeFile(file, content);
+    const manifests = template('creds', 'creds', [
+      '--set',
+      'connect.create=true',
+      '--set-file',
+      `connect.credentials=${file}`,
+    ]);
+    const secret = one<V1Secret>(manifests, 'Secret', 'op-credentials');
+    const stored = secret.data?.['1password-credentials.json'] ?? '';
+    assert.equal(Buffer.from(stored, 'base64').toString('utf8'), content);
+    // Connect's in-chart Service becomes the operator's and the injector's host.
+    const host = 'http://creds-op-kube-connect.creds.svc:8080';
+    const operatorEnv = container(manifests, 'operator').env;
+    assert.equal(operatorEnv?.find((item) => item.name === 'OP_CONNECT_HOST')?.value, host);
+    assert.equal(flag(container(manifests, 'injector').args, 'connect-host'), host);
+    const connect = deployment(manifests, 'connect').spec?.template.spec;
+    assert.deepEqual(
+      connect?.containers.map((item) => item.name),
+      ['connect-api', 'connect-sync'],
+    );
+
+    const encoded = Buffer.from(content).toString('base64');
+    const given = template('creds', 'creds', [
+      '--set',
+      'connect.create=true',
+      '--set',
+      `connect.credentials_base64=${encoded}`,
+    ]);
+    assert.equal(
+      one<V1Secret>(given, 'Secret', 'op-credentials').data?.['1password-credentials.json'],
+      encoded,
+    );
+  });
+
+  it('has deploy/ rendered from the current chart (npm run render:deploy)', async () => {
+    const rendered = await renderDeploy();
+    assert.deepEqual((await readdir(DEPLOY_DIR)).sort(), [...rendered.keys()].sort());
+    for (const [name, text] of rendered) {
+      assert.equal(
+        await readFile(join(DEPLOY_DIR, name), 'utf8'),
+        text,
+        `deploy/${name} is stale: run npm run render:deploy`,
+      );
+    }
+  });
+
+  it('applies crds/ and deploy/ to the apiserver (server-side dry run)', async (t) => {
+    // A dry run does not create deploy/'s namespace, so its namespaced objects go to a test
+    // namespace instead (the only change: its `namespace: op-kube` lines), leaving op-kube alone.
+    const namespace = await testNamespace(t, 'chart-deploy');
+    const names = (await readdir(DEPLOY_DIR)).sort();
+    const documents: string[] = [];
+    for (const name of names) {
+      const text = await readFile(join(DEPLOY_DIR, name), 'utf8');
+      documents.push(text.replace(/^(\s+namespace: )op-kube$/gm, `$1${namespace}`));
+    }
+    const crds = kubectl(['apply', '--dry-run=server', '-f', join(repoRoot, 'crds')]);
+    assert.equal(crds.status, 0, crds.stderr);
+    const result = kubectlWithInput(
+      ['apply', '--dry-run=server', '-f', '-'],
+      documents.join('\n---\n'),
+    );
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /namespace\/op-kube .*\(server dry run\)/);
+    assert.match(
+      result.stdout,
+      /mutatingwebhookconfiguration.*op-kube-webhook.*\(server dry run\)/,
+    );
+    assert.match(result.stdout, /deployment.apps\/op-kube-operator .*\(server dry run\)/);
+  });
+
+  for (const withConnect of [false, true]) {
+    it(`installs and uninstalls cleanly ${withConnect ? 'with' : 'without'} Connect`, async (t) => {
+      const namespace = await testNamespace(t, 'chart');
+      const release = `chart-${randomBytes(3).toString('hex')}`;
+      const dir = await mkdtemp(join(tmpdir(), 'op-kube-chart-'));
+      t.after(() => rm(dir, { recursive: true, force: true }));
+      const credentials = join(dir, '1password-credentials.json');
+      await writeFile(credentials, '{"verifier":{"salt":"x"}}');
+      const args = [
+        'install',
+        release,
+        CHART_DIR,
+        '--namespace',
+        namespace,
+        // The CRD is cluster-wide and other tests manage it; the chart's objects do not need it.
+        '--skip-crds',
+        '--set',
+        'operator.token.value=test-token',
+        // Other tests create pods in labelled namespaces while this release exists: its webhook
+        // (no pod runs behind it here) must not refuse them.
+        '--set',
+        'injector.failurePolicy=Ignore',
+        '--set',
+        'injector.timeoutSeconds=1',
+        '--set',
+        'operator.replicas=2',
+        ...(withConnect
+          ? ['--set', 'connect.create=true', '--set-file', `connect.credentials=${credentials}`]
+          : []),
+      ];
+      let installed = false;
+      t.after(() => {
+        if (installed) helm(['uninstall', release, '--namespace', namespace]);
+      });
+      const install = helm(args);
+      assert.equal(install.status, 0, install.stderr);
+      installed = true;
+
+      const webhookName = `${release}-op-kube-webhook`;
+      const got = kubectl(['get', 'mutatingwebhookconfiguration', webhookName, '-o', 'json']);
+      assert.equal(got.status, 0, got.stderr);
+      const deployments = kubectl(['get', 'deployments', '-n', namespace, '-o', 'name']);
+      assert.equal(deployments.status, 0, deployments.stderr);
+      const expected = [`${release}-op-kube-operator`, `${release}-op-kube-webhook`];
+      if (withConnect) expected.push(`${release}-op-kube-connect`);
+      assert.deepEqual(
+        deployments.stdout.trim().split('\n').sort(),
+        expected.map((name) => `deployment.apps/${name}`).sort(),
+      );
+      if (withConnect) {
+        const secret = kubectl([
+          'get',
+          'secret',
+          'op-credentials',
+          '-n',
+          namespace,
+          '-o',
+          'jsonpath={.data.1password-credentials\\.json}',
+        ]);
+        assert.equal(secret.status, 0, secret.stderr);
+        assert.equal(
+          Buffer.from(secret.stdout, 'base64').toString('utf8'),
+          '{"verifier":{"salt":"x"}}',
+        );
+      }
+      // The injector's Role can do exactly what it needs on its own Secret, and nothing else.
+      const serviceAccount = `system:serviceaccount:${namespace}:${release}-op-kube-webhook`;
+      const can = (...check: string[]): string =>
+        kubectl(['auth', 'can-i', ...check, '-n', namespace, '--as', serviceAccount]).stdout.trim();
+      assert.equal(can('patch', `secret/${release}-op-kube-webhook-tls`), 'yes');
+      assert.equal(can('get', 'secret/onepassword-token'), 'no');
+      assert.equal(can('patch', `mutatingwebhookconfiguration/${webhookName}`), 'yes');
+      assert.equal(can('patch', 'mutatingwebhookconfiguration/other'), 'no');
+
+      const uninstall = helm(['uninstall', release, '--namespace', namespace, '--wait']);
+      assert.equal(uninstall.status, 0, uninstall.stderr);
+      installed = false;
+      const left = kubectl(['get', 'mutatingwebhookconfigurations', '-o', 'name']);
+      assert.equal(left.status, 0, left.stderr);
+      assert.ok(!left.stdout.includes(webhookName), `${webhookName} left behind`);
+      const clusterRoles = kubectl(['get', 'clusterroles', '-o', 'name']);
+      assert.ok(!clusterRoles.stdout.includes(release), 'ClusterRoles left behind');
+      const rest = kubectl(['get', 'secrets,leases,roles', '-n', namespace, '-o', 'name']);
+      assert.equal(rest.stdout.trim(), '', 'namespaced objects left behind');
+    });
+  }
+});
