@@ -2,11 +2,8 @@
 // arguments of the chart's Deployments and the tokens of the chart's ServiceAccounts, do their work.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import yaml from 'js-yaml';
 import { CustomObjectsApi, type V1Deployment } from '@kubernetes/client-node';
 import { freePort } from '../../tools/cluster/ports.ts';
 import { CHART_DIR } from '../../tools/render-deploy.ts';
@@ -15,44 +12,12 @@ import {
   helm,
   kubeConfigFor,
   kubectl,
+  serviceAccountKubeconfig,
   testNamespace,
-  testPlane,
 } from '../support/cluster.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
 import { spawnOpKube } from '../support/op-kube-process.ts';
 import { createOnePasswordItem, installCrd } from '../support/operator.ts';
-
-type Registrar = Parameters<typeof testNamespace>[0];
-
-/** A kubeconfig for the plane that authenticates as a ServiceAccount of `namespace`. */
-async function serviceAccountKubeconfig(
-  t: Registrar,
-  namespace: string,
-  serviceAccount: string,
-): Promise<string> {
-  const token = kubectl(['create', 'token', serviceAccount, '-n', namespace]);
-  assert.equal(token.status, 0, token.stderr);
-  const admin = yaml.load(await readFile(testPlane().kubeconfigPath, 'utf8')) as {
-    clusters: { cluster: Record<string, string> }[];
-  };
-  const cluster = admin.clusters[0]?.cluster;
-  assert.ok(cluster);
-  const dir = await mkdtemp(join(tmpdir(), 'op-kube-sa-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'kubeconfig');
-  await writeFile(
-    file,
-    yaml.dump({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'plane', cluster }],
-      users: [{ name: serviceAccount, user: { token: token.stdout.trim() } }],
-      contexts: [{ name: 'sa', context: { cluster: 'plane', user: serviceAccount, namespace } }],
-      'current-context': 'sa',
-    }),
-  );
-  return file;
-}
 
 function deploymentArgs(namespace: string, name: string): string[] {
   const got = kubectl(['get', 'deployment', name, '-n', namespace, '-o', 'json']);
@@ -268,5 +233,79 @@ describe('chart RBAC', () => {
     assert.equal(can(webhookName, 'create', 'leases', '-n', namespace), 'no');
     await operator.stop();
     await webhook.stop();
+  });
+
+  it('lets connect-local fill its token Secret, and no more', async (t) => {
+    const namespace = await testNamespace(t, 'chart-rbac-cl');
+    const release = `rbac-${randomBytes(3).toString('hex')}`;
+    const install = helm([
+      'install',
+      release,
+      CHART_DIR,
+      '--namespace',
+      namespace,
+      '--skip-crds',
+      '--set',
+      'connectLocal.enabled=true',
+      '--set',
+      'injector.create=false',
+    ]);
+    assert.equal(install.status, 0, install.stderr);
+    t.after(() => {
+      helm(['uninstall', release, '--namespace', namespace]);
+      return Promise.resolve();
+    });
+
+    // The chart's arguments, but on a free local port, with a local state dir and data file.
+    const name = `${release}-op-kube-connect-local`;
+    const local = new Set(['host', 'port', 'state-dir', 'data']);
+    const args = deploymentArgs(namespace, name).filter(
+      (arg) => !local.has(/^--([^=]+)=/.exec(arg)?.[1] ?? ''),
+    );
+    assert.ok(args.includes('--token-secret=onepassword-token'), args.join(' '));
+    const server = await startConnectLocal(t, {
+      args: [
+        ...args,
+        `--data=${join(CHART_DIR, 'files', 'connect-local', 'connect-local.yaml')}`,
+        `--kubeconfig=${await serviceAccountKubeconfig(t, namespace, name)}`,
+      ],
+      env: { POD_NAMESPACE: namespace },
+    });
+    const got = kubectl([
+      'get',
+      'secret',
+      'onepassword-token',
+      '-n',
+      namespace,
+      '-o',
+      'jsonpath={.data.token}',
+    ]);
+    assert.equal(got.status, 0, got.stderr);
+    const token = Buffer.from(got.stdout, 'base64').toString('utf8');
+    const response = await fetch(`${server.url}/v1/vaults`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(response.status, 200);
+    const vaults = (await response.json()) as { name: string }[];
+    assert.deepEqual(vaults.map((vault) => vault.name).sort(), ['Production', 'Staging']);
+    assert.ok(!server.output().includes(token), 'the token is in the log');
+
+    const can = (...check: string[]): string =>
+      kubectl([
+        'auth',
+        'can-i',
+        ...check,
+        '-n',
+        namespace,
+        '--as',
+        `system:serviceaccount:${namespace}:${name}`,
+      ]).stdout.trim();
+    assert.equal(can('list', 'secrets'), 'no');
+    assert.equal(can('watch', 'secrets'), 'no');
+    assert.equal(can('create', 'secrets'), 'no');
+    assert.equal(can('delete', 'secret/onepassword-token'), 'no');
+    assert.equal(can('get', 'secret/other'), 'no');
+    assert.equal(can('get', 'pods'), 'no');
+    await server.stop();
   });
 });

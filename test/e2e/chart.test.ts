@@ -122,6 +122,15 @@ const EVERYTHING = [
   'serviceMonitor.enabled=true',
 ];
 
+const CONNECT_LOCAL = [
+  '--set',
+  'connectLocal.enabled=true',
+  '--set',
+  'networkPolicy.enabled=true',
+  '--set',
+  'operator.replicas=2',
+];
+
 describe('Helm chart', () => {
   it('passes helm lint with no warning', () => {
     const result = helm(['lint', '--strict', CHART_DIR]);
@@ -130,7 +139,12 @@ describe('Helm chart', () => {
   });
 
   it('renders only pods that pass the restricted Pod Security profile', () => {
-    for (const args of [[], EVERYTHING, ['--set', 'injector.tls.mode=cert-manager']]) {
+    for (const args of [
+      [],
+      EVERYTHING,
+      CONNECT_LOCAL,
+      ['--set', 'injector.tls.mode=cert-manager'],
+    ]) {
       const manifests = template('psa', 'psa', args);
       const deployments = find<V1Deployment>(manifests, 'Deployment');
       assert.ok(deployments.length >= 2);
@@ -344,6 +358,110 @@ describe('Helm chart', () => {
     );
   });
 
+  it('deploys connect-local only when asked, wired to the token Secret it fills', async () => {
+    const defaults = template('cl', 'cl');
+    assert.equal(
+      find<V1Deployment>(defaults, 'Deployment').filter(
+        (item) => item.metadata?.labels?.['app.kubernetes.io/component'] === 'connect-local',
+      ).length,
+      0,
+    );
+    assert.equal(find(defaults, 'ConfigMap').length, 0);
+    assert.equal(find(defaults, 'Secret', 'onepassword-token').length, 0);
+
+    const manifests = template('cl', 'cl', CONNECT_LOCAL);
+    const name = 'cl-op-kube-connect-local';
+    const local = container(manifests, 'connect-local');
+    assert.deepEqual(local.command, ['node', '/app/bin/op-kube.js', 'connect-local']);
+    assert.equal(flag(local.args, 'token-secret'), 'onepassword-token');
+    assert.equal(flag(local.args, 'token-secret-key'), 'token');
+    assert.deepEqual(
+      local.args?.filter((arg) => arg.startsWith('--token-vault=')),
+      ['--token-vault=Production,r', '--token-vault=Staging,r'],
+    );
+    assert.equal(flag(local.args, 'state-dir'), '/tmp/connect-local');
+    assert.equal(
+      local.env?.find((item) => item.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath,
+      'metadata.namespace',
+    );
+    const pod = deployment(manifests, 'connect-local').spec?.template.spec;
+    assert.equal(pod?.serviceAccountName, name);
+    // The data file and the files it names, from the chart's copy of examples/.
+    const configMap = one<{ data: Record<string, string> }>(manifests, 'ConfigMap', name);
+    assert.equal(
+      configMap.data['connect-local.yaml'],
+      await readFile(join(repoRoot, 'examples', 'connect-local.yaml'), 'utf8'),
+    );
+    assert.equal(
+      configMap.data['files.ca.pem'],
+      await readFile(join(repoRoot, 'examples', 'files', 'ca.pem'), 'utf8'),
+    );
+    const volume = pod?.volumes?.find((item) => item.name === 'data')?.configMap;
+    assert.deepEqual(volume?.items?.map((item) => item.path).sort(), [
+      'connect-local.yaml',
+      'files/ca.pem',
+    ]);
+    assert.equal(
+      flag(local.args, 'data'),
+      `${local.volumeMounts?.find((mount) => mount.name === 'data')?.mountPath}/connect-local.yaml`,
+    );
+    // The token Secret is created empty, and the Role may get and patch that one only.
+    const secret = one<V1Secret>(manifests, 'Secret', 'onepassword-token');
+    assert.equal(secret.data, undefined);
+    const role = one<V1Role>(manifests, 'Role', name);
+    assert.deepEqual(role.rules, [
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['onepassword-token'],
+        verbs: ['get', 'patch'],
+      },
+    ]);
+    one(manifests, 'RoleBinding', name);
+    one(manifests, 'NetworkPolicy', name);
+    // Its Service is the operator's and the injector's Connect host.
+    const service = one<{ spec: { ports: { port: number }[] } }>(manifests, 'Service', name);
+    assert.equal(service.spec.ports[0]?.port, 8080);
+    const host = `http://${name}.cl.svc:8080`;
+    const operatorEnv = container(manifests, 'operator').env;
+    assert.equal(operatorEnv?.find((item) => item.name === 'OP_CONNECT_HOST')?.value, host);
+    assert.equal(flag(container(manifests, 'injector').args, 'connect-host'), host);
+
+    // Own data and scope.
+    const custom = template('cl', 'cl', [
+      ...CONNECT_LOCAL,
+      '--set',
+      'connectLocal.data=vaults: [{name: Dev}]',
+      '--set',
+      'connectLocal.files.a\\.txt=hello',
+      '--set',
+      'connectLocal.vaults={Dev}',
+      '--set',
+      'connect.host=http://elsewhere:8080',
+    ]);
+    const customMap = one<{ data: Record<string, string> }>(custom, 'ConfigMap', name);
+    assert.deepEqual(Object.keys(customMap.data).sort(), ['connect-local.yaml', 'files.a.txt']);
+    assert.deepEqual(
+      container(custom, 'connect-local').args?.filter((arg) => arg.startsWith('--token-vault=')),
+      ['--token-vault=Dev'],
+    );
+    const customEnv = container(custom, 'operator').env;
+    assert.equal(
+      customEnv?.find((item) => item.name === 'OP_CONNECT_HOST')?.value,
+      'http://elsewhere:8080',
+    );
+
+    // Settings that contradict it are refused with a message.
+    for (const [extra, message] of [
+      [['--set', 'operator.token.value=x'], /leave operator.token.value empty/],
+      [['--set', 'connect.create=true', '--set', 'connect.credentials_base64=e30='], /enable one/],
+    ] as const) {
+      const result = helm(['template', 'bad', CHART_DIR, ...CONNECT_LOCAL, ...extra]);
+      assert.notEqual(result.status, 0);
+      assert.match(result.stderr, message);
+    }
+  });
+
   it('has deploy/ rendered from the current chart (npm run render:deploy)', async () => {
     const rendered = await renderDeploy();
     assert.deepEqual((await readdir(DEPLOY_DIR)).sort(), [...rendered.keys()].sort());
@@ -381,8 +499,11 @@ describe('Helm chart', () => {
     assert.match(result.stdout, /deployment.apps\/op-kube-operator .*\(server dry run\)/);
   });
 
-  for (const withConnect of [false, true]) {
-    it(`installs and uninstalls cleanly ${withConnect ? 'with' : 'without'} Connect`, async (t) => {
+  for (const variant of ['plain', 'Connect', 'connect-local'] as const) {
+    const withConnect = variant === 'Connect';
+    const withConnectLocal = variant === 'connect-local';
+    const title = variant === 'plain' ? 'without Connect' : `with ${variant}`;
+    it(`installs and uninstalls cleanly ${title}`, async (t) => {
       const namespace = await testNamespace(t, 'chart');
       const release = `chart-${randomBytes(3).toString('hex')}`;
       const dir = await mkdtemp(join(tmpdir(), 'op-kube-chart-'));
@@ -397,8 +518,9 @@ describe('Helm chart', () => {
         namespace,
         // The CRD is cluster-wide and other tests manage it; the chart's objects do not need it.
         '--skip-crds',
-        '--set',
-        'operator.token.value=test-token',
+        ...(withConnectLocal
+          ? ['--set', 'connectLocal.enabled=true']
+          : ['--set', 'operator.token.value=test-token']),
         // Other tests create pods in labelled namespaces while this release exists: its webhook
         // (no pod runs behind it here) must not refuse them.
         '--set',
@@ -426,6 +548,7 @@ describe('Helm chart', () => {
       assert.equal(deployments.status, 0, deployments.stderr);
       const expected = [`${release}-op-kube-operator`, `${release}-op-kube-webhook`];
       if (withConnect) expected.push(`${release}-op-kube-connect`);
+      if (withConnectLocal) expected.push(`${release}-op-kube-connect-local`);
       assert.deepEqual(
         deployments.stdout.trim().split('\n').sort(),
         expected.map((name) => `deployment.apps/${name}`).sort(),
@@ -454,6 +577,29 @@ describe('Helm chart', () => {
       assert.equal(can('get', 'secret/onepassword-token'), 'no');
       assert.equal(can('patch', `mutatingwebhookconfiguration/${webhookName}`), 'yes');
       assert.equal(can('patch', 'mutatingwebhookconfiguration/other'), 'no');
+      if (withConnectLocal) {
+        // connect-local may read and fill the token Secret, and nothing else.
+        const local = `system:serviceaccount:${namespace}:${release}-op-kube-connect-local`;
+        const localCan = (...check: string[]): string =>
+          kubectl(['auth', 'can-i', ...check, '-n', namespace, '--as', local]).stdout.trim();
+        assert.equal(localCan('get', 'secret/onepassword-token'), 'yes');
+        assert.equal(localCan('patch', 'secret/onepassword-token'), 'yes');
+        assert.equal(localCan('update', 'secret/onepassword-token'), 'no');
+        assert.equal(localCan('get', `secret/${release}-op-kube-webhook-tls`), 'no');
+        assert.equal(localCan('list', 'secrets'), 'no');
+        assert.equal(localCan('create', 'secrets'), 'no');
+        const token = kubectl([
+          'get',
+          'secret',
+          'onepassword-token',
+          '-n',
+          namespace,
+          '-o',
+          'json',
+        ]);
+        assert.equal(token.status, 0, token.stderr);
+        assert.equal((JSON.parse(token.stdout) as V1Secret).data, undefined);
+      }
 
       const uninstall = helm(['uninstall', release, '--namespace', namespace, '--wait']);
       assert.equal(uninstall.status, 0, uninstall.stderr);
@@ -465,6 +611,8 @@ describe('Helm chart', () => {
       assert.ok(!clusterRoles.stdout.includes(release), 'ClusterRoles left behind');
       const rest = kubectl(['get', 'secrets,leases,roles', '-n', namespace, '-o', 'name']);
       assert.equal(rest.stdout.trim(), '', 'namespaced objects left behind');
+      const configMaps = kubectl(['get', 'configmaps', '-n', namespace, '-o', 'name']);
+      assert.ok(!configMaps.stdout.includes(release), 'ConfigMaps left behind');
     });
   }
 });

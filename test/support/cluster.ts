@@ -1,7 +1,11 @@
 // Helpers for e2e tests against the real control plane that `npm test` started before the runner.
 import { spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import yaml from 'js-yaml';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -139,4 +143,34 @@ export function helm(args: readonly string[], plane: ControlPlane = testPlane())
     },
   );
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A kubeconfig for the plane that authenticates as a ServiceAccount of `namespace`. */
+export async function serviceAccountKubeconfig(
+  t: CleanupRegistrar,
+  namespace: string,
+  serviceAccount: string,
+): Promise<string> {
+  const token = kubectl(['create', 'token', serviceAccount, '-n', namespace]);
+  assert.equal(token.status, 0, token.stderr);
+  const admin = yaml.load(await readFile(testPlane().kubeconfigPath, 'utf8')) as {
+    clusters: { cluster: Record<string, string> }[];
+  };
+  const cluster = admin.clusters[0]?.cluster;
+  assert.ok(cluster);
+  const dir = await mkdtemp(join(tmpdir(), 'op-kube-sa-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kubeconfig');
+  await writeFile(
+    file,
+    yaml.dump({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'plane', cluster }],
+      users: [{ name: serviceAccount, user: { token: token.stdout.trim() } }],
+      contexts: [{ name: 'sa', context: { cluster: 'plane', user: serviceAccount, namespace } }],
+      'current-context': 'sa',
+    }),
+  );
+  return file;
 }

@@ -34,6 +34,8 @@ export interface ConnectLocalHandle {
   revoke(nameOrId: string): Promise<void>;
   /** Calls the admin listener (fault controls). */
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  /** Everything it printed so far (JSON log lines on stdout, then stderr). */
+  output(): string;
   /** SIGTERM and wait; the state dir stays for a restart. */
   stop(): Promise<void>;
   /** SIGKILL, as a crash would. */
@@ -52,6 +54,8 @@ export interface StartOptions {
   readonly args?: readonly string[];
   /** Reuse a state dir (e.g. after a kill). */
   readonly stateDir?: string;
+  /** Added to the environment, e.g. POD_NAMESPACE. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 let tokenCounter = 0;
@@ -76,13 +80,19 @@ export async function startConnectLocal(
     registrar.after(() => rm(dataDir, { recursive: true, force: true }));
   }
   args.push(...(options.args ?? []));
-  const env = { ...process.env, CONNECT_LOCAL_ADMIN_SECRET: 'test-admin-secret' };
+  const env = {
+    ...process.env,
+    ...options.env,
+    CONNECT_LOCAL_ADMIN_SECRET: 'test-admin-secret',
+  };
   const child = spawn(process.execPath, [launcher, ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stderr: string[] = [];
+  const stdout: string[] = [];
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => stdout.push(chunk));
   const listening = await new Promise<{ url: string; adminUrl: string }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     const timer = setTimeout(
@@ -105,7 +115,6 @@ export async function startConnectLocal(
       reject(new Error(`connect-local exited with ${code}: ${stderr.join('')}`));
     });
   });
-  child.stdout.resume();
 
   let stopped = false;
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
@@ -158,10 +167,15 @@ export async function startConnectLocal(
       const text = await response.text();
       return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
     },
+    output: () => stdout.join('') + stderr.join(''),
     stop: () => stop('SIGTERM'),
     kill: () => stop('SIGKILL'),
     restart: () =>
-      startConnectLocal(registrar, { stateDir, ...(options.args ? { args: options.args } : {}) }),
+      startConnectLocal(registrar, {
+        stateDir,
+        ...(options.args ? { args: options.args } : {}),
+        ...(options.env ? { env: options.env } : {}),
+      }),
   };
   return handle;
 }

@@ -70,6 +70,24 @@ describe('chart files', () => {
     }
   });
 
+  it('carries the same connect-local data file and files as examples/', async () => {
+    const copy = join(chartDir, 'files', 'connect-local');
+    assert.equal(
+      await readFile(join(copy, 'connect-local.yaml'), 'utf8'),
+      await readFile(join(repoRoot, 'examples', 'connect-local.yaml'), 'utf8'),
+      'charts/op-kube/files/connect-local/connect-local.yaml differs from examples/connect-local.yaml',
+    );
+    const names = (await readdir(join(repoRoot, 'examples', 'files'))).sort();
+    assert.deepEqual((await readdir(join(copy, 'files'))).sort(), names);
+    for (const name of names) {
+      assert.equal(
+        await readFile(join(copy, 'files', name), 'utf8'),
+        await readFile(join(repoRoot, 'examples', 'files', name), 'utf8'),
+        `charts/op-kube/files/connect-local/files/${name} differs from examples/files/${name}`,
+      );
+    }
+  });
+
   it('builds an image that runs as a numeric non-root user from dist/', async () => {
     const dockerfile = await readFile(join(repoRoot, 'Dockerfile'), 'utf8');
     const stages = dockerfile.split(/^FROM /m).slice(1);

@@ -32,6 +32,10 @@
 {{- printf "%s-connect" (include "op-kube.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- define "op-kube.connectLocal.fullname" -}}
+{{- printf "%s-connect-local" (include "op-kube.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{/* The label the webhook configuration's objectSelector excludes: the injector's own pods. */}}
 {{- define "op-kube.webhook.appName" -}}
 {{- .Values.injector.applicationName }}
@@ -72,12 +76,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: connect
 {{- end }}
 
+{{- define "op-kube.connectLocal.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "op-kube.name" . }}-connect-local
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: connect-local
+{{- end }}
+
 {{/* The Connect server the operator and injected pods talk to. */}}
 {{- define "op-kube.connectHost" -}}
 {{- if .Values.connect.host }}
 {{- .Values.connect.host }}
 {{- else if .Values.connect.create }}
 {{- printf "http://%s.%s.svc:%v" (include "op-kube.connect.fullname" .) .Release.Namespace .Values.connect.api.httpPort }}
+{{- else if .Values.connectLocal.enabled }}
+{{- printf "http://%s.%s.svc:%v" (include "op-kube.connectLocal.fullname" .) .Release.Namespace .Values.connectLocal.port }}
 {{- else }}
 {{- "http://onepassword-connect:8080" }}
 {{- end }}
@@ -138,6 +150,15 @@ affinity:
 {{- define "op-kube.validate" -}}
 {{- if and .Values.operator.create (not .Values.operator.token.name) }}
 {{- fail "operator.token.name is required: the Secret holding the Connect token" }}
+{{- end }}
+{{- if and .Values.connectLocal.enabled .Values.connect.create }}
+{{- fail "connect.create and connectLocal.enabled both deploy a Connect server: enable one" }}
+{{- end }}
+{{- if and .Values.connectLocal.enabled .Values.operator.token.value }}
+{{- fail "connectLocal.enabled writes its own token into the Secret operator.token.name: leave operator.token.value empty" }}
+{{- end }}
+{{- if and .Values.connectLocal.enabled (not .Values.operator.token.name) }}
+{{- fail "connectLocal.enabled needs operator.token.name: the Secret connect-local fills with its token" }}
 {{- end }}
 {{- if and .Values.connect.create (not .Values.connect.credentials) (not .Values.connect.credentials_base64) (not .Values.connect.credentialsName) }}
 {{- fail "connect.create needs connect.credentials (--set-file connect.credentials=1password-credentials.json), connect.credentials_base64 or an existing Secret in connect.credentialsName" }}

@@ -13,6 +13,8 @@ import {
 import { CredentialsExistError, ensureCredentials, initCredentials } from './credentials.ts';
 import { DataFileError } from './data-file.ts';
 import { ConnectStore } from './store.ts';
+import type { TokenSecretRef } from './token-secret.ts';
+import type { KubeClient } from '../../kube/client.ts';
 import {
   TokenCommandError,
   createToken,
@@ -22,6 +24,7 @@ import {
   renameToken,
   revokeToken,
   type TokenRecord,
+  type VaultSpec,
 } from './tokens.ts';
 
 const stateDirFlag = defineFlag({
@@ -81,6 +84,38 @@ const serveFlags = {
     usage: 'debug, info, warn or error',
     default: 'info',
   }),
+  tokenSecret: defineFlag({
+    name: 'token-secret',
+    kind: 'string',
+    usage:
+      'at start, put a token into this existing Secret ([namespace/]name; default namespace: ' +
+      'POD_NAMESPACE, else the kubeconfig context) unless it holds one this server accepts',
+  }),
+  tokenSecretKey: defineFlag({
+    name: 'token-secret-key',
+    kind: 'string',
+    usage: 'data key of the token in --token-secret',
+    default: 'token',
+  }),
+  tokenVault: defineFlag({
+    name: 'token-vault',
+    kind: 'string',
+    usage:
+      'scope of the --token-secret token: vault name or id, optionally ,r ,w or ,rw (repeatable)',
+    repeatable: true,
+  }),
+  tokenName: defineFlag({
+    name: 'token-name',
+    kind: 'string',
+    usage: 'name of the --token-secret token (token list shows it)',
+    default: 'bootstrap',
+  }),
+  kubeconfig: defineFlag({
+    name: 'kubeconfig',
+    kind: 'string',
+    usage:
+      'kubeconfig for --token-secret (default: KUBECONFIG, then in-cluster, then ~/.kube/config)',
+  }),
 };
 
 const createFlags = [
@@ -131,6 +166,36 @@ function positiveInteger(
   return value;
 }
 
+/** `--token-secret` and its companions; undefined when not given. */
+async function tokenSecretOptions(
+  flags: ParsedFlags,
+  env: NodeJS.ProcessEnv,
+): Promise<
+  { client: KubeClient; ref: TokenSecretRef; vaults: VaultSpec[]; tokenName: string } | undefined
+> {
+  const secret = flagValue(flags, serveFlags.tokenSecret);
+  const vaults = flagValues(flags, serveFlags.tokenVault);
+  if (secret === undefined) {
+    if (vaults.length > 0) throw new ConfigError('--token-vault', 'needs --token-secret');
+    return undefined;
+  }
+  if (vaults.length === 0) {
+    throw new ConfigError('--token-vault', "is required with --token-secret (the token's scope)");
+  }
+  const tokenName = flagValue(flags, serveFlags.tokenName) ?? 'bootstrap';
+  if (!tokenName.trim()) throw new ConfigError('--token-name', 'must not be empty');
+  const specs = vaults.map(parseVaultSpec);
+  // Loaded only when asked for, as the server is: other commands need no apiserver client.
+  const { connectTokenSecret } = await import('./token-secret.ts');
+  const { client, ref } = connectTokenSecret({
+    secret,
+    key: flagValue(flags, serveFlags.tokenSecretKey) ?? 'token',
+    kubeconfig: flagValue(flags, serveFlags.kubeconfig),
+    env,
+  });
+  return { client, ref, vaults: specs, tokenName };
+}
+
 async function serve(flags: ParsedFlags, io: CommandIo): Promise<number> {
   const port = positiveInteger(flags, serveFlags.port, true);
   const adminPort = flagValue(flags, serveFlags.adminPort);
@@ -154,21 +219,35 @@ async function serve(flags: ParsedFlags, io: CommandIo): Promise<number> {
   const dataFile = flagValue(flags, serveFlags.data);
   // Loaded here, not at the top: every `op-kube` command would otherwise load the HTTP server.
   const { startConnectLocal } = await import('./server.ts');
-  const running = await startConnectLocal(
-    {
-      host: flagValue(flags, serveFlags.host) ?? '127.0.0.1',
-      port,
-      stateDir: flagValue(flags, stateDirFlag) ?? '.connect-local',
-      ...(dataFile ? { dataFile } : {}),
-      ...(certFile && keyFile ? { tls: { certFile, keyFile } } : {}),
-      ...(adminPort !== undefined ? { adminPort } : {}),
-      activityRetention: positiveInteger(flags, serveFlags.activityRetention),
-      maxInlineFileBytes: positiveInteger(flags, serveFlags.maxInlineFileBytes),
-      maxBodyBytes: positiveInteger(flags, serveFlags.maxBodyBytes),
-      logger,
-    },
-    io.env,
-  );
+  const { TokenSecretError } = await import('./token-secret.ts');
+  let tokenSecret: Awaited<ReturnType<typeof tokenSecretOptions>>;
+  let running: Awaited<ReturnType<typeof startConnectLocal>>;
+  try {
+    tokenSecret = await tokenSecretOptions(flags, io.env);
+    running = await startConnectLocal(
+      {
+        host: flagValue(flags, serveFlags.host) ?? '127.0.0.1',
+        port,
+        stateDir: flagValue(flags, stateDirFlag) ?? '.connect-local',
+        ...(dataFile ? { dataFile } : {}),
+        ...(certFile && keyFile ? { tls: { certFile, keyFile } } : {}),
+        ...(adminPort !== undefined ? { adminPort } : {}),
+        activityRetention: positiveInteger(flags, serveFlags.activityRetention),
+        maxInlineFileBytes: positiveInteger(flags, serveFlags.maxInlineFileBytes),
+        maxBodyBytes: positiveInteger(flags, serveFlags.maxBodyBytes),
+        logger,
+        ...(tokenSecret ? { tokenSecret } : {}),
+      },
+      io.env,
+    );
+  } catch (error) {
+    if (!(error instanceof TokenSecretError)) throw error;
+    io.stderr.write(`op-kube connect-local: ${error.message}\n`);
+    return ExitCode.config;
+  } finally {
+    // The token Secret is filled once, at start: no apiserver connection is kept.
+    await tokenSecret?.client.close();
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

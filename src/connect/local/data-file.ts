@@ -1,6 +1,6 @@
 // Reads the YAML data file that seeds an empty connect-local state (see examples/connect-local.yaml).
 import { readFile, realpath } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import yaml from 'js-yaml';
 import { looksLikeId, type Vault } from '../models.ts';
 import { HttpError } from './errors.ts';
@@ -44,9 +44,10 @@ async function readSeedFile(entry: Json, where: string, baseDir: string): Promis
   } catch {
     throw new DataFileError(`${where}.path ${JSON.stringify(entry.path)} does not exist`);
   }
-  // Resolve links before comparing, so a symlink cannot lead outside either.
+  // Resolve links before comparing, so a symlink cannot lead outside either. A ConfigMap volume's
+  // files are links into its `..<timestamp>` folder: that name starts with `..` but stays inside.
   const escape = relative(await realpath(baseDir), real);
-  if (escape.startsWith('..') || isAbsolute(escape)) {
+  if (escape === '..' || escape.startsWith(`..${sep}`) || isAbsolute(escape)) {
     throw new DataFileError(
       `${where}.path ${JSON.stringify(entry.path)} leaves the data file's directory`,
     );

@@ -10,12 +10,16 @@ import { writeFileAtomic } from '../../util/atomic-file.ts';
 import { ActivityLog } from './activity-log.ts';
 import { createAdminApi } from './admin.ts';
 import { createApi } from './api.ts';
-import { ensureCredentials } from './credentials.ts';
+import { ensureCredentials, type ServerCredentials } from './credentials.ts';
 import { loadDataFile } from './data-file.ts';
 import { noFaults } from './faults.ts';
 import { createMetrics } from './metrics.ts';
+import { UnauthorizedError } from './errors.ts';
 import { ConnectStore } from './store.ts';
 import { TokenRegistry } from './token-registry.ts';
+import { fillTokenSecret, grantsMatch, type TokenSecretRef } from './token-secret.ts';
+import { createToken, resolveGrants, type VaultSpec } from './tokens.ts';
+import type { KubeClient } from '../../kube/client.ts';
 
 export const ADMIN_SECRET_FILE = 'admin-secret';
 
@@ -30,6 +34,13 @@ export interface ConnectLocalOptions {
   readonly maxInlineFileBytes: number;
   readonly maxBodyBytes: number;
   readonly logger: Logger;
+  /** `--token-secret`: a token scoped to `vaults` is kept in this Secret, filled at start. */
+  readonly tokenSecret?: {
+    readonly client: Pick<KubeClient, 'request'>;
+    readonly ref: TokenSecretRef;
+    readonly vaults: readonly VaultSpec[];
+    readonly tokenName: string;
+  };
 }
 
 export interface RunningConnectLocal {
@@ -73,6 +84,62 @@ async function adminSecret(stateDir: string, env: NodeJS.ProcessEnv): Promise<st
   }
 }
 
+/** Keeps a token of this server, scoped as asked, in the `--token-secret` Secret. */
+async function fillSecret(
+  secret: NonNullable<ConnectLocalOptions['tokenSecret']>,
+  context: {
+    stateDir: string;
+    credentials: ServerCredentials;
+    store: ConnectStore;
+    tokens: TokenRegistry;
+    logger: Logger;
+  },
+): Promise<void> {
+  const { ref } = secret;
+  const knownVaults = context.store.vaults();
+  const wanted = resolveGrants(knownVaults, secret.vaults);
+  const result = await fillTokenSecret({
+    client: secret.client,
+    ref,
+    async isCurrent(token) {
+      try {
+        const principal = await context.tokens.authenticate(`Bearer ${token}`);
+        return grantsMatch(principal.grants, wanted);
+      } catch (error) {
+        if (error instanceof UnauthorizedError) return false;
+        throw error;
+      }
+    },
+    async issue() {
+      const { token, record } = await createToken(
+        context.stateDir,
+        context.credentials,
+        knownVaults,
+        { name: secret.tokenName, vaults: secret.vaults },
+      );
+      return { token, id: record.id };
+    },
+  });
+  const where = { secret: `${ref.namespace}/${ref.name}`, key: ref.key };
+  if (result.action === 'kept') {
+    context.logger.info(where, 'the token Secret holds a token of this server; kept it');
+  } else {
+    context.logger.info(
+      {
+        ...where,
+        tokenId: result.tokenId,
+        tokenName: secret.tokenName,
+        vaults: wanted.map(
+          (grant) => `${grant.name},${grant.read ? 'r' : ''}${grant.write ? 'w' : ''}`,
+        ),
+      },
+      result.replaced
+        ? 'the token Secret held a token this server does not accept (unknown, revoked, expired or scoped otherwise); wrote a new one'
+        : 'wrote a new token into the token Secret',
+    );
+  }
+}
+
 export async function startConnectLocal(
   options: ConnectLocalOptions,
   env: NodeJS.ProcessEnv = process.env,
@@ -92,6 +159,14 @@ export async function startConnectLocal(
   }
   const tokens = new TokenRegistry(stateDir, credentials);
   await tokens.start();
+  if (options.tokenSecret) {
+    try {
+      await fillSecret(options.tokenSecret, { stateDir, credentials, store, tokens, logger });
+    } catch (error) {
+      tokens.stop();
+      throw error;
+    }
+  }
   const activity = await ActivityLog.open(stateDir, {
     retention: options.activityRetention,
     onError: (error) => logger.error({ err: error }, 'could not append to the activity log'),

@@ -129,6 +129,26 @@ function resolveVault(vaults: readonly Vault[], reference: string): Vault {
   return oldest;
 }
 
+/** The grants `specs` ask for, one per vault (permissions of repeated vaults combined). */
+export function resolveGrants(
+  knownVaults: readonly Vault[],
+  specs: readonly VaultSpec[],
+): VaultGrant[] {
+  if (specs.length === 0) throw new TokenCommandError('a token needs at least one --vault');
+  const grants = new Map<string, VaultGrant>();
+  for (const spec of specs) {
+    const vault = resolveVault(knownVaults, spec.vault);
+    const previous = grants.get(vault.id);
+    grants.set(vault.id, {
+      id: vault.id,
+      name: vault.name,
+      read: spec.read || (previous?.read ?? false),
+      write: spec.write || (previous?.write ?? false),
+    });
+  }
+  return [...grants.values()];
+}
+
 export interface CreateTokenRequest {
   readonly name: string;
   readonly vaults: readonly VaultSpec[];
@@ -144,26 +164,14 @@ export async function createToken(
   now = new Date(),
 ): Promise<{ token: string; record: TokenRecord }> {
   if (!request.name.trim()) throw new TokenCommandError('a token needs a name');
-  if (request.vaults.length === 0)
-    throw new TokenCommandError('a token needs at least one --vault');
-  const grants = new Map<string, VaultGrant>();
-  for (const spec of request.vaults) {
-    const vault = resolveVault(knownVaults, spec.vault);
-    const previous = grants.get(vault.id);
-    grants.set(vault.id, {
-      id: vault.id,
-      name: vault.name,
-      read: spec.read || (previous?.read ?? false),
-      write: spec.write || (previous?.write ?? false),
-    });
-  }
+  const grants = resolveGrants(knownVaults, request.vaults);
   const issuedAt = Math.floor(now.getTime() / 1000);
   const expires =
     request.expiresInSeconds === undefined ? undefined : issuedAt + request.expiresInSeconds;
   const record: TokenRecord = {
     id: newId(),
     name: request.name,
-    vaults: [...grants.values()],
+    vaults: grants,
     createdAt: now.toISOString(),
     ...(expires !== undefined ? { expiresAt: new Date(expires * 1000).toISOString() } : {}),
   };
