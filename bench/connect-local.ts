@@ -1,22 +1,27 @@
 // Benchmark: connect-local answering GET item on one pinned core over keep-alive, against the
 // issue's target of 5,000 req/s.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { launcher, opKube } from '../test/support/connect-local.ts';
-import { repoRoot } from '../tools/cluster/paths.ts';
 import type { Benchmark, BenchmarkOptions, BenchmarkResult } from './run.ts';
+import {
+  SERVER_CORE,
+  cpuSeconds,
+  format,
+  pinLoadGenerator,
+  taskset,
+  topSelfTime,
+  type CpuProfile,
+} from './support.ts';
 
 const TARGET_RPS = 5_000;
 const CONNECTIONS = 50;
 const WARMUP_SECONDS = 2;
 const DURATION_SECONDS = 10;
-const SERVER_CORE = 0;
-const LOAD_CORE = 1;
 const PROFILE_TOP = 10;
 const VAULT_ID = 'benchvault0000000000000001';
 const ITEM_ID = 'benchitem00000000000000001';
@@ -49,60 +54,6 @@ vaults:
         fields:
           - { label: credential, value: prod-api-key-1, type: CONCEALED }
 `;
-
-function format(value: number): string {
-  return Math.round(value).toLocaleString('en-US');
-}
-
-interface CallFrame {
-  readonly functionName: string;
-  readonly url: string;
-  readonly lineNumber: number;
-}
-
-interface CpuProfile {
-  readonly nodes: readonly { readonly id: number; readonly callFrame: CallFrame }[];
-  readonly samples: readonly number[];
-  readonly timeDeltas: readonly number[];
-}
-
-function describeFrame(frame: CallFrame): string {
-  const name = frame.functionName || '(anonymous)';
-  if (!frame.url) return name;
-  const where = frame.url.startsWith('file:')
-    ? relative(repoRoot, fileURLToPath(frame.url))
-    : frame.url;
-  return `${name}  ${where}:${frame.lineNumber + 1}`;
-}
-
-/**
- * The functions with the most self time, as "share  ms  function  file:line" lines under a header;
- * shares are of busy time, since idle time (startup, pauses between runs) says nothing about cost.
- */
-function topSelfTime(profile: CpuProfile, count: number): string[] {
-  const frames = new Map(profile.nodes.map((node) => [node.id, describeFrame(node.callFrame)]));
-  const selfMicros = new Map<string, number>();
-  profile.samples.forEach((nodeId, index) => {
-    // A sample lasts until the next one (DevTools' convention); the last one is dropped.
-    const micros = profile.timeDeltas[index + 1] ?? 0;
-    const frame = frames.get(nodeId) ?? '(unknown)';
-    selfMicros.set(frame, (selfMicros.get(frame) ?? 0) + micros);
-  });
-  const idle = selfMicros.get('(idle)') ?? 0;
-  selfMicros.delete('(idle)');
-  const busy = [...selfMicros.values()].reduce((sum, micros) => sum + micros, 0);
-  const ms = (micros: number): string => `${Math.round(micros / 1000)} ms`;
-  return [
-    `top ${count} functions by self time, of ${ms(busy)} busy (${ms(idle)} idle) in the server's whole run:`,
-    ...[...selfMicros]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, count)
-      .map(([frame, micros]) => {
-        const share = `${((100 * micros) / busy).toFixed(1)}%`.padStart(6);
-        return `  ${share} ${ms(micros).padStart(8)}  ${frame}`;
-      }),
-  ];
-}
 
 interface Server {
   readonly child: ChildProcess;
@@ -151,42 +102,9 @@ async function getJson(url: string, token: string): Promise<unknown> {
   return response.json();
 }
 
-/**
- * CPU seconds a process has used (user + system), from /proc; undefined off Linux. Its clock ticks
- * are USER_HZ, which the kernel fixes at 100 for user space.
- */
-async function cpuSeconds(pid: number | undefined): Promise<number | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name start at field 3 (state); utime and stime are 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-function taskset(args: readonly string[]): boolean {
-  return spawnSync('taskset', args, { stdio: 'ignore' }).status === 0;
-}
-
 async function run({ profile }: BenchmarkOptions): Promise<BenchmarkResult> {
-  const notes: string[] = [
-    `machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), node ${process.version}`,
-  ];
+  const notes = pinLoadGenerator('server', 'autocannon in-process');
   const pinning = taskset(['-V']);
-  if (!pinning) {
-    notes.push('taskset not found: neither process is pinned, so this is not a one-core figure');
-  } else if (cpus().length < 2) {
-    notes.push(`server on core ${SERVER_CORE}; only one core, so the load generator shares it`);
-  } else {
-    // The load generator must not steal the server's core: keep this process (all threads) off it.
-    const loadPinned = taskset(['-a', '-p', '-c', String(LOAD_CORE), String(process.pid)]);
-    notes.push(
-      `server pinned to core ${SERVER_CORE} (taskset -c ${SERVER_CORE}); autocannon in-process ` +
-        (loadPinned ? `pinned to core ${LOAD_CORE}` : 'NOT pinned (taskset -p failed)'),
-    );
-  }
 
   const dir = await mkdtemp(join(tmpdir(), 'op-kube-bench-'));
   const stateDir = join(dir, 'state');

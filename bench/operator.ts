@@ -6,9 +6,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { OPERATOR_NODE_FLAGS } from '../src/cli/node-flags.ts';
-import { repoRoot } from '../tools/cluster/paths.ts';
+import { buildDist } from './support.ts';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane } from '../tools/cluster/plane.ts';
 import { launcher, opKube } from '../test/support/connect-local.ts';
@@ -117,18 +117,7 @@ async function run(): Promise<BenchmarkResult> {
 
     // The operator runs as its image runs it: compiled JavaScript from dist/, with the image's Node
     // flags. (From source, type stripping alone adds about 25 MB.)
-    const build = spawnSync(
-      process.execPath,
-      [
-        join(repoRoot, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        join(repoRoot, 'tsconfig.build.json'),
-      ],
-      {
-        encoding: 'utf8',
-      },
-    );
-    if (build.status !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
+    const cli = buildDist();
     const metricsPort = await freePort();
     const started = Date.now();
     // OP_KUBE_BENCH_HEAP_DIR: take a heap snapshot of the operator at steady state, for profiling.
@@ -140,7 +129,7 @@ async function run(): Promise<BenchmarkResult> {
         // OP_KUBE_BENCH_NODE_FLAGS: extra Node flags for the operator, e.g. --cpu-prof.
         ...(process.env.OP_KUBE_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ??
           OPERATOR_NODE_FLAGS),
-        join(repoRoot, 'dist/cli.js'),
+        cli,
         'operator',
         `--metrics-bind-address=127.0.0.1:${metricsPort}`,
         '--health-probe-bind-address=0',

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { connectLocalGetItem } from './connect-local.ts';
 import { operatorThousandItems } from './operator.ts';
+import { webhookAdmission } from './webhook.ts';
 
 export interface BenchmarkOptions {
   /** Also CPU-profile the process under test and report where its time goes. */
@@ -25,7 +26,11 @@ export interface Benchmark {
   run(options: BenchmarkOptions): Promise<BenchmarkResult>;
 }
 
-const benchmarks: readonly Benchmark[] = [connectLocalGetItem, operatorThousandItems];
+const benchmarks: readonly Benchmark[] = [
+  connectLocalGetItem,
+  operatorThousandItems,
+  webhookAdmission,
+];
 
 function printTable(rows: readonly Record<string, string>[]): void {
   const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
