@@ -127,7 +127,10 @@ export class KubeClient {
     return agent;
   }
 
-  async #send(request: KubeRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  async #send(
+    request: KubeRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
     const credentials = await this.#credentials.current();
     const headers: Record<string, string> = {
       accept: 'application/json',
@@ -145,7 +148,7 @@ export class KubeClient {
       method: request.method,
       headers,
       body,
-      signal,
+      ...(signal !== undefined ? { signal } : {}),
     });
   }
 
@@ -173,7 +176,7 @@ export class KubeClient {
       }
       let response: Dispatcher.ResponseData;
       try {
-        response = await this.#send(request, signal ?? new AbortController().signal);
+        response = await this.#send(request, signal);
       } catch (error) {
         throw toKubeApiError(error, operation);
       }

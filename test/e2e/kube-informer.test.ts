@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -297,66 +297,6 @@ describe('Informer against the shared control plane', () => {
   });
 });
 
-/**
- * A TCP forwarder between the informer and an apiserver that a test can cut: a network partition.
- * TLS passes through untouched (the serving certificate names 127.0.0.1, whatever the port).
- */
-class Partition {
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
-  #open = true;
-
-  private constructor(server: Server) {
-    this.#server = server;
-  }
-
-  static async to(port: number): Promise<Partition> {
-    const server = createServer();
-    const partition = new Partition(server);
-    server.on('connection', (client) => partition.#forward(client, port));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return partition;
-  }
-
-  get url(): string {
-    const address = this.#server.address();
-    return `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  }
-
-  #forward(client: Socket, port: number): void {
-    if (!this.#open) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(port, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  }
-
-  /** Drops every connection and refuses new ones. */
-  cut(): void {
-    this.#open = false;
-    for (const socket of this.#sockets) socket.destroy();
-  }
-
-  heal(): void {
-    this.#open = true;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise((resolve) => this.#server.close(resolve));
-  }
-}
-
 describe('Informer across a restart of a private apiserver', { timeout: 300_000 }, () => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'op-kube-informer-plane-')));
   const plane = new ControlPlane(dir);
@@ -455,11 +395,11 @@ describe('Informer across a restart of a private apiserver', { timeout: 300_000 
   });
 
   it('relists after a restart it was cut off from, and infers the delete it never saw', async (t) => {
-    const partition = await Partition.to(Number(new URL(await plane.apiserverUrl()).port));
+    const partition = await startTcpProxy([Number(new URL(await plane.apiserverUrl()).port)]);
     t.after(() => partition.close());
     const [namespace, watched] = await synced(t, kubeClientFor(plane, { server: partition.url }));
     const from = watched.observed.length;
-    partition.cut();
+    partition.partition();
     await eventually('the informer to lose its watch', () =>
       Promise.resolve(
         watched.observed.slice(from).some((event) => event.type === 'failure') || undefined,

@@ -1,6 +1,6 @@
 // LeaderElector against the real apiserver: one leader at a time, hand-over on release, takeover only after expiry.
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api } from '@kubernetes/client-node';
@@ -262,11 +262,13 @@ describe('LeaderElector', () => {
 
   it('steps a leader cut off from the apiserver down before anyone else starts leading', async (t) => {
     const namespace = await testNamespace(t, 'lease-cut');
-    const proxy = await blackHoleProxy(config.getCurrentCluster()?.server ?? '');
+    const proxy = await startTcpProxy([
+      Number(new URL(config.getCurrentCluster()?.server ?? '').port),
+    ]);
     t.after(() => proxy.close());
     const errors: string[] = [];
     const a = elector(t, namespace, 'replica-a', {
-      client: proxy.client,
+      client: kubeClientFor(undefined, { server: proxy.url }),
       onError: (_error, phase) => errors.push(phase),
     });
     const b = elector(t, namespace, 'replica-b');
@@ -277,7 +279,7 @@ describe('LeaderElector', () => {
     t.after(() => guard.stop()); // also when an assertion fails before the explicit stop
 
     // Requests now hang rather than fail: the worst case, which only timeouts end.
-    proxy.cut();
+    proxy.blackHole();
     const cutAt = performance.now();
     await leading(b);
     await guard.stop();
@@ -373,47 +375,3 @@ describe('LeaderElector', () => {
     assert.match(defaults.identity, /^.+_[0-9a-f]{8}$/);
   });
 });
-
-/**
- * A TCP proxy in front of the apiserver (TLS passes through untouched) that can be switched to
- * swallow all traffic, so requests hang as they do behind a network partition.
- */
-async function blackHoleProxy(
-  apiserver: string,
-): Promise<{ client: KubeClient; cut: () => void; close: () => Promise<void> }> {
-  const target = new URL(apiserver);
-  let open = true;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk) => {
-      if (open) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      if (open) client.write(chunk);
-    });
-    for (const socket of [client, upstream]) {
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(socket);
-      });
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
-  const proxied = kubeClientFor(undefined, { server: `https://127.0.0.1:${address.port}` });
-  return {
-    client: proxied,
-    cut: () => {
-      open = false;
-    },
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}

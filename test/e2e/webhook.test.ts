@@ -17,7 +17,7 @@ import { registeredConfiguration } from '../../src/webhook/tls/self-managed.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { freePort } from '../../tools/cluster/ports.ts';
-import { startRoundRobinProxy } from '../support/round-robin-proxy.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { startWebhook } from '../support/webhook.ts';
 
 const config = kubeConfigFor();
@@ -191,7 +191,7 @@ describe(
       });
       const home = await testNamespace(t, 'webhook-ha-home');
       const ports = [await freePort(), await freePort()];
-      const proxy = await startRoundRobinProxy(ports);
+      const proxy = await startTcpProxy(ports);
       t.after(() => proxy.close());
       const replicas = [];
       for (const port of ports) {

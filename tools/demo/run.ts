@@ -167,6 +167,21 @@ class Demo {
     return result.stdout;
   }
 
+  /** The example's OnePasswordItem and the Secret the operator makes from it. */
+  readDatabaseItem(): Promise<OnePasswordItem | undefined> {
+    return this.getJson<OnePasswordItem>([
+      'get',
+      'onepassworditem',
+      'database',
+      '-n',
+      this.namespace,
+    ]);
+  }
+
+  readDatabaseSecret(): Promise<Secret | undefined> {
+    return this.getJson<Secret>(['get', 'secret', 'database', '-n', this.namespace]);
+  }
+
   async getJson<T>(args: readonly string[]): Promise<T | undefined> {
     const result = await this.kubectl([...args, '-o', 'json']);
     if (result.code !== 0) {
@@ -492,13 +507,7 @@ class Demo {
 
   async showItem(): Promise<void> {
     const item = await this.waitFor('OnePasswordItem database to be Ready', async () => {
-      const found = await this.getJson<OnePasswordItem>([
-        'get',
-        'onepassworditem',
-        'database',
-        '-n',
-        this.namespace,
-      ]);
+      const found = await this.readDatabaseItem();
       return readyOf(found)?.status === 'True' ? found : undefined;
     });
     const ready = readyOf(item);
@@ -543,13 +552,7 @@ class Demo {
     if (!password) throw new StepFailure('the item Production/database has no password field');
     password.value = NEW_PASSWORD;
     const secretDigest = async (): Promise<string | undefined> => {
-      const secret = await this.getJson<Secret>([
-        'get',
-        'secret',
-        'database',
-        '-n',
-        this.namespace,
-      ]);
+      const secret = await this.readDatabaseSecret();
       const value = secret?.data?.password;
       return value && createHash('sha256').update(value).digest('hex');
     };
@@ -571,13 +574,7 @@ class Demo {
     out(`    connect-local: Production/database is now at version ${version}`);
     const before = versions.get('database') ?? '?';
     const after = await this.waitFor('the new item version in Secret database', async () => {
-      const secret = await this.getJson<Secret>([
-        'get',
-        'secret',
-        'database',
-        '-n',
-        this.namespace,
-      ]);
+      const secret = await this.readDatabaseSecret();
       const current = secret?.metadata.annotations?.[ITEM_VERSION];
       return current !== undefined && current !== before ? current : undefined;
     });
@@ -588,13 +585,7 @@ class Demo {
         `after ${seconds}s (key password ${changed}; value not shown)`,
     );
     const item2 = await this.waitFor('the OnePasswordItem status to follow', async () => {
-      const found = await this.getJson<OnePasswordItem>([
-        'get',
-        'onepassworditem',
-        'database',
-        '-n',
-        this.namespace,
-      ]);
+      const found = await this.readDatabaseItem();
       return String(found?.status?.itemVersion) === after ? found : undefined;
     });
     out(

@@ -112,7 +112,7 @@ export class SelfManagedTls {
   readonly #configurations: Informer<V1MutatingWebhookConfiguration>;
   #served: string | undefined;
   #wake: (() => void) | undefined;
-  #loop: Promise<void> | undefined;
+  #watchingConfiguration = false;
 
   constructor(options: SelfManagedTlsOptions) {
     this.#options = options;
@@ -183,29 +183,24 @@ export class SelfManagedTls {
    * The leader's loop; returns when `signal` aborts. Errors are logged and retried: a leader that
    * cannot reach the apiserver loses its Lease anyway.
    */
-  lead(signal: AbortSignal): Promise<void> {
-    this.#loop = (async () => {
-      // Only the leader watches the configuration: followers never publish.
-      if (!this.#configurations.hasSynced()) {
-        try {
-          this.#configurations.start();
-        } catch {
-          // Already started in an earlier leadership period.
-        }
+  async lead(signal: AbortSignal): Promise<void> {
+    // Only a leader watches the configuration (followers never publish); once started, the watch
+    // stays for later leadership periods.
+    if (!this.#watchingConfiguration) {
+      this.#watchingConfiguration = true;
+      this.#configurations.start();
+    }
+    await this.#secrets.waitForSync(signal).catch(() => undefined);
+    while (!signal.aborted) {
+      let delayMs: number;
+      try {
+        delayMs = await this.#reconcile();
+      } catch (error) {
+        this.#options.logger.warn({ err: error }, 'could not reconcile the webhook TLS');
+        delayMs = RETRY_MS;
       }
-      await this.#secrets.waitForSync(signal).catch(() => undefined);
-      while (!signal.aborted) {
-        let delayMs: number;
-        try {
-          delayMs = await this.#reconcile();
-        } catch (error) {
-          this.#options.logger.warn({ err: error }, 'could not reconcile the webhook TLS');
-          delayMs = RETRY_MS;
-        }
-        await this.#sleep(delayMs, signal);
-      }
-    })();
-    return this.#loop;
+      await this.#sleep(delayMs, signal);
+    }
   }
 
   async #sleep(ms: number, signal: AbortSignal): Promise<void> {
