@@ -7,10 +7,11 @@ import {
   CONNECT_API_VERSION,
   CONNECT_VERSION_HEADER,
   looksLikeId,
-  type ActivityAction,
   type Health,
 } from '../models.ts';
 import type { ActivityLog } from './activity-log.ts';
+import { activityEntry, auditOf, type Audit, type AuditScope, type RouteMethod } from './audit.ts';
+import { attachmentDisposition } from './content-disposition.ts';
 import { ForbiddenError, HttpError, InvalidInputError, NotFoundError } from './errors.ts';
 import type { Faults } from './faults.ts';
 import {
@@ -37,25 +38,26 @@ export interface ApiDependencies {
   readonly maxBodyBytes: number;
 }
 
-interface Audit {
-  action: ActivityAction;
-  vaultId: string;
-  itemId?: string;
-  itemVersion?: number;
-}
-
 interface Locals {
   principal?: Principal;
   audit?: Audit;
 }
 
-const ACTIONS: Readonly<Record<string, ActivityAction>> = {
-  GET: 'READ',
-  POST: 'CREATE',
-  PUT: 'UPDATE',
-  PATCH: 'UPDATE',
-  DELETE: 'DELETE',
-};
+/**
+ * One entry of the API: the router serves `path` and the auditor records `audit` for it, from the
+ * same parameters the handler reads. Nothing is served that this table does not name.
+ */
+interface Route {
+  readonly method: RouteMethod;
+  readonly path: string;
+  readonly audit: AuditScope;
+  /** Parses a JSON body, after the token is checked. */
+  readonly body?: true;
+  readonly handle: (req: Request, res: Response) => void | Promise<void>;
+}
+
+/** User agents are the client's to choose; an entry keeps this much of one. */
+const MAX_USER_AGENT = 256;
 
 function locals(res: Response): Locals {
   return res.locals as Locals;
@@ -97,6 +99,9 @@ export function createApi(deps: ApiDependencies): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  // Connect's paths are lower case, as its ids are: a second spelling of a path is a second way
+  // past anything keyed on the first. A trailing slash stays optional (clients send it).
+  app.set('case sensitive routing', true);
 
   app.use((req, res, next) => {
     res.setHeader(CONNECT_VERSION_HEADER, CONNECT_API_VERSION);
@@ -111,30 +116,17 @@ export function createApi(deps: ApiDependencies): express.Express {
 
   function recordActivity(req: Request, res: Response): void {
     const { audit, principal } = locals(res);
-    if (!audit) return;
-    const denied = res.statusCode === 401 || res.statusCode === 403;
-    if (!denied && res.statusCode >= 400) return;
-    activity.record({
+    const entry = activityEntry(audit, principal, {
       requestId: randomUUID(),
       timestamp: new Date().toISOString(),
-      action: audit.action,
-      result: denied ? 'DENY' : 'SUCCESS',
-      actor: {
-        id: principal?.jti ?? '',
-        account: principal?.accountId ?? '',
-        jti:
-          principal?.jti ??
-          tokens.jtiOf(/^Bearer\s+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] ?? ''),
-        userAgent: req.headers['user-agent'] ?? '',
-        requestIp: req.socket.remoteAddress ?? '',
-      },
-      resource: {
-        type: audit.itemId ? 'ITEM' : 'VAULT',
-        vault: { id: audit.vaultId },
-        ...(audit.itemId ? { item: { id: audit.itemId } } : {}),
-        ...(audit.itemVersion !== undefined ? { itemVersion: audit.itemVersion } : {}),
-      },
+      status: res.statusCode,
+      refusedJti: principal
+        ? ''
+        : tokens.jtiOf(/^Bearer\s+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] ?? ''),
+      userAgent: (req.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT),
+      requestIp: req.socket.remoteAddress ?? '',
     });
+    if (entry) activity.record(entry);
   }
 
   app.get('/heartbeat', (_req, res) => {
@@ -161,35 +153,6 @@ export function createApi(deps: ApiDependencies): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.render());
   });
-
-  const v1 = express.Router();
-  v1.use(async (_req, _res, next) => {
-    if (faults.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
-    if (faults.rateLimited > 0) {
-      faults.rateLimited -= 1;
-      throw new HttpError(429, 'Too many requests (rate limit forced through the admin listener)');
-    }
-    if (faults.outage)
-      throw new HttpError(503, 'Connect is unavailable (outage forced through the admin listener)');
-    next();
-  });
-  v1.use(async (req, res, next) => {
-    const vaultId = /^\/vaults\/([^/]+)/.exec(req.path)?.[1];
-    const itemId = /^\/vaults\/[^/]+\/items\/([^/]+)/.exec(req.path)?.[1];
-    if (vaultId && looksLikeId(vaultId)) {
-      locals(res).audit = {
-        action: ACTIONS[req.method] ?? 'READ',
-        vaultId,
-        ...(itemId && looksLikeId(itemId) ? { itemId } : {}),
-      };
-    } else if (/^\/vaults\/?$/.test(req.path)) {
-      // Listing vaults reads every vault in scope: audited with an empty vault id.
-      locals(res).audit = { action: 'READ', vaultId: '' };
-    }
-    locals(res).principal = await tokens.authenticate(req.headers.authorization);
-    next();
-  });
-  v1.use(express.json({ limit: deps.maxBodyBytes, type: () => true }));
 
   function grantFor(res: Response, vaultId: string, need: 'read' | 'write'): void {
     const grant = locals(res).principal?.grants.get(vaultId);
@@ -251,104 +214,193 @@ export function createApi(deps: ApiDependencies): express.Express {
     }
   }
 
-  v1.get('/vaults', (req, res) => {
-    const filter = queryFilter(req);
-    const grants = locals(res).principal?.grants;
-    const vaults = store
-      .vaults()
-      .filter((vault) => grants?.get(vault.id)?.read || grants?.get(vault.id)?.write)
-      .filter(
-        (vault) => !filter || (filter.attribute !== 'tag' && matchesFilter(filter, [vault.name])),
-      );
-    res.json(vaults);
-  });
+  const item = '/vaults/:vaultId/items/:itemId';
+  const routes: readonly Route[] = [
+    {
+      method: 'get',
+      path: '/vaults',
+      audit: 'vaults',
+      handle(req, res) {
+        const filter = queryFilter(req);
+        const grants = locals(res).principal?.grants;
+        const vaults = store
+          .vaults()
+          .filter((vault) => grants?.get(vault.id)?.read || grants?.get(vault.id)?.write)
+          .filter(
+            (vault) =>
+              !filter || (filter.attribute !== 'tag' && matchesFilter(filter, [vault.name])),
+          );
+        res.json(vaults);
+      },
+    },
+    {
+      method: 'get',
+      path: '/vaults/:vaultId',
+      audit: 'vault',
+      handle(req, res) {
+        const vaultId = requireId(param(req, 'vaultId'), 'vault');
+        const grant = locals(res).principal?.grants.get(vaultId);
+        if (!grant?.read && !grant?.write) throw new ForbiddenError();
+        res.json(store.vault(vaultId));
+      },
+    },
+    {
+      method: 'get',
+      path: '/vaults/:vaultId/items',
+      audit: 'vault',
+      handle(req, res) {
+        const vaultId = vaultFor(req, res, 'read');
+        const filter = queryFilter(req);
+        const items = store
+          .items(vaultId)
+          .filter(
+            (stored) =>
+              !filter ||
+              matchesFilter(
+                filter,
+                filter.attribute === 'tag' ? (stored.tags ?? []) : [stored.title],
+              ),
+          );
+        res.json(items.map(summarizeItem));
+      },
+    },
+    {
+      method: 'post',
+      path: '/vaults/:vaultId/items',
+      audit: 'vault',
+      body: true,
+      async handle(req, res) {
+        const vaultId = vaultFor(req, res, 'write');
+        res.json(presentItem(audited(res, await store.createItem(vaultId, req.body))));
+      },
+    },
+    {
+      method: 'get',
+      path: item,
+      audit: 'item',
+      handle(req, res) {
+        res.json(presentItem(itemFor(req, res, 'read')));
+      },
+    },
+    {
+      method: 'put',
+      path: item,
+      audit: 'item',
+      body: true,
+      async handle(req, res) {
+        const stored = itemFor(req, res, 'write');
+        res.json(
+          presentItem(audited(res, await store.replaceItem(stored.vault.id, stored.id, req.body))),
+        );
+      },
+    },
+    {
+      method: 'patch',
+      path: item,
+      audit: 'item',
+      body: true,
+      async handle(req, res) {
+        const stored = itemFor(req, res, 'write');
+        res.json(
+          presentItem(audited(res, await store.patchItem(stored.vault.id, stored.id, req.body))),
+        );
+      },
+    },
+    {
+      method: 'delete',
+      path: item,
+      audit: 'item',
+      async handle(req, res) {
+        const stored = itemFor(req, res, 'write');
+        await store.deleteItem(stored.vault.id, stored.id);
+        res.status(204).end();
+      },
+    },
+    {
+      method: 'get',
+      path: `${item}/files`,
+      audit: 'item',
+      handle(req, res) {
+        const stored = itemFor(req, res, 'read');
+        injectFileFault();
+        const inline = wantsInline(req);
+        res.json((stored.files ?? []).map((file) => presentFileMaybeInline(file, inline)));
+      },
+    },
+    {
+      method: 'get',
+      path: `${item}/files/:fileId`,
+      audit: 'item',
+      handle(req, res) {
+        const stored = itemFor(req, res, 'read');
+        injectFileFault();
+        res.json(presentFileMaybeInline(fileFor(req, stored), wantsInline(req)));
+      },
+    },
+    {
+      method: 'get',
+      path: `${item}/files/:fileId/content`,
+      audit: 'item',
+      handle(req, res) {
+        const stored = itemFor(req, res, 'read');
+        injectFileFault();
+        const file = fileFor(req, stored);
+        res
+          .type('application/octet-stream')
+          .setHeader('Content-Disposition', attachmentDisposition(file.name))
+          .send(Buffer.from(file.content, 'base64'));
+      },
+    },
+    {
+      method: 'get',
+      path: '/activity',
+      audit: 'none',
+      handle(req, res) {
+        const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
+        const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+          throw new InvalidInputError('limit must be an integer from 1 to 1000');
+        }
+        if (!Number.isInteger(offset) || offset < 0)
+          throw new InvalidInputError('offset must be a non-negative integer');
+        const page = activity.page(offset, limit);
+        const total = activity.count();
+        res.setHeader(
+          'Content-Range',
+          page.length ? `${offset + 1}-${offset + page.length}/${total}` : `*/${total}`,
+        );
+        res.json(page);
+      },
+    },
+  ];
 
-  v1.get('/vaults/:vaultId', (req, res) => {
-    const vaultId = requireId(param(req, 'vaultId'), 'vault');
-    const grant = locals(res).principal?.grants.get(vaultId);
-    if (!grant?.read && !grant?.write) throw new ForbiddenError();
-    res.json(store.vault(vaultId));
-  });
-
-  v1.get('/vaults/:vaultId/items', (req, res) => {
-    const vaultId = vaultFor(req, res, 'read');
-    const filter = queryFilter(req);
-    const items = store
-      .items(vaultId)
-      .filter(
-        (item) =>
-          !filter ||
-          matchesFilter(filter, filter.attribute === 'tag' ? (item.tags ?? []) : [item.title]),
-      );
-    res.json(items.map(summarizeItem));
-  });
-
-  v1.post('/vaults/:vaultId/items', async (req, res) => {
-    const vaultId = vaultFor(req, res, 'write');
-    res.json(presentItem(audited(res, await store.createItem(vaultId, req.body))));
-  });
-
-  v1.get('/vaults/:vaultId/items/:itemId', (req, res) => {
-    res.json(presentItem(itemFor(req, res, 'read')));
-  });
-
-  v1.put('/vaults/:vaultId/items/:itemId', async (req, res) => {
-    const item = itemFor(req, res, 'write');
-    res.json(presentItem(audited(res, await store.replaceItem(item.vault.id, item.id, req.body))));
-  });
-
-  v1.patch('/vaults/:vaultId/items/:itemId', async (req, res) => {
-    const item = itemFor(req, res, 'write');
-    res.json(presentItem(audited(res, await store.patchItem(item.vault.id, item.id, req.body))));
-  });
-
-  v1.delete('/vaults/:vaultId/items/:itemId', async (req, res) => {
-    const item = itemFor(req, res, 'write');
-    await store.deleteItem(item.vault.id, item.id);
-    res.status(204).end();
-  });
-
-  v1.get('/vaults/:vaultId/items/:itemId/files', (req, res) => {
-    const item = itemFor(req, res, 'read');
-    injectFileFault();
-    const inline = wantsInline(req);
-    res.json((item.files ?? []).map((file) => presentFileMaybeInline(file, inline)));
-  });
-
-  v1.get('/vaults/:vaultId/items/:itemId/files/:fileId', (req, res) => {
-    const item = itemFor(req, res, 'read');
-    injectFileFault();
-    res.json(presentFileMaybeInline(fileFor(req, item), wantsInline(req)));
-  });
-
-  v1.get('/vaults/:vaultId/items/:itemId/files/:fileId/content', (req, res) => {
-    const item = itemFor(req, res, 'read');
-    injectFileFault();
-    const file = fileFor(req, item);
-    res
-      .type('application/octet-stream')
-      .setHeader('Content-Disposition', `attachment; filename="${file.name.replaceAll('"', '')}"`)
-      .send(Buffer.from(file.content, 'base64'));
-  });
-
-  v1.get('/activity', (req, res) => {
-    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
-    const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new InvalidInputError('limit must be an integer from 1 to 1000');
+  const v1 = express.Router({ caseSensitive: true, strict: false });
+  v1.use(async (_req, _res, next) => {
+    if (faults.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
+    if (faults.rateLimited > 0) {
+      faults.rateLimited -= 1;
+      throw new HttpError(429, 'Too many requests (rate limit forced through the admin listener)');
     }
-    if (!Number.isInteger(offset) || offset < 0)
-      throw new InvalidInputError('offset must be a non-negative integer');
-    const page = activity.page(offset, limit);
-    const total = activity.count();
-    res.setHeader(
-      'Content-Range',
-      page.length ? `${offset + 1}-${offset + page.length}/${total}` : `*/${total}`,
-    );
-    res.json(page);
+    if (faults.outage)
+      throw new HttpError(503, 'Connect is unavailable (outage forced through the admin listener)');
+    next();
   });
-
-  v1.use((req) => {
+  const json = express.json({ limit: deps.maxBodyBytes, type: () => true });
+  for (const route of routes) {
+    // The audit starts before the token is checked, so that a refusal is recorded as a DENY.
+    const guard = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+      const audit = auditOf(route.method, route.audit, req.params);
+      if (audit) locals(res).audit = audit;
+      locals(res).principal = await tokens.authenticate(req.headers.authorization);
+      next();
+    };
+    const handlers = route.body ? [guard, json] : [guard];
+    v1[route.method](route.path, ...handlers, async (req: Request, res: Response) => {
+      await route.handle(req, res);
+    });
+  }
+  v1.use(async (req) => {
+    await tokens.authenticate(req.headers.authorization);
     throw new NotFoundError(`no such endpoint: ${req.method} /v1${req.path}`);
   });
 

@@ -1,7 +1,7 @@
 // `op-kube connect-local`: serve, and the `token …` and `server init` commands on the state dir.
-import pino from 'pino';
 import type { Command, CommandIo } from '../../cli/command.ts';
 import { ConfigError, ExitCode, UsageError } from '../../cli/errors.ts';
+import { createLogger } from '../../cli/logger.ts';
 import {
   defineFlag,
   flagValue,
@@ -63,8 +63,16 @@ const serveFlags = {
   activityRetention: defineFlag({
     name: 'activity-retention',
     kind: 'int',
-    usage: 'how many audited requests /v1/activity keeps',
+    usage: 'how many audited requests made with a valid token /v1/activity keeps',
     default: 10_000,
+  }),
+  activityAnonymousRetention: defineFlag({
+    name: 'activity-anonymous-retention',
+    kind: 'int',
+    usage:
+      'how many audited requests without a valid token /v1/activity keeps, apart, so that they ' +
+      'cannot push out the others',
+    default: 1000,
   }),
   maxInlineFileBytes: defineFlag({
     name: 'max-inline-file-bytes',
@@ -215,7 +223,7 @@ async function serve(flags: ParsedFlags, io: CommandIo): Promise<number> {
   if (!['debug', 'info', 'warn', 'error'].includes(level)) {
     throw new ConfigError('--log-level', `unknown level ${JSON.stringify(level)}`);
   }
-  const logger = pino({ level, base: { component: 'connect-local' } });
+  const logger = createLogger('connect-local', level);
   const dataFile = flagValue(flags, serveFlags.data);
   // Loaded here, not at the top: every `op-kube` command would otherwise load the HTTP server.
   const { startConnectLocal } = await import('./server.ts');
@@ -233,6 +241,7 @@ async function serve(flags: ParsedFlags, io: CommandIo): Promise<number> {
         ...(certFile && keyFile ? { tls: { certFile, keyFile } } : {}),
         ...(adminPort !== undefined ? { adminPort } : {}),
         activityRetention: positiveInteger(flags, serveFlags.activityRetention),
+        activityAnonymousRetention: positiveInteger(flags, serveFlags.activityAnonymousRetention),
         maxInlineFileBytes: positiveInteger(flags, serveFlags.maxInlineFileBytes),
         maxBodyBytes: positiveInteger(flags, serveFlags.maxBodyBytes),
         logger,

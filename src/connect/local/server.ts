@@ -22,6 +22,7 @@ import { createToken, resolveGrants, type VaultSpec } from './tokens.ts';
 import type { KubeClient } from '../../kube/client.ts';
 
 export const ADMIN_SECRET_FILE = 'admin-secret';
+export const DEFAULT_ANONYMOUS_RETENTION = 1000;
 
 export interface ConnectLocalOptions {
   readonly host: string;
@@ -31,6 +32,8 @@ export interface ConnectLocalOptions {
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   readonly adminPort?: number;
   readonly activityRetention: number;
+  /** Requests without a valid token are kept apart, this many at most (default 1,000). */
+  readonly activityAnonymousRetention?: number;
   readonly maxInlineFileBytes: number;
   readonly maxBodyBytes: number;
   readonly logger: Logger;
@@ -169,6 +172,7 @@ export async function startConnectLocal(
   }
   const activity = await ActivityLog.open(stateDir, {
     retention: options.activityRetention,
+    anonymousRetention: options.activityAnonymousRetention ?? DEFAULT_ANONYMOUS_RETENTION,
     onError: (error) => logger.error({ err: error }, 'could not append to the activity log'),
   });
   const faults = noFaults();
