@@ -56,6 +56,8 @@ export interface StartOptions {
   readonly stateDir?: string;
   /** Added to the environment, e.g. POD_NAMESPACE. */
   readonly env?: NodeJS.ProcessEnv;
+  /** The admin listener's secret (default `test-admin-secret`). */
+  readonly adminSecret?: string;
 }
 
 let tokenCounter = 0;
@@ -72,6 +74,7 @@ export async function startConnectLocal(
   options: StartOptions = {},
 ): Promise<ConnectLocalHandle> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'op-kube-connect-'));
+  const adminSecret = options.adminSecret ?? 'test-admin-secret';
   const args = ['connect-local', '--port=0', '--admin-port=0', `--state-dir=${stateDir}`];
   if (options.data !== undefined) {
     const dataDir = mkdtempSync(join(tmpdir(), 'op-kube-data-'));
@@ -83,7 +86,7 @@ export async function startConnectLocal(
   const env = {
     ...process.env,
     ...options.env,
-    CONNECT_LOCAL_ADMIN_SECRET: 'test-admin-secret',
+    CONNECT_LOCAL_ADMIN_SECRET: adminSecret,
   };
   const child = spawn(process.execPath, [launcher, ...args], {
     env,
@@ -161,7 +164,7 @@ export async function startConnectLocal(
     async admin(method, path, body) {
       const response = await fetch(`${listening.adminUrl}${path}`, {
         method,
-        headers: { authorization: 'Bearer test-admin-secret', 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${adminSecret}`, 'content-type': 'application/json' },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
       const text = await response.text();
@@ -175,6 +178,7 @@ export async function startConnectLocal(
         stateDir,
         ...(options.args ? { args: options.args } : {}),
         ...(options.env ? { env: options.env } : {}),
+        ...(options.adminSecret ? { adminSecret: options.adminSecret } : {}),
       }),
   };
   return handle;
