@@ -1,7 +1,6 @@
 // The Secret a OnePasswordItem asks for, and how an existing Secret of that name relates to it.
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  FIELD_MANAGER,
   ITEM_PATH_ANNOTATION,
   ITEM_VERSION_ANNOTATION,
   MANAGED_BY_LABEL,
@@ -74,43 +73,6 @@ export function desiredSecret(input: DesiredSecretInput): V1Secret {
   };
 }
 
-export type Ownership =
-  | { readonly kind: 'absent' }
-  | { readonly kind: 'owned' }
-  /** Left by 1Password's operator for the same item: take it over. */
-  | { readonly kind: 'adoptable' }
-  | { readonly kind: 'foreign'; readonly why: string };
-
-/**
- * A Secret is ours if op-kube's field manager or an ownerReference to this owner says so; it is
- * adoptable if 1Password's operator left it for the same item (its ownerReference to this owner, or
- * its item-path annotation for the same vault and item); anything else is someone else's.
- */
-export function classifySecret(
-  existing: V1Secret | undefined,
-  owner: OwnerObject,
-  vaultId: string,
-  itemId: string,
-): Ownership {
-  if (!existing) return { kind: 'absent' };
-  const references = existing.metadata?.ownerReferences ?? [];
-  const ownedByOwner = references.some((reference) => reference.uid === owner.metadata.uid);
-  const managedByUs =
-    existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE &&
-    existing.metadata.managedFields?.some((entry) => entry.manager === FIELD_MANAGER) === true;
-  if (ownedByOwner && managedByUs) return { kind: 'owned' };
-  if (ownedByOwner) return { kind: 'adoptable' };
-  const annotated = existing.metadata?.annotations?.[ITEM_PATH_ANNOTATION];
-  if (annotated === formatItemPath(vaultId, itemId)) return { kind: 'adoptable' };
-  const controller = references.find((reference) => reference.controller);
-  return {
-    kind: 'foreign',
-    why: controller
-      ? `Secret ${existing.metadata?.name} is controlled by ${controller.kind} ${controller.name}`
-      : `Secret ${existing.metadata?.name} exists and was not created for this item`,
-  };
-}
-
 /** True when applying `desired` would change what the Secret holds or says about itself. */
 export function secretDiffers(existing: V1Secret, desired: V1Secret): boolean {
   if ((existing.type ?? 'Opaque') !== desired.type) return true;
@@ -141,5 +103,22 @@ export function sameData(existing: V1Secret, desired: V1Secret): boolean {
   const keys = Object.keys(wanted);
   return (
     keys.length === Object.keys(actual).length && keys.every((key) => actual[key] === wanted[key])
+  );
+}
+
+/** What the apiserver accepts in one Secret's data: 1 MiB, keys excluded. */
+export const MAX_SECRET_DATA_BYTES = 1024 * 1024;
+
+/** Why `data` cannot be stored in one Secret, or undefined when it can. */
+export function secretSizeProblem(
+  data: ReadonlyMap<string, Buffer>,
+  secretName: string,
+): string | undefined {
+  let bytes = 0;
+  for (const value of data.values()) bytes += value.length;
+  if (bytes <= MAX_SECRET_DATA_BYTES) return undefined;
+  return (
+    `the item's data is ${bytes} bytes, over the ${MAX_SECRET_DATA_BYTES}-byte (1 MiB) limit of a ` +
+    `Secret; Secret ${secretName} keeps its last data`
   );
 }

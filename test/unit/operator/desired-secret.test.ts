@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Secret } from '@kubernetes/client-node';
 import {
-  classifySecret,
   desiredSecret,
   sameData,
+  MAX_SECRET_DATA_BYTES,
   secretDiffers,
+  secretSizeProblem,
   staleKeys,
   type OwnerObject,
 } from '../../../src/operator/desired-secret.ts';
@@ -74,81 +75,6 @@ describe('desiredSecret', () => {
   });
 });
 
-function existing(partial: {
-  refs?: { uid: string; kind?: string; controller?: boolean }[];
-  annotations?: Record<string, string>;
-  managed?: boolean;
-  data?: Record<string, string>;
-  type?: string;
-}): V1Secret {
-  return {
-    metadata: {
-      name: 'db',
-      namespace: 'apps',
-      ownerReferences: (partial.refs ?? []).map((ref) => ({
-        apiVersion: 'v1',
-        kind: ref.kind ?? 'OnePasswordItem',
-        name: 'x',
-        uid: ref.uid,
-        controller: ref.controller ?? true,
-      })),
-      annotations: partial.annotations ?? {},
-      labels: partial.managed ? { 'app.kubernetes.io/managed-by': 'op-kube' } : {},
-      managedFields: partial.managed
-        ? [{ manager: 'op-kube', operation: 'Apply' }]
-        : [{ manager: 'manager', operation: 'Update' }],
-    },
-    type: partial.type ?? 'Opaque',
-    data: partial.data ?? {},
-  };
-}
-
-describe('classifySecret', () => {
-  it('tells absent, owned, adoptable and foreign Secrets apart', () => {
-    assert.deepEqual(classifySecret(undefined, owner, VAULT, ITEM), { kind: 'absent' });
-    assert.deepEqual(
-      classifySecret(existing({ refs: [{ uid: 'uid-1' }], managed: true }), owner, VAULT, ITEM),
-      { kind: 'owned' },
-    );
-    assert.deepEqual(classifySecret(existing({ refs: [{ uid: 'uid-1' }] }), owner, VAULT, ITEM), {
-      kind: 'adoptable',
-    });
-    assert.deepEqual(
-      classifySecret(
-        existing({
-          annotations: { 'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}` },
-        }),
-        owner,
-        VAULT,
-        ITEM,
-      ),
-      { kind: 'adoptable' },
-    );
-    const otherItem = classifySecret(
-      existing({
-        annotations: {
-          'operator.1password.io/item-path': `vaults/${VAULT}/items/${'x'.repeat(26)}`,
-        },
-      }),
-      owner,
-      VAULT,
-      ITEM,
-    );
-    assert.equal(otherItem.kind, 'foreign');
-    const controlled = classifySecret(
-      existing({ refs: [{ uid: 'other', kind: 'Deployment' }] }),
-      owner,
-      VAULT,
-      ITEM,
-    );
-    assert.deepEqual(controlled, {
-      kind: 'foreign',
-      why: 'Secret db is controlled by Deployment x',
-    });
-    assert.equal(classifySecret(existing({}), owner, VAULT, ITEM).kind, 'foreign');
-  });
-});
-
 describe('comparing Secrets', () => {
   const wanted = desired();
   const current: V1Secret = {
@@ -176,5 +102,29 @@ describe('comparing Secrets', () => {
     assert.deepEqual(staleKeys({ ...current, data: { ...current.data, old: 'eA==' } }, wanted), [
       'old',
     ]);
+  });
+});
+
+describe('secretSizeProblem', () => {
+  const sized = (...sizes: number[]) =>
+    new Map(sizes.map((size, index) => [`k${index}`, Buffer.alloc(size, 0x61)]));
+
+  it('accepts data up to exactly 1 MiB, counting every value', () => {
+    assert.equal(secretSizeProblem(sized(MAX_SECRET_DATA_BYTES), 'db'), undefined);
+    assert.equal(
+      secretSizeProblem(sized(MAX_SECRET_DATA_BYTES / 2, MAX_SECRET_DATA_BYTES / 2), 'db'),
+      undefined,
+    );
+    assert.equal(secretSizeProblem(new Map(), 'db'), undefined);
+  });
+
+  it('refuses one byte more, naming the size and the Secret but no value', () => {
+    const problem = secretSizeProblem(
+      sized(MAX_SECRET_DATA_BYTES / 2, MAX_SECRET_DATA_BYTES / 2 + 1),
+      'db',
+    );
+    assert.match(problem ?? '', /1048577 bytes, over the 1048576-byte \(1 MiB\) limit/);
+    assert.match(problem ?? '', /Secret db keeps its last data/);
+    assert.equal((problem ?? '').includes('aaaa'), false);
   });
 });

@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { FullItem } from '../../../src/connect/index.ts';
 import {
+  describeKeyLosses,
   itemToSecretData,
+  mapItemToSecretData,
   sanitizeKey,
   sanitizeSecretName,
 } from '../../../src/operator/secret-data.ts';
@@ -174,5 +176,84 @@ describe('itemToSecretData', () => {
       strict,
     );
     assert.ok(data.get('blob.bin')?.equals(bytes));
+  });
+});
+
+describe('mapItemToSecretData reports what the mapping loses', () => {
+  const strict = { allowEmptyValues: false };
+  const secretValues = ['v-api-1', 'v-api-2', 'v-api-3', 'v-bang', 'v-key', 'v-none', 'v-file'];
+
+  it('names merged labels, labels with no key and shadowed files, never a value', () => {
+    const result = mapItemToSecretData(
+      item({
+        fields: [
+          { id: 'a', type: 'STRING', label: 'api key', value: secretValues[0] },
+          { id: 'b', type: 'STRING', label: 'api-key', value: secretValues[1] },
+          { id: 'c', type: 'STRING', label: 'api/key', value: secretValues[2] },
+          { id: 'd', type: 'STRING', label: '!!!', value: secretValues[3] },
+          { id: 'e', type: 'STRING', label: '🔑', value: secretValues[4] },
+          { id: 'f', type: 'STRING', label: '', value: secretValues[5] },
+          { id: 'g', type: 'STRING', label: 'quiet', value: '' },
+          { id: 'h', type: 'STRING', label: '???', value: '' },
+        ],
+        files: [
+          { id: 'x', name: 'api key', size: 6, content_path: '/c' },
+          { id: 'y', name: '@@', size: 6, content_path: '/c' },
+        ],
+      }),
+      new Map([
+        ['x', Buffer.from(secretValues[6] ?? '')],
+        ['y', Buffer.from(secretValues[6] ?? '')],
+      ]),
+      strict,
+    );
+    // 1Password's mapping is kept: the last field of a merged key wins.
+    assert.equal(result.data.get('api-key')?.toString(), 'v-api-3');
+    assert.deepEqual(result.losses, [
+      { kind: 'noKey', entry: 'field "!!!"' },
+      { kind: 'noKey', entry: 'field "🔑"' },
+      { kind: 'noKey', entry: 'unlabelled field f' },
+      {
+        kind: 'merged',
+        key: 'api-key',
+        entries: ['field "api key"', 'field "api-key"', 'field "api/key"'],
+      },
+      { kind: 'fileShadowed', key: 'api-key', entry: 'file "api key"' },
+      { kind: 'noKey', entry: 'file "@@"' },
+    ]);
+    const sentence = describeKeyLosses(result.losses) ?? '';
+    assert.match(
+      sentence,
+      /field "api key", field "api-key", field "api\/key" all map to key api-key/,
+    );
+    for (const value of secretValues) assert.equal(sentence.includes(value), false);
+  });
+
+  it('reports nothing when every entry keeps its own key, and empty values are not losses', () => {
+    const result = mapItemToSecretData(
+      item({
+        fields: [
+          { id: 'a', type: 'STRING', label: 'password', value: 'p' },
+          { id: 'b', type: 'STRING', label: '!!!', value: '' },
+        ],
+      }),
+      new Map(),
+      strict,
+    );
+    assert.deepEqual(result.losses, []);
+    assert.equal(describeKeyLosses(result.losses), undefined);
+  });
+
+  it('lists at most ten losses and counts the rest', () => {
+    const fields = Array.from({ length: 15 }, (_, index) => ({
+      id: `f${index}`,
+      type: 'STRING' as const,
+      label: '#'.repeat(index + 1),
+      value: 'v',
+    }));
+    const sentence = describeKeyLosses(
+      mapItemToSecretData(item({ fields }), new Map(), strict).losses,
+    );
+    assert.match(sentence ?? '', /and 5 more$/);
   });
 });
