@@ -44,7 +44,8 @@ const CREDENTIAL_PATTERNS: readonly [RegExp, string][] = [
   [/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g, '[redacted]'],
   // 1Password service account tokens.
   [/ops_[A-Za-z0-9_-]{20,}/g, '[redacted]'],
-  [/(Bearer\s+)[^\s"\\]+/gi, '$1[redacted]'],
+  // A credential after `Bearer`; not the words of a message such as "Invalid bearer token: …".
+  [/(Bearer\s+)[A-Za-z0-9._~+/=-]{16,}/gi, '$1[redacted]'],
 ];
 
 /** A log line with every credential-shaped string replaced. */

@@ -77,12 +77,22 @@ describe('createLogger', () => {
     logger.warn({ err: new Error(`could not parse ${PRIVATE_KEY}`) }, 'failed');
     logger.error(`request with ${TOKEN} failed`);
     logger.error({ detail: `ops_${'a'.repeat(40)}` }, 'service account token');
+    logger.warn({ err: new Error('Authorization: Bearer 0123456789abcdef0123 refused') }, 'opaque');
+    logger.warn({ err: new Error('Invalid bearer token: the token has been revoked') }, '401');
     const output = lines().join('\n');
-    assert.equal(lines().length, 4);
-    for (const secret of [TOKEN, 'MIGHAgEAMBMG', 'canarycanary', `ops_${'a'.repeat(40)}`]) {
+    assert.equal(lines().length, 6);
+    for (const secret of [
+      TOKEN,
+      'MIGHAgEAMBMG',
+      'canarycanary',
+      `ops_${'a'.repeat(40)}`,
+      '0123456789abcdef0123',
+    ]) {
       assert.ok(!output.includes(secret), `${secret.slice(0, 12)}… leaked:\n${output}`);
     }
     assert.match(output, /GET \/v1\/vaults: echoed Bearer \[redacted\]/);
     assert.match(output, /could not parse \[redacted private key\]/);
+    assert.match(output, /Authorization: Bearer \[redacted\] refused/);
+    assert.match(output, /Invalid bearer token: the token has been revoked/);
   });
 });
