@@ -14,6 +14,8 @@ export const IGNORE_SECRET_TAG = 'operator.1password.io:ignore-secret';
 export const OP_KUBE_PREFIX = 'op-kube.io/';
 /** Changing this annotation's value on a OnePasswordItem forces an immediate re-sync. */
 export const RESYNC_ANNOTATION = `${OP_KUBE_PREFIX}resync`;
+/** On a Namespace (set by cluster admins): the vaults its items may read, comma-separated. */
+export const ALLOWED_VAULTS_ANNOTATION = `${OP_KUBE_PREFIX}allowed-vaults`;
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'op-kube';

@@ -3,6 +3,7 @@ import { ConfigError } from '../cli/errors.ts';
 import { defineFlag, flagValue, type FlagDefinition, type ParsedFlags } from '../cli/flags.ts';
 import { parseGoBool, parseGoInt } from '../cli/go-values.ts';
 import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../kube/client.ts';
+import { VAULT_POLICIES, type VaultPolicy } from './vault-policy.ts';
 
 const ZAP_LEVELS = ['debug', 'info', 'error', 'panic', 'warn', 'dpanic', 'fatal'] as const;
 
@@ -126,6 +127,13 @@ export const operatorFlags = {
     usage: "every Nth poll also compares every watched item's version (safety net)",
     default: 10,
   }),
+  vaultPolicy: defineFlag({
+    name: 'vault-policy',
+    kind: 'string',
+    usage:
+      'vaults of a namespace without the op-kube.io/allowed-vaults annotation: allow-unlisted (every vault the token reaches) or deny-unlisted (none)',
+    default: 'allow-unlisted',
+  }),
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -150,6 +158,8 @@ export interface OperatorConfig {
   /** Client-side apiserver request limits (client-go's --kube-api-qps/--kube-api-burst). */
   readonly kubeApi: { readonly qps: number; readonly burst: number };
   readonly fullCheckEvery: number;
+  /** What a namespace without the op-kube.io/allowed-vaults annotation may read. */
+  readonly vaultPolicy: VaultPolicy;
   /** Flags that were given but have no effect here, for one log line each at start-up. */
   readonly ignoredFlags: readonly { flag: string; why: string }[];
 }
@@ -217,6 +227,17 @@ function nonNegativeNumber(flags: ParsedFlags, definition: FlagDefinition<'strin
     );
   }
   return value;
+}
+
+function vaultPolicy(value: string): VaultPolicy {
+  const policy = VAULT_POLICIES.find((candidate) => candidate === value);
+  if (policy === undefined) {
+    throw new ConfigError(
+      '--vault-policy',
+      `unknown policy ${JSON.stringify(value)}: use ${VAULT_POLICIES.join(' or ')}`,
+    );
+  }
+  return policy;
 }
 
 /**
@@ -339,6 +360,7 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
       burst: positive(flags, operatorFlags.kubeApiBurst),
     },
     fullCheckEvery: positive(flags, operatorFlags.fullCheckEvery),
+    vaultPolicy: vaultPolicy(flagValue(flags, operatorFlags.vaultPolicy) ?? 'allow-unlisted'),
     ignoredFlags,
   };
 }

@@ -216,6 +216,33 @@ describe('chart RBAC', () => {
       'jsonpath={.spec.holderIdentity}',
     ]);
     assert.notEqual(lease.stdout, '', 'the operator holds its Lease');
+    // The Namespace watch (by metadata.name, as the chart's resourceNames allow) sees the vault
+    // access policy change at once.
+    const annotate = kubectl([
+      'annotate',
+      'namespace',
+      namespace,
+      'op-kube.io/allowed-vaults=Staging',
+    ]);
+    assert.equal(annotate.status, 0, annotate.stderr);
+    await eventually(
+      'the item to be refused its vault',
+      () => {
+        const reason = kubectl([
+          'get',
+          'onepassworditem',
+          'database',
+          '-n',
+          namespace,
+          '-o',
+          'jsonpath={.status.conditions[?(@.type=="Ready")].reason}',
+        ]);
+        return Promise.resolve(reason.stdout === 'VaultNotAllowed' ? true : undefined);
+      },
+      { timeoutMs: 15_000 },
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${operator.output()}`);
+    });
     assert.doesNotMatch(operator.output(), /forbidden/i);
 
     // And nothing beyond: no Secrets outside the watched namespace, no other webhook configuration.
@@ -229,6 +256,17 @@ describe('chart RBAC', () => {
       ]).stdout.trim();
     assert.equal(can(operatorName, 'get', 'secrets', '-n', 'default'), 'no');
     assert.equal(can(operatorName, 'get', 'pods', '-n', namespace), 'no');
+    // Secrets are applied and patched, never replaced; Namespaces are read, only the watched ones.
+    assert.equal(can(operatorName, 'update', 'secrets', '-n', namespace), 'no');
+    assert.equal(can(operatorName, 'patch', 'secrets', '-n', namespace), 'yes');
+    assert.equal(
+      can(operatorName, 'update', 'onepassworditems.onepassword.com/status', '-n', namespace),
+      'no',
+    );
+    assert.equal(can(operatorName, 'watch', `namespace/${namespace}`), 'yes');
+    assert.equal(can(operatorName, 'patch', `namespace/${namespace}`), 'no');
+    assert.equal(can(operatorName, 'list', 'namespaces'), 'no');
+    assert.equal(can(operatorName, 'get', 'namespace/default'), 'no');
     assert.equal(can(webhookName, 'list', 'secrets', '-n', namespace), 'no');
     assert.equal(can(webhookName, 'create', 'leases', '-n', namespace), 'no');
     await operator.stop();

@@ -165,17 +165,24 @@ affinity:
 {{- end }}
 {{- end }}
 
-{{/* What the operator does in a namespace it watches. */}}
+{{/*
+What the operator does in a namespace it watches (every namespace when operator.watchNamespace is
+empty). Secrets: it creates and server-side applies (PATCH) the Secrets it syncs, merge-patches
+away stale keys, deletes those annotated Deployments no longer ask for, and watches them to restore
+hand edits; it never replaces one (PUT), so no `update`. Workloads: it patches a pod-template
+annotation to restart those using a changed Secret, and watches Deployments for 1Password's
+item-path annotations. Status: merge patches only.
+*/}}
 {{- define "op-kube.operator.rules" -}}
 - apiGroups: [onepassword.com]
   resources: [onepassworditems]
   verbs: [get, list, watch]
 - apiGroups: [onepassword.com]
   resources: [onepassworditems/status]
-  verbs: [get, update, patch]
+  verbs: [patch]
 - apiGroups: ['']
   resources: [secrets]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
   verbs: [get, list, watch, patch]

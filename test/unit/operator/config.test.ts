@@ -37,6 +37,26 @@ describe('parseOperatorConfig', () => {
     assert.equal(config.fullCheckEvery, 10);
   });
 
+  it('takes --vault-policy allow-unlisted (the default, as 1Password) or deny-unlisted only', () => {
+    assert.equal(configFor([]).vaultPolicy, 'allow-unlisted');
+    assert.equal(configFor(['--vault-policy=deny-unlisted']).vaultPolicy, 'deny-unlisted');
+    assert.equal(configFor(['--vault-policy', 'allow-unlisted']).vaultPolicy, 'allow-unlisted');
+    for (const value of [
+      '',
+      'deny',
+      'DENY-UNLISTED',
+      ' deny-unlisted',
+      'allow-unlisted,deny-unlisted',
+    ]) {
+      refuses(
+        [`--vault-policy=${value}`],
+        base,
+        '--vault-policy',
+        /use allow-unlisted or deny-unlisted/,
+      );
+    }
+  });
+
   it("accepts every flag of 1Password's Deployment, Go style", () => {
     const config = configFor(
       [
