@@ -8,7 +8,7 @@ import type { V1Deployment, V1OwnerReference, V1Secret } from '@kubernetes/clien
 import type { Logger } from 'pino';
 import { isKubeApiError } from '../kube/api-error.ts';
 import { serverSideApply } from '../kube/apply.ts';
-import type { KubeClient } from '../kube/client.ts';
+import { CONTENT_TYPE, type KubeClient } from '../kube/client.ts';
 import { resourcePath } from '../kube/resources.ts';
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
@@ -21,13 +21,20 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
 } from './annotations.ts';
-import { desiredSecret, sameData, secretDiffers } from './desired-secret.ts';
-import { classifyFailure } from './failure.ts';
-import { formatItemPath, parseItemPath } from './item-path.ts';
+import { desiredSecret, sameData, secretDiffers, secretSizeProblem } from './desired-secret.ts';
+import { classifyFailure, SyncBlockedError } from './failure.ts';
+import { parseItemPath } from './item-path.ts';
 import type { ItemRef, ItemSource } from './item-source.ts';
+import type { VaultGate } from './vault-gate.ts';
 import { ItemUsers } from './item-users.ts';
 import { readSecret } from './read-secret.ts';
-import { itemToSecretData, sanitizeSecretName } from './secret-data.ts';
+import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
+import {
+  claimSecret,
+  deletableWhenReleased,
+  DEPLOYMENT_KIND,
+  holderObject,
+} from './secret-ownership.ts';
 import { InvalidAnnotationError } from './workload-refs.ts';
 
 export interface SecretRequest {
@@ -73,11 +80,19 @@ export interface DeploymentReconcilerOptions {
   readonly deployments: Informer<V1Deployment>;
   readonly secrets: Informer<V1Secret>;
   readonly source: ItemSource;
+  /** The vault access policy: every item lookup goes through it. */
+  readonly vaultGate: VaultGate;
   readonly events: EventRecorder;
   readonly logger: Logger;
   readonly allowEmptyValues: boolean;
   /** Restarts workloads using the Secret when its data changed. */
   readonly onSecretChanged: (namespace: string, secretName: string) => Promise<void>;
+  /** After a failure that cannot heal by retrying alone (a Secret held by another), look again this late. */
+  readonly blockedRecheckMs: number;
+}
+
+function asObject(deployment: V1Deployment): V1Deployment {
+  return { ...deployment, apiVersion: 'apps/v1', kind: 'Deployment' };
 }
 
 export class DeploymentReconciler implements Reconciler {
@@ -94,6 +109,13 @@ export class DeploymentReconciler implements Reconciler {
 
   keysUsing(ref: ItemRef): string[] {
     return this.#users.keysUsing(ref);
+  }
+
+  /** Keys of the Deployments asking for `secretName`: they get their turn when it goes. */
+  keysRequesting(namespace: string, secretName: string): string[] {
+    return this.#requesters(namespace, secretName).map(
+      (deployment) => `${namespace}/${deployment.metadata?.name ?? ''}`,
+    );
   }
 
   /** Deployments in `namespace` asking for `secretName`, each once. */
@@ -123,11 +145,7 @@ export class DeploymentReconciler implements Reconciler {
       request = secretRequestOf(deployment);
     } catch (error) {
       if (error instanceof InvalidAnnotationError) {
-        this.#options.events.warning(
-          { ...deployment, apiVersion: 'apps/v1', kind: 'Deployment' },
-          error.reason,
-          error.message,
-        );
+        this.#options.events.warning(asObject(deployment), error.reason, error.message);
         throw new TerminalError(error.reason, error.message, { cause: error });
       }
       throw error;
@@ -142,11 +160,10 @@ export class DeploymentReconciler implements Reconciler {
       return {};
     } catch (error) {
       const failure = classifyFailure(error);
-      this.#options.events.warning(
-        { ...deployment, apiVersion: 'apps/v1', kind: 'Deployment' },
-        failure.reason,
-        failure.message,
-      );
+      this.#options.events.warning(asObject(deployment), failure.reason, failure.message);
+      // The same rule as for OnePasswordItems: look again later, the holder may have gone.
+      if (error instanceof SyncBlockedError)
+        return { requeueAfterMs: this.#options.blockedRecheckMs };
       if (failure.terminal)
         throw new TerminalError(failure.reason, failure.message, { cause: error });
       throw error;
@@ -159,25 +176,39 @@ export class DeploymentReconciler implements Reconciler {
     deployment: V1Deployment,
     request: SecretRequest,
   ): Promise<void> {
-    const ref = await this.#options.source.resolve(parseItemPath(request.itemPath));
+    // Before any item read: the namespace may be allowed fewer vaults than the token reaches.
+    const ref = await this.#options.vaultGate.resolve(
+      namespace,
+      parseItemPath(request.itemPath),
+      () => this.#users.delete(key),
+    );
     this.#users.set(key, ref);
     const synced = await this.#options.source.get(ref);
     const existing =
       this.#options.secrets.get(namespace, request.secretName) ??
       (await readSecret(this.#options.client, namespace, request.secretName));
-    const ours =
-      !existing ||
-      existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ||
-      existing.metadata?.annotations?.[ITEM_PATH_ANNOTATION] ===
-        formatItemPath(ref.vaultId, ref.itemId);
-    if (!ours) {
+    const ownership = claimSecret(existing, {
+      kind: DEPLOYMENT_KIND,
+      name: deployment.metadata?.name ?? '',
+      uid: deployment.metadata?.uid ?? '',
+      vaultId: ref.vaultId,
+      itemId: ref.itemId,
+    });
+    if (ownership.kind === 'ownedByOther') {
       this.#options.events.warning(
-        { ...deployment, apiVersion: 'apps/v1', kind: 'Deployment' },
-        'SecretNotOwned',
-        `Secret ${request.secretName} exists and was not created for this item; it is left untouched`,
+        holderObject(ownership.holder, namespace),
+        ownership.reason,
+        `Deployment ${deployment.metadata?.name ?? ''} also asks for Secret ${request.secretName}, which stays with this ${ownership.holder.kind}`,
       );
-      return;
+      throw new SyncBlockedError(ownership.reason, ownership.message);
     }
+    if (ownership.kind === 'foreign')
+      throw new SyncBlockedError(ownership.reason, ownership.message);
+    const mapped = mapItemToSecretData(synced.item, synced.files, {
+      allowEmptyValues: this.#options.allowEmptyValues,
+    });
+    const tooLarge = secretSizeProblem(mapped.data, request.secretName);
+    if (tooLarge !== undefined) throw new SyncBlockedError('SecretTooLarge', tooLarge);
     const owners = this.#requesters(namespace, request.secretName).map(ownerOf);
     const base = desiredSecret({
       owner: {
@@ -194,9 +225,7 @@ export class DeploymentReconciler implements Reconciler {
       vaultId: ref.vaultId,
       itemId: ref.itemId,
       itemVersion: synced.item.version,
-      data: itemToSecretData(synced.item, synced.files, {
-        allowEmptyValues: this.#options.allowEmptyValues,
-      }),
+      data: mapped.data,
       copyAnnotations: false,
     });
     const desired: V1Secret = { ...base, metadata: { ...base.metadata, ownerReferences: owners } };
@@ -210,11 +239,22 @@ export class DeploymentReconciler implements Reconciler {
         force: true,
       });
     }
-    if (existing && !sameData(existing, desired))
-      await this.#options.onSecretChanged(namespace, request.secretName);
+    const dataChanged = !existing || !sameData(existing, desired);
+    const losses = describeKeyLosses(mapped.losses);
+    if (dataChanged && losses !== undefined) {
+      this.#options.events.warning(
+        asObject(deployment),
+        'KeysDropped',
+        `Secret ${request.secretName}: ${losses}`,
+      );
+    }
+    if (existing && dataChanged) await this.#options.onSecretChanged(namespace, request.secretName);
   }
 
-  /** Drops this Deployment from Secrets it no longer asks for; deletes those nobody asks for. */
+  /**
+   * Drops this Deployment from Secrets it no longer asks for; deletes those nobody asks for, but only
+   * when op-kube wrote them for Deployments alone, and only the very object that was looked at.
+   */
   async #releaseOthers(deployment: V1Deployment, keep: string | undefined): Promise<void> {
     const namespace = deployment.metadata?.namespace ?? '';
     const uid = deployment.metadata?.uid;
@@ -230,11 +270,23 @@ export class DeploymentReconciler implements Reconciler {
       const owners = this.#requesters(namespace, name)
         .filter((other) => other.metadata?.uid !== uid)
         .map(ownerOf);
-      if (owners.length === 0) {
+      if (!deletableWhenReleased(secret)) {
+        // Not a Secret Deployments alone hold: only this Deployment's reference goes.
+        await this.#dropReference(secret, uid ?? '');
+      } else if (owners.length === 0) {
         await this.#options.client
           .request({
             method: 'DELETE',
             path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name }),
+            // Never a Secret replaced or changed since the cache saw it.
+            body: {
+              apiVersion: 'v1',
+              kind: 'DeleteOptions',
+              preconditions: {
+                uid: secret.metadata?.uid,
+                resourceVersion: secret.metadata?.resourceVersion,
+              },
+            },
             operation: `delete v1 Secret ${namespace}/${name}`,
           })
           .catch((error: unknown) => {
@@ -267,5 +319,27 @@ export class DeploymentReconciler implements Reconciler {
         );
       }
     }
+  }
+
+  /** Removes one owner reference by a JSON patch that first tests it is still where it was. */
+  async #dropReference(secret: V1Secret, uid: string): Promise<void> {
+    const index = (secret.metadata?.ownerReferences ?? []).findIndex((owner) => owner.uid === uid);
+    if (index < 0) return;
+    const namespace = secret.metadata?.namespace ?? '';
+    const name = secret.metadata?.name ?? '';
+    await this.#options.client
+      .request({
+        method: 'PATCH',
+        path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name }),
+        body: [
+          { op: 'test', path: `/metadata/ownerReferences/${index}/uid`, value: uid },
+          { op: 'remove', path: `/metadata/ownerReferences/${index}` },
+        ],
+        contentType: CONTENT_TYPE.jsonPatch,
+        operation: `patch v1 Secret ${namespace}/${name}`,
+      })
+      .catch((error: unknown) => {
+        if (!isKubeApiError(error, 404)) throw error;
+      });
   }
 }

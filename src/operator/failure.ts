@@ -12,8 +12,12 @@ export const READY_REASONS = [
   'Forbidden',
   'RateLimited',
   'ConnectUnavailable',
+  'InvalidConnectResponse',
   'SecretTypeConflict',
   'SecretNotOwned',
+  'SecretOwnedByOther',
+  'SecretTooLarge',
+  'VaultNotAllowed',
   'InvalidAnnotation',
 ] as const;
 export type ReadyReason = (typeof READY_REASONS)[number];
@@ -25,11 +29,21 @@ export interface Failure {
   readonly terminal: boolean;
 }
 
-/** A condition that is the user's to fix on the Kubernetes side (type conflict, foreign Secret). */
+export type BlockedReason =
+  | 'SecretTypeConflict'
+  | 'SecretNotOwned'
+  | 'SecretOwnedByOther'
+  | 'SecretTooLarge'
+  | 'VaultNotAllowed';
+
+/**
+ * A condition that retrying cannot heal, only a change of the object, the item or another owner:
+ * a type conflict, a Secret held by someone else, an item too large for a Secret.
+ */
 export class SyncBlockedError extends Error {
   override readonly name = 'SyncBlockedError';
-  readonly reason: 'SecretTypeConflict' | 'SecretNotOwned';
-  constructor(reason: 'SecretTypeConflict' | 'SecretNotOwned', message: string) {
+  readonly reason: BlockedReason;
+  constructor(reason: BlockedReason, message: string) {
     super(message);
     this.reason = reason;
   }
@@ -59,6 +73,10 @@ export function classifyFailure(error: unknown): Failure {
         };
       case 'Unavailable':
         return { reason: 'ConnectUnavailable', message, terminal: false };
+      // A malformed, cut or mis-sized answer: the Secret keeps its last good data, and the next
+      // poll or retry fetches again (a proxy or Connect may heal without the item changing).
+      case 'InvalidResponse':
+        return { reason: 'InvalidConnectResponse', message, terminal: false };
       default:
         return { reason: 'ConnectUnavailable', message, terminal: false };
     }

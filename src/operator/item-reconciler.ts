@@ -12,19 +12,21 @@ import type { Informer } from '../kube/informer.ts';
 import { formatTime } from '../kube/micro-time.ts';
 import { FIELD_MANAGER, IGNORE_SECRET_TAG, RESYNC_ANNOTATION } from './annotations.ts';
 import {
-  classifySecret,
   desiredSecret,
   sameData,
   secretDiffers,
+  secretSizeProblem,
   staleKeys,
   type OwnerObject,
 } from './desired-secret.ts';
 import { SyncBlockedError, classifyFailure } from './failure.ts';
 import { parseItemPath } from './item-path.ts';
 import type { ItemRef, ItemSource } from './item-source.ts';
+import type { VaultGate } from './vault-gate.ts';
 import { ItemUsers } from './item-users.ts';
 import { readSecret } from './read-secret.ts';
-import { itemToSecretData, sanitizeSecretName } from './secret-data.ts';
+import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
+import { claimSecret, holderObject, OPI_KIND } from './secret-ownership.ts';
 
 export const OPI_GROUP = 'onepassword.com';
 export const OPI_VERSION = 'v1';
@@ -56,6 +58,8 @@ export interface ItemReconcilerOptions {
   readonly items: Informer<OnePasswordItem>;
   readonly secrets: Informer<V1Secret>;
   readonly source: ItemSource;
+  /** The vault access policy: every item lookup goes through it. */
+  readonly vaultGate: VaultGate;
   readonly events: EventRecorder;
   readonly logger: Logger;
   readonly enableAnnotations: boolean;
@@ -132,7 +136,10 @@ export class OnePasswordItemReconciler implements Reconciler {
     const { source, secrets } = this.#options;
     const namespace = item.metadata?.namespace ?? '';
     const path = parseItemPath(item.spec?.itemPath ?? '');
-    const ref = await source.resolve(path);
+    // Before any item read: the namespace may be allowed fewer vaults than the token reaches.
+    const ref = await this.#options.vaultGate.resolve(namespace, path, () =>
+      this.#users.delete(key),
+    );
     this.#users.set(key, ref);
     const resync = item.metadata?.annotations?.[RESYNC_ANNOTATION] ?? '';
     const previousResync = this.#resyncSeen.get(key);
@@ -144,8 +151,23 @@ export class OnePasswordItemReconciler implements Reconciler {
       secrets.get(namespace, secretName) ??
       (await readSecret(this.#options.client, namespace, secretName));
     const owner = ownerOf(item);
-    const ownership = classifySecret(existing, owner, ref.vaultId, ref.itemId);
-    if (ownership.kind === 'foreign') throw new SyncBlockedError('SecretNotOwned', ownership.why);
+    const ownership = claimSecret(existing, {
+      kind: OPI_KIND,
+      name: owner.metadata.name,
+      uid: owner.metadata.uid,
+      vaultId: ref.vaultId,
+      itemId: ref.itemId,
+    });
+    if (ownership.kind === 'ownedByOther') {
+      this.#options.events.warning(
+        holderObject(ownership.holder, namespace),
+        ownership.reason,
+        `OnePasswordItem ${owner.metadata.name} also asks for Secret ${secretName}, which stays with this ${ownership.holder.kind}`,
+      );
+      throw new SyncBlockedError(ownership.reason, ownership.message);
+    }
+    if (ownership.kind === 'foreign')
+      throw new SyncBlockedError(ownership.reason, ownership.message);
     const type = item.type || 'Opaque';
     if (existing && (existing.type ?? 'Opaque') !== type) {
       throw new SyncBlockedError(
@@ -154,6 +176,9 @@ export class OnePasswordItemReconciler implements Reconciler {
       );
     }
     const frozen = existing !== undefined && (synced.item.tags ?? []).includes(IGNORE_SECRET_TAG);
+    const mapped = mapItemToSecretData(synced.item, synced.files, {
+      allowEmptyValues: this.#options.allowEmptyValues,
+    });
     const desired = desiredSecret({
       owner,
       secretName,
@@ -161,11 +186,13 @@ export class OnePasswordItemReconciler implements Reconciler {
       vaultId: ref.vaultId,
       itemId: ref.itemId,
       itemVersion: synced.item.version,
-      data: itemToSecretData(synced.item, synced.files, {
-        allowEmptyValues: this.#options.allowEmptyValues,
-      }),
+      data: mapped.data,
       copyAnnotations: this.#options.enableAnnotations,
     });
+    // The apiserver would refuse it anyway; refused here, the last good Secret stays and the
+    // oversized request never reaches the connection every other object shares.
+    const tooLarge = frozen ? undefined : secretSizeProblem(mapped.data, secretName);
+    if (tooLarge !== undefined) throw new SyncBlockedError('SecretTooLarge', tooLarge);
     const dataChanged = !frozen && (!existing || !sameData(existing, desired));
     if (
       !frozen &&
@@ -194,15 +221,18 @@ export class OnePasswordItemReconciler implements Reconciler {
         `Secret ${secretName} ${existing ? 'updated to' : 'created from'} version ${synced.item.version} of item ${synced.item.title}`,
       );
     }
+    const losses = frozen ? undefined : describeKeyLosses(mapped.losses);
+    const message = frozen
+      ? `Secret ${secretName} is frozen by the item tag ${IGNORE_SECRET_TAG}`
+      : `Secret ${secretName} holds version ${synced.item.version} of item ${synced.item.title}` +
+        (losses === undefined ? '' : `; ${losses}`);
+    // Said once per change of what is lost, not at every resync.
+    if (losses !== undefined && OnePasswordItemReconciler.readyOf(item)?.message !== message) {
+      this.#options.events.warning(item, 'KeysDropped', `Secret ${secretName}: ${losses}`);
+    }
     await this.#writeStatus(
       item,
-      {
-        status: 'True',
-        reason: 'Synced',
-        message: frozen
-          ? `Secret ${secretName} is frozen by the item tag ${IGNORE_SECRET_TAG}`
-          : `Secret ${secretName} holds version ${synced.item.version} of item ${synced.item.title}`,
-      },
+      { status: 'True', reason: 'Synced', message },
       {
         itemVersion: synced.item.version,
         secretName,

@@ -10,6 +10,8 @@ export interface OperatorMetrics {
   connectCall(call: CallInfo): void;
   readonly queue: WorkQueueMetrics;
   poll(result: 'success' | 'error', changed: number): void;
+  /** After each poll: whether Connect answered (undefined: not polled yet, e.g. a standby). */
+  connectUp(up: boolean | undefined): void;
 }
 
 /** `itemsByReason` is read at each scrape, from the informer cache. */
@@ -58,6 +60,11 @@ export function createOperatorMetrics(
     help: 'Items a poll found changed',
     registers,
   });
+  const connectUp = new Gauge({
+    name: 'op_kube_connect_up',
+    help: 'Whether the last change-detection poll reached Connect (1) or failed (0)',
+    registers,
+  });
   new Gauge({
     name: 'op_kube_onepassworditems',
     help: 'OnePasswordItems by the reason of their Ready condition (Unknown: not reconciled yet)',
@@ -88,6 +95,10 @@ export function createOperatorMetrics(
     poll(result, changed) {
       polls.inc({ result });
       changedItems.inc(changed);
+    },
+    connectUp(up) {
+      if (up === undefined) connectUp.reset();
+      else connectUp.set(up ? 1 : 0);
     },
   };
 }

@@ -13,6 +13,7 @@ import { KubeClient } from '../kube/client.ts';
 import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector, ONEPASSWORD_LEADER_ELECTION_ID } from '../kube/leader-election.ts';
 import {
+  ALLOWED_VAULTS_ANNOTATION,
   ITEM_PATH_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
@@ -24,8 +25,14 @@ import { closeServer, serveMetrics, serveProbes } from './endpoints.ts';
 import { classifyFailure } from './failure.ts';
 import { OnePasswordItemReconciler, type OnePasswordItem } from './item-reconciler.ts';
 import { ItemSource, type ItemRef } from './item-source.ts';
+import { ConnectHealth } from './connect-health.ts';
 import { createOperatorMetrics } from './metrics.ts';
+import { NamespaceWatch } from './namespace-watch.ts';
+import { VaultGate } from './vault-gate.ts';
 import { WorkloadRestarter } from './restarter.ts';
+
+/** Per attempt of a change-detection poll (which gets one retry). */
+const POLL_TIMEOUT_MS = 5000;
 
 export interface RunningOperator {
   /** Resolves once the operator has stopped (after stop(), or when leadership was lost). */
@@ -61,7 +68,18 @@ export async function runOperator(
     onCall: (call) => metrics.connectCall(call),
     userAgent: 'op-kube-operator',
   });
-  const source = new ItemSource(client);
+  // Change detection gets one retry and a short timeout: a failed poll is repeated within seconds
+  // anyway, and a hung Connect must show on the items at once, not after every retry timed out.
+  const pollClient = new ConnectClient({
+    host: config.connect.host,
+    token: config.connect.token,
+    ...(ca ? { ca: ca.join('\n') } : {}),
+    onCall: (call) => metrics.connectCall(call),
+    userAgent: 'op-kube-operator',
+    timeoutMs: POLL_TIMEOUT_MS,
+    retries: 1,
+  });
+  const source = new ItemSource({ client, pollClient });
   const namespaces = config.watchNamespaces;
   // Keep a failing list/watch visible (a missing CRD, missing RBAC) without flooding the log.
   const observeInformer =
@@ -83,6 +101,17 @@ export async function runOperator(
           : `cannot ${event.phase} ${informer}`,
       );
     };
+  // The vault access policy: each namespace's op-kube.io/allowed-vaults and --vault-policy.
+  const namespaceWatch = new NamespaceWatch({
+    client: kube,
+    namespaces,
+    observe: observeInformer('namespaces'),
+  });
+  const vaultGate = new VaultGate({
+    policy: config.vaultPolicy,
+    namespaces: namespaceWatch,
+    source,
+  });
   const items = new Informer<OnePasswordItem>({
     client: kube,
     path: '/apis/onepassword.com/v1/namespaces/{namespace}/onepassworditems',
@@ -127,6 +156,7 @@ export async function runOperator(
     items,
     secrets,
     source,
+    vaultGate,
     events,
     logger,
     enableAnnotations: config.enableAnnotations,
@@ -148,10 +178,12 @@ export async function runOperator(
     deployments,
     secrets,
     source,
+    vaultGate,
     events,
     logger,
     allowEmptyValues: config.allowEmptyValues,
     onSecretChanged: (namespace, secretName) => restarter.secretChanged(namespace, secretName, {}),
+    blockedRecheckMs: 5 * 60_000,
   });
   const deploymentController = new Controller({
     name: 'deployment',
@@ -227,13 +259,29 @@ export async function runOperator(
   deployments.onDelete((deployment) => {
     if (asksForSecret(deployment)) enqueueDeployment(deployment);
   });
+  // A namespace's allowed vaults changed: its items and Deployments are judged again at once.
+  namespaceWatch.onAnnotationChange(ALLOWED_VAULTS_ANNOTATION, (namespace) => {
+    for (const item of items.list(namespace)) enqueue(item);
+    for (const deployment of deployments.list(namespace)) {
+      if (asksForSecret(deployment)) enqueueDeployment(deployment);
+    }
+  });
   // A managed Secret edited or deleted by hand is restored at once, from the cached item.
   secrets.onUpdate((previous, next) => {
     if (previous !== next) enqueueOwner(next);
   });
-  secrets.onDelete((secret) => enqueueOwner(secret));
+  secrets.onDelete((secret) => {
+    enqueueOwner(secret);
+    // A name refused to one claimant because another held it is free now: let the waiting ones in.
+    const namespace = secret.metadata?.namespace ?? '';
+    const name = secret.metadata?.name ?? '';
+    controller.enqueue(keyOf(namespace, name));
+    for (const key of deploymentReconciler.keysRequesting(namespace, name)) {
+      deploymentController.enqueue(key);
+    }
+  });
 
-  let lastPoll: { ok: boolean; at: number } | undefined;
+  const health = new ConnectHealth({ pollingIntervalMs: config.pollingIntervalMs });
   let polling: NodeJS.Timeout | undefined;
   const watchedRefs = (): ItemRef[] => [
     ...reconciler.watchedRefs(),
@@ -253,19 +301,29 @@ export async function runOperator(
       for (const ref of changed) enqueueUsers(ref);
       metrics.poll('success', changed.length);
       // Recovered: every item that reported the failure gets its Synced condition back.
-      if (lastPoll && !lastPoll.ok) enqueueAll('low');
-      lastPoll = { ok: true, at: Date.now() };
+      if (health.succeeded() === 'recovered') {
+        logger.info('Connect answers again');
+        enqueueAll('low');
+      }
     } catch (error) {
       metrics.poll('error', 0);
-      const firstFailure = !lastPoll || lastPoll.ok;
-      lastPoll = { ok: false, at: Date.now() };
+      const verdict = health.failed();
       logger.warn(
-        { err: error instanceof Error ? { message: error.message } : undefined },
+        {
+          err: error instanceof Error ? { message: error.message } : undefined,
+          retryInMs: health.nextDelayMs(),
+        },
         'polling Connect failed',
       );
       // Items whose Secrets may now be stale report the failure through a reconcile.
-      if (firstFailure) enqueueAll('low');
+      if (verdict === 'failed-first') enqueueAll('low');
     }
+    metrics.connectUp(health.up);
+  };
+  // One poll at a time, each scheduled when the last has settled: its delay depends on the result.
+  const pollLoop = async (): Promise<void> => {
+    await poll();
+    if (leading) polling = setTimeout(() => void pollLoop(), health.nextDelayMs());
   };
 
   let leading = false;
@@ -274,20 +332,23 @@ export async function runOperator(
     controller.start();
     deploymentController.start();
     enqueueAll('normal');
-    void poll();
-    polling = setInterval(() => void poll(), config.pollingIntervalMs);
+    void pollLoop();
   };
   const stopWriters = async (): Promise<void> => {
     leading = false;
-    if (polling) clearInterval(polling);
+    if (polling) clearTimeout(polling);
     await Promise.all([controller.stop(), deploymentController.stop()]);
   };
 
   const notReady = (): string | undefined => {
-    if (!items.hasSynced() || !secrets.hasSynced() || !deployments.hasSynced())
+    if (
+      !items.hasSynced() ||
+      !secrets.hasSynced() ||
+      !deployments.hasSynced() ||
+      !namespaceWatch.hasSynced()
+    )
       return 'caches not synced';
-    if (lastPoll && !lastPoll.ok) return 'Connect unreachable at the last poll';
-    return undefined;
+    return health.notReady();
   };
   const probes = config.probeAddress ? await serveProbes(config.probeAddress, notReady) : undefined;
   const metricsServer = config.metrics.address
@@ -297,7 +358,13 @@ export async function runOperator(
   items.start();
   secrets.start();
   deployments.start();
-  await Promise.all([items.waitForSync(), secrets.waitForSync(), deployments.waitForSync()]);
+  namespaceWatch.start();
+  await Promise.all([
+    items.waitForSync(),
+    secrets.waitForSync(),
+    deployments.waitForSync(),
+    namespaceWatch.waitForSync(),
+  ]);
   logger.info(
     { namespaces: namespaces.length ? namespaces : 'all', items: items.keys().length },
     'caches synced',
@@ -346,7 +413,7 @@ export async function runOperator(
     (stopping ??= (async () => {
       if (leading) await stopWriters();
       await elector?.release();
-      await Promise.all([items.stop(), secrets.stop(), deployments.stop()]);
+      await Promise.all([items.stop(), secrets.stop(), deployments.stop(), namespaceWatch.stop()]);
       await events.flush();
       await Promise.all([
         probes && closeServer(probes.server),

@@ -92,6 +92,36 @@ describe('operator under Connect failures', () => {
     );
   });
 
+  it('reports a hung Connect on the items within seconds, and readiness only when it lasts', async (t) => {
+    const { namespace, connect, operator } = await setUp(t, 'hang');
+    const started = Date.now();
+    // Every /v1 answer now takes 30 s: a hang, not a refusal.
+    assert.equal((await connect.admin('POST', '/admin/latency', { ms: 30_000 })).status, 200);
+    const condition = await eventually(
+      'Ready=False ConnectUnavailable',
+      async () => {
+        const current = await ready(namespace, 'db');
+        return current.reason === 'ConnectUnavailable' ? current : undefined;
+      },
+      { timeoutMs: 25_000 },
+    );
+    const reportedAfterMs = Date.now() - started;
+    console.log(`hung Connect reported on the item after ${reportedAfterMs} ms`);
+    assert.ok(reportedAfterMs < 15_000, `reported after ${reportedAfterMs} ms`);
+    assert.equal(condition.status, 'False');
+    assert.match(condition.message ?? '', /no response within/);
+    assert.match(await operator.metrics(), /^op_kube_connect_up 0$/m);
+    assert.equal(await password(namespace, 'db'), 's3cr3t');
+
+    assert.equal((await connect.admin('POST', '/admin/latency', { ms: 0 })).status, 200);
+    const healed = Date.now();
+    await eventually('Ready=Synced again', async () =>
+      (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
+    );
+    console.log(`recovered ${Date.now() - healed} ms after Connect healed`);
+    assert.match(await operator.metrics(), /^op_kube_connect_up 1$/m);
+  });
+
   it('reports Unauthorized when its token is revoked, and keeps the Secret as it was', async (t) => {
     const { namespace, connect } = await setUp(t, 'revoked');
     await connect.revoke('operator');

@@ -56,7 +56,7 @@ async function setUp(
   return {
     server,
     client,
-    source: new ItemSource(client),
+    source: new ItemSource({ client }),
     jti,
     requests: async () => {
       const all: ApiRequest[] = [];

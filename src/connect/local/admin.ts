@@ -70,6 +70,11 @@ export function createAdminApi(
     res.json(presentItem(item));
   });
 
+  app.delete('/admin/vaults/:vaultId', async (req, res) => {
+    await store.deleteVault(String(req.params.vaultId));
+    res.status(204).end();
+  });
+
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const failure =
       error instanceof HttpError

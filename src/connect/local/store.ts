@@ -122,6 +122,13 @@ export class ConnectStore {
     await this.#persist();
   }
 
+  /** Removes a vault and its items, as deleting a vault in 1Password does (tests: a vault gone). */
+  async deleteVault(vaultId: string): Promise<void> {
+    this.#record(vaultId);
+    this.#vaults.delete(vaultId);
+    await this.#persist();
+  }
+
   #record(vaultId: string): VaultRecord {
     const record = this.#vaults.get(vaultId);
     if (!record) throw new NotFoundError(`vault ${vaultId} not found`);
