@@ -7,6 +7,8 @@ export const CONNECT_ERROR_REASONS = [
   'BadRequest',
   'TooLarge',
   'Unavailable',
+  /** A 2xx answer that is not what the API defines: wrong shape, cut short, wrong size. */
+  'InvalidResponse',
   'Unexpected',
 ] as const;
 export type ConnectErrorReason = (typeof CONNECT_ERROR_REASONS)[number];

@@ -4,6 +4,12 @@ export const CONNECT_API_VERSION = '1.7.3';
 /** Response header every Connect answer carries; the Go SDK refuses file calls without it. */
 export const CONNECT_VERSION_HEADER = '1Password-Connect-Version';
 
+/**
+ * A string enum as read from Connect: one of the values listed here, or one a newer Connect added.
+ * Clients accept and pass on unknown values (docs/decisions/010); servers send the listed ones.
+ */
+export type OpenEnum<T extends string> = T | (string & NonNullable<unknown>);
+
 export const VAULT_TYPES = ['USER_CREATED', 'PERSONAL', 'EVERYONE', 'TRANSFER'] as const;
 export type VaultType = (typeof VAULT_TYPES)[number];
 
@@ -16,7 +22,7 @@ export interface Vault {
   contentVersion: number;
   /** Number of items. */
   items: number;
-  type: VaultType;
+  type: OpenEnum<VaultType>;
   createdAt: string;
   updatedAt: string;
 }
@@ -80,13 +86,13 @@ export interface ItemSummary {
   id: string;
   title: string;
   vault: { id: string };
-  category: ItemCategory;
+  category: OpenEnum<ItemCategory>;
   urls?: ItemUrl[];
   favorite?: boolean;
   tags?: string[];
   /** Increases on every change of the item. */
   version: number;
-  state?: 'ARCHIVED' | 'DELETED';
+  state?: OpenEnum<'ARCHIVED' | 'DELETED'>;
   createdAt: string;
   updatedAt: string;
   lastEditedBy?: string;
@@ -108,8 +114,8 @@ export interface GeneratorRecipe {
 
 export interface Field {
   id: string;
-  type: FieldType;
-  purpose?: FieldPurpose;
+  type: OpenEnum<FieldType>;
+  purpose?: OpenEnum<FieldPurpose>;
   label?: string;
   value?: string;
   section?: { id: string };
@@ -144,11 +150,11 @@ export type ActivityResult = 'SUCCESS' | 'DENY';
 export interface ApiRequest {
   requestId: string;
   timestamp: string;
-  action: ActivityAction;
-  result: ActivityResult;
+  action: OpenEnum<ActivityAction>;
+  result: OpenEnum<ActivityResult>;
   actor: { id: string; account: string; jti: string; userAgent: string; requestIp: string };
   resource: {
-    type: 'ITEM' | 'VAULT';
+    type: OpenEnum<'ITEM' | 'VAULT'>;
     vault: { id: string };
     item?: { id: string };
     itemVersion?: number;

@@ -3,13 +3,13 @@ import { ConnectError, isConnectError, type ConnectErrorInit } from '../errors.t
 import { formatFilter } from '../filter.ts';
 import {
   looksLikeId,
-  type ApiRequest,
   type FullItem,
   type Health,
   type ItemFile,
   type ItemSummary,
   type Vault,
 } from '../models.ts';
+import { checkAnswer, kindOf, type Answer, type AnswerKind } from '../schema.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { parseContentRange, type ActivityRange } from './content-range.ts';
 import { ENDPOINTS, expandEndpoint } from './endpoints.ts';
@@ -48,17 +48,33 @@ export interface FileOptions {
   readonly inline?: boolean;
 }
 
+export interface FileContentOptions {
+  /**
+   * The `size` the file's metadata declares: content of any other length is refused
+   * (InvalidResponse), as a body cut short (or padded) with a matching Content-Length would
+   * otherwise be taken for the file. Connect gives no digest to check besides.
+   */
+  readonly expectedSize?: number;
+}
+
 export interface ActivityPage {
-  readonly requests: ApiRequest[];
+  readonly requests: Answer<'activity'>;
   /** From the Content-Range header, when the server sent a well-formed one. */
   readonly range?: ActivityRange;
 }
 
-type Shape = 'array' | 'object';
+const LIST_ANSWERS: ReadonlySet<AnswerKind> = new Set([
+  'vaults',
+  'itemSummaries',
+  'files',
+  'activity',
+]);
 
 /**
  * Talks to one Connect server with one token. Methods reject with ConnectError, or with a
- * RangeError for an empty or dot id (a caller's bug). The token lives in a private field of the
+ * RangeError for an empty or dot id (a caller's bug). Every answer is checked against the API's
+ * schema (schema.ts) and against what was asked for (the item of the requested id and vault);
+ * one that fails is an `InvalidResponse` error, so no caller ever sees a malformed answer. The token lives in a private field of the
  * transport: it is in no enumerable property, message or log.
  */
 export class ConnectClient {
@@ -99,38 +115,52 @@ export class ConnectClient {
   /** Every vault the token can read, or those matching a filter such as `name eq "Production"`. */
   async listVaults(filter?: string): Promise<Vault[]> {
     const path = expandEndpoint(ENDPOINTS.vaults, {}, { filter });
-    const vaults = await this.#json<Vault[]>(get(ENDPOINTS.vaults, path), 'array');
+    const vaults = await this.#answer(get(ENDPOINTS.vaults, path), 'vaults');
     if (filter === undefined) this.#vaultTitles.refresh(vaults);
     return vaults;
   }
 
   async getVault(vaultId: string): Promise<Vault> {
     const path = expandEndpoint(ENDPOINTS.vault, { vault: vaultId });
-    return this.#vaultScoped(vaultId, () => this.#json(get(ENDPOINTS.vault, path), 'object'));
+    const req = get(ENDPOINTS.vault, path);
+    const vault = await this.#vaultScoped(vaultId, () => this.#answer(req, 'vault'));
+    if (vault.id !== vaultId)
+      throw invalid(req, 200, 'the answer is another vault than the one asked for');
+    return vault;
   }
 
   /** Item summaries (no fields), optionally filtered: `title eq "..."`, `tag eq "..."`. */
   async listItems(vaultId: string, filter?: string): Promise<ItemSummary[]> {
     const path = expandEndpoint(ENDPOINTS.items, { vault: vaultId }, { filter });
-    return this.#vaultScoped(vaultId, () => this.#json(get(ENDPOINTS.items, path), 'array'));
+    const req = get(ENDPOINTS.items, path);
+    const summaries = await this.#vaultScoped(vaultId, () => this.#answer(req, 'itemSummaries'));
+    const stray = summaries.findIndex((summary) => summary.vault.id !== vaultId);
+    if (stray !== -1) {
+      throw invalid(
+        req,
+        200,
+        `entries[${stray}].vault.id: an item of another vault than the one listed`,
+      );
+    }
+    return summaries;
   }
 
   async getItem(vaultId: string, itemId: string): Promise<FullItem> {
     const path = expandEndpoint(ENDPOINTS.item, { vault: vaultId, item: itemId });
-    return this.#json(get(ENDPOINTS.item, path), 'object');
+    return this.#item(get(ENDPOINTS.item, path), vaultId, itemId);
   }
 
   async createItem(vaultId: string, item: NewItem): Promise<FullItem> {
     const path = expandEndpoint(ENDPOINTS.items, { vault: vaultId });
     const body = { ...item, vault: { id: vaultId } };
-    return this.#json({ method: 'POST', endpoint: ENDPOINTS.items, path, body }, 'object');
+    return this.#item({ method: 'POST', endpoint: ENDPOINTS.items, path, body }, vaultId);
   }
 
   /** Replaces the whole item (PUT); Connect has no optimistic concurrency, so the last write wins. */
   async replaceItem(vaultId: string, item: NewItem & { id: string }): Promise<FullItem> {
     const path = expandEndpoint(ENDPOINTS.item, { vault: vaultId, item: item.id });
     const body = { ...item, vault: { id: vaultId } };
-    return this.#json({ method: 'PUT', endpoint: ENDPOINTS.item, path, body }, 'object');
+    return this.#item({ method: 'PUT', endpoint: ENDPOINTS.item, path, body }, vaultId, item.id);
   }
 
   async patchItem(
@@ -139,7 +169,8 @@ export class ConnectClient {
     ops: readonly PatchOperation[],
   ): Promise<FullItem> {
     const path = expandEndpoint(ENDPOINTS.item, { vault: vaultId, item: itemId });
-    return this.#json({ method: 'PATCH', endpoint: ENDPOINTS.item, path, body: ops }, 'object');
+    const req: HttpRequest = { method: 'PATCH', endpoint: ENDPOINTS.item, path, body: ops };
+    return this.#item(req, vaultId, itemId);
   }
 
   /** Deletes permanently. */
@@ -158,7 +189,7 @@ export class ConnectClient {
   async listFiles(vaultId: string, itemId: string, options: FileOptions = {}): Promise<ItemFile[]> {
     const query = { inline_files: options.inline === true ? 'true' : undefined };
     const path = expandEndpoint(ENDPOINTS.files, { vault: vaultId, item: itemId }, query);
-    return this.#json(fileGet(ENDPOINTS.files, path), 'array');
+    return this.#answer(fileGet(ENDPOINTS.files, path), 'files');
   }
 
   async getFile(
@@ -170,16 +201,31 @@ export class ConnectClient {
     const query = { inline_files: options.inline === true ? 'true' : undefined };
     const params = { vault: vaultId, item: itemId, file: fileId };
     const path = expandEndpoint(ENDPOINTS.file, params, query);
-    return this.#json(fileGet(ENDPOINTS.file, path), 'object');
+    const req = fileGet(ENDPOINTS.file, path);
+    const file = await this.#answer(req, 'file');
+    if (file.id !== fileId)
+      throw invalid(req, 200, 'the answer is another file than the one asked for');
+    return file;
   }
 
-  async getFileContent(vaultId: string, itemId: string, fileId: string): Promise<Buffer> {
+  async getFileContent(
+    vaultId: string,
+    itemId: string,
+    fileId: string,
+    options: FileContentOptions = {},
+  ): Promise<Buffer> {
     const params = { vault: vaultId, item: itemId, file: fileId };
     const path = expandEndpoint(ENDPOINTS.fileContent, params);
-    const response = await this.#transport.send({
-      ...fileGet(ENDPOINTS.fileContent, path),
-      binary: true,
-    });
+    const req: HttpRequest = { ...fileGet(ENDPOINTS.fileContent, path), binary: true };
+    const response = await this.#transport.send(req);
+    const { expectedSize } = options;
+    if (expectedSize !== undefined && response.body.length !== expectedSize) {
+      throw invalid(
+        req,
+        response.status,
+        `the content is ${response.body.length} bytes, not the ${expectedSize} bytes the file's metadata declares`,
+      );
+    }
     return response.body;
   }
 
@@ -188,7 +234,7 @@ export class ConnectClient {
     const path = expandEndpoint(ENDPOINTS.activity, {}, options);
     const req = get(ENDPOINTS.activity, path);
     const response = await this.#transport.send(req);
-    const requests = decode<ApiRequest[]>(req, response, 'array');
+    const requests = decode(req, response, 'activity');
     const range = parseContentRange(headerValue(response.headers, 'content-range'));
     return range === undefined ? { requests } : { requests, range };
   }
@@ -205,7 +251,7 @@ export class ConnectClient {
   }
 
   async health(): Promise<Health> {
-    return this.#json(get(ENDPOINTS.health), 'object');
+    return this.#answer(get(ENDPOINTS.health), 'health');
   }
 
   /**
@@ -313,8 +359,21 @@ export class ConnectClient {
     }
   }
 
-  async #json<T>(req: HttpRequest, shape: Shape): Promise<T> {
-    return decode<T>(req, await this.#transport.send(req), shape);
+  async #answer<K extends AnswerKind>(req: HttpRequest, kind: K): Promise<Answer<K>> {
+    return decode(req, await this.#transport.send(req), kind);
+  }
+
+  // A proxy that mixes up answers (a cache keyed wrongly, a confused route) serves a well-formed
+  // item of another id: as wrong as a malformed one.
+  async #item(req: HttpRequest, vaultId: string, itemId?: string): Promise<FullItem> {
+    const item = await this.#answer(req, 'fullItem');
+    if (itemId !== undefined && item.id !== itemId) {
+      throw invalid(req, 200, 'the answer is another item than the one asked for');
+    }
+    if (item.vault.id !== vaultId) {
+      throw invalid(req, 200, 'the answer is an item of another vault than the one asked for');
+    }
+    return item;
   }
 }
 
@@ -326,29 +385,53 @@ function fileGet(endpoint: HttpRequest['endpoint'], path: string): HttpRequest {
   return { ...get(endpoint, path), minServerVersion: MIN_FILES_VERSION };
 }
 
-// Bodies are checked for their outer shape only; their fields are trusted to follow the spec.
-function decode<T>(req: HttpRequest, response: HttpResponse, shape: Shape): T {
+/**
+ * A 2xx answer that is not what the API defines. Its message names the endpoint and where the
+ * answer went wrong, never a value from the body (values may be secrets).
+ */
+function invalid(req: HttpRequest, status: number, detail: string): ConnectError {
+  const context: ConnectErrorInit = {
+    status,
+    reason: 'InvalidResponse',
+    method: req.method,
+    endpoint: req.endpoint,
+  };
+  return new ConnectError(
+    context,
+    `${req.method} ${req.endpoint}: invalid ${status} response: ${detail}`,
+  );
+}
+
+function decode<K extends AnswerKind>(
+  req: HttpRequest,
+  response: HttpResponse,
+  kind: K,
+): Answer<K> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(response.body.toString('utf8'));
   } catch {
-    parsed = undefined;
-  }
-  const fits =
-    shape === 'array'
-      ? Array.isArray(parsed)
-      : typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
-  if (!fits) {
-    const context: ConnectErrorInit = {
-      status: response.status,
-      reason: 'Unexpected',
-      method: req.method,
-      endpoint: req.endpoint,
-    };
-    throw new ConnectError(
-      context,
-      `${req.method} ${req.endpoint}: expected a JSON ${shape} in the ${response.status} response`,
+    const type = headerValue(response.headers, 'content-type')?.split(';')[0]?.trim();
+    throw invalid(
+      req,
+      response.status,
+      `the body is not JSON (${type || 'no content type'}, ${response.body.length} bytes)`,
     );
   }
-  return parsed as T;
+  const list = LIST_ANSWERS.has(kind);
+  const fits = list
+    ? Array.isArray(parsed)
+    : typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  if (!fits) {
+    throw invalid(
+      req,
+      response.status,
+      `expected a JSON ${list ? 'array' : 'object'}, got ${kindOf(parsed)}`,
+    );
+  }
+  const checked = checkAnswer(kind, parsed);
+  if (checked.ok) return checked.value;
+  const { path, problem, more } = checked.problem;
+  const others = more === 0 ? '' : ` (and ${more} more ${more === 1 ? 'problem' : 'problems'})`;
+  throw invalid(req, response.status, `${path}: ${problem}${others}`);
 }

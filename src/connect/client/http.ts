@@ -151,21 +151,27 @@ export class Transport {
   async #attempt(req: HttpRequest, attempt: number): Promise<Outcome> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const started = performance.now();
-    let response: HttpResponse;
+    let answer: Awaited<ReturnType<typeof request>>;
     try {
-      const answer = await request(this.#base + req.path, {
+      answer = await request(this.#base + req.path, {
         dispatcher: this.#agent,
         method: req.method,
         headers: this.#headers(req),
         body: req.body === undefined ? null : JSON.stringify(req.body),
         signal: AbortSignal.any([timeout, this.#closing.signal]),
       });
+    } catch (error) {
+      this.#report(req, 0, started, attempt);
+      return this.#failure(req, error, attempt, timeout.aborted);
+    }
+    let response: HttpResponse;
+    try {
       // Read under the same signal: a body that stalls times out like a missing answer.
       const body = Buffer.from(await answer.body.arrayBuffer());
       response = { status: answer.statusCode, headers: answer.headers, body };
     } catch (error) {
       this.#report(req, 0, started, attempt);
-      return this.#failure(req, error, attempt, timeout.aborted);
+      return this.#bodyFailure(req, answer, error, attempt, timeout.aborted);
     }
     this.#report(req, response.status, started, attempt);
     return this.#judge(req, response, attempt);
@@ -218,6 +224,43 @@ export class Transport {
     return {
       error: new ConnectError(this.#context(req, 0, attempt), this.#message(req, detail, attempt)),
       retryable,
+    };
+  }
+
+  // The status line and headers came, the body did not. Stalled past the timeout, it is a missing
+  // answer (Unavailable). Cut short (the connection closed or reset before Content-Length bytes),
+  // a 2xx is an answer that must not be used: InvalidResponse, retried as a 5xx would be, since a
+  // cut transfer is usually the network's doing and the next attempt may well be whole.
+  #bodyFailure(
+    req: HttpRequest,
+    answer: { statusCode: number; headers: HttpResponse['headers'] },
+    cause: unknown,
+    attempt: number,
+    timedOut: boolean,
+  ): Outcome {
+    if (this.#closing.signal.aborted || timedOut) {
+      const outcome = this.#failure(req, cause, attempt, timedOut);
+      if (!('error' in outcome) || this.#closing.signal.aborted) return outcome;
+      const detail = `the ${answer.statusCode} response's body did not arrive within ${this.#timeoutMs} ms`;
+      return {
+        error: new ConnectError(
+          this.#context(req, 0, attempt),
+          this.#message(req, detail, attempt),
+        ),
+        retryable: outcome.retryable,
+      };
+    }
+    const status = answer.statusCode;
+    const length = headerValue(answer.headers, 'content-length');
+    const declared = length === undefined ? '' : ` of its Content-Length ${length}`;
+    const detail = `the ${status} response was cut short${declared}: ${describeCause(cause)}`;
+    const init: ConnectErrorInit = {
+      ...this.#context(req, status, attempt),
+      ...(status >= 200 && status < 300 ? { reason: 'InvalidResponse' } : {}),
+    };
+    return {
+      error: new ConnectError(init, this.#message(req, detail, attempt)),
+      retryable: IDEMPOTENT.has(req.method),
     };
   }
 

@@ -25,6 +25,8 @@ export interface StoredFile extends ItemFile {
 }
 
 export interface StoredItem extends FullItem {
+  /** Only the categories this server knows are stored (a client may read others from Connect). */
+  category: ItemCategory;
   files?: StoredFile[];
 }
 

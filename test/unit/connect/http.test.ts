@@ -67,7 +67,9 @@ describe('ConnectClient over HTTP', () => {
 
   it('percent-encodes path segments and writes spaces in queries as %20', async (t) => {
     const { client, stub } = await setUp(t, (req) =>
-      req.url.includes('/items?') ? json(200, []) : json(200, ITEM_BODY),
+      req.url.includes('/items?')
+        ? json(200, [])
+        : json(200, { ...ITEM_BODY, id: 'x/y?z', vault: { id: 'a b' } }),
     );
     await client.getItem('a b', 'x/y?z');
     await client.listItems(VAULT, 'title eq "my db"');
@@ -281,11 +283,14 @@ describe('ConnectClient over HTTP', () => {
     assert.equal(stub.received[0]?.method, 'DELETE');
   });
 
-  it('refuses a 200 whose body is not the expected JSON shape', async (t) => {
-    const { client } = await setUp(t, () => ({ status: 200, body: '<html></html>' }));
+  it('refuses a 200 whose body is not the expected JSON shape, without retrying', async (t) => {
+    const { client, stub } = await setUp(t, () => ({ status: 200, body: '<html></html>' }));
     const error = await rejection(client.listVaults());
-    assert.equal(error.reason, 'Unexpected');
-    assert.match(error.message, /expected a JSON array/);
+    assert.equal(error.reason, 'InvalidResponse');
+    assert.match(error.message, /not JSON/);
+    const object = await setUp(t, () => json(200, {}));
+    assert.match((await rejection(object.client.listVaults())).message, /expected a JSON array/);
+    assert.equal(stub.received.length + object.stub.received.length, 2);
   });
 
   it('refuses file calls when the server sent no version header or one older than 1.3.0', async (t) => {
@@ -312,7 +317,7 @@ describe('ConnectClient over HTTP', () => {
             },
             body: content,
           }
-        : json(200, { id: 'f', name: 'key.pem', size: 4, content_path: '/x' }, '1.3.0'),
+        : json(200, { id: 'fileid', name: 'key.pem', size: 4, content_path: '/x' }, '1.3.0'),
     );
     await client.getFile(VAULT, ITEM, 'fileid', { inline: true });
     assert.deepEqual(await client.getFileContent(VAULT, ITEM, 'fileid'), content);

@@ -25,7 +25,13 @@ const id = (prefix: string): string => prefix.padEnd(26, '0');
 
 function vaultBody(vault: FakeVault): object {
   const { items, ...rest } = vault;
-  return { ...rest, items: items.length, type: 'USER_CREATED', updatedAt: vault.createdAt };
+  return {
+    ...rest,
+    items: items.length,
+    contentVersion: 1,
+    type: 'USER_CREATED',
+    updatedAt: vault.createdAt,
+  };
 }
 
 function itemBody(vault: FakeVault, item: FakeItem): object {
