@@ -2,6 +2,8 @@
 import jsonpatch from 'fast-json-patch';
 import { mutatePod } from './mutate.ts';
 import type { InjectionOptions } from './mutate.ts';
+import { checkPodShape } from './pod-shape.ts';
+import { quoted } from './quote.ts';
 
 /** Both, as 1Password's webhook configuration lists them; the answer uses the request's. */
 export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
@@ -69,6 +71,8 @@ function isApiVersion(value: unknown): value is AdmissionApiVersion {
   return ADMISSION_API_VERSIONS.some((version) => version === value);
 }
 
+export const MAX_UID_LENGTH = 128;
+
 /** Checks the shape of a parsed JSON body; throws InvalidAdmissionReviewError. */
 export function parseAdmissionReview(body: unknown): AdmissionReview {
   const invalid = (message: string): InvalidAdmissionReviewError =>
@@ -77,15 +81,19 @@ export function parseAdmissionReview(body: unknown): AdmissionReview {
   const { apiVersion, kind, request } = body;
   if (!isApiVersion(apiVersion)) {
     throw invalid(
-      `apiVersion ${JSON.stringify(apiVersion)} is not one of ${ADMISSION_API_VERSIONS.join(', ')}`,
+      `apiVersion ${quoted(apiVersion)} is not one of ${ADMISSION_API_VERSIONS.join(', ')}`,
     );
   }
   if (kind !== 'AdmissionReview') {
-    throw invalid(`kind ${JSON.stringify(kind)} is not AdmissionReview`);
+    throw invalid(`kind ${quoted(kind)} is not AdmissionReview`);
   }
   if (!isRecord(request)) throw invalid('the AdmissionReview has no request');
   const { uid, operation, subResource, namespace, name, object } = request;
   if (typeof uid !== 'string' || uid === '') throw invalid('request.uid is missing');
+  // The apiserver's are UUIDs; a longer one would only be echoed back and logged.
+  if (uid.length > MAX_UID_LENGTH) {
+    throw invalid(`request.uid is longer than ${MAX_UID_LENGTH} characters`);
+  }
   const gvk = request.kind;
   if (
     !isRecord(gvk) ||
@@ -136,6 +144,9 @@ function definedFields<T extends Record<string, unknown>>(fields: T): Partial<T>
  */
 export const DENIAL_CODE = 400;
 
+/** kubectl prints the whole message; a pod with thousands of faults gets the first few. */
+export const MAX_DENIAL_LENGTH = 2_000;
+
 export function admit(review: AdmissionReview, options: InjectionOptions): AdmissionReviewResponse {
   const { request } = review;
   const answer = (response: Omit<AdmissionResponse, 'uid'>): AdmissionReviewResponse => ({
@@ -146,7 +157,13 @@ export function admit(review: AdmissionReview, options: InjectionOptions): Admis
   const deny = (message: string): AdmissionReviewResponse =>
     answer({
       allowed: false,
-      status: { status: 'Failure', code: DENIAL_CODE, reason: 'BadRequest', message },
+      status: {
+        status: 'Failure',
+        code: DENIAL_CODE,
+        reason: 'BadRequest',
+        message:
+          message.length <= MAX_DENIAL_LENGTH ? message : `${message.slice(0, MAX_DENIAL_LENGTH)}…`,
+      },
     });
 
   const isPod = request.kind.group === '' && request.kind.kind === 'Pod';
@@ -158,9 +175,12 @@ export function admit(review: AdmissionReview, options: InjectionOptions): Admis
   // Allowing would start the pod without op, its secrets read as literal op:// references.
   if (!request.object) return deny('the AdmissionReview for a Pod CREATE carries no object');
 
-  // The apiserver decoded the object into a Pod before calling, so its fields have Pod types.
+  // The apiserver sends a decoded Pod, but anyone who reaches /inject can send anything: what
+  // the mutation reads is checked first, so a pod it cannot read is denied, never a TypeError.
   const original = request.object;
-  const result = mutatePod(original, options);
+  const shape = checkPodShape(original);
+  if (shape.kind === 'unreadable') return deny(shape.problems.join('; '));
+  const result = mutatePod(shape.pod, options);
   switch (result.kind) {
     case 'skip':
       return answer({ allowed: true });

@@ -1,6 +1,11 @@
 // The injector's Prometheus metrics, in a registry of its own.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** More namespaces than most clusters have; each label value costs memory for the process's life. */
+export const MAX_NAMESPACE_LABELS = 2_000;
+/** The label shared by namespaces past MAX_NAMESPACE_LABELS: not a valid namespace name. */
+export const OTHER_NAMESPACES = '_other';
+
 export type AdmissionOutcome = 'injected' | 'skipped' | 'denied' | 'invalid' | 'error';
 
 export interface WebhookMetrics {
@@ -47,6 +52,8 @@ export function createWebhookMetrics(): WebhookMetrics {
   });
   // Known paths only, so a scanner cannot grow the label set.
   const KNOWN = new Set(['/inject', '/healthz', '/readyz', '/metrics']);
+  // Anyone who reaches /inject can name a namespace; past this many, the rest share one series.
+  const namespaces = new Set<string>();
   return {
     registry,
     request(path, status, seconds) {
@@ -55,7 +62,11 @@ export function createWebhookMetrics(): WebhookMetrics {
       latency.observe({ path: label }, seconds);
     },
     admission(namespace, outcome) {
-      admissions.inc({ namespace, outcome });
+      if (namespaces.size < MAX_NAMESPACE_LABELS) namespaces.add(namespace);
+      admissions.inc({
+        namespace: namespaces.has(namespace) ? namespace : OTHER_NAMESPACES,
+        outcome,
+      });
     },
     certificate(notAfter) {
       expiry.set(notAfter.getTime() / 1000);

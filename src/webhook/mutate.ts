@@ -14,6 +14,7 @@ import {
   STATUS_INJECTED,
   VERSION_ANNOTATION,
 } from './annotations.ts';
+import { quoted } from './quote.ts';
 
 export const OP_BIN_VOLUME = 'op-bin';
 /** With the trailing slash, as 1Password's injector writes it (pods compare equal across both). */
@@ -114,29 +115,50 @@ export function parseContainerNames(annotation: string): string[] {
 // accepts any image string and a bad one would only show up later as ImagePullBackOff.
 const IMAGE_TAG = /^[\w][\w.-]{0,127}(@[a-z0-9]+([+._-][a-z0-9]+)*:[a-fA-F0-9]{32,})?$/;
 
-export function mutatePod(pod: V1Pod, options: InjectionOptions): MutationResult {
-  const annotations = pod.metadata?.annotations ?? {};
-  const listed = annotations[INJECT_ANNOTATION];
-  if (listed === undefined) return { kind: 'skip', reason: `no ${INJECT_ANNOTATION} annotation` };
+export type InjectionTargets =
+  | { readonly kind: 'skip'; readonly reason: string }
+  | { readonly kind: 'inject'; readonly names: readonly string[] };
+
+/**
+ * Whether the pod asks for injection, from its inject and status annotations alone: nothing else
+ * of a pod is read unless it does (see pod-shape.ts, which checks exactly what is then read).
+ */
+export function injectionTargets(
+  inject: string | undefined,
+  status: string | undefined,
+): InjectionTargets {
+  if (inject === undefined) return { kind: 'skip', reason: `no ${INJECT_ANNOTATION} annotation` };
   // Case-insensitive, as 1Password's injector compares it.
-  if (annotations[STATUS_ANNOTATION]?.trim().toLowerCase() === STATUS_INJECTED) {
+  if (status?.trim().toLowerCase() === STATUS_INJECTED) {
     return { kind: 'skip', reason: `already injected (${STATUS_ANNOTATION}=${STATUS_INJECTED})` };
   }
-  const names = parseContainerNames(listed);
+  const names = parseContainerNames(inject);
   if (names.length === 0) {
     return { kind: 'skip', reason: `${INJECT_ANNOTATION} names no container` };
   }
+  return { kind: 'inject', names };
+}
+
+/**
+ * `pod` must have the types V1Pod gives it wherever this reads, which checkPodShape ensures for
+ * any JSON; lists may also be null, which reads as absent.
+ */
+export function mutatePod(pod: V1Pod, options: InjectionOptions): MutationResult {
+  const annotations = pod.metadata?.annotations ?? {};
+  const targets = injectionTargets(annotations[INJECT_ANNOTATION], annotations[STATUS_ANNOTATION]);
+  if (targets.kind === 'skip') return targets;
+  const { names } = targets;
 
   // Every problem is collected, so one rejection tells the author everything to fix.
   const problems: string[] = [];
   const version = annotations[VERSION_ANNOTATION]?.trim() || DEFAULT_OP_VERSION;
   if (!IMAGE_TAG.test(version)) {
-    problems.push(`${VERSION_ANNOTATION}=${JSON.stringify(version)} is not an image tag`);
+    problems.push(`${VERSION_ANNOTATION}=${quoted(version)} is not an image tag`);
   }
   const initFirst = parseInitFirst(annotations[INIT_FIRST_ANNOTATION]);
   if (initFirst === undefined) {
     problems.push(
-      `${INIT_FIRST_ANNOTATION}=${JSON.stringify(annotations[INIT_FIRST_ANNOTATION])} must be "true" or "false"`,
+      `${INIT_FIRST_ANNOTATION}=${quoted(annotations[INIT_FIRST_ANNOTATION])} must be "true" or "false"`,
     );
   }
 
@@ -151,6 +173,14 @@ export function mutatePod(pod: V1Pod, options: InjectionOptions): MutationResult
     problems.push(
       `${INJECT_ANNOTATION} names ${quoteList(unknown)}, but the pod has no such container ` +
         `(its containers: ${quoteList(all.map((container) => container.name)) || 'none'})`,
+    );
+  }
+  // An init container of that name is an earlier injection and is replaced; a regular one would
+  // sit beside the one added, a duplicate name the apiserver refuses with a less helpful message.
+  if (containers.some((container) => container.name === COPY_CONTAINER_NAME)) {
+    problems.push(
+      `the container name "${COPY_CONTAINER_NAME}" is reserved for the init container op-kube ` +
+        'adds; rename the container',
     );
   }
   const targeted = (container: V1Container): boolean => names.includes(container.name);
@@ -168,7 +198,8 @@ export function mutatePod(pod: V1Pod, options: InjectionOptions): MutationResult
   const spec = mutated.spec ?? { containers: [] };
   mutated.spec = spec;
   const injected: string[] = [];
-  for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
+  // `?? []`: a pod with only init containers arrives with "containers": null.
+  for (const container of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
     if (!targeted(container)) continue;
     injectContainer(container, options);
     injected.push(container.name);
@@ -203,7 +234,7 @@ function parseInitFirst(raw: string | undefined): boolean | undefined {
 }
 
 function quoteList(names: readonly string[]): string {
-  return names.map((name) => JSON.stringify(name)).join(', ');
+  return names.map(quoted).join(', ');
 }
 
 const normalizedOpBinPath = OP_BIN_PATH.replace(/\/+$/, '');
@@ -216,7 +247,7 @@ function containerProblems(container: V1Container): string[] {
   // so there is nothing to put after `op run --`.
   if (!container.command?.length) {
     problems.push(
-      `container "${container.name}" has no command; op-kube needs the command to wrap it ` +
+      `container ${quoted(container.name)} has no command; op-kube needs the command to wrap it ` +
         `with "op run" (set command to the image's entrypoint)`,
     );
   }
@@ -225,7 +256,7 @@ function containerProblems(container: V1Container): string[] {
   );
   if (clash) {
     problems.push(
-      `container "${container.name}" already mounts volume "${clash.name}" at ${OP_BIN_PATH}, ` +
+      `container ${quoted(container.name)} already mounts volume ${quoted(clash.name)} at ${OP_BIN_PATH}, ` +
         'where op-kube puts the op binary',
     );
   }

@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { reviewReply, type AdmissionReviewResponse } from './admission.ts';
+import { MAX_REVIEW_DEPTH, jsonDepth } from './json-depth.ts';
 import type { AdmissionOutcome, WebhookMetrics } from './metrics.ts';
 import type { InjectionOptions } from './mutate.ts';
+import { quoted } from './quote.ts';
 import type { PemKeyPair } from './tls/certificates.ts';
 
 /** Kubernetes objects are limited to about 1.5 MB in etcd; a review carries the object (and on UPDATE the old one too). */
@@ -43,15 +45,60 @@ function status(code: number, reason: string, message: string): StatusBody {
   return { apiVersion: 'v1', kind: 'Status', status: 'Failure', code, reason, message };
 }
 
+/** A body refused before it is parsed; body-parser passes it on with `status` as the code. */
+class BodyRefusedError extends Error {
+  override readonly name = 'BodyRefusedError';
+  readonly status: 400 | 415;
+  readonly reason: 'NestingTooDeep' | 'UnsupportedMediaType';
+
+  constructor(status: 400 | 415, reason: BodyRefusedError['reason'], message: string) {
+    super(message);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Runs on the raw (inflated) bytes before JSON.parse builds them: a body of nested brackets takes
+ * ~230 MB to parse at 8 MB and overflows the stack of whatever walks it after. UTF-8 only, as RFC
+ * 8259 asks and the apiserver sends, since the depth scan reads UTF-8 bytes.
+ */
+function refuseUnreadable(
+  _request: unknown,
+  _response: unknown,
+  body: Buffer,
+  charset: string,
+): void {
+  if (charset !== 'utf-8') {
+    throw new BodyRefusedError(
+      415,
+      'UnsupportedMediaType',
+      `charset must be UTF-8, got ${quoted(charset)}`,
+    );
+  }
+  if (jsonDepth(body, MAX_REVIEW_DEPTH) > MAX_REVIEW_DEPTH) {
+    throw new BodyRefusedError(
+      400,
+      'NestingTooDeep',
+      `JSON nested deeper than ${MAX_REVIEW_DEPTH} levels; no AdmissionReview is`,
+    );
+  }
+}
+
 function outcomeOf(response: AdmissionReviewResponse): AdmissionOutcome {
   if (!response.response.allowed) return 'denied';
   return response.response.patch === undefined ? 'skipped' : 'injected';
 }
 
-/** The namespace a review names, read defensively: the body may be anything. */
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The namespace a review names, read defensively: the body may be anything. Only a valid
+ * namespace name becomes a metric label, so a caller cannot make one of any size.
+ */
 function reviewNamespace(body: unknown): string {
   const request = (body as { request?: { namespace?: unknown } } | undefined)?.request;
-  return typeof request?.namespace === 'string' && request.namespace !== ''
+  return typeof request?.namespace === 'string' && NAMESPACE_NAME.test(request.namespace)
     ? request.namespace
     : '';
 }
@@ -142,7 +189,7 @@ export class WebhookServer {
         }
         next();
       },
-      express.json({ limit: BODY_LIMIT, strict: true }),
+      express.json({ limit: BODY_LIMIT, strict: true, verify: refuseUnreadable }),
       (request: Request, response: Response) => {
         const body: unknown = request.body;
         if (
@@ -190,6 +237,10 @@ export class WebhookServer {
     app.use((error: unknown, _request: Request, response: Response, next: NextFunction) => {
       if (response.headersSent) {
         next(error);
+        return;
+      }
+      if (error instanceof BodyRefusedError) {
+        response.status(error.status).json(status(error.status, error.reason, error.message));
         return;
       }
       const code =

@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
+import fc from 'fast-check';
 import {
   AdmissionregistrationV1Api,
   ApiException,
@@ -15,7 +16,14 @@ import {
 } from '@kubernetes/client-node';
 import { registeredConfiguration } from '../../src/webhook/tls/self-managed.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
-import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import { generatedPod, type Expected } from '../support/admission-reviews.ts';
+import {
+  eventually,
+  kubeConfigFor,
+  kubectl,
+  testNamespace,
+  waitForDefaultServiceAccount,
+} from '../support/cluster.ts';
 import { freePort } from '../../tools/cluster/ports.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { startWebhook } from '../support/webhook.ts';
@@ -147,6 +155,91 @@ describe('op-kube webhook called by the apiserver', { timeout: 180_000 }, () => 
     await assert.rejects(
       core.readNamespacedPod({ namespace, name: 'nocmd' }),
       (error) => error instanceof ApiException && error.code === 404,
+    );
+  });
+
+  // Issue #10, defect 7: the apiserver sends a pod without containers as "containers": null, which
+  // made the webhook throw; the user saw "InternalError … failed calling webhook".
+  it('leaves a pod with only init containers to the apiserver’s own validation, not an InternalError', async (t) => {
+    const namespace = await injectedNamespace(t, 'webhook-init-only');
+    // No containers at all: not a V1Pod as typed, but what a careless manifest holds.
+    const body = {
+      metadata: { name: 'init-only', annotations: { 'operator.1password.io/inject': 'migrate' } },
+      spec: {
+        initContainers: [{ name: 'migrate', image: 'registry.example/app:1', command: ['/m'] }],
+      },
+    } as unknown as V1Pod;
+    const refused = await core.createNamespacedPod({ namespace, body }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof ApiException, String(refused));
+    const text = String(refused.body);
+    assert.doesNotMatch(text, /failed calling webhook|InternalError/);
+    assert.equal(refused.code, 422, text);
+    assert.match(text, /spec\.containers: Required value/);
+  });
+
+  it('denies a regular container named copy-op-bin by name, rather than patch in a duplicate', async (t) => {
+    const namespace = await injectedNamespace(t, 'webhook-reserved');
+    const body = pod('reserved', [
+      { name: 'app', command: ['/bin/app'] },
+      { name: 'copy-op-bin', command: ['/bin/tool'] },
+    ]);
+    const refused = await core.createNamespacedPod({ namespace, body }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof ApiException, String(refused));
+    assert.equal(refused.code, 400);
+    assert.match(
+      String(refused.body),
+      /denied the request: the container name \\?"copy-op-bin\\?" is reserved/,
+    );
+  });
+
+  it('turns no generated pod the apiserver accepts into an InternalError or an invalid pod (dry run)', async (t) => {
+    const plain = await testNamespace(t, 'webhook-fuzz-plain');
+    const labelled = await injectedNamespace(t, 'webhook-fuzz');
+    await waitForDefaultServiceAccount(plain);
+    await waitForDefaultServiceAccount(labelled);
+    const seed = Number(process.env.FUZZ_SEED ?? 20_251_206);
+    const outcomes = new Map<Expected, number>();
+    const started = performance.now();
+    const create = (namespace: string, body: V1Pod): Promise<V1Pod> =>
+      core.createNamespacedPod({ namespace, body, dryRun: 'All' });
+    await fc.assert(
+      fc.asyncProperty(generatedPod, async ({ pod: generated, expected }) => {
+        const body = generated as V1Pod;
+        // The oracle's premise: without the webhook, Kubernetes takes this pod.
+        await create(plain, body);
+        const result = await create(labelled, body).then(
+          (stored) => ({ stored }),
+          (error: unknown) => ({ error }),
+        );
+        outcomes.set(expected, (outcomes.get(expected) ?? 0) + 1);
+        if ('error' in result) {
+          const { error } = result;
+          assert.ok(error instanceof ApiException, String(error));
+          const text = String(error.body);
+          assert.doesNotMatch(text, /failed calling webhook|InternalError/);
+          assert.equal(expected, 'deny', text);
+          assert.equal(error.code, 400, text);
+          assert.match(text, /admission webhook .* denied the request/);
+          return;
+        }
+        assert.notEqual(expected, 'deny', 'a pod the webhook should deny was admitted');
+        const { stored } = result;
+        const copies = (stored.spec?.initContainers ?? []).filter(
+          (container) => container.name === 'copy-op-bin',
+        );
+        assert.equal(copies.length, expected === 'inject' ? 1 : 0);
+      }),
+      { seed, numRuns: Number(process.env.FUZZ_E2E_RUNS ?? 100) },
+    );
+    t.diagnostic(
+      `apiserver fuzz: seed ${seed}, ${[...outcomes].map(([o, k]) => `${o} ${k}`).join(', ')}, ` +
+        `${Math.round(performance.now() - started)} ms`,
     );
   });
 

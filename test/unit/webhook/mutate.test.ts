@@ -478,6 +478,28 @@ describe('mutatePod: denials', () => {
     const input = pod({ 'operator.1password.io/inject': 'app' }, undefined);
     assert.match(denied(mutatePod(input, options)), /its containers: none/);
   });
+
+  // Found by the fuzz suite: the copy added beside it made a duplicate name the apiserver refused.
+  it('denies a regular container named copy-op-bin (the name of the init container it adds)', () => {
+    const input = pod(
+      { 'operator.1password.io/inject': 'app' },
+      { containers: [app(), { name: 'copy-op-bin', image: 'tools:1' }] },
+    );
+    assert.match(
+      denied(mutatePod(input, options)),
+      /the container name "copy-op-bin" is reserved for the init container op-kube adds/,
+    );
+  });
+
+  it('quotes at most 80 characters of a value in a denial', () => {
+    const input = pod(
+      { 'operator.1password.io/inject': 'app', 'operator.1password.io/version': 'x y'.repeat(1e5) },
+      { containers: [app()] },
+    );
+    const message = denied(mutatePod(input, options));
+    assert.ok(message.length < 300, `${message.length} characters`);
+    assert.match(message, /operator\.1password\.io\/version="(x y)+x?… is not an image tag/);
+  });
 });
 
 describe('mutatePod: Connect credentials (fixes hand-written token env)', () => {

@@ -1,0 +1,108 @@
+// The injector's HTTPS server in this process, on loopback with a CA of its own, and a keep-alive client that trusts only that CA.
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, request } from 'node:https';
+import pino from 'pino';
+import { createWebhookMetrics } from '../../src/webhook/metrics.ts';
+import { defaultInjectionOptions, type InjectionOptions } from '../../src/webhook/mutate.ts';
+import { WebhookServer } from '../../src/webhook/server.ts';
+import {
+  generateCertificateAuthority,
+  issueServingCertificate,
+} from '../../src/webhook/tls/certificates.ts';
+
+export interface HttpsReply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly text: string;
+}
+
+export interface PostOptions {
+  readonly headers?: Record<string, string>;
+}
+
+export interface HttpsWebhook {
+  readonly port: number;
+  readonly injection: InjectionOptions;
+  /** POST to /inject as the apiserver does (application/json unless `headers` says otherwise). */
+  post(body: string | Buffer, options?: PostOptions): Promise<HttpsReply>;
+  get(path: string): Promise<HttpsReply>;
+  /** Every line the server logged so far. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const DAY_MS = 86_400_000;
+
+export const TEST_INJECTION: InjectionOptions = {
+  ...defaultInjectionOptions('0.1.0'),
+  connectHost: 'http://onepassword-connect:8080',
+};
+
+export async function startHttpsWebhook(
+  injection: InjectionOptions = TEST_INJECTION,
+): Promise<HttpsWebhook> {
+  const now = new Date();
+  const ca = await generateCertificateAuthority({
+    now,
+    validityMs: DAY_MS,
+    commonName: `webhook-https-test@${now.getTime()}`,
+  });
+  const certificate = await issueServingCertificate(ca, {
+    dnsNames: ['op-kube-webhook'],
+    ipAddresses: [HOST],
+    now,
+    validityMs: DAY_MS,
+  });
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+  const server = new WebhookServer({
+    host: HOST,
+    port: 0,
+    injection,
+    metrics: createWebhookMetrics(),
+    logger,
+    certificate,
+    notReady: () => undefined,
+  });
+  const port = await server.start();
+  // One connection reused, as the apiserver reuses its webhook connections.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.cert });
+
+  const call = (
+    method: string,
+    path: string,
+    body?: string | Buffer,
+    headers?: Record<string, string>,
+  ): Promise<HttpsReply> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: HOST, port, path, method, agent, headers });
+      req.once('error', reject);
+      req.once('response', (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('error', reject);
+        response.once('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      });
+      req.end(body);
+    });
+
+  return {
+    port,
+    injection,
+    post: (body, options = {}) =>
+      call('POST', '/inject', body, { 'content-type': 'application/json', ...options.headers }),
+    get: (path) => call('GET', path),
+    logs: () => lines.join(''),
+    stop: async () => {
+      agent.destroy();
+      await server.stop();
+    },
+  };
+}

@@ -1,0 +1,263 @@
+// POST /inject over real HTTPS with what a hostile caller or a careless manifest sends: a denial or a 4xx with a Status, never a 5xx (issue #10, defect 7).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
+import { gzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import jsonpatch from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import type { V1Pod } from '@kubernetes/client-node';
+import {
+  startHttpsWebhook,
+  type HttpsReply,
+  type HttpsWebhook,
+} from '../../support/webhook-https.ts';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+interface Review {
+  apiVersion: string;
+  kind: string;
+  request: { uid: string; object: V1Pod & Record<string, Json> } & Record<string, Json>;
+}
+
+interface ReviewAnswer {
+  apiVersion: string;
+  kind: string;
+  response: {
+    uid: string;
+    allowed: boolean;
+    patchType?: string;
+    patch?: string;
+    status?: { code: number; reason: string; message: string };
+  };
+}
+
+interface Status {
+  apiVersion: string;
+  kind: string;
+  status: string;
+  code: number;
+  reason: string;
+  message: string;
+}
+
+function fixture(name: string): Review {
+  const url = new URL(`../../fixtures/webhook/${name}.json`, import.meta.url);
+  return JSON.parse(readFileSync(url, 'utf8')) as Review;
+}
+
+function answer(reply: HttpsReply): ReviewAnswer {
+  assert.equal(reply.status, 200, reply.text);
+  assert.match(reply.headers['content-type'] ?? '', /^application\/json/);
+  return JSON.parse(reply.text) as ReviewAnswer;
+}
+
+function assertStatus(reply: HttpsReply, code: number, reason: string, message: RegExp): void {
+  assert.equal(reply.status, code, reply.text);
+  const body = JSON.parse(reply.text) as Status;
+  assert.equal(body.apiVersion, 'v1');
+  assert.equal(body.kind, 'Status');
+  assert.equal(body.status, 'Failure');
+  assert.equal(body.code, code);
+  assert.equal(body.reason, reason);
+  assert.match(body.message, message);
+}
+
+/** `levels` arrays, one inside the other, around `inner`. */
+function nested(levels: number, inner = '0'): string {
+  return `${'['.repeat(levels)}${inner}${']'.repeat(levels)}`;
+}
+
+/** The CREATE fixture as text, with `value` (raw JSON) put in at request.object.metadata.x. */
+function withRawValue(value: string): string {
+  const text = JSON.stringify(fixture('pod-create-v1'));
+  const marker = '"metadata":{';
+  assert.ok(text.includes(marker));
+  return text.replace(marker, `${marker}"x":${value},`);
+}
+
+describe('POST /inject with malformed input over HTTPS', () => {
+  let webhook: HttpsWebhook;
+
+  before(async () => {
+    webhook = await startHttpsWebhook();
+  });
+
+  after(async () => {
+    await webhook?.stop();
+  });
+
+  const denials: [string, (review: Review) => void, RegExp][] = [
+    [
+      'a numeric inject annotation',
+      (review) => {
+        (review.request.object.metadata?.annotations as unknown as Record<string, Json>)[
+          'operator.1password.io/inject'
+        ] = 5;
+      },
+      /metadata\.annotations\["operator\.1password\.io\/inject"\] must be a string, not a number/,
+    ],
+    [
+      'containers that are an object',
+      (review) => {
+        (review.request.object.spec as unknown as Record<string, Json>).containers = {};
+      },
+      /spec\.containers must be an array, not an object/,
+    ],
+    [
+      'an env that is a string',
+      (review) => {
+        (review.request.object.spec?.containers[0] as unknown as Record<string, Json>).env = 'x';
+      },
+      /spec\.containers\[0\]\.env must be an array, not a string/,
+    ],
+    [
+      'volumes that are an object',
+      (review) => {
+        (review.request.object.spec as unknown as Record<string, Json>).volumes = {
+          name: 'op-bin',
+        };
+      },
+      /spec\.volumes must be an array, not an object/,
+    ],
+    [
+      'init containers that are a number',
+      (review) => {
+        (review.request.object.spec as unknown as Record<string, Json>).initContainers = 2;
+      },
+      /spec\.initContainers must be an array, not a number/,
+    ],
+    [
+      'a null container',
+      (review) => {
+        (review.request.object.spec as unknown as Record<string, Json>).containers = [null];
+      },
+      /spec\.containers\[0\] must be an object, not null/,
+    ],
+  ];
+  for (const [what, change, message] of denials) {
+    it(`denies a pod with ${what}: 200, allowed false, the path named`, async () => {
+      const review = fixture('pod-create-v1');
+      change(review);
+      const body = answer(await webhook.post(JSON.stringify(review)));
+      assert.equal(body.apiVersion, 'admission.k8s.io/v1');
+      assert.equal(body.kind, 'AdmissionReview');
+      assert.equal(body.response.uid, review.request.uid);
+      assert.equal(body.response.allowed, false);
+      assert.equal(body.response.patch, undefined);
+      assert.equal(body.response.status?.code, 400);
+      assert.match(body.response.status?.message ?? '', message);
+    });
+  }
+
+  it('injects a pod with only init containers ("containers": null), as the apiserver sends it', async () => {
+    const review = fixture('pod-create-init-only-v1');
+    const body = answer(await webhook.post(JSON.stringify(review)));
+    assert.equal(body.response.uid, review.request.uid);
+    assert.equal(body.response.allowed, true);
+    const patch = JSON.parse(
+      Buffer.from(body.response.patch ?? '', 'base64').toString('utf8'),
+    ) as Operation[];
+    const pod = jsonpatch.applyPatch(
+      structuredClone(review.request.object),
+      patch,
+      true,
+      false,
+    ).newDocument;
+    assert.deepEqual(
+      pod.spec?.initContainers?.map((container) => container.name),
+      ['copy-op-bin', 'migrate'],
+    );
+  });
+
+  it('refuses a body nested 10,000 deep with 400, before parsing it', async () => {
+    assertStatus(
+      await webhook.post(withRawValue(nested(10_000))),
+      400,
+      'NestingTooDeep',
+      /nested deeper than 100 levels/,
+    );
+  });
+
+  it('refuses a review holding 8 MB of brackets (4 million levels) with 400, promptly', async () => {
+    const started = performance.now();
+    const reply = await webhook.post(withRawValue(nested(4_000_000, '')));
+    const ms = performance.now() - started;
+    assertStatus(reply, 400, 'NestingTooDeep', /nested deeper than 100 levels/);
+    assert.ok(ms < 2_000, `${Math.round(ms)} ms`);
+  });
+
+  it('counts nesting in the whole review: 100 levels are read, 101 refused', async () => {
+    // The review, its request, the object and its metadata are four levels; x adds the rest.
+    const ok = await webhook.post(withRawValue(nested(96)));
+    assert.equal(answer(ok).response.allowed, true);
+    assertStatus(
+      await webhook.post(withRawValue(nested(97))),
+      400,
+      'NestingTooDeep',
+      /nested deeper than 100 levels/,
+    );
+  });
+
+  it('does not count brackets inside strings, escaped quotes included', async () => {
+    const value = JSON.stringify(`\\"${'['.repeat(10_000)}\\"{`);
+    const reply = await webhook.post(withRawValue(value));
+    assert.equal(answer(reply).response.allowed, true);
+  });
+
+  it('refuses a deep body in UTF-16 as well: any charset but UTF-8 is 415', async () => {
+    const text = withRawValue(nested(10_000));
+    const reply = await webhook.post(Buffer.from(`\ufeff${text}`, 'utf16le'), {
+      headers: { 'content-type': 'application/json; charset=utf-16' },
+    });
+    assertStatus(reply, 415, 'UnsupportedMediaType', /UTF-8/);
+  });
+
+  it('checks a gzip body after inflating it: deep is 400, a bomb beyond 8 MB is 413', async () => {
+    const deep = await webhook.post(gzipSync(withRawValue(nested(10_000))), {
+      headers: { 'content-encoding': 'gzip' },
+    });
+    assertStatus(deep, 400, 'NestingTooDeep', /nested deeper than 100 levels/);
+    const bomb = gzipSync(Buffer.alloc(9 * 1024 * 1024, 0x20));
+    assert.ok(bomb.length < 20_000, `${bomb.length} bytes compressed`);
+    const reply = await webhook.post(bomb, { headers: { 'content-encoding': 'gzip' } });
+    assertStatus(reply, 413, 'RequestEntityTooLarge', /larger than 8mb/);
+  });
+
+  it('answers a body cut short of its Content-Length with 400 and goes on serving', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      // A raw TLS socket, so the request can lie about its length and then half-close.
+      const socket = connect({ host: '127.0.0.1', port: webhook.port, rejectUnauthorized: false });
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.once('error', reject);
+      socket.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      socket.once('secureConnect', () => {
+        socket.end(
+          'POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+            'Content-Length: 1000\r\nConnection: close\r\n\r\n{"apiVersion":',
+        );
+      });
+    });
+    // Node's HTTP parser answers this one itself (a bare 400); what matters is no 5xx, no crash.
+    assert.match(reply, /^HTTP\/1\.1 400 /);
+    assert.equal((await webhook.get('/healthz')).status, 200);
+  });
+
+  it('labels metrics only with valid namespace names, whatever the review says', async () => {
+    const review = fixture('pod-create-v1');
+    (review.request as Record<string, Json>).namespace = `Not_A-Namespace-${'x'.repeat(10_000)}`;
+    answer(await webhook.post(JSON.stringify(review)));
+    const metrics = (await webhook.get('/metrics')).text;
+    assert.doesNotMatch(metrics, /Not_A-Namespace/);
+    assert.match(metrics, /op_kube_webhook_admissions_total\{namespace="",outcome="injected"\} 1/);
+  });
+
+  it('logged no admission failure and counted no error outcome', async () => {
+    assert.doesNotMatch(webhook.logs(), /admission failed|request failed/);
+    const metrics = (await webhook.get('/metrics')).text;
+    assert.doesNotMatch(metrics, /outcome="error"/);
+    assert.doesNotMatch(metrics, /op_kube_webhook_requests_total\{[^}]*status="5\d\d"/);
+  });
+});
