@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { reviewReply, type AdmissionReviewResponse } from './admission.ts';
-import { MAX_REVIEW_DEPTH, jsonDepth } from './json-depth.ts';
+import { MAX_REVIEW_CONTAINERS, MAX_REVIEW_DEPTH, jsonShape } from './json-depth.ts';
 import type { AdmissionOutcome, WebhookMetrics } from './metrics.ts';
 import type { InjectionOptions } from './mutate.ts';
 import { quoted } from './quote.ts';
@@ -49,7 +49,7 @@ function status(code: number, reason: string, message: string): StatusBody {
 class BodyRefusedError extends Error {
   override readonly name = 'BodyRefusedError';
   readonly status: 400 | 415;
-  readonly reason: 'NestingTooDeep' | 'UnsupportedMediaType';
+  readonly reason: 'NestingTooDeep' | 'TooManyValues' | 'UnsupportedMediaType';
 
   constructor(status: 400 | 415, reason: BodyRefusedError['reason'], message: string) {
     super(message);
@@ -76,11 +76,19 @@ function refuseUnreadable(
       `charset must be UTF-8, got ${quoted(charset)}`,
     );
   }
-  if (jsonDepth(body, MAX_REVIEW_DEPTH) > MAX_REVIEW_DEPTH) {
+  const shape = jsonShape(body, { depth: MAX_REVIEW_DEPTH, containers: MAX_REVIEW_CONTAINERS });
+  if (shape.depth > MAX_REVIEW_DEPTH) {
     throw new BodyRefusedError(
       400,
       'NestingTooDeep',
       `JSON nested deeper than ${MAX_REVIEW_DEPTH} levels; no AdmissionReview is`,
+    );
+  }
+  if (shape.containers > MAX_REVIEW_CONTAINERS) {
+    throw new BodyRefusedError(
+      400,
+      'TooManyValues',
+      `JSON with more than ${MAX_REVIEW_CONTAINERS} objects and arrays; no AdmissionReview has that many`,
     );
   }
 }

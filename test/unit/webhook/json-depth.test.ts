@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { jsonDepth } from '../../../src/webhook/json-depth.ts';
+import { jsonDepth, jsonShape } from '../../../src/webhook/json-depth.ts';
 
 const bytes = (text: string): Uint8Array => Buffer.from(text, 'utf8');
 
@@ -58,5 +58,19 @@ describe('jsonDepth', () => {
       }),
       { seed: 20_251_206, numRuns: 300 },
     );
+  });
+});
+
+describe('jsonShape', () => {
+  const bytes = (text: string): Uint8Array => Buffer.from(text, 'utf8');
+
+  it('counts objects and arrays outside strings', () => {
+    assert.deepEqual(jsonShape(bytes('{"a":[{},{"b":"[{"}],"c":[]}')), { depth: 3, containers: 5 });
+  });
+
+  it('stops one past the container limit', () => {
+    const text = `[${Array.from({ length: 1_000 }, () => '{}').join(',')}]`;
+    assert.deepEqual(jsonShape(bytes(text), { containers: 10 }), { depth: 2, containers: 11 });
+    assert.equal(jsonShape(bytes(text)).containers, 1_001);
   });
 });

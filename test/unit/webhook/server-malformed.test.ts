@@ -188,6 +188,25 @@ describe('POST /inject with malformed input over HTTPS', () => {
     assert.ok(ms < 2_000, `${Math.round(ms)} ms`);
   });
 
+  it('refuses 8 MB of empty objects (millions of values) with 400 before parsing them', async () => {
+    const flat = Array.from({ length: 2_600_000 }, () => '{}').join(',');
+    const started = performance.now();
+    const reply = await webhook.post(withRawValue(`[${flat}]`));
+    const ms = performance.now() - started;
+    assertStatus(reply, 400, 'TooManyValues', /more than 200000 objects and arrays/);
+    assert.ok(ms < 2_000, `${Math.round(ms)} ms`);
+  });
+
+  it('reads a large real review: 2 containers with 1,000 env entries each, managedFields, oldObject', async () => {
+    const env = Array.from({ length: 1_000 }, (_, index) => ({
+      name: `VAR_${index}`,
+      valueFrom: { secretKeyRef: { name: 'app', key: `k${index}` } },
+    }));
+    const value = JSON.stringify(Array.from({ length: 4 }, () => ({ env, more: [env, env] })));
+    const reply = await webhook.post(withRawValue(value));
+    assert.equal(answer(reply).response.allowed, true);
+  });
+
   it('counts nesting in the whole review: 100 levels are read, 101 refused', async () => {
     // The review, its request, the object and its metadata are four levels; x adds the rest.
     const ok = await webhook.post(withRawValue(nested(96)));
