@@ -67,6 +67,9 @@ export async function runOperator(
     ...(ca ? { ca: ca.join('\n') } : {}),
     onCall: (call) => metrics.connectCall(call),
     userAgent: 'op-kube-operator',
+    // One retry rides out a blip; the work queue's per-item backoff retries after that, so more
+    // retries here only keep a hung Connect hidden behind Synced (10 s per attempt).
+    retries: 1,
   });
   // Change detection gets one retry and a short timeout: a failed poll is repeated within seconds
   // anyway, and a hung Connect must show on the items at once, not after every retry timed out.
