@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { describe, it } from 'node:test';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
+import { recordReliability } from '../support/reliability.ts';
 
 const HOSTILE_NAMES = [
   '🔑 key.pem',
@@ -243,6 +244,12 @@ describe('connect-local audit', () => {
     await server.stop();
     const restarted = await server.restart();
     await check(restarted, await restarted.token({ vaults: ['Production,r'], name: 'after' }));
+    await recordReliability({
+      suite: 'connect-local-audit',
+      fault: `${flood} unauthenticated requests (none, garbage, forged, revoked) against a retention of ${retention}`,
+      expected: 'every authenticated entry kept; denials recorded, bounded on their own',
+      observed: `${reads}/${reads} READs kept, the last ${anonymousRetention} denials kept, also after a restart`,
+    });
   });
 
   it('serves files with hostile names: RFC 6266 Content-Disposition, ASCII only, the name recoverable', async (t) => {

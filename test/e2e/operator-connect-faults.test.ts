@@ -4,12 +4,12 @@
 // edited in connect-local, so the next poll makes the operator fetch it; the Secret must keep its
 // data and item-version exactly, and Ready must say False with the fault's reason; then the fault
 // is switched off and the new data must arrive, Ready=True/Synced, within two polling intervals.
-// With OP_KUBE_RELIABILITY_OUT set, the measured rows are written there as JSON.
+// With OP_KUBE_RELIABILITY_OUT set, the measured rows are recorded for docs/reliability.md.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { eventually, kubeConfigFor, testNamespace } from '../support/cluster.ts';
+import { recordReliability, type ReliabilityRow } from '../support/reliability.ts';
 import {
   FAULTS,
   fileContentRoute,
@@ -129,18 +129,6 @@ ${CASES.map(
 ${c.on === 'file content' ? `        files:\n          - { name: key.pem, content: ${JSON.stringify(KEY_PEM)} }\n` : ''}`,
 ).join('')}`;
 
-export interface ReliabilityRow {
-  readonly fault: string;
-  readonly expected: string;
-  readonly observed: string;
-  readonly message: string;
-  readonly lastGoodKept: boolean;
-  /** From the edit in Connect to Ready=False. */
-  readonly detectMs: number;
-  /** From the fault switched off to the new data synced and Ready=True. */
-  readonly recoveryMs: number;
-}
-
 interface Condition {
   readonly status?: string;
   readonly reason?: string;
@@ -211,11 +199,6 @@ describe('operator behind the Connect fault proxy', () => {
       console.log(
         `| ${row.fault} | ${row.expected} | ${row.observed} | ${row.detectMs} | ${row.recoveryMs} |`,
       );
-    }
-    const out = process.env.OP_KUBE_RELIABILITY_OUT;
-    if (out) {
-      const report = { suite: 'operator-connect-faults', pollingIntervalMs: POLL_MS, rows };
-      await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
     }
   });
 
@@ -288,15 +271,16 @@ describe('operator behind the Connect fault proxy', () => {
       );
       const recoveryMs = Math.round(performance.now() - healedAt);
       if (c.on === 'file content') assert.equal(decoded(recovered, 'key.pem'), KEY_PEM);
-      rows.push({
-        fault: c.fault,
-        expected: `False/${c.expected}; Secret unchanged`,
-        observed: `${failed.status}/${failed.reason}; Secret unchanged`,
-        message: failed.message ?? '',
-        lastGoodKept: true,
+      const row = {
+        suite: 'operator-connect-faults',
+        fault: `Connect ${c.on === 'item' ? 'item GET' : 'file content GET'}: ${c.fault}`,
+        expected: `False/${c.expected}; Secret unchanged; Synced within two polls of healing`,
+        observed: `${failed.status}/${failed.reason}; Secret and item-version unchanged`,
         detectMs,
         recoveryMs,
-      });
+      };
+      rows.push(row);
+      await recordReliability(row);
       console.log(`${c.title}: detected in ${detectMs} ms, recovered in ${recoveryMs} ms`);
       assert.ok(
         recoveryMs <= 2 * POLL_MS,

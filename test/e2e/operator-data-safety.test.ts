@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
+import { recordReliability } from '../support/reliability.ts';
 
 const PRODUCTION = 'production0000000000000000';
 const STAGING = 'staging0000000000000000000';
@@ -175,6 +176,15 @@ describe('one owner per Secret', () => {
     const after = await secret(namespace, 'db');
     assert.equal(value(after, 'password'), 'db-one');
     assert.equal(after?.metadata?.uid, before?.metadata?.uid);
+    await recordReliability({
+      suite: 'operator-data-safety',
+      fault:
+        'A Deployment annotated item-name: db (another item) beside OnePasswordItem db, then un-annotated',
+      expected:
+        'SecretOwnedByOther Events on both; Secret data, owner and uid unchanged; not deleted',
+      observed:
+        'Events on both; data, controller reference and uid unchanged 3 s after the release',
+    });
   });
 
   it('refuses a OnePasswordItem whose Secret name a Deployment already holds', async (t) => {
@@ -221,6 +231,14 @@ describe('one owner per Secret', () => {
       Promise.resolve(eventFor(namespace, 'Deployment', 'other', 'SecretOwnedByOther')),
     );
     assert.equal(value(await secret(namespace, 'shared'), 'password'), 'cache-one');
+    await recordReliability({
+      suite: 'operator-data-safety',
+      fault:
+        'A OnePasswordItem, then a Deployment for another item, asking for a Deployment’s Secret name',
+      expected: 'False/SecretOwnedByOther on the item; Events; the Deployment’s Secret unchanged',
+      observed:
+        'False/SecretOwnedByOther naming Deployment holder; Events; data and owners unchanged',
+    });
   });
 });
 
@@ -248,11 +266,13 @@ describe('limits and losses are reported, never applied silently', () => {
       ],
     });
     assert.equal(edit.status, 200);
+    const editedAt = Date.now();
     const condition = await eventually('Ready=False SecretTooLarge', async () => {
       const current = await ready(namespace, 'db');
       return current.reason === 'SecretTooLarge' ? current : undefined;
     });
     assert.equal(condition.status, 'False');
+    const detectMs = Date.now() - editedAt;
     assert.match(condition.message ?? '', /1048576|1 MiB/);
     const kept = await secret(namespace, 'db');
     assert.equal(value(kept, 'password'), 'db-one');
@@ -271,8 +291,16 @@ describe('limits and losses are reported, never applied silently', () => {
         value(await secret(namespace, 'cache'), 'password') === 'cache-two' ? true : undefined,
       { timeoutMs: 15_000 },
     );
-    assert.ok(Date.now() - started < 15_000);
+    const otherMs = Date.now() - started;
+    assert.ok(otherMs < 15_000);
     assert.ok(eventFor(namespace, 'OnePasswordItem', 'db', 'SecretTooLarge'));
+    await recordReliability({
+      suite: 'operator-data-safety',
+      fault: 'An item grows to 1.1 MB of data (over the 1 MiB Secret limit)',
+      expected: 'False/SecretTooLarge, never sent; last good Secret; other items unaffected',
+      observed: `False/SecretTooLarge; Secret unchanged; another item's change applied ${otherMs} ms after its edit`,
+      detectMs,
+    });
   });
 
   it('reports VaultNotFound when a vault disappears while it runs, and keeps the Secret', async (t) => {
@@ -284,6 +312,7 @@ describe('limits and losses are reported, never applied silently', () => {
     await synced(namespace, 'queue');
     const removed = await connect.admin('DELETE', `/admin/vaults/${STAGING}`);
     assert.equal(removed.status, 204);
+    const removedAt = Date.now();
     const condition = await eventually(
       'Ready=False VaultNotFound',
       async () => {
@@ -292,8 +321,16 @@ describe('limits and losses are reported, never applied silently', () => {
       },
       { timeoutMs: 20_000 },
     );
+    const detectMs = Date.now() - removedAt;
     assert.equal(condition.status, 'False');
     assert.equal(value(await secret(namespace, 'queue'), 'password'), 'queue-one');
+    await recordReliability({
+      suite: 'operator-data-safety',
+      fault: 'A vault deleted in Connect while the operator runs',
+      expected: 'False/VaultNotFound within one full check; Secret kept',
+      observed: 'False/VaultNotFound at the next poll (POLLING_INTERVAL 1 s); Secret kept',
+      detectMs,
+    });
   });
 
   it('says which fields were dropped or merged, by name only', async (t) => {
@@ -335,5 +372,13 @@ describe('limits and losses are reported, never applied silently', () => {
     }
     // 1Password's mapping is kept: the last of the merged fields wins.
     assert.equal(value(await secret(namespace, 'db'), 'api-key'), `${canary}-3`);
+    await recordReliability({
+      suite: 'operator-data-safety',
+      fault: 'Fields labelled `api key`, `api-key`, `api/key`, `!!!`, `🔑`',
+      expected:
+        "1Password's mapping kept; Ready message and KeysDropped Warning name them, no value",
+      observed:
+        'message and Warning name all five; no canary value in either; api-key = last field',
+    });
   });
 });

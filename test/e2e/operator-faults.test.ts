@@ -11,6 +11,7 @@ import { httpsGet } from '../../tools/cluster/probe.ts';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
+import { recordReliability } from '../support/reliability.ts';
 
 const DATA = `
 vaults:
@@ -72,6 +73,11 @@ describe('operator under Connect failures', () => {
   it('keeps the data through an outage (ConnectUnavailable, not ready) and recovers after it', async (t) => {
     const { namespace, connect, operator } = await setUp(t, 'outage');
     assert.equal((await connect.admin('POST', '/admin/outage', { enabled: true })).status, 200);
+    const outageAt = Date.now();
+    await eventually('Ready=False ConnectUnavailable', async () =>
+      (await ready(namespace, 'db')).reason === 'ConnectUnavailable' ? true : undefined,
+    );
+    const detectMs = Date.now() - outageAt;
     await eventually('readyz to report Connect unreachable', async () => {
       const answer = await fetch(`${operator.probeUrl}/readyz`);
       return answer.status === 503 && (await answer.text()).includes('Connect') ? true : undefined;
@@ -84,12 +90,22 @@ describe('operator under Connect failures', () => {
     assert.equal(await password(namespace, 'db'), 's3cr3t');
 
     assert.equal((await connect.admin('POST', '/admin/outage', { enabled: false })).status, 200);
+    const healedAt = Date.now();
     await eventually('readyz to recover', async () =>
       (await fetch(`${operator.probeUrl}/readyz`)).ok ? true : undefined,
     );
     await eventually('Ready=Synced again after the outage', async () =>
       (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
     );
+    await recordReliability({
+      suite: 'operator-faults',
+      fault: 'Connect outage: every /v1 call answers 503; the Secret deleted by hand meanwhile',
+      expected:
+        'False/ConnectUnavailable; /readyz 503 after 3 failed polls; Secret restored from cache',
+      observed: 'False/ConnectUnavailable; /readyz 503; Secret restored with its last data',
+      detectMs,
+      recoveryMs: Date.now() - healedAt,
+    });
   });
 
   it('reports a hung Connect on the items within seconds, and readiness only when it lasts', async (t) => {
@@ -118,8 +134,17 @@ describe('operator under Connect failures', () => {
     await eventually('Ready=Synced again', async () =>
       (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
     );
-    console.log(`recovered ${Date.now() - healed} ms after Connect healed`);
+    const recoveryMs = Date.now() - healed;
+    console.log(`recovered ${recoveryMs} ms after Connect healed`);
     assert.match(await operator.metrics(), /^op_kube_connect_up 1$/m);
+    await recordReliability({
+      suite: 'operator-faults',
+      fault: 'Connect hangs: every /v1 answer delayed 30 s',
+      expected: 'False/ConnectUnavailable within seconds; Secret unchanged; op_kube_connect_up 0',
+      observed: 'False/ConnectUnavailable; Secret unchanged; op_kube_connect_up 0, then 1',
+      detectMs: reportedAfterMs,
+      recoveryMs,
+    });
   });
 
   it('reports Unauthorized when its token is revoked, and keeps the Secret as it was', async (t) => {

@@ -23,6 +23,7 @@ import {
 } from '../support/cluster.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
+import { recordReliability } from '../support/reliability.ts';
 
 const PRODUCTION = 'production0000000000000000';
 const PAYROLL = 'payroll0000000000000000000';
@@ -294,6 +295,12 @@ describe('operator vault access policy', () => {
       (entry) => entry.resource.vault.id === PAYROLL,
     );
     assert.deepEqual(payroll, []);
+    await recordReliability({
+      suite: 'operator-vault-policy',
+      fault: `A tenant (may only create OnePasswordItems and Deployments) asks for a vault outside the namespace's allow-list, ${Object.keys(PAYROLL_PATHS).length} spellings and an annotated Deployment`,
+      expected: 'False/VaultNotAllowed, a Warning Event, no Secret, nothing of the vault read',
+      observed: `False/VaultNotAllowed on all ${Object.keys(PAYROLL_PATHS).length}; Events; no Secret; 0 activity entries for the vault`,
+    });
   });
 
   it('keeps the annotation out of the tenant’s reach, even with the built-in admin role', async () => {

@@ -19,6 +19,7 @@ import {
   type HttpsReply,
   type HttpsWebhook,
 } from '../../support/webhook-https.ts';
+import { recordReliability } from '../../support/reliability.ts';
 
 /** Fixed, so a failure reproduces; FUZZ_SEED=<n> explores other runs. */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_251_206);
@@ -264,6 +265,12 @@ describe('fuzzing POST /inject over HTTPS with generated AdmissionReviews', () =
         `${fives} 5xx, ${Math.round(performance.now() - started)} ms`,
     );
     assert.equal(fives, 0);
+    await recordReliability({
+      suite: 'webhook-fuzz',
+      fault: `Generated AdmissionReviews over HTTPS, valid and malformed (seed ${SEED})`,
+      expected: 'never a 5xx; a review echoing the uid or a 400 Status; every patch applies',
+      observed: `${cases} requests (${summary}), ${injected} patched, ${denied} denied, ${fives} 5xx, ${Math.round(performance.now() - started)} ms`,
+    });
     assert.equal((await webhook.get('/healthz')).status, 200);
     const metrics = (await webhook.get('/metrics')).text;
     assert.doesNotMatch(metrics, /outcome="error"/);
