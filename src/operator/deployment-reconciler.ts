@@ -29,12 +29,8 @@ import type { VaultGate } from './vault-gate.ts';
 import { ItemUsers } from './item-users.ts';
 import { readSecret } from './read-secret.ts';
 import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
-import {
-  claimSecret,
-  deletableWhenReleased,
-  DEPLOYMENT_KIND,
-  holderObject,
-} from './secret-ownership.ts';
+import { claimOrRefuse } from './claim-or-refuse.ts';
+import { deletableWhenReleased, DEPLOYMENT_KIND } from './secret-ownership.ts';
 import { InvalidAnnotationError } from './workload-refs.ts';
 
 export interface SecretRequest {
@@ -187,23 +183,17 @@ export class DeploymentReconciler implements Reconciler {
     const existing =
       this.#options.secrets.get(namespace, request.secretName) ??
       (await readSecret(this.#options.client, namespace, request.secretName));
-    const ownership = claimSecret(existing, {
-      kind: DEPLOYMENT_KIND,
-      name: deployment.metadata?.name ?? '',
-      uid: deployment.metadata?.uid ?? '',
-      vaultId: ref.vaultId,
-      itemId: ref.itemId,
-    });
-    if (ownership.kind === 'ownedByOther') {
-      this.#options.events.warning(
-        holderObject(ownership.holder, namespace),
-        ownership.reason,
-        `Deployment ${deployment.metadata?.name ?? ''} also asks for Secret ${request.secretName}, which stays with this ${ownership.holder.kind}`,
-      );
-      throw new SyncBlockedError(ownership.reason, ownership.message);
-    }
-    if (ownership.kind === 'foreign')
-      throw new SyncBlockedError(ownership.reason, ownership.message);
+    claimOrRefuse(
+      existing,
+      {
+        kind: DEPLOYMENT_KIND,
+        name: deployment.metadata?.name ?? '',
+        uid: deployment.metadata?.uid ?? '',
+        vaultId: ref.vaultId,
+        itemId: ref.itemId,
+      },
+      { namespace, secretName: request.secretName, events: this.#options.events },
+    );
     const mapped = mapItemToSecretData(synced.item, synced.files, {
       allowEmptyValues: this.#options.allowEmptyValues,
     });

@@ -26,7 +26,8 @@ import type { VaultGate } from './vault-gate.ts';
 import { ItemUsers } from './item-users.ts';
 import { readSecret } from './read-secret.ts';
 import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
-import { claimSecret, holderObject, OPI_KIND } from './secret-ownership.ts';
+import { claimOrRefuse } from './claim-or-refuse.ts';
+import { OPI_KIND } from './secret-ownership.ts';
 
 export const OPI_GROUP = 'onepassword.com';
 export const OPI_VERSION = 'v1';
@@ -151,23 +152,17 @@ export class OnePasswordItemReconciler implements Reconciler {
       secrets.get(namespace, secretName) ??
       (await readSecret(this.#options.client, namespace, secretName));
     const owner = ownerOf(item);
-    const ownership = claimSecret(existing, {
-      kind: OPI_KIND,
-      name: owner.metadata.name,
-      uid: owner.metadata.uid,
-      vaultId: ref.vaultId,
-      itemId: ref.itemId,
-    });
-    if (ownership.kind === 'ownedByOther') {
-      this.#options.events.warning(
-        holderObject(ownership.holder, namespace),
-        ownership.reason,
-        `OnePasswordItem ${owner.metadata.name} also asks for Secret ${secretName}, which stays with this ${ownership.holder.kind}`,
-      );
-      throw new SyncBlockedError(ownership.reason, ownership.message);
-    }
-    if (ownership.kind === 'foreign')
-      throw new SyncBlockedError(ownership.reason, ownership.message);
+    const ownership = claimOrRefuse(
+      existing,
+      {
+        kind: OPI_KIND,
+        name: owner.metadata.name,
+        uid: owner.metadata.uid,
+        vaultId: ref.vaultId,
+        itemId: ref.itemId,
+      },
+      { namespace, secretName, events: this.#options.events },
+    );
     const type = item.type || 'Opaque';
     if (existing && (existing.type ?? 'Opaque') !== type) {
       throw new SyncBlockedError(
@@ -194,10 +189,7 @@ export class OnePasswordItemReconciler implements Reconciler {
     const tooLarge = frozen ? undefined : secretSizeProblem(mapped.data, secretName);
     if (tooLarge !== undefined) throw new SyncBlockedError('SecretTooLarge', tooLarge);
     const dataChanged = !frozen && (!existing || !sameData(existing, desired));
-    if (
-      !frozen &&
-      (!existing || ownership.kind === 'adoptable' || secretDiffers(existing, desired))
-    ) {
+    if (!frozen && (!existing || ownership === 'adoptable' || secretDiffers(existing, desired))) {
       const applied = await serverSideApply(this.#options.client, desired, {
         fieldManager: FIELD_MANAGER,
         force: true,
@@ -206,7 +198,7 @@ export class OnePasswordItemReconciler implements Reconciler {
     }
     // Adopting a Secret from 1Password's operator only drops keys the item no longer has: the
     // workloads already run with the item's current data, so a migration restarts nothing.
-    if (dataChanged && existing && ownership.kind !== 'adoptable') {
+    if (dataChanged && existing && ownership !== 'adoptable') {
       await this.#options.onSecretChanged(namespace, secretName, item);
     }
     // Data served from the cache is kept in place, but a failing poll means it may be stale.
