@@ -1,16 +1,27 @@
 // op-kube's apiserver client: JSON requests and watch streams over pooled keep-alive connections, with the kubeconfig user's credentials and client-side QPS/burst.
 //
+// HTTP/1.1, with watches on a pool of their own, and a pool whose connections keep failing
+// replaced: one refused or broken call must never stall the others (decision 011).
+//
 // Why not @kubernetes/client-node's generated clients: loading them costs about 80 MB of resident
 // memory per process, and they open a new connection (TLS handshake included) for every call.
 // Everything op-kube sends is a handful of REST verbs on known paths; see
 // docs/decisions/008-own-apiserver-client.md.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { errorFromStatus, KubeApiError, parseJson, toKubeApiError } from './api-error.ts';
+import { ConnectionPool, type Lease, type PoolReplaced, type PoolTls } from './connection-pool.ts';
 import { CredentialSource, type ClientCertificate } from './credentials.ts';
 import type { KubeConnectionConfig } from './kubeconfig.ts';
 import { TokenBucketLimiter } from './rate-limiter.ts';
+import {
+  classifyTransportFailure,
+  isIdempotent,
+  isRetryableTransportFailure,
+} from './transport-failure.ts';
+
+export type { PoolReplaced };
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
 
@@ -46,16 +57,34 @@ export interface KubeClientOptions {
   readonly qps?: number;
   /** Requests allowed at once after a quiet spell, as --kube-api-burst. */
   readonly burst?: number;
-  /** Limit on one request when the caller gives no signal; default 30 s. */
+  /**
+   * Limit on one request when the caller gives no signal, and on the apiserver accepting a watch;
+   * default 30 s.
+   */
   readonly timeoutMs?: number;
   readonly userAgent?: string;
-  /** Connections kept per apiserver; default 16. */
+  /**
+   * Connections kept per apiserver for requests; default 16. Watches have a pool of their own
+   * without a cap, so open watches never queue requests (decision 011).
+   */
   readonly connections?: number;
+  /**
+   * Negotiate HTTP/2 with the apiserver. Default false: HTTP/1.1, because one HTTP/2 session
+   * carries every call, and Node poisons it for good after a few refused large bodies
+   * (docs/decisions/011-apiserver-http-version.md).
+   */
+  readonly http2?: boolean;
+  /** Told when a pool whose connections kept failing was replaced (for logs and metrics); must not throw. */
+  readonly onPoolReplaced?: (event: PoolReplaced) => void;
 }
 
 export const DEFAULT_KUBE_API_QPS = 500;
 export const DEFAULT_KUBE_API_BURST = 1000;
 const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_CONNECTIONS = 16;
+/** Connection or timeout failures in a row, with no answer between, that replace a pool. */
+const POOL_FAILURE_THRESHOLD = 3;
+const KEEP_ALIVE_TIMEOUT_MS = 30_000;
 
 function readCa(config: KubeConnectionConfig): string | undefined {
   const { cluster } = config;
@@ -76,6 +105,19 @@ function encodeQuery(query: Query | undefined): string {
 /** The body of a streamed answer: chunks until the server closes it. */
 export type ResponseStream = AsyncIterable<Uint8Array>;
 
+/** A call handed to a pool: where it went, and its answer to come. */
+interface Sent {
+  readonly pool: ConnectionPool;
+  readonly lease: Lease;
+  readonly response: Promise<Dispatcher.ResponseData>;
+}
+
+interface Pools {
+  readonly certificate: ClientCertificate | undefined;
+  readonly requests: ConnectionPool;
+  readonly watches: ConnectionPool;
+}
+
 export class KubeClient {
   readonly server: URL;
   readonly #basePath: string;
@@ -83,14 +125,16 @@ export class KubeClient {
   readonly #ca: string | undefined;
   readonly #config: KubeConnectionConfig;
   readonly #options: KubeClientOptions;
+  readonly #timeoutMs: number;
   readonly #limiter: TokenBucketLimiter | undefined;
-  /** One pool per client certificate: exec plugins may hand out a new one as the old expires. */
-  #agent: { certificate: ClientCertificate | undefined; agent: Agent } | undefined;
+  /** One pair of pools per client certificate: exec plugins may hand out a new one as the old expires. */
+  #pools: Pools | undefined;
   #closed = false;
 
   constructor(config: KubeConnectionConfig, options: KubeClientOptions = {}) {
     this.#config = config;
     this.#options = options;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.server = new URL(config.cluster.server);
     this.#basePath = this.server.pathname.replace(/\/+$/, '');
     this.#ca = readCa(config);
@@ -105,32 +149,69 @@ export class KubeClient {
         : undefined;
   }
 
-  #dispatcher(certificate: ClientCertificate | undefined): Agent {
-    if (this.#agent !== undefined && this.#agent.certificate === certificate) {
-      return this.#agent.agent;
-    }
-    const previous = this.#agent?.agent;
-    const { cluster } = this.#config;
-    const agent = new Agent({
-      connections: this.#options.connections ?? 16,
-      keepAliveTimeout: 30_000,
-      connect: {
+  /** How often each pool was replaced after its connections kept failing. */
+  get poolReplacements(): { readonly requests: number; readonly watches: number } {
+    return {
+      requests: this.#pools?.requests.replacements ?? 0,
+      watches: this.#pools?.watches.replacements ?? 0,
+    };
+  }
+
+  #pool(certificate: ClientCertificate | undefined, streaming: boolean): ConnectionPool {
+    if (this.#pools === undefined || this.#pools.certificate !== certificate) {
+      const previous = this.#pools;
+      const { cluster } = this.#config;
+      const tls: PoolTls = {
         ...(this.#ca !== undefined ? { ca: this.#ca } : {}),
         ...(certificate !== undefined ? { cert: certificate.cert, key: certificate.key } : {}),
         rejectUnauthorized: !(cluster.insecureSkipTlsVerify ?? false),
         ...(cluster.tlsServerName !== undefined ? { servername: cluster.tlsServerName } : {}),
-      },
-    });
-    this.#agent = { certificate, agent };
-    // In-flight requests on the old pool finish; close() waits for them.
-    void previous?.close().catch(() => undefined);
-    return agent;
+      };
+      const common = {
+        http2: this.#options.http2 ?? false,
+        tls,
+        keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+        failureThreshold: POOL_FAILURE_THRESHOLD,
+      };
+      const onReplace = (event: PoolReplaced): void => {
+        try {
+          this.#options.onPoolReplaced?.(event);
+        } catch {
+          // An observer's failure must not fail the call that noticed the broken pool.
+        }
+      };
+      this.#pools = {
+        certificate,
+        requests: new ConnectionPool(
+          {
+            ...common,
+            name: 'requests',
+            connections: this.#options.connections ?? DEFAULT_CONNECTIONS,
+            // A request outlives its timeout only with a caller's own signal; give it as long.
+            drainMs: this.#timeoutMs,
+          },
+          onReplace,
+        ),
+        // Each open watch holds a connection under HTTP/1.1: no cap, or watches starve requests.
+        // A replaced watch pool is cut at once: its watches resume from their resourceVersion.
+        watches: new ConnectionPool(
+          { ...common, name: 'watches', connections: undefined, drainMs: 0 },
+          onReplace,
+        ),
+      };
+      // Requests on the old pools finish (within their timeout); watches on them are cut and
+      // resume on the new pools from their resourceVersion.
+      void previous?.requests.close();
+      void previous?.watches.close();
+    }
+    return streaming ? this.#pools.watches : this.#pools.requests;
   }
 
   async #send(
     request: KubeRequest,
     signal: AbortSignal | undefined,
-  ): Promise<Dispatcher.ResponseData> {
+    streaming: boolean,
+  ): Promise<Sent> {
     const credentials = await this.#credentials.current();
     const headers: Record<string, string> = {
       accept: 'application/json',
@@ -142,17 +223,32 @@ export class KubeClient {
       body = JSON.stringify(request.body);
       headers['content-type'] = request.contentType ?? CONTENT_TYPE.json;
     }
-    return this.#dispatcher(credentials.certificate).request({
+    const pool = this.#pool(credentials.certificate, streaming);
+    const lease = pool.lease();
+    const response = lease.dispatcher.request({
       origin: this.server.origin,
       path: this.#basePath + request.path + encodeQuery(request.query),
       method: request.method,
       headers,
       body,
+      // A watch has no overall limit, but the apiserver must accept it in time.
+      ...(streaming ? { headersTimeout: this.#timeoutMs } : {}),
       ...(signal !== undefined ? { signal } : {}),
     });
+    return { lease, pool, response };
   }
 
-  async #answer(request: KubeRequest, streaming: boolean): Promise<Dispatcher.ResponseData> {
+  /**
+   * Sends `request` until it has an answer: a 2xx is handed to `read`, anything else becomes a
+   * KubeApiError. A call that failed because its connection broke is sent once more, on a fresh
+   * connection, when repeating it is harmless (`isIdempotent`); a 401 with renewable credentials
+   * is retried once with new ones.
+   */
+  async #exchange<T>(
+    request: KubeRequest,
+    streaming: boolean,
+    read: (response: Dispatcher.ResponseData) => Promise<T>,
+  ): Promise<T> {
     if (this.#closed) {
       throw new KubeApiError(
         { status: 0, reason: 'Unavailable', operation: request.operation },
@@ -160,10 +256,11 @@ export class KubeClient {
       );
     }
     const operation = request.operation ?? `${request.method} ${request.path}`;
-    const signal =
-      request.signal ??
-      (streaming ? undefined : AbortSignal.timeout(this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
-    for (let attempt = 0; ; attempt += 1) {
+    const signal = request.signal ?? (streaming ? undefined : AbortSignal.timeout(this.#timeoutMs));
+    const repeatable = isIdempotent(request.method, request.contentType ?? CONTENT_TYPE.json);
+    let renewedCredentials = false;
+    let resent = false;
+    for (;;) {
       if (!streaming && this.#limiter !== undefined) {
         const delay = this.#limiter.when('');
         if (delay > 0) {
@@ -174,37 +271,51 @@ export class KubeClient {
           }
         }
       }
-      let response: Dispatcher.ResponseData;
+      let sent: Sent | undefined;
+      let outcome: { ok: true; value: T } | { ok: false; status: number; text: string };
       try {
-        response = await this.#send(request, signal);
+        sent = await this.#send(request, signal, streaming);
+        const response = await sent.response;
+        if (response.statusCode >= 200 && response.statusCode < 300) {
+          outcome = { ok: true, value: await read(response) };
+        } else {
+          const text = await response.body.text().catch(() => '');
+          outcome = { ok: false, status: response.statusCode, text };
+        }
+        sent.pool.answered(sent.lease);
       } catch (error) {
+        if (sent === undefined) throw toKubeApiError(error, operation);
+        const kind = classifyTransportFailure(error);
+        sent.pool.failed(sent.lease, kind);
+        // A watch is not sent again here: the informer resumes it, with its own backoff.
+        if (!resent && !streaming && repeatable && isRetryableTransportFailure(kind)) {
+          resent = true;
+          continue;
+        }
         throw toKubeApiError(error, operation);
       }
-      if (response.statusCode >= 200 && response.statusCode < 300) return response;
-      const text = await response.body.text().catch(() => '');
+      if (outcome.ok) return outcome.value;
       // A rotated token or an expired exec credential: fetch new credentials once and retry.
-      if (response.statusCode === 401 && attempt === 0 && this.#credentials.dynamic) {
+      if (outcome.status === 401 && !renewedCredentials && this.#credentials.dynamic) {
+        renewedCredentials = true;
         this.#credentials.invalidate();
         continue;
       }
-      throw errorFromStatus(parseJson(text), response.statusCode, operation);
+      throw errorFromStatus(parseJson(outcome.text), outcome.status, operation);
     }
   }
 
   /** Sends one request and returns its parsed JSON answer; fails with a KubeApiError. */
   async request<T>(request: KubeRequest): Promise<T> {
-    const response = await this.#answer(request, false);
     const operation = request.operation ?? `${request.method} ${request.path}`;
-    let text: string;
-    try {
-      text = await response.body.text();
-    } catch (error) {
-      throw toKubeApiError(error, operation);
-    }
+    const { status, text } = await this.#exchange(request, false, async (response) => ({
+      status: response.statusCode,
+      text: await response.body.text(),
+    }));
     const parsed = text === '' ? undefined : parseJson(text);
     if (text !== '' && parsed === undefined) {
       throw new KubeApiError(
-        { status: response.statusCode, reason: 'InvalidResponse', operation },
+        { status, reason: 'InvalidResponse', operation },
         `${operation}: the apiserver answered with something other than JSON`,
       );
     }
@@ -213,13 +324,14 @@ export class KubeClient {
 
   /** Opens a streaming GET (a watch); resolves once the apiserver has answered 2xx. */
   async stream(request: Omit<KubeRequest, 'method' | 'body'>): Promise<ResponseStream> {
-    const response = await this.#answer({ ...request, method: 'GET' }, true);
-    return response.body;
+    return this.#exchange({ ...request, method: 'GET' }, true, (response) =>
+      Promise.resolve(response.body),
+    );
   }
 
-  /** Closes pooled connections; requests made afterwards fail. */
+  /** Closes pooled connections once the requests in flight are done; requests made afterwards fail. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#agent?.agent.close().catch(() => undefined);
+    await Promise.all([this.#pools?.requests.close(), this.#pools?.watches.close()]);
   }
 }

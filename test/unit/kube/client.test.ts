@@ -1,12 +1,31 @@
-// KubeClient and the kubeconfig credentials against a scripted HTTP server: headers, errors, rotating tokens, exec plugins.
+// KubeClient and the kubeconfig credentials against scripted HTTP/1.1 and HTTP/2 servers: headers, errors, rotating tokens, exec plugins, broken and poisoned connections, watches beside requests.
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  constants as h2,
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { isKubeApiError } from '../../../src/kube/api-error.ts';
-import { CONTENT_TYPE, KubeClient } from '../../../src/kube/client.ts';
+import { CONTENT_TYPE, KubeClient, type KubeClientOptions } from '../../../src/kube/client.ts';
+import { shouldReplace } from '../../../src/kube/connection-pool.ts';
+import {
+  classifyTransportFailure,
+  isIdempotent,
+  isRetryableTransportFailure,
+} from '../../../src/kube/transport-failure.ts';
+import {
+  generateCertificateAuthority,
+  issueServingCertificate,
+  type PemKeyPair,
+} from '../../../src/webhook/tls/certificates.ts';
 import { CredentialSource } from '../../../src/kube/credentials.ts';
 import { KubeConfigError, parseKubeConfig, type UserConfig } from '../../../src/kube/kubeconfig.ts';
 import { resourcePath } from '../../../src/kube/resources.ts';
@@ -143,6 +162,487 @@ describe('KubeClient', () => {
       fake.seen.map((request) => request.headers.authorization),
       ['Bearer old', 'Bearer old', 'Bearer old', 'Bearer new'],
     );
+  });
+});
+
+// --- Broken connections, poisoned sessions, watches beside requests (issue #10, decision 011) ---
+
+/** A CA and a serving certificate for 127.0.0.1, made once for every TLS server below. */
+let tlsMaterial: Promise<{ ca: PemKeyPair; serving: PemKeyPair }> | undefined;
+function tls(): Promise<{ ca: PemKeyPair; serving: PemKeyPair }> {
+  tlsMaterial ??= (async () => {
+    const now = new Date();
+    const ca = await generateCertificateAuthority({
+      now,
+      validityMs: 3_600_000,
+      commonName: 'op-kube client test CA',
+    });
+    const serving = await issueServingCertificate(ca, {
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+      now,
+      validityMs: 3_600_000,
+    });
+    return { ca, serving };
+  })();
+  return tlsMaterial;
+}
+
+const STATUS_413 = {
+  kind: 'Status',
+  apiVersion: 'v1',
+  status: 'Failure',
+  message: 'Request entity too large: limit is 1048576',
+  reason: 'RequestEntityTooLarge',
+  code: 413,
+};
+
+function port(server: Server | Http2SecureServer): number {
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * An HTTPS server speaking HTTP/2 (and HTTP/1.1 when `allowHTTP1`) that acts as the apiserver
+ * does with a body over its limit: answers 413 at once from the Content-Length, never reading
+ * the body.
+ */
+async function tlsServer(
+  t: TestContext,
+  options: { allowHTTP1: boolean; onStream?: (stream: ServerHttp2Stream, path: string) => boolean },
+): Promise<{ url: string; ca: string; sessions: Http2Session[]; http1: number[] }> {
+  const { ca, serving } = await tls();
+  const sessions: Http2Session[] = [];
+  const http1: number[] = [];
+  const server = createSecureServer({
+    cert: serving.cert,
+    key: serving.key,
+    allowHTTP1: options.allowHTTP1,
+  });
+  server.on('session', (session) => sessions.push(session));
+  server.on('connection', () => http1.push(Date.now()));
+  server.on('request', (request, response) => {
+    // Streams reset by the client or by the test must not crash the server.
+    request.on('error', () => undefined);
+    response.on('error', () => undefined);
+    if (request.httpVersion === '2.0') {
+      const stream = request.stream;
+      if (options.onStream?.(stream, request.url)) return;
+    }
+    const length = Number(request.headers['content-length'] ?? 0);
+    if (length > 1_048_576) {
+      response.writeHead(413, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(STATUS_413));
+      return;
+    }
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ kind: 'Namespace', path: request.url }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    for (const session of sessions) session.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { url: `https://127.0.0.1:${port(server)}`, ca: ca.cert, sessions, http1 };
+}
+
+function tlsClient(
+  t: TestContext,
+  server: { url: string; ca: string },
+  options: KubeClientOptions = {},
+): KubeClient {
+  const created = new KubeClient(
+    { cluster: { name: 'c', server: server.url, caData: server.ca }, user: { name: 'u' } },
+    { qps: 0, ...options },
+  );
+  t.after(() => created.close());
+  return created;
+}
+
+/** Sends `count` GETs at once and tallies their outcomes: `ok`, or the error's reason and message. */
+async function burst(kube: KubeClient, count: number): Promise<Record<string, number>> {
+  const outcomes: Record<string, number> = {};
+  await Promise.all(
+    Array.from({ length: count }, (_, index) =>
+      kube
+        .request({ method: 'GET', path: `/api/v1/namespaces/n${index}` })
+        .then(
+          () => 'ok',
+          (error: unknown) =>
+            isKubeApiError(error) ? `${error.reason}: ${error.message}` : String(error),
+        )
+        .then((outcome) => {
+          outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+        }),
+    ),
+  );
+  return outcomes;
+}
+
+/** A Secret apply whose body is `mebibytes` of data: over the test servers' 1 MiB limit. */
+function oversizedApply(mebibytes: number): Parameters<KubeClient['request']>[0] {
+  return {
+    method: 'PATCH',
+    path: '/api/v1/namespaces/a/secrets/big',
+    query: { fieldManager: 'op-kube', force: true },
+    body: { apiVersion: 'v1', kind: 'Secret', data: { k: 'c2VjcmV0'.repeat(mebibytes * 131_072) } },
+    contentType: CONTENT_TYPE.apply,
+    operation: 'apply v1 Secret a/big',
+  };
+}
+
+describe('KubeClient against a server that refuses large bodies', () => {
+  it('keeps answering after refused oversized bodies: each fails with the 413, the calls after succeed', async (t) => {
+    // Node's HTTP/2 client charges the unread rest of a refused body to its session for good and,
+    // past 10 MB, resets every later stream with ENHANCE_YOUR_CALM: before decision 011 the
+    // third 8 MiB refusal poisoned the one session all calls share.
+    const server = await tlsServer(t, { allowHTTP1: true });
+    const kube = tlsClient(t, server);
+    assert.deepEqual(await burst(kube, 5), { ok: 5 });
+    for (let refusal = 0; refusal < 4; refusal += 1) {
+      const error = await kube.request(oversizedApply(8)).then(
+        () => assert.fail('an oversized apply was accepted'),
+        (caught: unknown) => caught,
+      );
+      assert.ok(isKubeApiError(error, 413), `refusal ${refusal}: ${String(error)}`);
+      assert.equal(error.reason, 'RequestEntityTooLarge');
+      assert.equal(error.operation, 'apply v1 Secret a/big');
+      assert.match(error.message, /^apply v1 Secret a\/big: Request entity too large/);
+      assert.doesNotMatch(error.message, /c2VjcmV0/);
+      assert.ok(error.message.length < 300);
+    }
+    const started = Date.now();
+    assert.deepEqual(await burst(kube, 50), { ok: 50 });
+    assert.ok(Date.now() - started < 2_000, `50 calls took ${Date.now() - started} ms`);
+  });
+
+  it('over HTTP/2, replaces the session refused bodies poisoned, so the calls after succeed', async (t) => {
+    const server = await tlsServer(t, { allowHTTP1: false });
+    const replaced: string[] = [];
+    const kube = tlsClient(t, server, {
+      http2: true,
+      onPoolReplaced: (event) => replaced.push(`${event.pool} ${event.reason}`),
+    });
+    const refusals: string[] = [];
+    for (let refusal = 0; refusal < 4; refusal += 1) {
+      const error = await kube.request(oversizedApply(8)).catch((caught: unknown) => caught);
+      assert.ok(isKubeApiError(error));
+      assert.doesNotMatch(error.message, /c2VjcmV0/);
+      refusals.push(`${error.status} ${error.reason}`);
+    }
+    // Some refusals themselves are lost to the poisoned session; none of the calls after them.
+    assert.ok(refusals.includes('413 RequestEntityTooLarge'), refusals.join(', '));
+    assert.ok(replaced.length >= 1 && replaced.every((line) => line === 'requests session'));
+    assert.deepEqual(await burst(kube, 50), { ok: 50 });
+  });
+
+  it('over HTTP/2, replaces a session that resets every stream and sends idempotent calls again once', async (t) => {
+    // The poisoned session as Node's client shows it: every stream on it reset with
+    // ENHANCE_YOUR_CALM, while a new session works.
+    const poisoned = new WeakSet<Http2Session>();
+    const server = await tlsServer(t, {
+      allowHTTP1: false,
+      onStream: (stream, path) => {
+        if (stream.session === undefined) return false;
+        if (path.endsWith('/poison')) poisoned.add(stream.session);
+        if (!poisoned.has(stream.session)) return false;
+        stream.close(h2.NGHTTP2_ENHANCE_YOUR_CALM);
+        return true;
+      },
+    });
+    const replaced: string[] = [];
+    const kube = tlsClient(t, server, {
+      http2: true,
+      onPoolReplaced: (event) => replaced.push(`${event.pool} ${event.reason}`),
+    });
+    assert.deepEqual(await burst(kube, 5), { ok: 5 });
+    assert.equal(server.sessions.length, 1);
+    await assert.rejects(kube.request({ method: 'POST', path: '/poison', body: {} }), (error) => {
+      assert.ok(isKubeApiError(error, 0));
+      assert.equal(error.reason, 'Unavailable');
+      assert.match(error.message, /^POST \/poison: .*ENHANCE_YOUR_CALM/);
+      return true;
+    });
+    assert.deepEqual(replaced, ['requests session']);
+    const started = Date.now();
+    assert.deepEqual(await burst(kube, 50), { ok: 50 });
+    assert.ok(Date.now() - started < 2_000, `50 calls took ${Date.now() - started} ms`);
+    assert.equal(server.sessions.length, 2);
+    assert.deepEqual(kube.poolReplacements, { requests: 1, watches: 0 });
+  });
+
+  it('over HTTP/2, carries on after a GOAWAY with ENHANCE_YOUR_CALM', async (t) => {
+    const server = await tlsServer(t, {
+      allowHTTP1: false,
+      onStream: (stream, path) => {
+        if (!path.endsWith('/goaway')) return false;
+        stream.session?.goaway(h2.NGHTTP2_ENHANCE_YOUR_CALM);
+        return true;
+      },
+    });
+    const kube = tlsClient(t, server, { http2: true });
+    assert.deepEqual(await burst(kube, 5), { ok: 5 });
+    await assert.rejects(kube.request({ method: 'POST', path: '/goaway', body: {} }), (error) =>
+      isKubeApiError(error, 0),
+    );
+    assert.deepEqual(await burst(kube, 50), { ok: 50 });
+  });
+});
+
+/**
+ * A plain HTTP/1.1 apiserver: watches (`?watch=true`) get one ADDED event and stay open, `/hang`
+ * never answers, `/reset/<id>` destroys the connection of its first `resets` requests, anything
+ * else is answered with `{}`.
+ */
+async function http1Server(
+  t: TestContext,
+  options: { resets?: number; acceptWatches?: boolean } = {},
+): Promise<{ url: string; seen: string[]; connections: () => number }> {
+  const seen: string[] = [];
+  let connections = 0;
+  const resetsLeft = new Map<string, number>();
+  const server = createServer((request, response) => {
+    const url = request.url ?? '';
+    seen.push(`${request.method ?? ''} ${url}`);
+    if (url.includes('watch=true')) {
+      if (options.acceptWatches === false) return;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write(
+        `${JSON.stringify({ type: 'ADDED', object: { kind: 'Secret', metadata: { name: 'w' } } })}\n`,
+      );
+      return;
+    }
+    if (url === '/hang') return;
+    if (url.startsWith('/reset/')) {
+      const left = resetsLeft.get(url) ?? options.resets ?? 1;
+      if (left > 0) {
+        resetsLeft.set(url, left - 1);
+        request.socket.destroy();
+        return;
+      }
+    }
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{}');
+    });
+  });
+  server.on('connection', () => (connections += 1));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { url: `http://127.0.0.1:${port(server)}`, seen, connections: () => connections };
+}
+
+describe('KubeClient connections', () => {
+  it('serves requests while 20 watches are open on a 16-connection pool', async (t) => {
+    const fake = await http1Server(t);
+    const kube = client(t, fake.url, { name: 'u' });
+    const stop = new AbortController();
+    t.after(() => stop.abort());
+    const watches = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        kube.stream({
+          path: `/api/v1/namespaces/w${index}/secrets`,
+          query: { watch: true },
+          signal: stop.signal,
+        }),
+      ),
+    );
+    for (const watch of watches) {
+      const first = await watch[Symbol.asyncIterator]().next();
+      assert.match(Buffer.from(first.value as Uint8Array).toString(), /"ADDED"/);
+    }
+    const started = Date.now();
+    assert.deepEqual(await burst(kube, 50), { ok: 50 });
+    assert.ok(Date.now() - started < 2_000, `50 calls took ${Date.now() - started} ms`);
+    assert.ok(fake.connections() <= 20 + 16, `${fake.connections()} connections`);
+  });
+
+  it('fails a watch the apiserver does not accept within timeoutMs', async (t) => {
+    const fake = await http1Server(t, { acceptWatches: false });
+    const kube = new KubeClient(
+      { cluster: { name: 'c', server: fake.url }, user: { name: 'u' } },
+      { qps: 0, timeoutMs: 300 },
+    );
+    t.after(() => kube.close());
+    const started = Date.now();
+    await assert.rejects(
+      kube.stream({ path: '/api/v1/secrets', query: { watch: true }, operation: 'watch secrets' }),
+      (error) => isKubeApiError(error, 0) && /^watch secrets: /.test(error.message),
+    );
+    assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+  });
+
+  it('ends calls on a saturated, silent pool at their timeout, then recovers by itself', async (t) => {
+    const fake = await http1Server(t);
+    const kube = new KubeClient(
+      { cluster: { name: 'c', server: fake.url }, user: { name: 'u' } },
+      { qps: 0, timeoutMs: 300, connections: 4 },
+    );
+    t.after(() => kube.close());
+    const started = Date.now();
+    const hung = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        kube.request({ method: 'GET', path: '/hang' }).catch((error: unknown) => error),
+      ),
+    );
+    for (const error of hung) assert.ok(isKubeApiError(error, 0) && error.reason === 'Timeout');
+    assert.ok(Date.now() - started < 1_500, `hung calls took ${Date.now() - started} ms`);
+    assert.deepEqual(await burst(kube, 20), { ok: 20 });
+  });
+
+  it('sends a GET, an apply and a merge patch again once when the connection breaks, never a POST or a JSON patch', async (t) => {
+    const fake = await http1Server(t, { resets: 1 });
+    const kube = client(t, fake.url, { name: 'u' });
+    await kube.request({ method: 'GET', path: '/reset/get' });
+    await kube.request({
+      method: 'PATCH',
+      path: '/reset/apply',
+      body: {},
+      contentType: CONTENT_TYPE.apply,
+    });
+    await kube.request({
+      method: 'PATCH',
+      path: '/reset/merge',
+      body: {},
+      contentType: CONTENT_TYPE.mergePatch,
+    });
+    for (const [method, path, contentType] of [
+      ['POST', '/reset/post', undefined],
+      ['PATCH', '/reset/json', CONTENT_TYPE.jsonPatch],
+    ] as const) {
+      await assert.rejects(
+        kube.request({ method, path, body: [], contentType }),
+        (error) =>
+          isKubeApiError(error, 0) &&
+          error.reason === 'Unavailable' &&
+          /other side closed/.test(error.message),
+      );
+    }
+    const counts = (path: string): number => fake.seen.filter((line) => line.endsWith(path)).length;
+    assert.deepEqual(
+      ['/reset/get', '/reset/apply', '/reset/merge', '/reset/post', '/reset/json'].map(counts),
+      [2, 2, 2, 1, 1],
+    );
+  });
+
+  it('replaces the pool after three broken connections in a row, and not for a refused one', async (t) => {
+    const fake = await http1Server(t, { resets: 100 });
+    const replaced: string[] = [];
+    const kube = new KubeClient(
+      { cluster: { name: 'c', server: fake.url }, user: { name: 'u' } },
+      {
+        qps: 0,
+        onPoolReplaced: (event) =>
+          replaced.push(`${event.pool} ${event.reason} ${event.consecutive}`),
+      },
+    );
+    t.after(() => kube.close());
+    // Each POST fails once (not resent): three in a row replace the pool.
+    for (let index = 0; index < 3; index += 1) {
+      await kube.request({ method: 'POST', path: '/reset/p', body: {} }).catch(() => undefined);
+    }
+    assert.deepEqual(replaced, ['requests connection 3']);
+    // An answer in between starts the count again.
+    await kube.request({ method: 'POST', path: '/reset/p', body: {} }).catch(() => undefined);
+    await kube.request({ method: 'GET', path: '/ok' });
+    await kube.request({ method: 'POST', path: '/reset/p', body: {} }).catch(() => undefined);
+    await kube.request({ method: 'POST', path: '/reset/p', body: {} }).catch(() => undefined);
+    assert.equal(replaced.length, 1);
+    // No apiserver at all: nothing a new pool could fix.
+    const refused = new KubeClient(
+      { cluster: { name: 'c', server: 'http://127.0.0.1:1' }, user: { name: 'u' } },
+      { qps: 0, onPoolReplaced: (event) => replaced.push(`refused ${event.reason}`) },
+    );
+    t.after(() => refused.close());
+    for (let index = 0; index < 5; index += 1) {
+      await refused.request({ method: 'GET', path: '/' }).catch(() => undefined);
+    }
+    assert.equal(replaced.length, 1);
+  });
+});
+
+describe('transport failures', () => {
+  const coded = (code: string, message = code, name = 'Error'): Error =>
+    Object.assign(new Error(message), { code, name });
+
+  it('sorts undici and Node errors by what they say about the connection', () => {
+    const cases: [unknown, string][] = [
+      [
+        coded('ERR_HTTP2_STREAM_ERROR', 'Stream closed with error code NGHTTP2_ENHANCE_YOUR_CALM'),
+        'session',
+      ],
+      [coded('ERR_HTTP2_SESSION_ERROR', 'Session closed with error code 11'), 'session'],
+      [
+        coded('UND_ERR_SOCKET', 'HTTP/2: "GOAWAY" frame received with code 11', 'SocketError'),
+        'session',
+      ],
+      [
+        coded('UND_ERR_INFO', 'HTTP/2: "GOAWAY" frame received with code 0', 'InformationalError'),
+        'session',
+      ],
+      [
+        coded('ERR_HTTP2_STREAM_ERROR', 'Stream closed with error code NGHTTP2_INTERNAL_ERROR'),
+        'connection',
+      ],
+      [coded('UND_ERR_SOCKET', 'other side closed', 'SocketError'), 'connection'],
+      [coded('UND_ERR_HEADERS_TIMEOUT'), 'connection'],
+      [coded('ECONNRESET'), 'connection'],
+      [new Error('fetch failed', { cause: coded('EPIPE') }), 'connection'],
+      [coded('ECONNREFUSED'), 'unreachable'],
+      [coded('UND_ERR_CONNECT_TIMEOUT'), 'unreachable'],
+      [new DOMException('The operation was aborted due to timeout', 'TimeoutError'), 'timeout'],
+      [new DOMException('This operation was aborted', 'AbortError'), 'aborted'],
+      [coded('UND_ERR_ABORTED'), 'aborted'],
+      [coded('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'), 'other'],
+      [new TypeError('bad'), 'other'],
+      ['a string', 'other'],
+      [undefined, 'other'],
+    ];
+    for (const [error, kind] of cases) {
+      assert.equal(classifyTransportFailure(error), kind, String(error));
+    }
+    const cyclic = coded('X');
+    (cyclic as { cause?: unknown }).cause = cyclic;
+    assert.equal(classifyTransportFailure(cyclic), 'other');
+  });
+
+  it('resends only calls that are safe to repeat, after failures a fresh connection can fix', () => {
+    assert.deepEqual(
+      [
+        ['GET', undefined],
+        ['PUT', CONTENT_TYPE.json],
+        ['DELETE', undefined],
+        ['PATCH', CONTENT_TYPE.apply],
+        ['PATCH', CONTENT_TYPE.mergePatch],
+        ['PATCH', CONTENT_TYPE.jsonPatch],
+        ['PATCH', CONTENT_TYPE.strategicMergePatch],
+        ['PATCH', undefined],
+        ['POST', CONTENT_TYPE.json],
+      ].map(([method, type]) => isIdempotent(method ?? '', type)),
+      [true, true, true, true, true, false, false, false, false],
+    );
+    assert.deepEqual(
+      (['session', 'connection', 'timeout', 'unreachable', 'aborted', 'other'] as const).map(
+        isRetryableTransportFailure,
+      ),
+      [true, true, false, false, false, false],
+    );
+  });
+
+  it('replaces a pool at once for a session failure, after three in a row for connection failures and timeouts', () => {
+    assert.equal(shouldReplace('session', 1, 3), true);
+    assert.equal(shouldReplace('connection', 2, 3), false);
+    assert.equal(shouldReplace('connection', 3, 3), true);
+    assert.equal(shouldReplace('timeout', 3, 3), true);
+    for (const kind of ['unreachable', 'aborted', 'other'] as const) {
+      assert.equal(shouldReplace(kind, 100, 3), false);
+    }
   });
 });
 
