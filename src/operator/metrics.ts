@@ -12,6 +12,8 @@ export interface OperatorMetrics {
   poll(result: 'success' | 'error', changed: number): void;
   /** After each poll: whether Connect answered (undefined: not polled yet, e.g. a standby). */
   connectUp(up: boolean | undefined): void;
+  /** A pool of apiserver connections that kept failing was replaced (decision 011). */
+  apiserverPoolReplaced(pool: string): void;
 }
 
 /** `itemsByReason` is read at each scrape, from the informer cache. */
@@ -60,6 +62,12 @@ export function createOperatorMetrics(
     help: 'Items a poll found changed',
     registers,
   });
+  const poolReplacements = new Counter({
+    name: 'op_kube_apiserver_pool_replacements_total',
+    help: 'Pools of apiserver connections replaced after their connections kept failing',
+    labelNames: ['pool'],
+    registers,
+  });
   const connectUp = new Gauge({
     name: 'op_kube_connect_up',
     help: 'Whether the last change-detection poll reached Connect (1) or failed (0)',
@@ -95,6 +103,9 @@ export function createOperatorMetrics(
     poll(result, changed) {
       polls.inc({ result });
       changedItems.inc(changed);
+    },
+    apiserverPoolReplaced(pool) {
+      poolReplacements.inc({ pool });
     },
     connectUp(up) {
       if (up === undefined) connectUp.reset();

@@ -59,6 +59,13 @@ export async function runOperator(
     qps: config.kubeApi.qps,
     burst: config.kubeApi.burst,
     userAgent: 'op-kube-operator',
+    onPoolReplaced: (event) => {
+      metrics.apiserverPoolReplaced(event.pool);
+      logger.warn(
+        { pool: event.pool, reason: event.reason, consecutive: event.consecutive },
+        'apiserver connections kept failing; replaced the pool',
+      );
+    },
   });
   const ca = connectCa(config.connect.caFile);
   const client = new ConnectClient({

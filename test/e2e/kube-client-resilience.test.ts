@@ -8,6 +8,7 @@ import { serverSideApply } from '../../src/kube/apply.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { openWatch } from '../../src/kube/watch.ts';
 import { eventually, kubeClientFor, testNamespace } from '../support/cluster.ts';
+import { recordReliability } from '../support/reliability.ts';
 
 /** The apiserver's own limit on a request body (MaxRequestBodyBytes, 3 MiB). */
 const MAX_REQUEST_BYTES = 3 * 1024 * 1024;
@@ -131,6 +132,14 @@ describe('KubeClient beside an oversized write', () => {
       () => Promise.resolve(created('after-413').every((name) => added.has(name)) || undefined),
       { timeoutMs: 5_000 },
     );
+    await recordReliability({
+      suite: 'kube-client-resilience',
+      fault: 'A 16 MiB Secret applied (a 21 MiB body, over the apiserver’s 3 MiB request limit)',
+      expected:
+        'that call fails with 413 naming the operation; other calls and an open watch unaffected',
+      observed: `413 RequestEntityTooLarge; 50 calls right after in ${elapsed} ms; the watch saw all 25 new objects`,
+      recoveryMs: 0,
+    });
   });
 
   it('fails a Secret over 1 MiB with the apiserver Invalid reason, never its data, and calls carry on', async (t) => {
@@ -156,6 +165,14 @@ describe('KubeClient beside an oversized write', () => {
     }
     const elapsed = await ordinaryCalls(client, namespace, 'after-15');
     assert.ok(elapsed < 3_000, `50 calls took ${elapsed} ms`);
+    await recordReliability({
+      suite: 'kube-client-resilience',
+      fault:
+        'The same 4 MiB apply refused 15 times in a row (an operator retrying one item; HTTP/2 died after 13)',
+      expected: '413 each time; no other call fails',
+      observed: `413 × 15; 50 calls right after in ${elapsed} ms, none failed`,
+      recoveryMs: 0,
+    });
   });
 });
 
