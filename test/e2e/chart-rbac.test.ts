@@ -12,12 +12,16 @@ import {
   helm,
   kubeConfigFor,
   kubectl,
+  serviceAccountCan,
   serviceAccountKubeconfig,
   testNamespace,
 } from '../support/cluster.ts';
-import { startConnectLocal } from '../support/connect-local.ts';
+import { dataFile, passwordItem } from '../support/connect-data.ts';
+import { startConnectLocal, vaultNames } from '../support/connect-local.ts';
+import { readyCondition } from '../support/item-status.ts';
 import { spawnOpKube } from '../support/op-kube-process.ts';
 import { createOnePasswordItem, installCrd } from '../support/operator.ts';
+import { readSecret, secretText } from '../support/secrets.ts';
 
 function deploymentArgs(namespace: string, name: string): string[] {
   const got = kubectl(['get', 'deployment', name, '-n', namespace, '-o', 'json']);
@@ -30,6 +34,13 @@ function deploymentArgs(namespace: string, name: string): string[] {
 
 function withFlag(args: readonly string[], name: string, value: string): string[] {
   return [...args.filter((arg) => !arg.startsWith(`--${name}=`)), `--${name}=${value}`];
+}
+
+/** `waiting`, failing with the process's output added, so a refusal it logged shows. */
+function showingOutput<T>(waiting: Promise<T>, process: { output(): string }): Promise<T> {
+  return waiting.catch((error: unknown) => {
+    throw new Error(`${String(error)}\n${process.output()}`);
+  });
 }
 
 describe('chart RBAC', () => {
@@ -63,6 +74,17 @@ describe('chart RBAC', () => {
 
     // The injector: fills its pre-created TLS Secret and publishes the caBundle.
     const webhookName = `${release}-op-kube-webhook`;
+    const caBundle = (): string =>
+      kubectl([
+        'get',
+        'mutatingwebhookconfiguration',
+        webhookName,
+        '-o',
+        'jsonpath={.webhooks[0].clientConfig.caBundle}',
+      ]).stdout;
+    const tlsData = (): string =>
+      kubectl(['get', 'secret', `${webhookName}-tls`, '-n', namespace, '-o', 'jsonpath={.data}'])
+        .stdout;
     const webhookArgs = withFlag(
       withFlag(deploymentArgs(namespace, webhookName), 'port', String(await freePort())),
       'bind-address',
@@ -77,42 +99,20 @@ describe('chart RBAC', () => {
       ],
       { ...process.env, POD_NAMESPACE: namespace, POD_NAME: `${webhookName}-0` },
     );
-    await eventually(
-      'the injector to publish its caBundle',
-      () => {
-        const bundle = kubectl([
-          'get',
-          'mutatingwebhookconfiguration',
-          webhookName,
-          '-o',
-          'jsonpath={.webhooks[0].clientConfig.caBundle}',
-        ]);
-        return Promise.resolve(bundle.stdout.length > 100 ? true : undefined);
-      },
-      { timeoutMs: 30_000 },
-    ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${webhook.output()}`);
-    });
-    const tls = kubectl([
-      'get',
-      'secret',
-      `${webhookName}-tls`,
-      '-n',
-      namespace,
-      '-o',
-      'jsonpath={.data}',
-    ]);
-    assert.match(tls.stdout, /tls\.crt/);
+    await showingOutput(
+      eventually(
+        'the injector to publish its caBundle',
+        () => Promise.resolve(caBundle().length > 100 ? true : undefined),
+        { timeoutMs: 30_000 },
+      ),
+      webhook,
+    );
+    const tls = tlsData();
+    assert.match(tls, /tls\.crt/);
     assert.doesNotMatch(webhook.output(), /forbidden/i);
 
     // An upgrade leaves what the injector wrote alone: the template has no caBundle and no data.
-    const bundleBefore = kubectl([
-      'get',
-      'mutatingwebhookconfiguration',
-      webhookName,
-      '-o',
-      'jsonpath={.webhooks[0].clientConfig.caBundle}',
-    ]).stdout;
+    const bundleBefore = caBundle();
     const upgrade = helm([
       'upgrade',
       release,
@@ -125,36 +125,15 @@ describe('chart RBAC', () => {
       'injector.replicas=2',
     ]);
     assert.equal(upgrade.status, 0, upgrade.stderr);
-    const bundleAfter = kubectl([
-      'get',
-      'mutatingwebhookconfiguration',
-      webhookName,
-      '-o',
-      'jsonpath={.webhooks[0].clientConfig.caBundle}',
-    ]).stdout;
-    assert.equal(bundleAfter, bundleBefore, 'helm upgrade reset the caBundle');
-    const tlsAfter = kubectl([
-      'get',
-      'secret',
-      `${webhookName}-tls`,
-      '-n',
-      namespace,
-      '-o',
-      'jsonpath={.data}',
-    ]);
-    assert.equal(tlsAfter.stdout, tls.stdout, 'helm upgrade changed the TLS Secret');
+    assert.equal(caBundle(), bundleBefore, 'helm upgrade reset the caBundle');
+    assert.equal(tlsData(), tls, 'helm upgrade changed the TLS Secret');
 
     // The operator: syncs a OnePasswordItem into a Secret as the leader of its Lease.
     const connect = await startConnectLocal(t, {
-      data: [
-        'vaults:',
-        '  - name: Production',
-        '    items:',
-        '      - title: database',
-        '        fields:',
-        '          - { label: password, value: s3cr3t, type: CONCEALED }',
-        '',
-      ].join('\n'),
+      data: dataFile({
+        name: 'Production',
+        items: [passwordItem('database', 's3cr3t', { type: 'CONCEALED' })],
+      }),
     });
     const token = await connect.token({ vaults: ['Production,r'] });
     const operatorName = `${release}-op-kube-operator`;
@@ -187,25 +166,18 @@ describe('chart RBAC', () => {
       metadata: { name: 'database' },
       spec: { itemPath: 'vaults/Production/items/database' },
     });
-    await eventually(
-      'the operator to sync the Secret',
-      () => {
-        const ready = kubectl([
-          'get',
-          'onepassworditem',
-          'database',
-          '-n',
-          namespace,
-          '-o',
-          'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-        ]);
-        const secret = kubectl(['get', 'secret', 'database', '-n', namespace, '-o', 'name']);
-        return Promise.resolve(ready.stdout === 'True' && secret.status === 0 ? true : undefined);
-      },
-      { timeoutMs: 60_000 },
-    ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${operator.output()}`);
-    });
+    await showingOutput(
+      eventually(
+        'the operator to sync the Secret',
+        async () =>
+          (await readyCondition(namespace, 'database')).status === 'True' &&
+          (await readSecret(namespace, 'database'))
+            ? true
+            : undefined,
+        { timeoutMs: 60_000 },
+      ),
+      operator,
+    );
     const lease = kubectl([
       'get',
       'lease',
@@ -225,35 +197,22 @@ describe('chart RBAC', () => {
       'op-kube.io/allowed-vaults=Staging',
     ]);
     assert.equal(annotate.status, 0, annotate.stderr);
-    await eventually(
-      'the item to be refused its vault',
-      () => {
-        const reason = kubectl([
-          'get',
-          'onepassworditem',
-          'database',
-          '-n',
-          namespace,
-          '-o',
-          'jsonpath={.status.conditions[?(@.type=="Ready")].reason}',
-        ]);
-        return Promise.resolve(reason.stdout === 'VaultNotAllowed' ? true : undefined);
-      },
-      { timeoutMs: 15_000 },
-    ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${operator.output()}`);
-    });
+    await showingOutput(
+      eventually(
+        'the item to be refused its vault',
+        async () =>
+          (await readyCondition(namespace, 'database')).reason === 'VaultNotAllowed'
+            ? true
+            : undefined,
+        { timeoutMs: 15_000 },
+      ),
+      operator,
+    );
     assert.doesNotMatch(operator.output(), /forbidden/i);
 
     // And nothing beyond: no Secrets outside the watched namespace, no other webhook configuration.
     const can = (account: string, ...check: string[]): string =>
-      kubectl([
-        'auth',
-        'can-i',
-        ...check,
-        '--as',
-        `system:serviceaccount:${namespace}:${account}`,
-      ]).stdout.trim();
+      serviceAccountCan(namespace, account, ...check);
     assert.equal(can(operatorName, 'get', 'secrets', '-n', 'default'), 'no');
     assert.equal(can(operatorName, 'get', 'pods', '-n', namespace), 'no');
     // Secrets are applied and patched, never replaced; Namespaces are read, only the watched ones.
@@ -309,35 +268,12 @@ describe('chart RBAC', () => {
       ],
       env: { POD_NAMESPACE: namespace },
     });
-    const got = kubectl([
-      'get',
-      'secret',
-      'onepassword-token',
-      '-n',
-      namespace,
-      '-o',
-      'jsonpath={.data.token}',
-    ]);
-    assert.equal(got.status, 0, got.stderr);
-    const token = Buffer.from(got.stdout, 'base64').toString('utf8');
-    const response = await fetch(`${server.url}/v1/vaults`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    assert.equal(response.status, 200);
-    const vaults = (await response.json()) as { name: string }[];
-    assert.deepEqual(vaults.map((vault) => vault.name).sort(), ['Production', 'Staging']);
+    const token = await secretText(namespace, 'onepassword-token', 'token');
+    assert.deepEqual(await vaultNames(server.url, token), ['Production', 'Staging']);
     assert.ok(!server.output().includes(token), 'the token is in the log');
 
     const can = (...check: string[]): string =>
-      kubectl([
-        'auth',
-        'can-i',
-        ...check,
-        '-n',
-        namespace,
-        '--as',
-        `system:serviceaccount:${namespace}:${name}`,
-      ]).stdout.trim();
+      serviceAccountCan(namespace, name, ...check, '-n', namespace);
     assert.equal(can('list', 'secrets'), 'no');
     assert.equal(can('watch', 'secrets'), 'no');
     assert.equal(can('create', 'secrets'), 'no');

@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   ConnectClient,
-  ConnectError,
   type CallInfo,
   type ConnectClientOptions,
-  type ConnectErrorReason,
 } from '../../src/connect/index.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
+import { connectRejection } from '../support/connect-rejection.ts';
 
 const PRODUCTION = 'production'.padEnd(26, '0');
 const STAGING = 'staging'.padEnd(26, '0');
@@ -90,15 +89,6 @@ function suiteServer(): () => Fixture {
     assert.ok(fixture, 'connect-local did not start');
     return fixture;
   };
-}
-
-async function reason(promise: Promise<unknown>): Promise<ConnectErrorReason> {
-  const error: unknown = await promise.then(
-    () => assert.fail('expected a rejection'),
-    (failure: unknown) => failure,
-  );
-  assert.ok(error instanceof ConnectError, `expected a ConnectError, got ${String(error)}`);
-  return error.reason;
 }
 
 function password(item: { fields?: { purpose?: string; value?: string }[] }): string | undefined {
@@ -188,7 +178,10 @@ describe('ConnectClient against connect-local', () => {
     assert.ok(patched.version > replaced.version);
 
     await client.deleteItem(PRODUCTION, created.id);
-    assert.equal(await reason(client.getItem(PRODUCTION, created.id)), 'NotFound');
+    assert.equal(
+      (await connectRejection(client.getItem(PRODUCTION, created.id))).reason,
+      'NotFound',
+    );
   });
 
   it('maps every error reason', async () => {
@@ -199,17 +192,29 @@ describe('ConnectClient against connect-local', () => {
       retries: 0,
     });
     try {
-      assert.equal(await reason(stranger.listVaults()), 'Unauthorized');
+      assert.equal((await connectRejection(stranger.listVaults())).reason, 'Unauthorized');
     } finally {
       await stranger.close();
     }
-    assert.equal(await reason(client.getVault(STAGING)), 'Forbidden');
-    assert.equal(await reason(client.resolveItem('Staging', 'database')), 'NotFound');
-    assert.equal(await reason(client.getItem(PRODUCTION, MISSING)), 'NotFound');
-    assert.equal(await reason(client.resolveItem('Production', 'no such item')), 'NotFound');
-    assert.equal(await reason(client.listItems(PRODUCTION, 'title resembles "x"')), 'BadRequest');
+    assert.equal((await connectRejection(client.getVault(STAGING))).reason, 'Forbidden');
+    assert.equal(
+      (await connectRejection(client.resolveItem('Staging', 'database'))).reason,
+      'NotFound',
+    );
+    assert.equal((await connectRejection(client.getItem(PRODUCTION, MISSING))).reason, 'NotFound');
+    assert.equal(
+      (await connectRejection(client.resolveItem('Production', 'no such item'))).reason,
+      'NotFound',
+    );
+    assert.equal(
+      (await connectRejection(client.listItems(PRODUCTION, 'title resembles "x"'))).reason,
+      'BadRequest',
+    );
     const item = await client.resolveItem('Production', 'database');
-    assert.equal(await reason(client.listFiles(PRODUCTION, item.id, { inline: true })), 'TooLarge');
+    assert.equal(
+      (await connectRejection(client.listFiles(PRODUCTION, item.id, { inline: true }))).reason,
+      'TooLarge',
+    );
   });
 
   it('refuses a revoked token', async () => {
@@ -218,7 +223,7 @@ describe('ConnectClient against connect-local', () => {
     const revoked = fixture().client({ token, retries: 0 });
     assert.equal((await revoked.listVaults()).length, 1);
     await server.revoke('client-e2e-revoked');
-    assert.equal(await reason(revoked.listVaults()), 'Unauthorized');
+    assert.equal((await connectRejection(revoked.listVaults())).reason, 'Unauthorized');
   });
 
   it('sends one request for 5 concurrent identical reads (one READ in the activity log)', async () => {
@@ -254,7 +259,7 @@ describe('ConnectClient against a failing connect-local', () => {
     const calls: CallInfo[] = [];
     const client = fixture().client({ retries: 2, onCall: (call) => calls.push(call) });
     await withFault('/admin/outage', { enabled: true }, { enabled: false }, async () => {
-      assert.equal(await reason(client.listVaults()), 'Unavailable');
+      assert.equal((await connectRejection(client.listVaults())).reason, 'Unavailable');
     });
     assert.deepEqual(
       calls.map((call) => [call.attempt, call.status]),
@@ -287,7 +292,7 @@ describe('ConnectClient against a failing connect-local', () => {
     const client = fixture().client({ timeoutMs, retries: 1, onCall: (call) => calls.push(call) });
     await withFault('/admin/latency', { ms: 2000 }, { ms: 0 }, async () => {
       const started = performance.now();
-      assert.equal(await reason(client.getVault(PRODUCTION)), 'Unavailable');
+      assert.equal((await connectRejection(client.getVault(PRODUCTION))).reason, 'Unavailable');
       const elapsed = performance.now() - started;
       assert.ok(elapsed < timeoutMs * 2 + 1000, `took ${elapsed} ms`);
     });

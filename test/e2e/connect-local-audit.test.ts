@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { describe, it } from 'node:test';
-import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
+import type { ApiRequest } from '../../src/connect/index.ts';
+import { dataFile, passwordItem } from '../support/connect-data.ts';
+import {
+  activityOf,
+  startConnectLocal,
+  type ConnectLocalHandle,
+} from '../support/connect-local.ts';
 import { recordReliability } from '../support/reliability.ts';
 
 const HOSTILE_NAMES = [
@@ -19,24 +25,21 @@ const HOSTILE_NAMES = [
   '日本語のファイル',
 ];
 
-const yamlString = (value: string): string => JSON.stringify(value);
-
-const DATA = `
-vaults:
-  - name: Production
-    items:
-      - title: database
-        fields:
-          - { label: password, value: s3cr3t, purpose: PASSWORD }
-        files:
-          - { name: small.txt, content: "hello file" }
-${HOSTILE_NAMES.map((name, index) => `          - { name: ${yamlString(name)}, content: "content ${index}" }`).join('\n')}
-  - name: Staging
-    items:
-      - title: other
-        fields:
-          - { label: password, value: other, purpose: PASSWORD }
-`;
+const DATA = dataFile(
+  {
+    name: 'Production',
+    items: [
+      {
+        ...passwordItem('database', 's3cr3t', { purpose: 'PASSWORD' }),
+        files: [
+          { name: 'small.txt', content: 'hello file' },
+          ...HOSTILE_NAMES.map((name, index) => ({ name, content: `content ${index}` })),
+        ],
+      },
+    ],
+  },
+  { name: 'Staging', items: [passwordItem('other', 'other', { purpose: 'PASSWORD' })] },
+);
 
 interface Raw {
   status: number;
@@ -78,24 +81,6 @@ function raw(
     req.on('error', reject);
     req.end();
   });
-}
-
-interface Entry {
-  action: string;
-  result: string;
-  actor: { id: string; jti: string };
-  resource: { type: string; vault: { id: string }; item?: { id: string } };
-}
-
-async function activity(server: ConnectLocalHandle, token: string): Promise<Entry[]> {
-  const entries: Entry[] = [];
-  for (let offset = 0; ; offset += 1000) {
-    const answer = await raw(server, 'GET', `/v1/activity?limit=1000&offset=${offset}`, token);
-    assert.equal(answer.status, 200);
-    const page = JSON.parse(answer.body.toString()) as Entry[];
-    entries.push(...page);
-    if (page.length < 1000) return entries;
-  }
 }
 
 interface Setup {
@@ -166,11 +151,11 @@ describe('connect-local audit', () => {
       ['GET', `/v1/vaults/${vault}/items/${item}%2F`, 400],
       ['GET', `/v1/vaults/${vault}/items/${item.toUpperCase()}`, 400],
     ];
-    let before = (await activity(server, token)).length;
+    let before = (await activityOf(server, token)).length;
     for (const [method, path, status] of spellings) {
       const answer = await raw(server, method, path, token);
       assert.equal(answer.status, status, `${method} ${path}`);
-      const entries = await activity(server, token);
+      const entries = await activityOf(server, token);
       const added = entries.slice(before);
       before = entries.length;
       if (answer.status < 300) {
@@ -193,9 +178,9 @@ describe('connect-local audit', () => {
       `/v1/vaults/${percentEncoded(staging)}/items`,
     ];
     for (const path of spellings) {
-      const before = (await activity(server, token)).length;
+      const before = (await activityOf(server, token)).length;
       assert.equal((await raw(server, 'GET', path, token)).status, 403, path);
-      const added = (await activity(server, token)).slice(before);
+      const added = (await activityOf(server, token)).slice(before);
       assert.deepEqual(
         added.map((entry) => [entry.action, entry.result, entry.resource.vault.id]),
         [['READ', 'DENY', staging]],
@@ -214,9 +199,9 @@ describe('connect-local audit', () => {
     const revoked = await server.token({ vaults: ['Production'], name: 'revoked' });
     await server.revoke('revoked');
     const itemPath = `/v1/vaults/${vault}/items/${item}`;
-    const readsOf = (entries: Entry[]): Entry[] =>
+    const readsOf = (entries: ApiRequest[]): ApiRequest[] =>
       entries.filter((entry) => entry.result === 'SUCCESS' && entry.resource.item?.id === item);
-    const earlier = readsOf(await activity(server, token)).length;
+    const earlier = readsOf(await activityOf(server, token)).length;
     const reads = 10;
     for (let index = 0; index < reads; index += 1) {
       assert.equal((await raw(server, 'GET', itemPath, token)).status, 200);
@@ -234,7 +219,7 @@ describe('connect-local audit', () => {
       assert.equal(answer.status, 401);
     }
     const check = async (handle: ConnectLocalHandle, reader: string): Promise<void> => {
-      const entries = await activity(handle, reader);
+      const entries = await activityOf(handle, reader);
       assert.equal(readsOf(entries).length, earlier + reads, 'every authenticated READ is kept');
       const denied = entries.filter((entry) => entry.result === 'DENY');
       assert.equal(denied.length, anonymousRetention, 'the latest anonymous denials are kept');

@@ -7,35 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kubectl, serviceAccountKubeconfig, testNamespace, testPlane } from '../support/cluster.ts';
-import { opKube, startConnectLocal } from '../support/connect-local.ts';
+import { dataFile, passwordItem } from '../support/connect-data.ts';
+import { opKube, startConnectLocal, vaultNames } from '../support/connect-local.ts';
+import { secretText } from '../support/secrets.ts';
 
-const DATA = `
-vaults:
-  - name: Production
-    items:
-      - title: database
-        fields:
-          - { label: password, value: prod-secret, purpose: PASSWORD }
-  - name: Staging
-    items:
-      - title: database
-        fields:
-          - { label: password, value: staging-secret, purpose: PASSWORD }
-`;
-
-function secretToken(namespace: string, name: string, key = 'token'): string {
-  const got = kubectl(['get', 'secret', name, '-n', namespace, '-o', `jsonpath={.data.${key}}`]);
-  assert.equal(got.status, 0, got.stderr);
-  return Buffer.from(got.stdout, 'base64').toString('utf8');
-}
-
-async function vaultNames(url: string, token: string): Promise<string[]> {
-  const response = await fetch(`${url}/v1/vaults`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  assert.equal(response.status, 200);
-  return ((await response.json()) as { name: string }[]).map((vault) => vault.name).sort();
-}
+const DATA = dataFile(
+  { name: 'Production', items: [passwordItem('database', 'prod-secret', { purpose: 'PASSWORD' })] },
+  { name: 'Staging', items: [passwordItem('database', 'staging-secret', { purpose: 'PASSWORD' })] },
+);
 
 describe('connect-local --token-secret', () => {
   it('fills the Secret with a scoped token, keeps it on restart, replaces a revoked one', async (t) => {
@@ -48,7 +27,7 @@ describe('connect-local --token-secret', () => {
       '--token-vault=Production,r',
     ];
     const server = await startConnectLocal(t, { data: DATA, args });
-    const token = secretToken(namespace, 'connect-token');
+    const token = await secretText(namespace, 'connect-token', 'token');
     assert.match(token, /^eyJ/);
     assert.deepEqual(await vaultNames(server.url, token), ['Production']);
     const listed = opKube([
@@ -69,14 +48,14 @@ describe('connect-local --token-secret', () => {
     // A restart on the same state: the token still works, so it stays.
     await server.stop();
     const again = await server.restart();
-    assert.equal(secretToken(namespace, 'connect-token'), token);
+    assert.equal(await secretText(namespace, 'connect-token', 'token'), token);
     assert.match(again.output(), /holds a token of this server; kept it/);
 
     // Revoked: the next start writes a new one.
     await again.revoke('bootstrap');
     await again.stop();
     const third = await again.restart();
-    const replaced = secretToken(namespace, 'connect-token');
+    const replaced = await secretText(namespace, 'connect-token', 'token');
     assert.notEqual(replaced, token);
     assert.deepEqual(await vaultNames(third.url, replaced), ['Production']);
     assert.match(third.output(), /does not accept .*wrote a new one/);
@@ -105,15 +84,15 @@ describe('connect-local --token-secret', () => {
       data: DATA,
       args: [...base, '--token-vault=Production,r', '--token-vault=Staging,r'],
     });
-    const first = secretToken(namespace, 'tok', 'connect');
+    const first = await secretText(namespace, 'tok', 'connect');
     assert.deepEqual(await vaultNames(server.url, first), ['Production', 'Staging']);
-    assert.equal(secretToken(namespace, 'tok', 'other'), 'keep-me');
+    assert.equal(await secretText(namespace, 'tok', 'other'), 'keep-me');
     await server.stop();
     const narrowed = await startConnectLocal(t, {
       stateDir: server.stateDir,
       args: [...base, '--token-vault=Staging,r'],
     });
-    const second = secretToken(namespace, 'tok', 'connect');
+    const second = await secretText(namespace, 'tok', 'connect');
     assert.notEqual(second, first);
     assert.deepEqual(await vaultNames(narrowed.url, second), ['Staging']);
   });

@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
+import { dataFile, passwordItem } from '../support/connect-data.ts';
 import {
   launcher,
   opKube,
@@ -12,19 +13,10 @@ import {
   type ConnectLocalHandle,
 } from '../support/connect-local.ts';
 
-const DATA = `
-vaults:
-  - name: Production
-    items:
-      - title: database
-        fields:
-          - { label: password, value: prod-secret, purpose: PASSWORD }
-  - name: Staging
-    items:
-      - title: database
-        fields:
-          - { label: password, value: staging-secret, purpose: PASSWORD }
-`;
+const DATA = dataFile(
+  { name: 'Production', items: [passwordItem('database', 'prod-secret', { purpose: 'PASSWORD' })] },
+  { name: 'Staging', items: [passwordItem('database', 'staging-secret', { purpose: 'PASSWORD' })] },
+);
 
 interface Call {
   status: number;

@@ -25,6 +25,7 @@ import {
   kubectl,
   testNamespace,
 } from '../support/cluster.ts';
+import { storedEvents } from '../support/events.ts';
 
 const config = kubeConfigFor();
 const core = config.makeApiClient(CoreV1Api);
@@ -47,12 +48,11 @@ interface RawEvent {
   deprecatedCount?: number;
 }
 
-/** events.k8s.io/v1 Events exactly as stored (kubectl, so no client-side conversion). */
+/** op-kube's events.k8s.io/v1 Events exactly as stored. */
 function rawEvents(namespace: string): RawEvent[] {
-  const result = kubectl(['get', 'events.v1.events.k8s.io', '-n', namespace, '-o', 'json']);
-  assert.equal(result.status, 0, result.stderr);
-  const list = JSON.parse(result.stdout) as { items: RawEvent[] };
-  return list.items.filter((event) => event.reportingController === 'onepassword.com/op-kube');
+  return storedEvents<RawEvent>(namespace).filter(
+    (event) => event.reportingController === 'onepassword.com/op-kube',
+  );
 }
 
 async function configMap(namespace: string, name: string): Promise<V1ConfigMap> {

@@ -13,10 +13,13 @@ import {
   CustomObjectsApi,
 } from '@kubernetes/client-node';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
-import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
+import { activityOf, startConnectLocal } from '../support/connect-local.ts';
+import { annotatedDeployment, secretRequest } from '../support/deployments.ts';
+import { readyWith } from '../support/item-status.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
 import { startWebhook } from '../support/webhook.ts';
 import { recordReliability } from '../support/reliability.ts';
+import { secretText } from '../support/secrets.ts';
 
 const config = kubeConfigFor();
 const core = config.makeApiClient(CoreV1Api);
@@ -98,47 +101,8 @@ function tokenNeedles(token: string): string[] {
   return [...encodings(token), payload, signature, ...encodings(secretClaim as string)];
 }
 
-interface Condition {
-  type: string;
-  reason: string;
-  message: string;
-}
-
-async function readyReason(namespace: string, name: string, reasons: string[]): Promise<string> {
-  return eventually(
-    `${namespace}/${name} Ready reason ${reasons.join(' or ')}`,
-    async () => {
-      const object = (await custom.getNamespacedCustomObject({
-        group: 'onepassword.com',
-        version: 'v1',
-        namespace,
-        plural: 'onepassworditems',
-        name,
-      })) as { status?: { conditions?: Condition[] } };
-      const reason = object.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
-      return reason && reasons.includes(reason) ? reason : undefined;
-    },
-    { timeoutMs: 20_000 },
-  );
-}
-
-async function secretValue(namespace: string, name: string, key: string): Promise<string> {
-  const secret = await core.readNamespacedSecret({ namespace, name }).catch(() => undefined);
-  return Buffer.from(secret?.data?.[key] ?? '', 'base64').toString();
-}
-
-async function activityLog(connect: ConnectLocalHandle, token: string): Promise<string> {
-  const pages: unknown[] = [];
-  for (let offset = 0; ; offset += 1000) {
-    const response = await fetch(`${connect.url}/v1/activity?limit=1000&offset=${offset}`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    assert.equal(response.status, 200);
-    const page = (await response.json()) as unknown[];
-    pages.push(...page);
-    if (page.length < 1000) return JSON.stringify(pages);
-  }
-}
+/** How long each flow step may take to show on its OnePasswordItem. */
+const STEP = { timeoutMs: 20_000 };
 
 function kubectlJson(args: string[]): string {
   const result = kubectl([...args, '-o', 'json']);
@@ -193,22 +157,7 @@ describe('leak test', { timeout: 120_000 }, () => {
     await create('database', 'vaults/Production/items/database');
     await apps.createNamespacedDeployment({
       namespace: items,
-      body: {
-        metadata: {
-          name: 'web',
-          annotations: {
-            'operator.1password.io/item-path': 'vaults/Production/items/api',
-            'operator.1password.io/item-name': 'api-secret',
-          },
-        },
-        spec: {
-          selector: { matchLabels: { app: 'web' } },
-          template: {
-            metadata: { labels: { app: 'web' } },
-            spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-          },
-        },
-      },
+      body: annotatedDeployment('web', secretRequest('vaults/Production/items/api', 'api-secret')),
     });
     await core.createNamespacedPod({
       namespace: pods,
@@ -231,11 +180,11 @@ describe('leak test', { timeout: 120_000 }, () => {
     });
     const injected = await core.readNamespacedPod({ namespace: pods, name: 'app' });
     assert.equal(injected.metadata?.annotations?.['operator.1password.io/status'], 'injected');
-    await readyReason(items, 'database', ['Synced']);
-    assert.equal(await secretValue(items, 'database', 'password'), VALUES.password);
-    assert.equal(await secretValue(items, 'database', 'cert.pem'), VALUES.fileContent);
+    await readyWith(items, 'database', ['Synced'], STEP);
+    assert.equal(await secretText(items, 'database', 'password'), VALUES.password);
+    assert.equal(await secretText(items, 'database', 'cert.pem'), VALUES.fileContent);
     await eventually('the Deployment Secret', async () =>
-      (await secretValue(items, 'api-secret', 'credential')) === VALUES.apiCredential
+      (await secretText(items, 'api-secret', 'credential')) === VALUES.apiCredential
         ? true
         : undefined,
     );
@@ -269,8 +218,8 @@ describe('leak test', { timeout: 120_000 }, () => {
       headers: { authorization: `Bearer ${VALUES.forgedBearer}` },
     });
     assert.equal(forged.status, 401);
-    await readyReason(items, 'payroll', ['Forbidden', 'VaultNotFound']);
-    await readyReason(items, 'missing', ['ItemNotFound']);
+    await readyWith(items, 'payroll', ['Forbidden', 'VaultNotFound'], STEP);
+    await readyWith(items, 'missing', ['ItemNotFound'], STEP);
 
     const patched = await fetch(`${connect.url}/v1/vaults/${PRODUCTION}/items/${DATABASE}`, {
       method: 'PATCH',
@@ -281,13 +230,13 @@ describe('leak test', { timeout: 120_000 }, () => {
     });
     assert.equal(patched.status, 200);
     await eventually('the rotated password in the Secret', async () =>
-      (await secretValue(items, 'database', 'password')) === VALUES.rotatedPassword
+      (await secretText(items, 'database', 'password')) === VALUES.rotatedPassword
         ? true
         : undefined,
     );
     const statusesBeforeRevocation = kubectlJson(['get', 'onepassworditems', '-n', items]);
     await connect.revoke('operator');
-    await readyReason(items, 'database', ['Unauthorized']);
+    await readyWith(items, 'database', ['Unauthorized'], STEP);
 
     // Everything observable.
     const logs = {
@@ -309,7 +258,7 @@ describe('leak test', { timeout: 120_000 }, () => {
       'operator /metrics': await operator.metrics(),
       'webhook /metrics': await webhook.metrics(),
       'connect-local /metrics': await (await fetch(`${connect.url}/metrics`)).text(),
-      'connect-local /v1/activity': await activityLog(connect, auditorToken),
+      'connect-local /v1/activity': JSON.stringify(await activityOf(connect, auditorToken)),
     };
 
     // The search covers real output: each source holds what the flow must have produced.

@@ -7,7 +7,7 @@
 // With OP_KUBE_RELIABILITY_OUT set, the measured rows are recorded for docs/reliability.md.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import { eventually, kubeConfigFor, testNamespace } from '../support/cluster.ts';
 import { recordReliability, type ReliabilityRow } from '../support/reliability.ts';
 import {
@@ -19,7 +19,9 @@ import {
   type ConnectFaultProxy,
 } from '../support/connect-fault-proxy.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
+import { readyCondition } from '../support/item-status.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
+import { readSecret, secretValue } from '../support/secrets.ts';
 
 const POLLING_INTERVAL_S = 2;
 const POLL_MS = POLLING_INTERVAL_S * 1000;
@@ -129,45 +131,22 @@ ${CASES.map(
 ${c.on === 'file content' ? `        files:\n          - { name: key.pem, content: ${JSON.stringify(KEY_PEM)} }\n` : ''}`,
 ).join('')}`;
 
-interface Condition {
-  readonly status?: string;
-  readonly reason?: string;
-  readonly message?: string;
-}
+const custom = kubeConfigFor().makeApiClient(CustomObjectsApi);
 
-const config = kubeConfigFor();
-const core = config.makeApiClient(CoreV1Api);
-const custom = config.makeApiClient(CustomObjectsApi);
-
-async function ready(namespace: string, name: string): Promise<Condition> {
-  const object = (await custom.getNamespacedCustomObject({
-    group: 'onepassword.com',
-    version: 'v1',
-    namespace,
-    plural: 'onepassworditems',
-    name,
-  })) as { status?: { conditions?: (Condition & { type: string })[] } };
-  return object.status?.conditions?.find((condition) => condition.type === 'Ready') ?? {};
-}
-
+/** What must not change while a fault lasts: the Secret's data as stored, and its item-version. */
 interface SecretState {
   readonly data: Record<string, string>;
   readonly itemVersion: string | undefined;
 }
 
 async function secretState(namespace: string, name: string): Promise<SecretState | undefined> {
-  const secret = await core.readNamespacedSecret({ namespace, name }).catch(() => undefined);
+  const secret = await readSecret(namespace, name);
   if (!secret) return undefined;
   return {
     data: secret.data ?? {},
     itemVersion: secret.metadata?.annotations?.[ITEM_VERSION],
   };
 }
-
-const decoded = (state: SecretState | undefined, key: string): string | undefined => {
-  const value = state?.data[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
-};
 
 describe('operator behind the Connect fault proxy', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -212,13 +191,13 @@ describe('operator behind the Connect fault proxy', () => {
       });
       const good = await eventually(`the first sync of ${name}`, async () => {
         const state = await secretState(namespace, name);
-        const condition = await ready(namespace, name);
-        return condition.reason === 'Synced' && decoded(state, 'password') === `v1-${c.title}`
+        const condition = await readyCondition(namespace, name);
+        return condition.reason === 'Synced' && secretValue(state, 'password') === `v1-${c.title}`
           ? state
           : undefined;
       });
       assert.equal(good.itemVersion, '1');
-      if (c.on === 'file content') assert.equal(decoded(good, 'key.pem'), KEY_PEM);
+      if (c.on === 'file content') assert.equal(secretValue(good, 'key.pem'), KEY_PEM);
 
       const route = c.on === 'item' ? itemRoute(VAULT, id) : fileContentRoute(VAULT, id);
       proxy.set(route, c.proxyFault);
@@ -233,7 +212,7 @@ describe('operator behind the Connect fault proxy', () => {
       const failed = await eventually(
         `Ready=False ${c.expected} for ${name}`,
         async () => {
-          const condition = await ready(namespace, name);
+          const condition = await readyCondition(namespace, name);
           return condition.status === 'False' ? condition : undefined;
         },
         { timeoutMs: 120_000, intervalMs: 100 },
@@ -251,7 +230,7 @@ describe('operator behind the Connect fault proxy', () => {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS + 500));
       const during = await secretState(namespace, name);
       assert.deepEqual(during, good, 'the Secret keeps its last good data and item-version');
-      assert.equal((await ready(namespace, name)).status, 'False');
+      assert.equal((await readyCondition(namespace, name)).status, 'False');
 
       proxy.clear();
       const healedAt = performance.now();
@@ -259,10 +238,10 @@ describe('operator behind the Connect fault proxy', () => {
         `the new data of ${name} after the fault is switched off`,
         async () => {
           const state = await secretState(namespace, name);
-          const condition = await ready(namespace, name);
+          const condition = await readyCondition(namespace, name);
           return condition.reason === 'Synced' &&
             condition.status === 'True' &&
-            decoded(state, 'password') === `v2-${c.title}` &&
+            secretValue(state, 'password') === `v2-${c.title}` &&
             state?.itemVersion === '2'
             ? state
             : undefined;
@@ -270,7 +249,7 @@ describe('operator behind the Connect fault proxy', () => {
         { timeoutMs: 60_000, intervalMs: 50 },
       );
       const recoveryMs = Math.round(performance.now() - healedAt);
-      if (c.on === 'file content') assert.equal(decoded(recovered, 'key.pem'), KEY_PEM);
+      if (c.on === 'file content') assert.equal(secretValue(recovered, 'key.pem'), KEY_PEM);
       const row = {
         suite: 'operator-connect-faults',
         fault: `Connect ${c.on === 'item' ? 'item GET' : 'file content GET'}: ${c.fault}`,

@@ -3,18 +3,17 @@
 // labels that cannot all become keys.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type V1Deployment,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import { AppsV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
+import { annotatedDeployment, secretRequest } from '../support/deployments.ts';
+import { eventsAbout } from '../support/events.ts';
+import { readyCondition, readyWith } from '../support/item-status.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
 import { recordReliability } from '../support/reliability.ts';
+import { readSecret, secretText, secretValue } from '../support/secrets.ts';
 
 const PRODUCTION = 'production0000000000000000';
 const STAGING = 'staging0000000000000000000';
@@ -22,91 +21,21 @@ const DATABASE = 'database000000000000000000';
 const CACHE = 'cache000000000000000000000';
 const QUEUE = 'queue000000000000000000000';
 
-const DATA = `
-vaults:
-  - name: Production
-    id: ${PRODUCTION}
-    items:
-      - title: database
-        id: ${DATABASE}
-        fields:
-          - { label: password, value: db-one }
-      - title: cache
-        id: ${CACHE}
-        fields:
-          - { label: password, value: cache-one }
-  - name: Staging
-    id: ${STAGING}
-    items:
-      - title: queue
-        id: ${QUEUE}
-        fields:
-          - { label: password, value: queue-one }
-`;
+const DATA = dataFile(
+  {
+    name: 'Production',
+    id: PRODUCTION,
+    items: [
+      passwordItem('database', 'db-one', { id: DATABASE }),
+      passwordItem('cache', 'cache-one', { id: CACHE }),
+    ],
+  },
+  { name: 'Staging', id: STAGING, items: [passwordItem('queue', 'queue-one', { id: QUEUE })] },
+);
 
 const config = kubeConfigFor();
-const core = config.makeApiClient(CoreV1Api);
 const apps = config.makeApiClient(AppsV1Api);
 const custom = config.makeApiClient(CustomObjectsApi);
-
-interface Condition {
-  readonly status?: string;
-  readonly reason?: string;
-  readonly message?: string;
-}
-
-async function ready(namespace: string, name: string): Promise<Condition> {
-  const object = (await custom.getNamespacedCustomObject({
-    group: 'onepassword.com',
-    version: 'v1',
-    namespace,
-    plural: 'onepassworditems',
-    name,
-  })) as { status?: { conditions?: (Condition & { type: string })[] } };
-  return object.status?.conditions?.find((condition) => condition.type === 'Ready') ?? {};
-}
-
-async function secret(namespace: string, name: string): Promise<V1Secret | undefined> {
-  return core.readNamespacedSecret({ namespace, name }).catch(() => undefined);
-}
-
-function value(secret: V1Secret | undefined, key: string): string | undefined {
-  const data = secret?.data?.[key];
-  return data === undefined ? undefined : Buffer.from(data, 'base64').toString();
-}
-
-interface StoredEvent {
-  readonly reason?: string;
-  readonly note?: string;
-  readonly type?: string;
-  readonly regarding?: { kind?: string; name?: string };
-}
-
-function events(namespace: string): StoredEvent[] {
-  const result = kubectl(['get', 'events.v1.events.k8s.io', '-n', namespace, '-o', 'json']);
-  assert.equal(result.status, 0, result.stderr);
-  return (JSON.parse(result.stdout) as { items: StoredEvent[] }).items;
-}
-
-function eventFor(namespace: string, kind: string, name: string, reason: string) {
-  return events(namespace).find(
-    (event) =>
-      event.reason === reason && event.regarding?.kind === kind && event.regarding.name === name,
-  );
-}
-
-function deployment(name: string, annotations: Record<string, string>): V1Deployment {
-  return {
-    metadata: { name, annotations },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-      },
-    },
-  };
-}
 
 async function setUp(t: { after(fn: () => Promise<void>): void }, prefix: string) {
   const namespace = await testNamespace(t, prefix);
@@ -120,12 +49,6 @@ async function setUp(t: { after(fn: () => Promise<void>): void }, prefix: string
   return { namespace, connect, operator };
 }
 
-async function synced(namespace: string, name: string): Promise<void> {
-  await eventually(`${namespace}/${name} Ready=True`, async () =>
-    (await ready(namespace, name)).reason === 'Synced' ? true : undefined,
-  );
-}
-
 describe('one owner per Secret', () => {
   it('never lets an annotated Deployment overwrite or delete a OnePasswordItem’s Secret', async (t) => {
     const { namespace } = await setUp(t, 'collide-opi');
@@ -133,31 +56,31 @@ describe('one owner per Secret', () => {
       metadata: { name: 'db' },
       spec: { itemPath: `vaults/Production/items/database` },
     });
-    await synced(namespace, 'db');
-    const before = await secret(namespace, 'db');
-    assert.equal(value(before, 'password'), 'db-one');
+    await readyWith(namespace, 'db', 'Synced');
+    const before = await readSecret(namespace, 'db');
+    assert.equal(secretValue(before, 'password'), 'db-one');
 
     // A Deployment asks for a Secret of the same name, for another item.
     await apps.createNamespacedDeployment({
       namespace,
-      body: deployment('intruder', {
-        'operator.1password.io/item-path': `vaults/${PRODUCTION}/items/${CACHE}`,
-        'operator.1password.io/item-name': 'db',
-      }),
+      body: annotatedDeployment(
+        'intruder',
+        secretRequest(`vaults/${PRODUCTION}/items/${CACHE}`, 'db'),
+      ),
     });
     await eventually('a SecretOwnedByOther Event on the Deployment', () =>
-      Promise.resolve(eventFor(namespace, 'Deployment', 'intruder', 'SecretOwnedByOther')),
+      Promise.resolve(eventsAbout(namespace, 'Deployment', 'intruder', 'SecretOwnedByOther')[0]),
     );
     await eventually('a SecretOwnedByOther Event on the OnePasswordItem', () =>
-      Promise.resolve(eventFor(namespace, 'OnePasswordItem', 'db', 'SecretOwnedByOther')),
+      Promise.resolve(eventsAbout(namespace, 'OnePasswordItem', 'db', 'SecretOwnedByOther')[0]),
     );
-    const during = await secret(namespace, 'db');
-    assert.equal(value(during, 'password'), 'db-one');
+    const during = await readSecret(namespace, 'db');
+    assert.equal(secretValue(during, 'password'), 'db-one');
     assert.deepEqual(
       during?.metadata?.ownerReferences?.map((owner) => [owner.kind, owner.name, owner.controller]),
       [['OnePasswordItem', 'db', true]],
     );
-    assert.equal((await ready(namespace, 'db')).reason, 'Synced');
+    assert.equal((await readyCondition(namespace, 'db')).reason, 'Synced');
 
     // The Deployment drops its annotations: the Secret is not its to delete.
     assert.equal(
@@ -173,8 +96,8 @@ describe('one owner per Secret', () => {
       0,
     );
     await sleep(3000);
-    const after = await secret(namespace, 'db');
-    assert.equal(value(after, 'password'), 'db-one');
+    const after = await readSecret(namespace, 'db');
+    assert.equal(secretValue(after, 'password'), 'db-one');
     assert.equal(after?.metadata?.uid, before?.metadata?.uid);
     await recordReliability({
       suite: 'operator-data-safety',
@@ -191,29 +114,23 @@ describe('one owner per Secret', () => {
     const { namespace } = await setUp(t, 'collide-deploy');
     await apps.createNamespacedDeployment({
       namespace,
-      body: deployment('holder', {
-        'operator.1password.io/item-path': `vaults/Production/items/cache`,
-        'operator.1password.io/item-name': 'shared',
-      }),
+      body: annotatedDeployment('holder', secretRequest(`vaults/Production/items/cache`, 'shared')),
     });
     await eventually('the Deployment’s Secret', async () =>
-      value(await secret(namespace, 'shared'), 'password') === 'cache-one' ? true : undefined,
+      (await secretText(namespace, 'shared', 'password')) === 'cache-one' ? true : undefined,
     );
     // Same name, and even the same item: the kinds must not share it.
     await createOnePasswordItem(custom, namespace, {
       metadata: { name: 'shared' },
       spec: { itemPath: `vaults/Production/items/cache` },
     });
-    const condition = await eventually('Ready=False SecretOwnedByOther', async () => {
-      const current = await ready(namespace, 'shared');
-      return current.reason === 'SecretOwnedByOther' ? current : undefined;
-    });
+    const condition = await readyWith(namespace, 'shared', 'SecretOwnedByOther');
     assert.equal(condition.status, 'False');
     assert.match(condition.message ?? '', /Deployment holder/);
     await eventually('a SecretOwnedByOther Event on the Deployment', () =>
-      Promise.resolve(eventFor(namespace, 'Deployment', 'holder', 'SecretOwnedByOther')),
+      Promise.resolve(eventsAbout(namespace, 'Deployment', 'holder', 'SecretOwnedByOther')[0]),
     );
-    const held = await secret(namespace, 'shared');
+    const held = await readSecret(namespace, 'shared');
     assert.deepEqual(
       held?.metadata?.ownerReferences?.map((owner) => [owner.kind, owner.name]),
       [['Deployment', 'holder']],
@@ -222,15 +139,15 @@ describe('one owner per Secret', () => {
     // Another Deployment asking for the same name with another item is refused too.
     await apps.createNamespacedDeployment({
       namespace,
-      body: deployment('other', {
-        'operator.1password.io/item-path': `vaults/Production/items/database`,
-        'operator.1password.io/item-name': 'shared',
-      }),
+      body: annotatedDeployment(
+        'other',
+        secretRequest(`vaults/Production/items/database`, 'shared'),
+      ),
     });
     await eventually('a SecretOwnedByOther Event on the second Deployment', () =>
-      Promise.resolve(eventFor(namespace, 'Deployment', 'other', 'SecretOwnedByOther')),
+      Promise.resolve(eventsAbout(namespace, 'Deployment', 'other', 'SecretOwnedByOther')[0]),
     );
-    assert.equal(value(await secret(namespace, 'shared'), 'password'), 'cache-one');
+    assert.equal(await secretText(namespace, 'shared', 'password'), 'cache-one');
     await recordReliability({
       suite: 'operator-data-safety',
       fault:
@@ -254,8 +171,8 @@ describe('limits and losses are reported, never applied silently', () => {
         spec: { itemPath: `vaults/Production/items/${item}` },
       });
     }
-    await synced(namespace, 'db');
-    await synced(namespace, 'cache');
+    await readyWith(namespace, 'db', 'Synced');
+    await readyWith(namespace, 'cache', 'Synced');
 
     const huge = 'x'.repeat(1_100_000);
     const edit = await connect.admin('PUT', `/admin/vaults/${PRODUCTION}/items/${DATABASE}`, {
@@ -267,15 +184,12 @@ describe('limits and losses are reported, never applied silently', () => {
     });
     assert.equal(edit.status, 200);
     const editedAt = Date.now();
-    const condition = await eventually('Ready=False SecretTooLarge', async () => {
-      const current = await ready(namespace, 'db');
-      return current.reason === 'SecretTooLarge' ? current : undefined;
-    });
+    const condition = await readyWith(namespace, 'db', 'SecretTooLarge');
     assert.equal(condition.status, 'False');
     const detectMs = Date.now() - editedAt;
     assert.match(condition.message ?? '', /1048576|1 MiB/);
-    const kept = await secret(namespace, 'db');
-    assert.equal(value(kept, 'password'), 'db-one');
+    const kept = await readSecret(namespace, 'db');
+    assert.equal(secretValue(kept, 'password'), 'db-one');
     assert.equal(kept?.data?.blob, undefined);
 
     // Every other object still syncs at once.
@@ -288,12 +202,12 @@ describe('limits and losses are reported, never applied silently', () => {
     await eventually(
       'the other item to follow its change',
       async () =>
-        value(await secret(namespace, 'cache'), 'password') === 'cache-two' ? true : undefined,
+        (await secretText(namespace, 'cache', 'password')) === 'cache-two' ? true : undefined,
       { timeoutMs: 15_000 },
     );
     const otherMs = Date.now() - started;
     assert.ok(otherMs < 15_000);
-    assert.ok(eventFor(namespace, 'OnePasswordItem', 'db', 'SecretTooLarge'));
+    assert.ok(eventsAbout(namespace, 'OnePasswordItem', 'db', 'SecretTooLarge')[0]);
     await recordReliability({
       suite: 'operator-data-safety',
       fault: 'An item grows to 1.1 MB of data (over the 1 MiB Secret limit)',
@@ -309,21 +223,14 @@ describe('limits and losses are reported, never applied silently', () => {
       metadata: { name: 'queue' },
       spec: { itemPath: 'vaults/Staging/items/queue' },
     });
-    await synced(namespace, 'queue');
+    await readyWith(namespace, 'queue', 'Synced');
     const removed = await connect.admin('DELETE', `/admin/vaults/${STAGING}`);
     assert.equal(removed.status, 204);
     const removedAt = Date.now();
-    const condition = await eventually(
-      'Ready=False VaultNotFound',
-      async () => {
-        const current = await ready(namespace, 'queue');
-        return current.reason === 'VaultNotFound' ? current : undefined;
-      },
-      { timeoutMs: 20_000 },
-    );
+    const condition = await readyWith(namespace, 'queue', 'VaultNotFound', { timeoutMs: 20_000 });
     const detectMs = Date.now() - removedAt;
     assert.equal(condition.status, 'False');
-    assert.equal(value(await secret(namespace, 'queue'), 'password'), 'queue-one');
+    assert.equal(await secretText(namespace, 'queue', 'password'), 'queue-one');
     await recordReliability({
       suite: 'operator-data-safety',
       fault: 'A vault deleted in Connect while the operator runs',
@@ -353,7 +260,7 @@ describe('limits and losses are reported, never applied silently', () => {
       spec: { itemPath: 'vaults/Production/items/database' },
     });
     const condition = await eventually('Ready=True with a note on lost keys', async () => {
-      const current = await ready(namespace, 'db');
+      const current = await readyCondition(namespace, 'db');
       return current.reason === 'Synced' && /api-key/.test(current.message ?? '')
         ? current
         : undefined;
@@ -363,7 +270,7 @@ describe('limits and losses are reported, never applied silently', () => {
     assert.match(condition.message ?? '', /!!!/);
     assert.match(condition.message ?? '', /🔑/);
     const warning = await eventually('a KeysDropped Warning', () =>
-      Promise.resolve(eventFor(namespace, 'OnePasswordItem', 'db', 'KeysDropped')),
+      Promise.resolve(eventsAbout(namespace, 'OnePasswordItem', 'db', 'KeysDropped')[0]),
     );
     assert.equal(warning.type, 'Warning');
     assert.match(warning.note ?? '', /api\/key/);
@@ -371,7 +278,7 @@ describe('limits and losses are reported, never applied silently', () => {
       assert.doesNotMatch(text, new RegExp(canary));
     }
     // 1Password's mapping is kept: the last of the merged fields wins.
-    assert.equal(value(await secret(namespace, 'db'), 'api-key'), `${canary}-3`);
+    assert.equal(await secretText(namespace, 'db', 'api-key'), `${canary}-3`);
     await recordReliability({
       suite: 'operator-data-safety',
       fault: 'Fields labelled `api key`, `api-key`, `api/key`, `!!!`, `🔑`',

@@ -1,56 +1,27 @@
 // Deployments annotated with item-path and item-name get a Secret, shared and released as 1Password does.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node';
-import { eventually, isStatus, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import { AppsV1Api } from '@kubernetes/client-node';
+import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
+import { annotatedDeployment, secretRequest } from '../support/deployments.ts';
 import { startOperator } from '../support/operator.ts';
+import { readSecret, secretText, secretValue } from '../support/secrets.ts';
 
-const DATA = `
-vaults:
-  - name: Production
-    id: production0000000000000000
-    items:
-      - title: database
-        id: database000000000000000000
-        fields:
-          - { label: password, value: one }
-`;
+const DATA = dataFile({
+  name: 'Production',
+  id: 'production0000000000000000',
+  items: [passwordItem('database', 'one', { id: 'database000000000000000000' })],
+});
 
-const config = kubeConfigFor();
-const core = config.makeApiClient(CoreV1Api);
-const apps = config.makeApiClient(AppsV1Api);
+const apps = kubeConfigFor().makeApiClient(AppsV1Api);
 
-function deployment(
-  name: string,
-  annotations: Record<string, string>,
-  onTemplate = false,
-): V1Deployment {
-  return {
-    metadata: { name, ...(onTemplate ? {} : { annotations }) },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name }, ...(onTemplate ? { annotations } : {}) },
-        spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-      },
-    },
-  };
-}
-
-const request = {
-  'operator.1password.io/item-path': 'vaults/Production/items/database',
-  'operator.1password.io/item-name': 'shared-db',
-};
+const request = secretRequest('vaults/Production/items/database', 'shared-db');
 
 async function ownerNames(namespace: string): Promise<string[] | undefined> {
-  try {
-    const secret = await core.readNamespacedSecret({ namespace, name: 'shared-db' });
-    return (secret.metadata?.ownerReferences ?? []).map((owner) => owner.name).sort();
-  } catch (error) {
-    if (isStatus(error, 404)) return undefined;
-    throw error;
-  }
+  const secret = await readSecret(namespace, 'shared-db');
+  return secret && (secret.metadata?.ownerReferences ?? []).map((owner) => owner.name).sort();
 }
 
 describe('operator and annotated Deployments', () => {
@@ -63,18 +34,22 @@ describe('operator and annotated Deployments', () => {
       namespaces: [namespace],
     });
 
-    await apps.createNamespacedDeployment({ namespace, body: deployment('first', request) });
+    await apps.createNamespacedDeployment({
+      namespace,
+      body: annotatedDeployment('first', request),
+    });
     const created = await eventually('the Secret', async () => {
-      const secret = await core
-        .readNamespacedSecret({ namespace, name: 'shared-db' })
-        .catch(() => undefined);
+      const secret = await readSecret(namespace, 'shared-db');
       return secret?.data?.password ? secret : undefined;
     });
-    assert.equal(Buffer.from(created.data?.password ?? '', 'base64').toString(), 'one');
+    assert.equal(secretValue(created, 'password'), 'one');
     assert.equal(created.metadata?.labels?.['app.kubernetes.io/managed-by'], 'op-kube');
 
     // A second Deployment (annotated on its pod template) shares it.
-    await apps.createNamespacedDeployment({ namespace, body: deployment('second', request, true) });
+    await apps.createNamespacedDeployment({
+      namespace,
+      body: annotatedDeployment('second', request, { onPodTemplate: true }),
+    });
     await eventually('two owners', async () => {
       const owners = await ownerNames(namespace);
       return owners?.join(',') === 'first,second' ? true : undefined;
@@ -90,12 +65,9 @@ describe('operator and annotated Deployments', () => {
       },
     );
     assert.equal(edit.status, 200);
-    await eventually('the new value', async () => {
-      const secret = await core.readNamespacedSecret({ namespace, name: 'shared-db' });
-      return Buffer.from(secret.data?.password ?? '', 'base64').toString() === 'two'
-        ? true
-        : undefined;
-    });
+    await eventually('the new value', async () =>
+      (await secretText(namespace, 'shared-db', 'password')) === 'two' ? true : undefined,
+    );
 
     // The first drops its annotations: the Secret stays for the second.
     assert.equal(

@@ -9,46 +9,22 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { CertificateAuthority } from '../../tools/cluster/pki.ts';
 import { httpsGet } from '../../tools/cluster/probe.ts';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
+import { readyCondition, readyWith } from '../support/item-status.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
 import { recordReliability } from '../support/reliability.ts';
+import { readSecret, secretText } from '../support/secrets.ts';
 
-const DATA = `
-vaults:
-  - name: Production
-    id: production0000000000000000
-    items:
-      - title: database
-        id: database000000000000000000
-        fields:
-          - { label: password, value: s3cr3t }
-`;
+const DATA = dataFile({
+  name: 'Production',
+  id: 'production0000000000000000',
+  items: [passwordItem('database', 's3cr3t', { id: 'database000000000000000000' })],
+});
 
 const config = kubeConfigFor();
 const core = config.makeApiClient(CoreV1Api);
 const custom = config.makeApiClient(CustomObjectsApi);
-
-async function ready(
-  namespace: string,
-  name: string,
-): Promise<{ reason?: string; status?: string; message?: string }> {
-  const object = (await custom.getNamespacedCustomObject({
-    group: 'onepassword.com',
-    version: 'v1',
-    namespace,
-    plural: 'onepassworditems',
-    name,
-  })) as {
-    status?: { conditions?: { type: string; reason: string; status: string; message: string }[] };
-  };
-  return object.status?.conditions?.find((condition) => condition.type === 'Ready') ?? {};
-}
-
-async function password(namespace: string, name: string): Promise<string | undefined> {
-  const secret = await core.readNamespacedSecret({ namespace, name });
-  const value = secret.data?.password;
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString();
-}
 
 async function setUp(t: { after(fn: () => Promise<void>): void }, prefix: string) {
   const namespace = await testNamespace(t, prefix);
@@ -63,9 +39,7 @@ async function setUp(t: { after(fn: () => Promise<void>): void }, prefix: string
     metadata: { name: 'db' },
     spec: { itemPath: 'vaults/Production/items/database' },
   });
-  await eventually('the first sync', async () =>
-    (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
-  );
+  await readyWith(namespace, 'db', 'Synced');
   return { namespace, connect, operator };
 }
 
@@ -74,9 +48,7 @@ describe('operator under Connect failures', () => {
     const { namespace, connect, operator } = await setUp(t, 'outage');
     assert.equal((await connect.admin('POST', '/admin/outage', { enabled: true })).status, 200);
     const outageAt = Date.now();
-    await eventually('Ready=False ConnectUnavailable', async () =>
-      (await ready(namespace, 'db')).reason === 'ConnectUnavailable' ? true : undefined,
-    );
+    await readyWith(namespace, 'db', 'ConnectUnavailable');
     const detectMs = Date.now() - outageAt;
     await eventually('readyz to report Connect unreachable', async () => {
       const answer = await fetch(`${operator.probeUrl}/readyz`);
@@ -85,18 +57,16 @@ describe('operator under Connect failures', () => {
     // A restored Secret needs no Connect call: the cached item is enough.
     await core.deleteNamespacedSecret({ namespace, name: 'db' });
     await eventually('the Secret to come back during the outage', async () =>
-      (await password(namespace, 'db').catch(() => undefined)) === 's3cr3t' ? true : undefined,
+      (await secretText(namespace, 'db', 'password')) === 's3cr3t' ? true : undefined,
     );
-    assert.equal(await password(namespace, 'db'), 's3cr3t');
+    assert.equal(await secretText(namespace, 'db', 'password'), 's3cr3t');
 
     assert.equal((await connect.admin('POST', '/admin/outage', { enabled: false })).status, 200);
     const healedAt = Date.now();
     await eventually('readyz to recover', async () =>
       (await fetch(`${operator.probeUrl}/readyz`)).ok ? true : undefined,
     );
-    await eventually('Ready=Synced again after the outage', async () =>
-      (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
-    );
+    await readyWith(namespace, 'db', 'Synced');
     await recordReliability({
       suite: 'operator-faults',
       fault: 'Connect outage: every /v1 call answers 503; the Secret deleted by hand meanwhile',
@@ -113,27 +83,18 @@ describe('operator under Connect failures', () => {
     const started = Date.now();
     // Every /v1 answer now takes 30 s: a hang, not a refusal.
     assert.equal((await connect.admin('POST', '/admin/latency', { ms: 30_000 })).status, 200);
-    const condition = await eventually(
-      'Ready=False ConnectUnavailable',
-      async () => {
-        const current = await ready(namespace, 'db');
-        return current.reason === 'ConnectUnavailable' ? current : undefined;
-      },
-      { timeoutMs: 25_000 },
-    );
+    const condition = await readyWith(namespace, 'db', 'ConnectUnavailable', { timeoutMs: 25_000 });
     const reportedAfterMs = Date.now() - started;
     console.log(`hung Connect reported on the item after ${reportedAfterMs} ms`);
     assert.ok(reportedAfterMs < 15_000, `reported after ${reportedAfterMs} ms`);
     assert.equal(condition.status, 'False');
     assert.match(condition.message ?? '', /no response within/);
     assert.match(await operator.metrics(), /^op_kube_connect_up 0$/m);
-    assert.equal(await password(namespace, 'db'), 's3cr3t');
+    assert.equal(await secretText(namespace, 'db', 'password'), 's3cr3t');
 
     assert.equal((await connect.admin('POST', '/admin/latency', { ms: 0 })).status, 200);
     const healed = Date.now();
-    await eventually('Ready=Synced again', async () =>
-      (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
-    );
+    await readyWith(namespace, 'db', 'Synced');
     const recoveryMs = Date.now() - healed;
     console.log(`recovered ${recoveryMs} ms after Connect healed`);
     assert.match(await operator.metrics(), /^op_kube_connect_up 1$/m);
@@ -160,13 +121,10 @@ describe('operator under Connect failures', () => {
     );
     assert.equal(edited.status, 200);
     // The poll fails with 401; the reconcile it triggers reports it on the item.
-    const condition = await eventually('Ready=False Unauthorized', async () => {
-      const current = await ready(namespace, 'db');
-      return current.reason === 'Unauthorized' ? current : undefined;
-    });
+    const condition = await readyWith(namespace, 'db', 'Unauthorized');
     assert.equal(condition.status, 'False');
     assert.doesNotMatch(condition.message ?? '', /eyJ/);
-    assert.equal(await password(namespace, 'db'), 's3cr3t');
+    assert.equal(await secretText(namespace, 'db', 'password'), 's3cr3t');
   });
 
   it('reports RateLimited when Connect answers 429, keeps the data, and recovers', async (t) => {
@@ -175,16 +133,11 @@ describe('operator under Connect failures', () => {
       (await connect.admin('POST', '/admin/rate-limit', { count: 100_000 })).status,
       200,
     );
-    const condition = await eventually('Ready=False RateLimited', async () => {
-      const current = await ready(namespace, 'db');
-      return current.reason === 'RateLimited' ? current : undefined;
-    });
+    const condition = await readyWith(namespace, 'db', 'RateLimited');
     assert.equal(condition.status, 'False');
-    assert.equal(await password(namespace, 'db'), 's3cr3t');
+    assert.equal(await secretText(namespace, 'db', 'password'), 's3cr3t');
     assert.equal((await connect.admin('POST', '/admin/rate-limit', { count: 0 })).status, 200);
-    await eventually('Ready=Synced again', async () =>
-      (await ready(namespace, 'db')).reason === 'Synced' ? true : undefined,
-    );
+    await readyWith(namespace, 'db', 'Synced');
   });
 });
 
@@ -204,9 +157,7 @@ describe('operator options and item tags', () => {
       spec: { itemPath: 'vaults/Production/items/database' },
     });
     const secret = await eventually('the Secret', async () => {
-      const value = await core
-        .readNamespacedSecret({ namespace, name: 'db' })
-        .catch(() => undefined);
+      const value = await readSecret(namespace, 'db');
       return value?.data?.password ? value : undefined;
     });
     assert.equal(secret.metadata?.annotations?.['example.com/owner'], 'team-a');
@@ -223,9 +174,9 @@ describe('operator options and item tags', () => {
     );
     assert.equal(frozen.status, 200);
     await eventually('the frozen condition', async () =>
-      /frozen/.test((await ready(namespace, 'db')).message ?? '') ? true : undefined,
+      /frozen/.test((await readyCondition(namespace, 'db')).message ?? '') ? true : undefined,
     );
-    assert.equal(await password(namespace, 'db'), 's3cr3t');
+    assert.equal(await secretText(namespace, 'db', 'password'), 's3cr3t');
 
     // Untagged again: the next change flows.
     const thawed = await connect.admin(
@@ -238,7 +189,7 @@ describe('operator options and item tags', () => {
     );
     assert.equal(thawed.status, 200);
     await eventually('the thawed value', async () =>
-      (await password(namespace, 'db')) === 'thawed' ? true : undefined,
+      (await secretText(namespace, 'db', 'password')) === 'thawed' ? true : undefined,
     );
   });
 
@@ -257,7 +208,7 @@ describe('operator options and item tags', () => {
       spec: { itemPath: 'vaults/Production/items/database' },
     });
     await eventually('the first sync', async () =>
-      (await password(namespace, 'db').catch(() => undefined)) === 's3cr3t' ? true : undefined,
+      (await secretText(namespace, 'db', 'password')) === 's3cr3t' ? true : undefined,
     );
     const changed = await connect.admin(
       'PUT',
@@ -269,13 +220,17 @@ describe('operator options and item tags', () => {
     );
     assert.equal(changed.status, 200);
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    assert.equal(await password(namespace, 'db'), 's3cr3t', 'nothing polls within the hour');
+    assert.equal(
+      await secretText(namespace, 'db', 'password'),
+      's3cr3t',
+      'nothing polls within the hour',
+    );
     assert.equal(
       kubectl(['annotate', 'opi', 'db', '-n', namespace, 'op-kube.io/resync=1']).status,
       0,
     );
     await eventually('the re-synced value', async () =>
-      (await password(namespace, 'db')) === 'resynced' ? true : undefined,
+      (await secretText(namespace, 'db', 'password')) === 'resynced' ? true : undefined,
     );
   });
 

@@ -3,27 +3,29 @@
 // operator checks before any item read (connect-local's activity log shows none in the vault).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  type V1Deployment,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConnectClient } from '../../src/connect/index.ts';
 import {
   eventually,
   isStatus,
   kubeConfigFor,
   kubectl,
+  serviceAccountCan,
   serviceAccountKubeconfig,
   testNamespace,
 } from '../support/cluster.ts';
-import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
+import { dataFile, passwordItem } from '../support/connect-data.ts';
+import {
+  activityOf,
+  startConnectLocal,
+  type ConnectLocalHandle,
+} from '../support/connect-local.ts';
+import { annotatedDeployment, secretRequest } from '../support/deployments.ts';
+import { eventsAbout } from '../support/events.ts';
+import { readyCondition, readyWith } from '../support/item-status.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
 import { recordReliability } from '../support/reliability.ts';
+import { readSecret, secretText } from '../support/secrets.ts';
 
 const PRODUCTION = 'production0000000000000000';
 const PAYROLL = 'payroll0000000000000000000';
@@ -31,38 +33,22 @@ const DATABASE = 'database000000000000000000';
 const BANK = 'bank0000000000000000000000';
 const ANNOTATION = 'op-kube.io/allowed-vaults';
 
-const DATA = `
-vaults:
-  - name: Production
-    id: ${PRODUCTION}
-    items:
-      - title: database
-        id: ${DATABASE}
-        fields:
-          - { label: password, value: db-one }
-  - name: Payroll
-    id: ${PAYROLL}
-    items:
-      - title: bank
-        id: ${BANK}
-        fields:
-          - { label: iban, value: bank-one }
-`;
+const DATA = dataFile(
+  {
+    name: 'Production',
+    id: PRODUCTION,
+    items: [passwordItem('database', 'db-one', { id: DATABASE })],
+  },
+  {
+    name: 'Payroll',
+    id: PAYROLL,
+    items: [{ title: 'bank', id: BANK, fields: [{ label: 'iban', value: 'bank-one' }] }],
+  },
+);
 
 const admin = kubeConfigFor();
 const core = admin.makeApiClient(CoreV1Api);
 const custom = admin.makeApiClient(CustomObjectsApi);
-
-interface Condition {
-  readonly status?: string;
-  readonly reason?: string;
-  readonly message?: string;
-}
-
-interface Entry {
-  readonly timestamp: string;
-  readonly resource: { type: string; vault: { id: string }; item?: { id: string } };
-}
 
 /** Registers cleanups for a whole describe block (node:test's `after` runs them at its end). */
 const suite = {
@@ -71,44 +57,6 @@ const suite = {
     this.cleanups.unshift(fn);
   },
 };
-
-async function ready(namespace: string, name: string): Promise<Condition | undefined> {
-  const object = (await custom.getNamespacedCustomObject({
-    group: 'onepassword.com',
-    version: 'v1',
-    namespace,
-    plural: 'onepassworditems',
-    name,
-  })) as { status?: { conditions?: (Condition & { type: string })[] } };
-  return object.status?.conditions?.find((condition) => condition.type === 'Ready');
-}
-
-/** The Ready condition once it has any reason; the caller asserts which. */
-function settled(namespace: string, name: string, reason?: string): Promise<Condition> {
-  return eventually(
-    `${namespace}/${name} Ready${reason ? ` ${reason}` : ''}`,
-    async () => {
-      const condition = await ready(namespace, name);
-      if (!condition?.reason) return undefined;
-      return reason === undefined || condition.reason === reason ? condition : undefined;
-    },
-    { timeoutMs: 30_000 },
-  );
-}
-
-async function secret(namespace: string, name: string): Promise<V1Secret | undefined> {
-  try {
-    return await core.readNamespacedSecret({ namespace, name });
-  } catch (error) {
-    if (isStatus(error, 404)) return undefined;
-    throw error;
-  }
-}
-
-function value(secret: V1Secret | undefined, key: string): string | undefined {
-  const raw = secret?.data?.[key];
-  return raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8');
-}
 
 function annotate(namespace: string, allowed: string | undefined): void {
   const result = kubectl([
@@ -121,91 +69,38 @@ function annotate(namespace: string, allowed: string | undefined): void {
   assert.equal(result.status, 0, result.stderr);
 }
 
-/** Every entry of connect-local's audit log, oldest first. */
-async function activity(connect: ConnectLocalHandle, token: string): Promise<Entry[]> {
-  const client = new ConnectClient({ host: connect.url, token });
-  try {
-    const entries: Entry[] = [];
-    for (let offset = 0; ; offset += 1000) {
-      const { requests } = await client.activity({ limit: 1000, offset });
-      entries.push(...(requests as unknown as Entry[]));
-      if (requests.length < 1000) return entries;
-    }
-  } finally {
-    await client.close();
-  }
+/** Whether a Warning Event with `reason` about `kind`/`name` was recorded. */
+function warned(namespace: string, kind: string, name: string, reason: string): boolean {
+  return eventsAbout(namespace, kind, name, reason).some((event) => event.type === 'Warning');
 }
 
-function eventsFor(namespace: string, kind: string, name: string, reason: string): string[] {
-  const result = kubectl(['get', 'events.v1.events.k8s.io', '-n', namespace, '-o', 'json']);
-  assert.equal(result.status, 0, result.stderr);
-  const list = JSON.parse(result.stdout) as {
-    items: {
-      type?: string;
-      reason?: string;
-      note?: string;
-      regarding?: { kind?: string; name?: string };
-    }[];
-  };
-  return list.items
-    .filter(
-      (event) =>
-        event.type === 'Warning' &&
-        event.reason === reason &&
-        event.regarding?.kind === kind &&
-        event.regarding.name === name,
-    )
-    .map((event) => event.note ?? '');
-}
-
-/** A ServiceAccount of `namespace` that may only create and read OnePasswordItems and Deployments. */
-async function tenant(namespace: string): Promise<KubeConfig> {
+/** ServiceAccount `name` of `namespace`, bound by a RoleBinding to `role` (`--role=…` or `--clusterrole=…`). */
+function boundServiceAccount(namespace: string, name: string, role: string): void {
   for (const args of [
-    ['create', 'serviceaccount', 'tenant', '-n', namespace],
-    [
-      'create',
-      'role',
-      'tenant',
-      '-n',
-      namespace,
-      '--verb=create,get,list,watch',
-      '--resource=onepassworditems.onepassword.com,deployments.apps',
-    ],
-    [
-      'create',
-      'rolebinding',
-      'tenant',
-      '-n',
-      namespace,
-      '--role=tenant',
-      `--serviceaccount=${namespace}:tenant`,
-    ],
+    ['create', 'serviceaccount', name, '-n', namespace],
+    ['create', 'rolebinding', name, '-n', namespace, role, `--serviceaccount=${namespace}:${name}`],
   ]) {
     const result = kubectl(args);
     assert.equal(result.status, 0, result.stderr);
   }
+}
+
+/** A ServiceAccount of `namespace` that may only create and read OnePasswordItems and Deployments. */
+async function tenant(namespace: string): Promise<KubeConfig> {
+  const role = kubectl([
+    'create',
+    'role',
+    'tenant',
+    '-n',
+    namespace,
+    '--verb=create,get,list,watch',
+    '--resource=onepassworditems.onepassword.com,deployments.apps',
+  ]);
+  assert.equal(role.status, 0, role.stderr);
+  boundServiceAccount(namespace, 'tenant', '--role=tenant');
   const config = new KubeConfig();
   config.loadFromFile(await serviceAccountKubeconfig(suite, namespace, 'tenant'));
   return config;
-}
-
-function deployment(name: string, itemPath: string, secretName: string): V1Deployment {
-  return {
-    metadata: {
-      name,
-      annotations: {
-        'operator.1password.io/item-path': itemPath,
-        'operator.1password.io/item-name': secretName,
-      },
-    },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-      },
-    },
-  };
 }
 
 /** Item paths a curious tenant would try for the Payroll vault's `bank` item. */
@@ -248,7 +143,10 @@ describe('operator vault access policy', () => {
     }
     await tenantApps.createNamespacedDeployment({
       namespace,
-      body: deployment('payroll-app', 'vaults/Payroll/items/bank', 'payroll-from-deployment'),
+      body: annotatedDeployment(
+        'payroll-app',
+        secretRequest('vaults/Payroll/items/bank', 'payroll-from-deployment'),
+      ),
     });
     // Allowed: by the listed title, and by the id of the listed vault (matched through the vault list).
     await createOnePasswordItem(tenantItems, namespace, {
@@ -261,7 +159,7 @@ describe('operator vault access policy', () => {
     });
 
     for (const name of Object.keys(PAYROLL_PATHS)) {
-      const condition = await settled(namespace, name);
+      const condition = await readyWith(namespace, name);
       assert.deepEqual(
         [name, condition.status, condition.reason],
         [name, 'False', 'VaultNotAllowed'],
@@ -274,24 +172,22 @@ describe('operator vault access policy', () => {
         name === 'by-id' ? /Payroll/ : new RegExp(PAYROLL),
       );
       assert.doesNotMatch(condition.message ?? '', /bank-one/);
-      assert.equal(await secret(namespace, name), undefined, `${name} has a Secret`);
-      assert.ok(eventsFor(namespace, 'OnePasswordItem', name, 'VaultNotAllowed').length > 0);
+      assert.equal(await readSecret(namespace, name), undefined, `${name} has a Secret`);
+      assert.ok(warned(namespace, 'OnePasswordItem', name, 'VaultNotAllowed'));
     }
     for (const name of ['database', 'database-by-id']) {
-      assert.equal((await settled(namespace, name)).reason, 'Synced', name);
-      assert.equal(value(await secret(namespace, name), 'password'), 'db-one');
+      assert.equal((await readyWith(namespace, name)).reason, 'Synced', name);
+      assert.equal(await secretText(namespace, name, 'password'), 'db-one');
     }
     await eventually('a VaultNotAllowed Event on the Deployment', () =>
       Promise.resolve(
-        eventsFor(namespace, 'Deployment', 'payroll-app', 'VaultNotAllowed').length > 0
-          ? true
-          : undefined,
+        warned(namespace, 'Deployment', 'payroll-app', 'VaultNotAllowed') ? true : undefined,
       ),
     );
-    assert.equal(await secret(namespace, 'payroll-from-deployment'), undefined);
+    assert.equal(await readSecret(namespace, 'payroll-from-deployment'), undefined);
 
     // Not one request about the Payroll vault reached Connect: no item read, not even its item list.
-    const payroll = (await activity(connect, token)).filter(
+    const payroll = (await activityOf(connect, token)).filter(
       (entry) => entry.resource.vault.id === PAYROLL,
     );
     assert.deepEqual(payroll, []);
@@ -314,31 +210,9 @@ describe('operator vault access policy', () => {
 
     // A namespace admin (RoleBinding to the built-in `admin` ClusterRole) may read its Namespace
     // and edit RBAC inside it, but not update the Namespace object.
-    for (const args of [
-      ['create', 'serviceaccount', 'ns-admin', '-n', namespace],
-      [
-        'create',
-        'rolebinding',
-        'ns-admin',
-        '-n',
-        namespace,
-        '--clusterrole=admin',
-        `--serviceaccount=${namespace}:ns-admin`,
-      ],
-    ]) {
-      const result = kubectl(args);
-      assert.equal(result.status, 0, result.stderr);
-    }
+    boundServiceAccount(namespace, 'ns-admin', '--clusterrole=admin');
     const can = (...check: string[]): string =>
-      kubectl([
-        'auth',
-        'can-i',
-        ...check,
-        '-n',
-        namespace,
-        '--as',
-        `system:serviceaccount:${namespace}:ns-admin`,
-      ]).stdout.trim();
+      serviceAccountCan(namespace, 'ns-admin', ...check, '-n', namespace);
     assert.equal(can('get', `namespace/${namespace}`), 'yes');
     assert.equal(can('create', 'rolebindings'), 'yes');
     assert.equal(can('patch', `namespace/${namespace}`), 'no');
@@ -359,13 +233,13 @@ describe('operator vault access policy', () => {
     const synced = await eventually(
       'by-title to sync',
       async () =>
-        value(await secret(namespace, 'by-title'), 'iban') === 'bank-one' ? true : undefined,
+        (await secretText(namespace, 'by-title', 'iban')) === 'bank-one' ? true : undefined,
       { timeoutMs: 15_000 },
     );
     const allowMs = Date.now() - allowedAt;
     assert.ok(synced);
     await eventually('the Deployment’s Secret', async () =>
-      value(await secret(namespace, 'payroll-from-deployment'), 'iban') === 'bank-one'
+      (await secretText(namespace, 'payroll-from-deployment', 'iban')) === 'bank-one'
         ? true
         : undefined,
     );
@@ -373,19 +247,19 @@ describe('operator vault access policy', () => {
     // Denied again: reported at once, the Secret stays, and later item changes are not fetched.
     const deniedAt = Date.now();
     annotate(namespace, 'Production');
-    await settled(namespace, 'by-title', 'VaultNotAllowed');
+    await readyWith(namespace, 'by-title', 'VaultNotAllowed');
     const denyMs = Date.now() - deniedAt;
-    const readsBefore = (await activity(connect, token)).length;
+    const readsBefore = (await activityOf(connect, token)).length;
     const edit = await connect.admin('PUT', `/admin/vaults/${PAYROLL}/items/${BANK}`, {
       title: 'bank',
       fields: [{ label: 'iban', value: 'bank-two' }],
     });
     assert.equal(edit.status, 200);
     await sleep(4_000); // four polls
-    assert.equal(value(await secret(namespace, 'by-title'), 'iban'), 'bank-one');
-    assert.equal(value(await secret(namespace, 'payroll-from-deployment'), 'iban'), 'bank-one');
-    assert.equal((await ready(namespace, 'by-title'))?.reason, 'VaultNotAllowed');
-    const itemReads = (await activity(connect, token))
+    assert.equal(await secretText(namespace, 'by-title', 'iban'), 'bank-one');
+    assert.equal(await secretText(namespace, 'payroll-from-deployment', 'iban'), 'bank-one');
+    assert.equal((await readyCondition(namespace, 'by-title')).reason, 'VaultNotAllowed');
+    const itemReads = (await activityOf(connect, token))
       .slice(readsBefore)
       .filter((entry) => entry.resource.vault.id === PAYROLL && entry.resource.type === 'ITEM');
     assert.deepEqual(itemReads, []);
@@ -408,23 +282,23 @@ describe('operator vault access policy, --vault-policy=deny-unlisted', () => {
       metadata: { name: 'database' },
       spec: { itemPath: 'vaults/production/items/database' },
     });
-    const denied = await settled(namespace, 'database');
+    const denied = await readyWith(namespace, 'database');
     assert.equal(denied.reason, 'VaultNotAllowed', denied.message);
     assert.match(denied.message ?? '', /deny-unlisted/);
-    assert.equal(await secret(namespace, 'database'), undefined);
+    assert.equal(await readSecret(namespace, 'database'), undefined);
 
     // Listed by id, asked for by title (lower case): matched through the vault list.
     annotate(namespace, PRODUCTION);
-    await settled(namespace, 'database', 'Synced');
-    assert.equal(value(await secret(namespace, 'database'), 'password'), 'db-one');
+    await readyWith(namespace, 'database', 'Synced');
+    assert.equal(await secretText(namespace, 'database', 'password'), 'db-one');
 
     // An empty list allows nothing; `*` allows everything.
     annotate(namespace, ' , ');
-    await settled(namespace, 'database', 'VaultNotAllowed');
+    await readyWith(namespace, 'database', 'VaultNotAllowed');
     annotate(namespace, '*');
-    await settled(namespace, 'database', 'Synced');
+    await readyWith(namespace, 'database', 'Synced');
     assert.deepEqual(
-      (await activity(connect, token)).filter((entry) => entry.resource.vault.id === PAYROLL),
+      (await activityOf(connect, token)).filter((entry) => entry.resource.vault.id === PAYROLL),
       [],
     );
   });

@@ -9,19 +9,16 @@ import {
   type V1PodTemplateSpec,
 } from '@kubernetes/client-node';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
 import { createOnePasswordItem, installCrd, startOperator } from '../support/operator.ts';
+import { secretText } from '../support/secrets.ts';
 
-const DATA = `
-vaults:
-  - name: Production
-    id: production0000000000000000
-    items:
-      - title: database
-        id: database000000000000000000
-        fields:
-          - { label: password, value: one }
-`;
+const DATA = dataFile({
+  name: 'Production',
+  id: 'production0000000000000000',
+  items: [passwordItem('database', 'one', { id: 'database000000000000000000' })],
+});
 const ITEM_URL = '/admin/vaults/production0000000000000000/items/database000000000000000000';
 const ITEM_PATH = 'vaults/production0000000000000000/items/database000000000000000000';
 const RESTARTED = 'operator.1password.io/last-restarted';
@@ -70,10 +67,9 @@ async function rotate(connect: ConnectLocalHandle, value: string): Promise<void>
 }
 
 async function passwordIs(namespace: string, name: string, value: string): Promise<void> {
-  await eventually(`${namespace}/${name} password=${value}`, async () => {
-    const secret = await core.readNamespacedSecret({ namespace, name }).catch(() => undefined);
-    return secret?.data?.password === Buffer.from(value).toString('base64') ? true : undefined;
-  });
+  await eventually(`${namespace}/${name} password=${value}`, async () =>
+    (await secretText(namespace, name, 'password')) === value ? true : undefined,
+  );
 }
 
 async function createItem(

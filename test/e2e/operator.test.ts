@@ -3,9 +3,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, CustomObjectsApi, type V1Secret } from '@kubernetes/client-node';
 import { ConnectClient, type ApiRequest } from '../../src/connect/index.ts';
-import { eventually, isStatus, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
-import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
+import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import {
+  activityOf,
+  startConnectLocal,
+  type ConnectLocalHandle,
+} from '../support/connect-local.ts';
+import { itemStatus, readyWith } from '../support/item-status.ts';
 import { createOnePasswordItem, startOperator, type OperatorHandle } from '../support/operator.ts';
+import { readSecret, secretData } from '../support/secrets.ts';
 
 const DATA = `
 vaults:
@@ -40,73 +46,12 @@ const config = kubeConfigFor();
 const core = config.makeApiClient(CoreV1Api);
 const custom = config.makeApiClient(CustomObjectsApi);
 
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-}
-interface ItemStatus {
-  conditions?: Condition[];
-  itemVersion?: number;
-  lastSyncTime?: string;
-  secretName?: string;
-  observedGeneration?: number;
-}
-
 async function createItem(
   namespace: string,
   name: string,
   body: Record<string, unknown>,
 ): Promise<void> {
   await createOnePasswordItem(custom, namespace, { metadata: { name, namespace }, ...body });
-}
-
-async function statusOf(namespace: string, name: string): Promise<ItemStatus> {
-  const object = (await custom.getNamespacedCustomObject({
-    group: 'onepassword.com',
-    version: 'v1',
-    namespace,
-    plural: 'onepassworditems',
-    name,
-  })) as { status?: ItemStatus };
-  return object.status ?? {};
-}
-
-async function readyReason(
-  namespace: string,
-  name: string,
-  reason: string,
-  timeoutMs = 30_000,
-): Promise<Condition> {
-  return eventually(
-    `Ready reason ${reason} on ${namespace}/${name}`,
-    async () => {
-      const ready = (await statusOf(namespace, name)).conditions?.find(
-        (condition) => condition.type === 'Ready',
-      );
-      return ready?.reason === reason ? ready : undefined;
-    },
-    { timeoutMs },
-  );
-}
-
-async function secret(namespace: string, name: string): Promise<V1Secret | undefined> {
-  try {
-    return await core.readNamespacedSecret({ namespace, name });
-  } catch (error) {
-    if (isStatus(error, 404)) return undefined;
-    throw error;
-  }
-}
-
-function decoded(value: V1Secret | undefined): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(value?.data ?? {}).map(([key, data]) => [
-      key,
-      Buffer.from(data, 'base64').toString('utf8'),
-    ]),
-  );
 }
 
 async function secretWith(
@@ -118,8 +63,8 @@ async function secretWith(
   return eventually(
     `Secret ${namespace}/${name}`,
     async () => {
-      const value = await secret(namespace, name);
-      return value && check(decoded(value)) ? value : undefined;
+      const value = await readSecret(namespace, name);
+      return value && check(secretData(value)) ? value : undefined;
     },
     { timeoutMs },
   );
@@ -134,6 +79,7 @@ describe('operator', () => {
   let jti: string;
   let operatorToken: string;
   let auditor: ConnectClient;
+  let auditorToken: string;
 
   before(async () => {
     for (let index = 0; index < 8; index += 1)
@@ -147,10 +93,8 @@ describe('operator', () => {
     jti = (
       JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { jti: string }
     ).jti;
-    auditor = new ConnectClient({
-      host: connect.url,
-      token: await connect.token({ vaults: ['Production,r'], name: 'auditor' }),
-    });
+    auditorToken = await connect.token({ vaults: ['Production,r'], name: 'auditor' });
+    auditor = new ConnectClient({ host: connect.url, token: auditorToken });
     operator = await startOperator(registrar, { connectUrl: connect.url, token, namespaces });
   });
 
@@ -167,7 +111,7 @@ describe('operator', () => {
       spec: { itemPath: 'vaults/Production/items/database' },
     });
     const value = await secretWith(ns(0), 'database', (data) => 'password' in data);
-    assert.deepEqual(decoded(value), {
+    assert.deepEqual(secretData(value), {
       website: 'https://db.example',
       username: 'admin',
       password: 's3cr3t',
@@ -186,9 +130,9 @@ describe('operator', () => {
     const reference = value.metadata?.ownerReferences?.[0];
     assert.equal(reference?.kind, 'OnePasswordItem');
     assert.equal(reference?.controller, true);
-    const ready = await readyReason(ns(0), 'database', 'Synced');
+    const ready = await readyWith(ns(0), 'database', 'Synced');
     assert.equal(ready.status, 'True');
-    const status = await statusOf(ns(0), 'database');
+    const status = await itemStatus(ns(0), 'database');
     assert.equal(status.itemVersion, 1);
     assert.equal(status.secretName, 'database');
     assert.equal(status.observedGeneration, 1);
@@ -210,26 +154,22 @@ describe('operator', () => {
     });
     await createItem(ns(1), 'slash', { spec: { itemPath: 'vaults/production/items/a%2Fb' } });
     assert.equal(
-      decoded(await secretWith(ns(1), 'by-id.secret', (data) => 'password' in data)).password,
+      secretData(await secretWith(ns(1), 'by-id.secret', (data) => 'password' in data)).password,
       's3cr3t',
     );
-    assert.equal(decoded(await secretWith(ns(1), 'slash', (data) => 'slash' in data)).slash, 'ok');
+    assert.equal(
+      secretData(await secretWith(ns(1), 'slash', (data) => 'slash' in data)).slash,
+      'ok',
+    );
   });
 
   it('brings an item edited in Connect into its Secret within a poll, at one request per idle poll', async () => {
     await createItem(ns(2), 'rotating', { spec: { itemPath: 'vaults/Production/items/rotating' } });
     await secretWith(ns(2), 'rotating', (data) => data.value === 'one');
-    const firstSync = (await statusOf(ns(2), 'rotating')).lastSyncTime;
+    const firstSync = (await itemStatus(ns(2), 'rotating')).lastSyncTime;
 
-    const mine = async (): Promise<ApiRequest[]> => {
-      const all: ApiRequest[] = [];
-      for (let offset = 0; ; offset += 1000) {
-        const page = await auditor.activity({ limit: 1000, offset });
-        all.push(...page.requests);
-        if (page.requests.length < 1000) break;
-      }
-      return all.filter((request) => request.actor.jti === jti);
-    };
+    const mine = async (): Promise<ApiRequest[]> =>
+      (await activityOf(connect, auditorToken)).filter((request) => request.actor.jti === jti);
     // Idle: with nothing changing, every poll is one GET /v1/vaults.
     const idleStart = (await mine()).length;
     const pollsBefore = Number(
@@ -266,7 +206,7 @@ describe('operator', () => {
     assert.equal(edit.status, 200);
     await secretWith(ns(2), 'rotating', (data) => data.value === 'two', 10_000);
     const status = await eventually('itemVersion 2', async () => {
-      const value = await statusOf(ns(2), 'rotating');
+      const value = await itemStatus(ns(2), 'rotating');
       return value.itemVersion === 2 ? value : undefined;
     });
     assert.notEqual(status.lastSyncTime, undefined);
@@ -313,7 +253,7 @@ describe('operator', () => {
     });
     await eventually(
       'the Secret to be collected',
-      async () => ((await secret(ns(4), 'gone')) ? undefined : true),
+      async () => ((await readSecret(ns(4), 'gone')) ? undefined : true),
       { timeoutMs: 60_000 },
     );
   });
@@ -322,11 +262,11 @@ describe('operator', () => {
     await createItem(ns(5), 'no-path', { spec: {} });
     await createItem(ns(5), 'no-vault', { spec: { itemPath: 'vaults/Nope/items/database' } });
     await createItem(ns(5), 'no-item', { spec: { itemPath: 'vaults/Production/items/nope' } });
-    assert.equal((await readyReason(ns(5), 'no-path', 'InvalidItemPath')).status, 'False');
-    assert.match((await readyReason(ns(5), 'no-vault', 'VaultNotFound')).message, /Nope/);
-    assert.match((await readyReason(ns(5), 'no-item', 'ItemNotFound')).message, /nope/);
+    assert.equal((await readyWith(ns(5), 'no-path', 'InvalidItemPath')).status, 'False');
+    assert.match((await readyWith(ns(5), 'no-vault', 'VaultNotFound')).message ?? '', /Nope/);
+    assert.match((await readyWith(ns(5), 'no-item', 'ItemNotFound')).message ?? '', /nope/);
     for (const name of ['no-path', 'no-vault', 'no-item'])
-      assert.equal(await secret(ns(5), name), undefined);
+      assert.equal(await readSecret(ns(5), name), undefined);
   });
 
   it('leaves a Secret it does not own untouched (SecretNotOwned) and refuses a type change', async () => {
@@ -335,8 +275,8 @@ describe('operator', () => {
       body: { metadata: { name: 'taken' }, stringData: { mine: 'yes' } },
     });
     await createItem(ns(6), 'taken', { spec: { itemPath: 'vaults/Production/items/database' } });
-    await readyReason(ns(6), 'taken', 'SecretNotOwned');
-    assert.deepEqual(decoded(await secret(ns(6), 'taken')), { mine: 'yes' });
+    await readyWith(ns(6), 'taken', 'SecretNotOwned');
+    assert.deepEqual(secretData(await readSecret(ns(6), 'taken')), { mine: 'yes' });
 
     await createItem(ns(6), 'typed', { spec: { itemPath: 'vaults/Production/items/database' } });
     await secretWith(ns(6), 'typed', (data) => 'password' in data);
@@ -352,14 +292,14 @@ describe('operator', () => {
     ]);
     assert.equal(patched.status, 0, patched.stderr);
     assert.match(
-      (await readyReason(ns(6), 'typed', 'SecretTypeConflict')).message,
+      (await readyWith(ns(6), 'typed', 'SecretTypeConflict')).message ?? '',
       /delete the Secret/,
     );
-    assert.equal((await secret(ns(6), 'typed'))?.type, 'Opaque');
+    assert.equal((await readSecret(ns(6), 'typed'))?.type, 'Opaque');
   });
 
   it('never puts a secret value or the token in its logs, status or Events', async () => {
-    await readyReason(ns(0), 'database', 'Synced');
+    await readyWith(ns(0), 'database', 'Synced');
     const logs = operator.logs();
     for (const value of ['s3cr3t', 'AKIA123', 'vanilla', 'PEM DATA', operatorToken]) {
       assert.equal(logs.includes(value), false, value.slice(0, 12));

@@ -2,18 +2,14 @@
 // mode, called as the apiserver calls it, with a serving certificate replaced the kubelet's way.
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import type { IncomingHttpHeaders, Server } from 'node:http';
-import { Agent, request } from 'node:https';
+import type { Server } from 'node:http';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import jsonpatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
 import pino from 'pino';
 import { parseFlags } from '../../src/cli/flags.ts';
 import { parseWebhookConfig, webhookFlags } from '../../src/webhook/config.ts';
@@ -24,7 +20,15 @@ import {
   issueServingCertificate,
   type PemKeyPair,
 } from '../../src/webhook/tls/certificates.ts';
+import {
+  appliedPatch,
+  assertStatus,
+  decodedPatch,
+  reviewAnswer,
+  webhookFixture,
+} from '../support/admission-answers.ts';
 import { SecretVolume } from '../support/secret-volume.ts';
+import { httpsExchange, type HttpsExchange } from '../support/webhook-https.ts';
 
 const HOST = '127.0.0.1';
 const DAY_MS = 86_400_000;
@@ -72,15 +76,6 @@ async function certificates(name: string): Promise<{ ca: PemKeyPair; serving: Pe
   return { ca, serving };
 }
 
-interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly text: string;
-  /** SHA-256 fingerprint of the certificate the server presented. */
-  readonly fingerprint: string;
-  readonly reusedSocket: boolean;
-}
-
 interface CallOptions {
   readonly method?: string;
   readonly headers?: Record<string, string>;
@@ -90,9 +85,14 @@ interface CallOptions {
 }
 
 /** One HTTPS request to the webhook, trusting only `ca`. */
-function call(port: number, ca: string, path: string, options: CallOptions = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({
+function call(
+  port: number,
+  ca: string,
+  path: string,
+  options: CallOptions = {},
+): Promise<HttpsExchange> {
+  return httpsExchange(
+    {
       host: HOST,
       port,
       path,
@@ -100,31 +100,9 @@ function call(port: number, ca: string, path: string, options: CallOptions = {})
       ca,
       agent: options.agent ?? false,
       headers: options.headers,
-    });
-    req.once('error', reject);
-    req.once('response', (response) => {
-      const socket = response.socket as TLSSocket;
-      const fingerprint = socket.getPeerCertificate().fingerprint256;
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.once('error', reject);
-      response.once('end', () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          headers: response.headers,
-          text: Buffer.concat(chunks).toString('utf8'),
-          fingerprint,
-          reusedSocket: req.reusedSocket,
-        }),
-      );
-    });
-    req.end(options.body);
-  });
-}
-
-function fixture(name: string): Record<string, unknown> {
-  const url = new URL(`../fixtures/webhook/${name}.json`, import.meta.url);
-  return JSON.parse(readFileSync(url, 'utf8')) as Record<string, unknown>;
+    },
+    options.body,
+  );
 }
 
 interface ReviewBody {
@@ -133,7 +111,7 @@ interface ReviewBody {
 
 /** The v1 CREATE fixture, its checkout container given an op:// reference and a literal secret. */
 function createReview(name = 'pod-create-v1'): ReviewBody & Record<string, unknown> {
-  const review = fixture(name) as ReviewBody & Record<string, unknown>;
+  const review = webhookFixture<ReviewBody & Record<string, unknown>>(name);
   const checkout = review.request.object.spec?.containers.find(
     (container) => container.name === 'checkout',
   );
@@ -144,43 +122,6 @@ function createReview(name = 'pod-create-v1'): ReviewBody & Record<string, unkno
     { name: 'LEGACY_CONFIG', value: `password: ${SECRET}` },
   ];
   return review;
-}
-
-interface Status {
-  apiVersion: string;
-  kind: string;
-  status: string;
-  code: number;
-  reason: string;
-  message: string;
-}
-
-interface ReviewResponse {
-  apiVersion: string;
-  kind: string;
-  response: {
-    uid: string;
-    allowed: boolean;
-    patchType?: string;
-    patch?: string;
-    status?: { code: number; message: string };
-  };
-}
-
-function json<T>(reply: Reply): T {
-  assert.match(reply.headers['content-type'] ?? '', /^application\/json/);
-  return JSON.parse(reply.text) as T;
-}
-
-function assertStatus(reply: Reply, code: number, reason: string, message: RegExp): void {
-  assert.equal(reply.status, code, reply.text);
-  const body = json<Status>(reply);
-  assert.equal(body.apiVersion, 'v1');
-  assert.equal(body.kind, 'Status');
-  assert.equal(body.status, 'Failure');
-  assert.equal(body.code, code);
-  assert.equal(body.reason, reason);
-  assert.match(body.message, message);
 }
 
 /** The value of one Prometheus sample whose labels include `labels`; undefined when absent. */
@@ -219,14 +160,14 @@ describe('op-kube webhook server over HTTPS', () => {
   /** The CA of the certificate being served. */
   let currentCa: string;
 
-  const post = (body: string | Buffer, options: CallOptions = {}): Promise<Reply> =>
+  const post = (body: string | Buffer, options: CallOptions = {}): Promise<HttpsExchange> =>
     call(port, first.ca.cert, '/inject', {
       method: 'POST',
       body,
       ...options,
       headers: { 'content-type': 'application/json', ...options.headers },
     });
-  const get = (path: string): Promise<Reply> => call(port, first.ca.cert, path);
+  const get = (path: string): Promise<HttpsExchange> => call(port, first.ca.cert, path);
   const logs = (): string => logLines.join('');
 
   before(async () => {
@@ -277,7 +218,7 @@ describe('op-kube webhook server over HTTPS', () => {
     const reply = await post(JSON.stringify(review));
     assert.equal(reply.status, 200, reply.text);
     assert.equal(reply.fingerprint, describeCertificate(first.serving.cert).fingerprint);
-    const body = json<ReviewResponse>(reply);
+    const body = reviewAnswer(reply);
     assert.equal(body.apiVersion, 'admission.k8s.io/v1');
     assert.equal(body.kind, 'AdmissionReview');
     assert.equal(body.response.uid, review.request.uid);
@@ -285,12 +226,9 @@ describe('op-kube webhook server over HTTPS', () => {
     assert.equal(body.response.patchType, 'JSONPatch');
     assert.ok(body.response.patch);
 
-    const patch = JSON.parse(
-      Buffer.from(body.response.patch, 'base64').toString('utf8'),
-    ) as Operation[];
+    const patch = decodedPatch(body.response.patch);
     assert.ok(Array.isArray(patch) && patch.length > 0);
-    const original = review.request.object;
-    const pod = jsonpatch.applyPatch(structuredClone(original), patch, true, false).newDocument;
+    const pod = appliedPatch(review.request.object, patch);
 
     const checkout = container(pod, 'checkout');
     assert.deepEqual(checkout.command, ['/op/bin/op', 'run', '--', '/app/checkout']);
@@ -321,30 +259,20 @@ describe('op-kube webhook server over HTTPS', () => {
   it('answers a v1beta1 review as v1beta1', async () => {
     const review = createReview('pod-create-v1beta1');
     const reply = await post(JSON.stringify(review));
-    assert.equal(reply.status, 200, reply.text);
-    const body = json<ReviewResponse>(reply);
+    const body = reviewAnswer(reply);
     assert.equal(body.apiVersion, 'admission.k8s.io/v1beta1');
     assert.equal(body.kind, 'AdmissionReview');
     assert.equal(body.response.uid, review.request.uid);
     assert.equal(body.response.allowed, true);
     assert.equal(body.response.patchType, 'JSONPatch');
-    const patch = JSON.parse(
-      Buffer.from(body.response.patch ?? '', 'base64').toString('utf8'),
-    ) as Operation[];
-    const pod = jsonpatch.applyPatch(
-      structuredClone(review.request.object),
-      patch,
-      true,
-      false,
-    ).newDocument;
+    const pod = appliedPatch(review.request.object, decodedPatch(body.response.patch ?? ''));
     assert.equal(container(pod, 'checkout').command?.[0], '/op/bin/op');
   });
 
   it('allows an UPDATE unchanged', async () => {
-    const review = fixture('pod-update-v1') as unknown as ReviewBody;
+    const review = webhookFixture<ReviewBody>('pod-update-v1');
     const reply = await post(JSON.stringify(review));
-    assert.equal(reply.status, 200, reply.text);
-    const body = json<ReviewResponse>(reply);
+    const body = reviewAnswer(reply);
     assert.deepEqual(body, {
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
@@ -358,8 +286,7 @@ describe('op-kube webhook server over HTTPS', () => {
     assert.ok(annotations);
     annotations['operator.1password.io/inject'] = 'checkout, chekout';
     const reply = await post(JSON.stringify(review));
-    assert.equal(reply.status, 200, reply.text);
-    const body = json<ReviewResponse>(reply);
+    const body = reviewAnswer(reply);
     assert.equal(body.response.uid, review.request.uid);
     assert.equal(body.response.allowed, false);
     assert.equal(body.response.patch, undefined);
@@ -417,7 +344,7 @@ describe('op-kube webhook server over HTTPS', () => {
     assert.ok(body.length > 2 * 1024 * 1024);
     const reply = await post(body);
     assert.equal(reply.status, 200, reply.text.slice(0, 500));
-    const answer = json<ReviewResponse>(reply);
+    const answer = reviewAnswer(reply);
     assert.equal(answer.response.uid, review.request.uid);
     assert.equal(answer.response.patchType, 'JSONPatch');
     assert.ok(reply.text.length < 64 * 1024, 'the patch does not repeat the large annotation');
@@ -445,7 +372,7 @@ describe('op-kube webhook server over HTTPS', () => {
       servers.push((message as { server: Server }).server);
     };
     subscribe('http.server.request.start', onRequest);
-    let reply: Reply;
+    let reply: HttpsExchange;
     try {
       reply = await call(port, first.ca.cert, '/healthz', {
         headers: { connection: 'keep-alive' },
@@ -540,7 +467,7 @@ describe('op-kube webhook server over HTTPS', () => {
     assert.notEqual(secondFingerprint, describeCertificate(first.serving.cert).fingerprint);
     await volume.publish(second.serving);
 
-    let latest: Reply | undefined;
+    let latest: HttpsExchange | undefined;
     await until(async () => {
       try {
         latest = await call(port, second.ca.cert, '/healthz');
@@ -560,8 +487,7 @@ describe('op-kube webhook server over HTTPS', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(review),
     });
-    assert.equal(reply.status, 200);
-    assert.equal(json<ReviewResponse>(reply).response.uid, review.request.uid);
+    assert.equal(reviewAnswer(reply).response.uid, review.request.uid);
 
     // New connections no longer present the old certificate...
     await assert.rejects(call(port, first.ca.cert, '/healthz'), (error: NodeJS.ErrnoException) => {
@@ -631,7 +557,7 @@ describe('op-kube webhook shutting down', () => {
       ]);
       const config = parseWebhookConfig(flags, {}, '0.1.0');
       const webhook = await runWebhook({ ...config, port: 0 }, {}, pino({ level: 'silent' }));
-      const get = (path: string): Promise<Reply> => call(webhook.port, pair.ca.cert, path);
+      const get = (path: string): Promise<HttpsExchange> => call(webhook.port, pair.ca.cert, path);
       assert.equal((await get('/readyz')).status, 200);
       const stopping = webhook.stop();
       const during = await get('/readyz');

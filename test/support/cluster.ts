@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  type ApiConstructor,
+  type ApiType,
+} from '@kubernetes/client-node';
 import { ControlPlane } from '../../tools/cluster/plane.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
@@ -28,6 +34,17 @@ export function kubeConfigFor(plane: ControlPlane = testPlane()): KubeConfig {
   const config = new KubeConfig();
   config.loadFromFile(plane.kubeconfigPath);
   return config;
+}
+
+const adminClients = new Map<ApiConstructor<ApiType>, ApiType>();
+
+/** The test plane's admin client of one API kind, made once per test process and shared. */
+export function adminClient<T extends ApiType>(api: ApiConstructor<T>): T {
+  const made = adminClients.get(api) as T | undefined;
+  if (made) return made;
+  const client = kubeConfigFor().makeApiClient(api);
+  adminClients.set(api, client);
+  return client;
 }
 
 /**
@@ -124,6 +141,17 @@ export function kubectl(args: readonly string[], plane: ControlPlane = testPlane
     { encoding: 'utf8', timeout: 60_000 },
   );
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `kubectl auth can-i <check>` (yes or no) for ServiceAccount `account` of `namespace`. */
+export function serviceAccountCan(namespace: string, account: string, ...check: string[]): string {
+  return kubectl([
+    'auth',
+    'can-i',
+    ...check,
+    '--as',
+    `system:serviceaccount:${namespace}:${account}`,
+  ]).stdout.trim();
 }
 
 /** Runs the plane's helm against its admin kubeconfig. */

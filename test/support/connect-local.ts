@@ -1,10 +1,12 @@
 // Runs the real `op-kube connect-local` as a child process for a test, with its CLI for tokens.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { ConnectClient, type ApiRequest } from '../../src/connect/index.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
 
 export const launcher = join(repoRoot, 'bin', 'op-kube.js');
@@ -187,4 +189,31 @@ export async function startConnectLocal(
 /** Reads a file of the state dir, e.g. to check what was persisted. */
 export function readStateFile(handle: ConnectLocalHandle, name: string): Promise<string> {
   return readFile(join(handle.stateDir, name), 'utf8');
+}
+
+/** Every entry of the server's audit log (GET /v1/activity, page by page), checked by the client. */
+export async function activityOf(
+  server: Pick<ConnectLocalHandle, 'url'>,
+  token: string,
+): Promise<ApiRequest[]> {
+  const client = new ConnectClient({ host: server.url, token });
+  try {
+    const entries: ApiRequest[] = [];
+    for (let offset = 0; ; offset += 1000) {
+      const { requests } = await client.activity({ limit: 1000, offset });
+      entries.push(...requests);
+      if (requests.length < 1000) return entries;
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+/** The names of the vaults `token` lists on the server at `url`, sorted. */
+export async function vaultNames(url: string, token: string): Promise<string[]> {
+  const response = await fetch(`${url}/v1/vaults`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(response.status, 200);
+  return ((await response.json()) as { name: string }[]).map((vault) => vault.name).sort();
 }

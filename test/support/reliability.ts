@@ -1,20 +1,9 @@
 // Rows for docs/reliability.md, recorded by the fault tests themselves when OP_KUBE_RELIABILITY_OUT names a file.
 import { appendFile } from 'node:fs/promises';
+import type { RecordedRow } from '../../tools/reliability/render.ts';
 
-export interface ReliabilityRow {
-  /** The test file or suite that measured it, e.g. `operator-connect-faults`. */
-  readonly suite: string;
-  /** What the hostile world did. */
-  readonly fault: string;
-  /** What op-kube must do. */
-  readonly expected: string;
-  /** What it did, in figures where there are any. */
-  readonly observed: string;
-  /** From the fault to op-kube reporting it, when measured. */
-  readonly detectMs?: number;
-  /** From the fault healing to op-kube being back to normal, when measured. */
-  readonly recoveryMs?: number;
-}
+/** The row docs/reliability.md is rendered from. */
+export type ReliabilityRow = RecordedRow;
 
 /**
  * Appends one JSON line (one write of a short line with O_APPEND, so test files running side by side

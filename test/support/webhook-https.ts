@@ -1,6 +1,7 @@
 // The injector's HTTPS server in this process, on loopback with a CA of its own, and a keep-alive client that trusts only that CA.
 import type { IncomingHttpHeaders } from 'node:http';
-import { Agent, request } from 'node:https';
+import { Agent, request, type RequestOptions } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import pino from 'pino';
 import { createWebhookMetrics } from '../../src/webhook/metrics.ts';
 import { defaultInjectionOptions, type InjectionOptions } from '../../src/webhook/mutate.ts';
@@ -14,6 +15,41 @@ export interface HttpsReply {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
   readonly text: string;
+}
+
+/** A reply with what the TLS connection showed. */
+export interface HttpsExchange extends HttpsReply {
+  /** SHA-256 fingerprint of the certificate the server presented. */
+  readonly fingerprint: string;
+  readonly reusedSocket: boolean;
+}
+
+/** One HTTPS request, its reply read to the end. */
+export function httpsExchange(
+  options: RequestOptions,
+  body?: string | Buffer,
+): Promise<HttpsExchange> {
+  return new Promise((resolve, reject) => {
+    const req = request(options);
+    req.once('error', reject);
+    req.once('response', (response) => {
+      const socket = response.socket as TLSSocket;
+      const fingerprint = socket.getPeerCertificate().fingerprint256;
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.once('error', reject);
+      response.once('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          text: Buffer.concat(chunks).toString('utf8'),
+          fingerprint,
+          reusedSocket: req.reusedSocket,
+        }),
+      );
+    });
+    req.end(body);
+  });
 }
 
 export interface PostOptions {
@@ -74,24 +110,7 @@ export async function startHttpsWebhook(
     path: string,
     body?: string | Buffer,
     headers?: Record<string, string>,
-  ): Promise<HttpsReply> =>
-    new Promise((resolve, reject) => {
-      const req = request({ host: HOST, port, path, method, agent, headers });
-      req.once('error', reject);
-      req.once('response', (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.once('error', reject);
-        response.once('end', () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            text: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-      });
-      req.end(body);
-    });
+  ): Promise<HttpsReply> => httpsExchange({ host: HOST, port, path, method, agent, headers }, body);
 
   return {
     port,

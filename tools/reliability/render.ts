@@ -1,11 +1,18 @@
 // docs/reliability.md from the rows the fault tests recorded (test/support/reliability.ts).
 
+/** One fault a test measured (one JSON line of OP_KUBE_RELIABILITY_OUT). */
 export interface RecordedRow {
+  /** The test file or suite that measured it, e.g. `operator-connect-faults`. */
   readonly suite: string;
+  /** What the hostile world did. */
   readonly fault: string;
+  /** What op-kube must do. */
   readonly expected: string;
+  /** What it did, in figures where there are any. */
   readonly observed: string;
+  /** From the fault to op-kube reporting it, when measured. */
   readonly detectMs?: number;
+  /** From the fault healing to op-kube being back to normal, when measured. */
   readonly recoveryMs?: number;
 }
 

@@ -215,6 +215,24 @@ export function createApi(deps: ApiDependencies): express.Express {
   }
 
   const item = '/vaults/:vaultId/items/:itemId';
+
+  /** PUT and PATCH of an item differ only in how the store applies the body. */
+  function itemWrite(
+    method: 'put' | 'patch',
+    write: (vaultId: string, itemId: string, body: unknown) => Promise<StoredItem>,
+  ): Route {
+    return {
+      method,
+      path: item,
+      audit: 'item',
+      body: true,
+      async handle(req, res) {
+        const stored = itemFor(req, res, 'write');
+        res.json(presentItem(audited(res, await write(stored.vault.id, stored.id, req.body))));
+      },
+    };
+  }
+
   const routes: readonly Route[] = [
     {
       method: 'get',
@@ -282,30 +300,8 @@ export function createApi(deps: ApiDependencies): express.Express {
         res.json(presentItem(itemFor(req, res, 'read')));
       },
     },
-    {
-      method: 'put',
-      path: item,
-      audit: 'item',
-      body: true,
-      async handle(req, res) {
-        const stored = itemFor(req, res, 'write');
-        res.json(
-          presentItem(audited(res, await store.replaceItem(stored.vault.id, stored.id, req.body))),
-        );
-      },
-    },
-    {
-      method: 'patch',
-      path: item,
-      audit: 'item',
-      body: true,
-      async handle(req, res) {
-        const stored = itemFor(req, res, 'write');
-        res.json(
-          presentItem(audited(res, await store.patchItem(stored.vault.id, stored.id, req.body))),
-        );
-      },
-    },
+    itemWrite('put', (vaultId, itemId, body) => store.replaceItem(vaultId, itemId, body)),
+    itemWrite('patch', (vaultId, itemId, body) => store.patchItem(vaultId, itemId, body)),
     {
       method: 'delete',
       path: item,

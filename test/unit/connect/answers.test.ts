@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { describe, it, type TestContext } from 'node:test';
-import { ConnectClient, ConnectError } from '../../../src/connect/index.ts';
+import { ConnectClient, type ConnectError } from '../../../src/connect/index.ts';
+import { connectRejection } from '../../support/connect-rejection.ts';
 import { fail, json, startStub, type Handler, type Reply } from './stub-server.ts';
 
 const TOKEN = 'test-token-for-answers';
@@ -64,16 +65,6 @@ async function setUp(
   });
   t.after(() => client.close());
   return { client, stub };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ConnectError, `expected a ConnectError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a rejection');
 }
 
 /** The failure every malformed answer must produce: named endpoint and path, no value, status kept. */
@@ -142,7 +133,7 @@ describe('item answers', () => {
   for (const [what, body, path] of malformed) {
     it(`refuses ${what} (path ${path}) without retrying`, async (t) => {
       const { client, stub } = await setUp(t, () => json(200, body));
-      const error = await rejection(client.getItem(VAULT, ITEM));
+      const error = await connectRejection(client.getItem(VAULT, ITEM));
       assertInvalid(error, ITEM_PATH, path);
       assert.equal(stub.received.length, 1, 'a malformed answer is not retried');
     });
@@ -150,7 +141,7 @@ describe('item answers', () => {
 
   it('refuses a list where an object belongs', async (t) => {
     const { client } = await setUp(t, () => json(200, [item()]));
-    assertInvalid(await rejection(client.getItem(VAULT, ITEM)), ITEM_PATH, /object/);
+    assertInvalid(await connectRejection(client.getItem(VAULT, ITEM)), ITEM_PATH, /object/);
   });
 
   it('refuses HTML with 200, describing it by type only', async (t) => {
@@ -159,25 +150,25 @@ describe('item answers', () => {
       headers: { 'content-type': 'text/html' },
       body: `<html><body>${SECRET}</body></html>`,
     }));
-    const error = await rejection(client.getItem(VAULT, ITEM));
+    const error = await connectRejection(client.getItem(VAULT, ITEM));
     assertInvalid(error, ITEM_PATH, /not JSON/);
     assert.doesNotMatch(error.message, /<html>|body>/);
   });
 
   it('refuses an empty 200 body', async (t) => {
     const { client } = await setUp(t, () => ({ status: 200, body: '' }));
-    assertInvalid(await rejection(client.getItem(VAULT, ITEM)), ITEM_PATH, /not JSON/);
+    assertInvalid(await connectRejection(client.getItem(VAULT, ITEM)), ITEM_PATH, /not JSON/);
   });
 
   it('refuses an item other than the one asked for (a confused proxy)', async (t) => {
     const other = 'otheritemotheritemotherit1';
     const { client } = await setUp(t, () => json(200, item({ id: other })));
-    assertInvalid(await rejection(client.getItem(VAULT, ITEM)), ITEM_PATH, /another item/);
+    assertInvalid(await connectRejection(client.getItem(VAULT, ITEM)), ITEM_PATH, /another item/);
   });
 
   it('refuses an item of another vault than the one asked for', async (t) => {
     const { client } = await setUp(t, () => json(200, item({ vault: { id: OTHER_VAULT } })));
-    assertInvalid(await rejection(client.getItem(VAULT, ITEM)), ITEM_PATH, /another vault/);
+    assertInvalid(await connectRejection(client.getItem(VAULT, ITEM)), ITEM_PATH, /another vault/);
   });
 
   it('accepts a complete item without fields, urls and files (Connect omits empty arrays)', async (t) => {
@@ -229,9 +220,11 @@ describe('item answers', () => {
 
   it('checks the answers of writes too', async (t) => {
     const { client } = await setUp(t, () => json(200, { ...item(), fields: null }));
-    const error = await rejection(client.createItem(VAULT, { title: 'db', category: 'LOGIN' }));
+    const error = await connectRejection(
+      client.createItem(VAULT, { title: 'db', category: 'LOGIN' }),
+    );
     assertInvalid(error, '/v1/vaults/{vault}/items', 'fields');
-    const put = await rejection(
+    const put = await connectRejection(
       client.replaceItem(VAULT, { id: ITEM, title: 'db', category: 'LOGIN' }),
     );
     assertInvalid(put, ITEM_PATH, 'fields');
@@ -239,7 +232,7 @@ describe('item answers', () => {
 
   it('keeps an error answer an error: a 404 is NotFound, not InvalidResponse', async (t) => {
     const { client } = await setUp(t, () => fail(404, 'item not found'));
-    assert.equal((await rejection(client.getItem(VAULT, ITEM))).reason, 'NotFound');
+    assert.equal((await connectRejection(client.getItem(VAULT, ITEM))).reason, 'NotFound');
   });
 });
 
@@ -254,13 +247,17 @@ describe('list, vault, file, activity and health answers', () => {
       [[vault({ name: 5 })], 'entries[0].name'],
     ] as const) {
       const { client } = await setUp(t, () => json(200, body));
-      assertInvalid(await rejection(client.listVaults()), '/v1/vaults', path);
+      assertInvalid(await connectRejection(client.listVaults()), '/v1/vaults', path);
     }
   });
 
   it('refuses a vault other than the one asked for', async (t) => {
     const { client } = await setUp(t, () => json(200, vault({ id: OTHER_VAULT })));
-    assertInvalid(await rejection(client.getVault(VAULT)), '/v1/vaults/{vault}', /another vault/);
+    assertInvalid(
+      await connectRejection(client.getVault(VAULT)),
+      '/v1/vaults/{vault}',
+      /another vault/,
+    );
   });
 
   it('refuses an item list entry without id or version, or of another vault', async (t) => {
@@ -276,7 +273,11 @@ describe('list, vault, file, activity and health answers', () => {
       [null, /array/],
     ] as const) {
       const { client } = await setUp(t, () => json(200, body));
-      assertInvalid(await rejection(client.listItems(VAULT)), '/v1/vaults/{vault}/items', path);
+      assertInvalid(
+        await connectRejection(client.listItems(VAULT)),
+        '/v1/vaults/{vault}/items',
+        path,
+      );
     }
   });
 
@@ -302,7 +303,7 @@ describe('list, vault, file, activity and health answers', () => {
     for (const size of ['5', -1, 1.5, null]) {
       const { client } = await setUp(t, () => json(200, [file({ size })]));
       assertInvalid(
-        await rejection(client.listFiles(VAULT, ITEM)),
+        await connectRejection(client.listFiles(VAULT, ITEM)),
         '/v1/vaults/{vault}/items/{item}/files',
         'entries[0].size',
       );
@@ -311,7 +312,11 @@ describe('list, vault, file, activity and health answers', () => {
 
   it('refuses a file other than the one asked for', async (t) => {
     const { client } = await setUp(t, () => json(200, file({ id: 'x'.repeat(26) })));
-    assertInvalid(await rejection(client.getFile(VAULT, ITEM, FILE)), fileEndpoint, /another file/);
+    assertInvalid(
+      await connectRejection(client.getFile(VAULT, ITEM, FILE)),
+      fileEndpoint,
+      /another file/,
+    );
   });
 
   it('refuses inline content whose length differs from the declared size, or that is not base64', async (t) => {
@@ -322,7 +327,7 @@ describe('list, vault, file, activity and health answers', () => {
     ] as const) {
       const { client } = await setUp(t, () => json(200, file({ content })));
       assertInvalid(
-        await rejection(client.getFile(VAULT, ITEM, FILE, { inline: true })),
+        await connectRejection(client.getFile(VAULT, ITEM, FILE, { inline: true })),
         fileEndpoint,
         path,
       );
@@ -353,7 +358,7 @@ describe('list, vault, file, activity and health answers', () => {
       [{}, /array/],
     ] as const) {
       const { client } = await setUp(t, () => json(200, body));
-      assertInvalid(await rejection(client.activity()), '/v1/activity', path);
+      assertInvalid(await connectRejection(client.activity()), '/v1/activity', path);
     }
   });
 
@@ -361,7 +366,7 @@ describe('list, vault, file, activity and health answers', () => {
     const { client } = await setUp(t, () =>
       json(200, { name: 'Connect', version: '1.7.3', dependencies: 'sync' }),
     );
-    assertInvalid(await rejection(client.health()), '/health', 'dependencies');
+    assertInvalid(await connectRejection(client.health()), '/health', 'dependencies');
     const ok = await setUp(t, () =>
       json(200, {
         name: 'Connect',
@@ -435,7 +440,7 @@ describe('truncated and mis-sized bodies', () => {
       backoff: { baseMs: 1, maxMs: 2 },
     });
     t.after(() => client.close());
-    const error = await rejection(client.getItem(VAULT, ITEM));
+    const error = await connectRejection(client.getItem(VAULT, ITEM));
     assertInvalid(error, ITEM_PATH, /cut short|truncated/);
     assert.equal(raw.requests(), 3, 'a cut transfer is retried like a 5xx');
   });
@@ -450,7 +455,9 @@ describe('truncated and mis-sized bodies', () => {
   it('refuses file content shorter or longer than the declared size, without retrying', async (t) => {
     for (const bytes of [Buffer.from('1234'), Buffer.from('123456'), Buffer.alloc(0)]) {
       const { client, stub } = await setUp(t, () => content(bytes));
-      const error = await rejection(client.getFileContent(VAULT, ITEM, FILE, { expectedSize: 5 }));
+      const error = await connectRejection(
+        client.getFileContent(VAULT, ITEM, FILE, { expectedSize: 5 }),
+      );
       assertInvalid(error, contentEndpoint, /5 bytes/);
       assert.match(error.message, new RegExp(`${bytes.length} bytes`));
       assert.equal(stub.received.length, 1);
@@ -478,7 +485,9 @@ describe('truncated and mis-sized bodies', () => {
     });
     const client = new ConnectClient({ host: raw.url, token: TOKEN, retries: 0 });
     t.after(() => client.close());
-    const error = await rejection(client.getFileContent(VAULT, ITEM, FILE, { expectedSize: 5000 }));
+    const error = await connectRejection(
+      client.getFileContent(VAULT, ITEM, FILE, { expectedSize: 5000 }),
+    );
     assertInvalid(error, contentEndpoint, /cut short|truncated/);
   });
 
@@ -486,7 +495,7 @@ describe('truncated and mis-sized bodies', () => {
     const raw = await startRaw(t, (socket) => socket.resetAndDestroy());
     const client = new ConnectClient({ host: raw.url, token: TOKEN, retries: 0 });
     t.after(() => client.close());
-    const error = await rejection(client.getItem(VAULT, ITEM));
+    const error = await connectRejection(client.getItem(VAULT, ITEM));
     assert.equal(error.reason, 'Unavailable');
     assert.equal(error.status, 0);
   });
@@ -505,7 +514,7 @@ describe('truncated and mis-sized bodies', () => {
     });
     const client = new ConnectClient({ host: raw.url, token: TOKEN, retries: 0, timeoutMs: 200 });
     t.after(() => client.close());
-    const error = await rejection(client.getItem(VAULT, ITEM));
+    const error = await connectRejection(client.getItem(VAULT, ITEM));
     assert.equal(error.reason, 'Unavailable');
     assert.match(error.message, /body/);
   });

@@ -1,11 +1,7 @@
 // The Connect fault proxy (test support) against a stub Connect: each fault reaches the client as the failure it stands for.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import {
-  ConnectClient,
-  ConnectError,
-  type ConnectErrorReason,
-} from '../../../src/connect/index.ts';
+import { ConnectClient, type ConnectErrorReason } from '../../../src/connect/index.ts';
 import {
   FAULTS,
   fileContentRoute,
@@ -13,6 +9,7 @@ import {
   startConnectFaultProxy,
   type ConnectFault,
 } from '../../support/connect-fault-proxy.ts';
+import { connectRejection } from '../../support/connect-rejection.ts';
 import { json, startStub } from './stub-server.ts';
 
 const VAULT = 'vaultvaultvaultvaultvault1';
@@ -60,16 +57,6 @@ async function setUp(t: TestContext): Promise<{
   return { client, proxy };
 }
 
-async function reasonOf(promise: Promise<unknown>): Promise<ConnectErrorReason> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ConnectError, String(error));
-    return error.reason;
-  }
-  assert.fail('expected a rejection');
-}
-
 describe('Connect fault proxy', () => {
   it('passes answers through untouched while no fault is set', async (t) => {
     const { client, proxy } = await setUp(t);
@@ -92,7 +79,7 @@ describe('Connect fault proxy', () => {
     it(`${what} on the item route → ${reason}; other routes and clear() heal`, async (t) => {
       const { client, proxy } = await setUp(t);
       proxy.set(itemRoute(VAULT, ITEM), fault);
-      assert.equal(await reasonOf(client.getItem(VAULT, ITEM)), reason);
+      assert.equal((await connectRejection(client.getItem(VAULT, ITEM))).reason, reason);
       assert.ok(proxy.hits.every((hit) => hit.fault === fault.kind));
       assert.ok(proxy.hits.length >= 1);
       assert.deepEqual(await client.getFileContent(VAULT, ITEM, FILE), CONTENT);
@@ -108,7 +95,7 @@ describe('Connect fault proxy', () => {
     const plain = await client.getFileContent(VAULT, ITEM, FILE);
     assert.equal(plain.length, CONTENT.length - FAULTS.shortBody.missingBytes, 'HTTP is satisfied');
     assert.equal(
-      await reasonOf(client.getFileContent(VAULT, ITEM, FILE, { expectedSize })),
+      (await connectRejection(client.getFileContent(VAULT, ITEM, FILE, { expectedSize }))).reason,
       'InvalidResponse',
     );
   });

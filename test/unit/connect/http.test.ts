@@ -4,10 +4,10 @@ import { describe, it, type TestContext } from 'node:test';
 import { inspect } from 'node:util';
 import {
   ConnectClient,
-  ConnectError,
   type CallInfo,
   type ConnectClientOptions,
 } from '../../../src/connect/index.ts';
+import { connectRejection } from '../../support/connect-rejection.ts';
 import { closedPort, fail, json, startStub, type Handler, type Reply } from './stub-server.ts';
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.c2VjcmV0LXRva2Vu.SECRET-SIGNATURE-0123456789';
@@ -43,16 +43,6 @@ async function setUp(
   });
   t.after(() => client.close());
   return { client, calls, stub };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ConnectError, `expected a ConnectError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a rejection');
 }
 
 describe('ConnectClient over HTTP', () => {
@@ -117,7 +107,7 @@ describe('ConnectClient over HTTP', () => {
 
   it('gives up after the configured retries, saying how often it tried', async (t) => {
     const { client, stub } = await setUp(t, () => fail(503, 'busy'), { retries: 2 });
-    const error = await rejection(client.getVault(VAULT));
+    const error = await connectRejection(client.getVault(VAULT));
     assert.equal(stub.received.length, 3);
     assert.equal(error.reason, 'Unavailable');
     assert.equal(error.attempts, 3);
@@ -135,7 +125,7 @@ describe('ConnectClient over HTTP', () => {
     ];
     for (const [status, reason] of cases) {
       const { client, stub } = await setUp(t, () => fail(status, `server says ${status}`));
-      const error = await rejection(client.getItem(VAULT, ITEM));
+      const error = await connectRejection(client.getItem(VAULT, ITEM));
       assert.equal(stub.received.length, 1, `${status} must not be retried`);
       assert.equal(error.status, status);
       assert.equal(error.reason, reason);
@@ -152,7 +142,7 @@ describe('ConnectClient over HTTP', () => {
       headers: { 'content-type': 'text/html; charset=utf-8' },
       body: page,
     }));
-    const error = await rejection(client.listVaults());
+    const error = await connectRejection(client.listVaults());
     assert.equal(stub.received.length, 4);
     assert.equal(error.reason, 'Unavailable');
     assert.equal(error.status, 502);
@@ -165,7 +155,7 @@ describe('ConnectClient over HTTP', () => {
     const retries = 2;
     const { client, calls } = await setUp(t, () => 'hang', { timeoutMs, retries });
     const started = performance.now();
-    const error = await rejection(client.getVault(VAULT));
+    const error = await connectRejection(client.getVault(VAULT));
     const elapsed = performance.now() - started;
     assert.equal(error.reason, 'Unavailable');
     assert.equal(error.status, 0);
@@ -208,7 +198,7 @@ describe('ConnectClient over HTTP', () => {
     ];
     for (const [method, call, expected] of cases) {
       const { client, stub } = await setUp(t, () => fail(503, 'busy'));
-      const error = await rejection(call(client));
+      const error = await connectRejection(call(client));
       assert.equal(error.reason, 'Unavailable');
       assert.equal(stub.received.length, expected, method);
     }
@@ -216,7 +206,9 @@ describe('ConnectClient over HTTP', () => {
 
   it('does not retry a POST that timed out (the server may have created the item)', async (t) => {
     const { client, stub } = await setUp(t, () => 'hang', { timeoutMs: 100 });
-    const error = await rejection(client.createItem(VAULT, { title: 'db', category: 'LOGIN' }));
+    const error = await connectRejection(
+      client.createItem(VAULT, { title: 'db', category: 'LOGIN' }),
+    );
     assert.equal(error.reason, 'Unavailable');
     assert.equal(stub.received.length, 1);
   });
@@ -230,7 +222,9 @@ describe('ConnectClient over HTTP', () => {
       onCall: (call) => calls.push(call),
     });
     t.after(() => client.close());
-    const error = await rejection(client.createItem(VAULT, { title: 'db', category: 'LOGIN' }));
+    const error = await connectRejection(
+      client.createItem(VAULT, { title: 'db', category: 'LOGIN' }),
+    );
     assert.equal(error.reason, 'Unavailable');
     assert.equal(error.status, 0);
     assert.match(error.message, /ECONNREFUSED/);
@@ -274,7 +268,7 @@ describe('ConnectClient over HTTP', () => {
 
   it('reports a 404 on the first DELETE attempt', async (t) => {
     const { client } = await setUp(t, () => fail(404, 'item not found'));
-    assert.equal((await rejection(client.deleteItem(VAULT, ITEM))).reason, 'NotFound');
+    assert.equal((await connectRejection(client.deleteItem(VAULT, ITEM))).reason, 'NotFound');
   });
 
   it('accepts an empty 204 for DELETE', async (t) => {
@@ -285,18 +279,21 @@ describe('ConnectClient over HTTP', () => {
 
   it('refuses a 200 whose body is not the expected JSON shape, without retrying', async (t) => {
     const { client, stub } = await setUp(t, () => ({ status: 200, body: '<html></html>' }));
-    const error = await rejection(client.listVaults());
+    const error = await connectRejection(client.listVaults());
     assert.equal(error.reason, 'InvalidResponse');
     assert.match(error.message, /not JSON/);
     const object = await setUp(t, () => json(200, {}));
-    assert.match((await rejection(object.client.listVaults())).message, /expected a JSON array/);
+    assert.match(
+      (await connectRejection(object.client.listVaults())).message,
+      /expected a JSON array/,
+    );
     assert.equal(stub.received.length + object.stub.received.length, 2);
   });
 
   it('refuses file calls when the server sent no version header or one older than 1.3.0', async (t) => {
     for (const version of [null, '1.2.9', '0.9.0']) {
       const { client, stub } = await setUp(t, () => json(200, [], version));
-      const error = await rejection(client.listFiles(VAULT, ITEM));
+      const error = await connectRejection(client.listFiles(VAULT, ITEM));
       assert.equal(error.reason, 'Unexpected');
       assert.match(error.message, /needs Connect 1\.3\.0 or later/);
       assert.equal(stub.received.length, 1);
@@ -359,7 +356,7 @@ describe('ConnectClient over HTTP', () => {
 
   it('rejects calls in flight when closed', async (t) => {
     const { client } = await setUp(t, () => 'hang');
-    const pending = rejection(client.listVaults());
+    const pending = connectRejection(client.listVaults());
     await new Promise((resolve) => setTimeout(resolve, 20));
     await client.close();
     const error = await pending;
@@ -409,7 +406,7 @@ describe('the token stays secret', () => {
     const echo = (req: { headers: { authorization?: string } }): Reply =>
       fail(401, `Invalid bearer token: ${req.headers.authorization ?? ''}`);
     const { client } = await setUp(t, echo);
-    const error = await rejection(client.listVaults());
+    const error = await connectRejection(client.listVaults());
     assert.equal(error.reason, 'Unauthorized');
     assert.match(error.message, /\[redacted\]/);
     assertHidden(error);
@@ -417,13 +414,13 @@ describe('the token stays secret', () => {
 
   it('is absent from timeout and network errors', async (t) => {
     const { client } = await setUp(t, () => 'hang', { timeoutMs: 50, retries: 0 });
-    assertHidden(await rejection(client.listVaults()));
+    assertHidden(await connectRejection(client.listVaults()));
     const refused = new ConnectClient({
       host: `http://127.0.0.1:${await closedPort()}`,
       token: TOKEN,
       retries: 0,
     });
     t.after(() => refused.close());
-    assertHidden(await rejection(refused.listVaults()));
+    assertHidden(await connectRejection(refused.listVaults()));
   });
 });

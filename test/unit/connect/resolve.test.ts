@@ -1,12 +1,8 @@
 // resolveVault and resolveItem against a small in-memory Connect: id first, title fallback, oldest wins, cache.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import {
-  ConnectClient,
-  ConnectError,
-  matchesFilter,
-  parseFilter,
-} from '../../../src/connect/index.ts';
+import { ConnectClient, matchesFilter, parseFilter } from '../../../src/connect/index.ts';
+import { connectRejection } from '../../support/connect-rejection.ts';
 import { fail, json, startStub, type Received, type Reply } from './stub-server.ts';
 
 interface FakeItem {
@@ -115,15 +111,6 @@ function world(): FakeVault[] {
   ];
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  const error: unknown = await promise.then(
-    () => assert.fail('expected a rejection'),
-    (reason: unknown) => reason,
-  );
-  assert.ok(error instanceof ConnectError);
-  return error;
-}
-
 describe('resolveVault', () => {
   it('gets an id directly', async (t) => {
     const { client, paths } = await setUp(t, world());
@@ -148,14 +135,14 @@ describe('resolveVault', () => {
 
   it('reports a missing title as NotFound', async (t) => {
     const { client } = await setUp(t, world());
-    const error = await rejection(client.resolveVault('Staging'));
+    const error = await connectRejection(client.resolveVault('Staging'));
     assert.equal(error.reason, 'NotFound');
     assert.equal(error.message, 'vault "Staging" not found');
   });
 
   it("reports an unreachable id with the id's own error when no title matches", async (t) => {
     const { client, paths } = await setUp(t, world());
-    const error = await rejection(client.resolveVault(id('elsewhere')));
+    const error = await connectRejection(client.resolveVault(id('elsewhere')));
     assert.equal(error.reason, 'Forbidden');
     assert.equal(error.endpoint, '/v1/vaults/{vault}');
     assert.equal(paths().length, 2);
@@ -164,7 +151,7 @@ describe('resolveVault', () => {
   it('reports an in-scope vault id that is gone, and no title, as NotFound', async (t) => {
     const vaults = world();
     const { client } = await setUp(t, vaults, new Set([...vaults.map((v) => v.id), id('gone')]));
-    assert.equal((await rejection(client.resolveVault(id('gone')))).reason, 'NotFound');
+    assert.equal((await connectRejection(client.resolveVault(id('gone')))).reason, 'NotFound');
   });
 });
 
@@ -215,7 +202,7 @@ describe('resolveItem', () => {
 
   it('keeps the 403 of an id-like vault that is neither reachable nor a title', async (t) => {
     const { client } = await setUp(t, world());
-    const error = await rejection(client.resolveItem(id('elsewhere'), 'db'));
+    const error = await connectRejection(client.resolveItem(id('elsewhere'), 'db'));
     assert.equal(error.reason, 'Forbidden');
   });
 
@@ -223,7 +210,7 @@ describe('resolveItem', () => {
     const { client, paths } = await setUp(t, world());
     await client.resolveVault('Production');
     paths();
-    const error = await rejection(client.resolveItem('Production', 'cache'));
+    const error = await connectRejection(client.resolveItem('Production', 'cache'));
     assert.equal(error.reason, 'NotFound');
     assert.equal(error.message, 'item "cache" not found in vault "Production"');
     assert.deepEqual(paths(), [`/v1/vaults/${id('prodold')}/items?filter=title eq "cache"`]);
@@ -266,7 +253,7 @@ describe('resolveItem', () => {
     const stub = await startStub(t, () => fail(401, 'Invalid bearer token'));
     const client = new ConnectClient({ host: stub.url, token: 'test-token', retries: 0 });
     t.after(() => client.close());
-    const error = await rejection(client.resolveItem(id('prodold'), 'db'));
+    const error = await connectRejection(client.resolveItem(id('prodold'), 'db'));
     assert.equal(error.reason, 'Unauthorized');
     assert.equal(stub.received.length, 1);
   });

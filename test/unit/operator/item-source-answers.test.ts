@@ -1,7 +1,8 @@
 // ItemSource with a Connect that answers badly: nothing malformed is cached, and the next poll fetches again.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { ConnectClient, ConnectError } from '../../../src/connect/index.ts';
+import { ConnectClient, type ConnectError } from '../../../src/connect/index.ts';
+import { connectRejection } from '../../support/connect-rejection.ts';
 import { classifyFailure, READY_REASONS } from '../../../src/operator/failure.ts';
 import { ItemSource, type ItemRef } from '../../../src/operator/item-source.ts';
 import { json, startStub, type Reply } from '../connect/stub-server.ts';
@@ -96,11 +97,7 @@ function world(): World {
 }
 
 async function invalid(promise: Promise<unknown>): Promise<ConnectError> {
-  const error: unknown = await promise.then(
-    () => assert.fail('expected a rejection'),
-    (reason: unknown) => reason,
-  );
-  assert.ok(error instanceof ConnectError, String(error));
+  const error = await connectRejection(promise);
   assert.equal(error.reason, 'InvalidResponse', error.message);
   return error;
 }

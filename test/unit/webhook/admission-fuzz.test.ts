@@ -2,9 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import jsonpatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
 import { reviewReply } from '../../../src/webhook/admission.ts';
+import { appliedPatch, decodedPatch, type ReviewAnswer } from '../../support/admission-answers.ts';
 import {
   applyEdits,
   edit,
@@ -83,18 +82,6 @@ function isPodCreate(request: Record_): boolean {
   );
 }
 
-interface Answer {
-  apiVersion: string;
-  kind: string;
-  response: {
-    uid: string;
-    allowed: boolean;
-    patchType?: string;
-    patch?: string;
-    status?: { code: number; reason: string; message: string };
-  };
-}
-
 const statuses = new Map<number, number>();
 /** Valid reviews by outcome: the generator must reach injections, not only denials. */
 const outcomes = new Map<Expected, number>();
@@ -115,7 +102,7 @@ function checkAnswer(
   sent: Json,
   reply: HttpsReply,
   envValues: readonly string[],
-): { answer?: Answer; patched?: Json } {
+): { answer?: ReviewAnswer; patched?: Json } {
   assert.ok(reply.status < 500, `${reply.status}: ${reply.text.slice(0, 500)}`);
   assert.match(reply.headers['content-type'] ?? '', /^application\/json/);
   const body = JSON.parse(reply.text) as Record_;
@@ -132,7 +119,7 @@ function checkAnswer(
   }
   assert.equal(reply.status, 200, reply.text.slice(0, 500));
   const review = sent as Record_ & { request: Record_ };
-  const answer = body as unknown as Answer;
+  const answer = body as unknown as ReviewAnswer;
   assert.equal(answer.apiVersion, review.apiVersion);
   assert.equal(answer.kind, 'AdmissionReview');
   assert.equal(answer.response.uid, review.request.uid);
@@ -153,16 +140,10 @@ function checkAnswer(
   if (patch === undefined) return { answer };
 
   assert.equal(answer.response.patchType, 'JSONPatch');
-  const operations = JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as Operation[];
+  const operations = decodedPatch(patch);
   assert.ok(Array.isArray(operations) && operations.length > 0);
   const object = review.request.object as Json;
-  // validate = true: each operation must be valid against the document as sent, as in the apiserver.
-  const patched = jsonpatch.applyPatch(
-    structuredClone(object),
-    operations,
-    true,
-    false,
-  ).newDocument;
+  const patched = appliedPatch(object, operations);
   const pod = patched as {
     metadata?: { annotations?: Record<string, unknown> };
     spec?: { initContainers?: { name?: unknown }[]; volumes?: { name?: unknown }[] };

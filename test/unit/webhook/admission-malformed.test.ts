@@ -1,13 +1,11 @@
 // Reviews the mutation cannot read: a denial naming the path, a 400 for a broken review, never a throw (issue #10, defect 7).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import jsonpatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
 import type { V1Pod } from '@kubernetes/client-node';
 import { reviewReply, type ReviewReply } from '../../../src/webhook/admission.ts';
 import { defaultInjectionOptions } from '../../../src/webhook/mutate.ts';
 import type { InjectionOptions } from '../../../src/webhook/mutate.ts';
+import { appliedPatch, decodedPatch, webhookFixture } from '../../support/admission-answers.ts';
 
 const options: InjectionOptions = {
   ...defaultInjectionOptions('0.1.0'),
@@ -17,10 +15,7 @@ const options: InjectionOptions = {
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Path = readonly (string | number)[];
 
-function fixture(name: string): Record<string, Json> {
-  const url = new URL(`../../fixtures/webhook/${name}.json`, import.meta.url);
-  return JSON.parse(readFileSync(url, 'utf8')) as Record<string, Json>;
-}
+const fixture = webhookFixture<Record<string, Json>>;
 
 /** A copy of `document` with the node at `path` replaced, or removed when `value` is undefined. */
 function edit(document: Json, path: Path, value: Json | undefined): Json {
@@ -68,9 +63,7 @@ function admitted(reply: ReviewReply, body: Json): V1Pod {
   assert.equal(response.allowed, true, JSON.stringify(response));
   const sent = (body as unknown as { request: { object: V1Pod } }).request.object;
   if (response.patch === undefined) return sent;
-  const patch = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as Operation[];
-  // validate: every operation must apply to the document as sent, as the apiserver's does.
-  return jsonpatch.applyPatch(structuredClone(sent), patch, true, false).newDocument;
+  return appliedPatch(sent, decodedPatch(response.patch));
 }
 
 describe('a Pod CREATE the mutation cannot read is denied, naming the path', () => {

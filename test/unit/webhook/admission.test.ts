@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { V1Pod } from '@kubernetes/client-node';
 import {
@@ -14,16 +12,12 @@ import {
 import type { AdmissionResponse, AdmissionReview } from '../../../src/webhook/admission.ts';
 import { defaultInjectionOptions, mutatePod } from '../../../src/webhook/mutate.ts';
 import type { InjectionOptions } from '../../../src/webhook/mutate.ts';
+import { appliedPatch, decodedPatch, webhookFixture } from '../../support/admission-answers.ts';
 
 const options: InjectionOptions = {
   ...defaultInjectionOptions('0.1.0'),
   connectHost: 'http://onepassword-connect.op:8080',
 };
-
-function fixture(name: string): Record<string, unknown> {
-  const url = new URL(`../../fixtures/webhook/${name}.json`, import.meta.url);
-  return JSON.parse(readFileSync(url, 'utf8')) as Record<string, unknown>;
-}
 
 function review(object: unknown, overrides: Record<string, unknown> = {}): unknown {
   return {
@@ -42,13 +36,12 @@ function review(object: unknown, overrides: Record<string, unknown> = {}): unkno
 function decodePatch(response: AdmissionResponse): Operation[] {
   assert.equal(response.patchType, 'JSONPatch');
   assert.ok(response.patch);
-  return JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as Operation[];
+  return decodedPatch(response.patch);
 }
 
 /** What the apiserver does with the answer: the patch applied to the object it sent. */
 function applied(original: unknown, response: AdmissionResponse): unknown {
-  const patch = decodePatch(response);
-  return jsonpatch.applyPatch(structuredClone(original), patch, true, false).newDocument;
+  return appliedPatch(original, decodePatch(response));
 }
 
 function objectOf(body: Record<string, unknown>): V1Pod {
@@ -58,7 +51,7 @@ function objectOf(body: Record<string, unknown>): V1Pod {
 describe('admit: Pod CREATE', () => {
   for (const name of ['pod-create-v1', 'pod-create-v1beta1']) {
     it(`answers ${name} in its own apiVersion with a patch giving the mutated pod`, () => {
-      const body = fixture(name);
+      const body = webhookFixture(name);
       const reply = admit(parseAdmissionReview(body), options);
       assert.equal(reply.apiVersion, body.apiVersion);
       assert.equal(reply.kind, 'AdmissionReview');
@@ -71,7 +64,7 @@ describe('admit: Pod CREATE', () => {
   }
 
   it('puts copy-op-bin before the injected init container in the fixture', () => {
-    const body = fixture('pod-create-v1');
+    const body = webhookFixture('pod-create-v1');
     const pod = applied(objectOf(body), admit(parseAdmissionReview(body), options).response);
     assert.deepEqual(
       (pod as V1Pod).spec?.initContainers?.map((container) => container.name),
@@ -80,7 +73,7 @@ describe('admit: Pod CREATE', () => {
   });
 
   it('escapes "/" in the status annotation key as ~1', () => {
-    const body = fixture('pod-create-v1');
+    const body = webhookFixture('pod-create-v1');
     const patch = decodePatch(admit(parseAdmissionReview(body), options).response);
     assert.ok(
       patch.some(
@@ -113,7 +106,7 @@ describe('admit: Pod CREATE', () => {
   });
 
   it('allows an already injected pod with no patch', () => {
-    const body = fixture('pod-create-v1');
+    const body = webhookFixture('pod-create-v1');
     const once = applied(objectOf(body), admit(parseAdmissionReview(body), options).response);
     const again = admit(parseAdmissionReview(review(once)), options).response;
     assert.deepEqual(again, { uid: 'uid-1', allowed: true });
@@ -143,7 +136,7 @@ describe('admit: Pod CREATE', () => {
 
 describe('admit: everything else is allowed unchanged', () => {
   it('UPDATE (a running pod cannot change its containers)', () => {
-    const body = fixture('pod-update-v1');
+    const body = webhookFixture('pod-update-v1');
     const reply = admit(parseAdmissionReview(body), options);
     assert.deepEqual(reply, {
       apiVersion: 'admission.k8s.io/v1',
@@ -173,7 +166,7 @@ describe('admit: everything else is allowed unchanged', () => {
 
 describe('parseAdmissionReview', () => {
   it('keeps the fields op-kube reads', () => {
-    const parsed: AdmissionReview = parseAdmissionReview(fixture('pod-create-v1'));
+    const parsed: AdmissionReview = parseAdmissionReview(webhookFixture('pod-create-v1'));
     assert.equal(parsed.apiVersion, 'admission.k8s.io/v1');
     assert.equal(parsed.request.namespace, 'shop');
     assert.equal(parsed.request.operation, 'CREATE');
@@ -224,7 +217,7 @@ describe('parseAdmissionReview', () => {
 
 describe('reviewReply', () => {
   it('answers a valid review with 200', () => {
-    const body = fixture('pod-create-v1beta1');
+    const body = webhookFixture('pod-create-v1beta1');
     const reply = reviewReply(body, options);
     assert.equal(reply.status, 200);
     assert.deepEqual(reply.body, admit(parseAdmissionReview(body), options));

@@ -1,12 +1,16 @@
 // POST /inject over real HTTPS with what a hostile caller or a careless manifest sends: a denial or a 4xx with a Status, never a 5xx (issue #10, defect 7).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import jsonpatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
 import type { V1Pod } from '@kubernetes/client-node';
+import {
+  appliedPatch,
+  assertStatus,
+  decodedPatch,
+  reviewAnswer,
+  webhookFixture,
+} from '../../support/admission-answers.ts';
 import {
   startHttpsWebhook,
   type HttpsReply,
@@ -21,47 +25,9 @@ interface Review {
   request: { uid: string; object: V1Pod & Record<string, Json> } & Record<string, Json>;
 }
 
-interface ReviewAnswer {
-  apiVersion: string;
-  kind: string;
-  response: {
-    uid: string;
-    allowed: boolean;
-    patchType?: string;
-    patch?: string;
-    status?: { code: number; reason: string; message: string };
-  };
-}
-
-interface Status {
-  apiVersion: string;
-  kind: string;
-  status: string;
-  code: number;
-  reason: string;
-  message: string;
-}
-
-function fixture(name: string): Review {
-  const url = new URL(`../../fixtures/webhook/${name}.json`, import.meta.url);
-  return JSON.parse(readFileSync(url, 'utf8')) as Review;
-}
-
-function answer(reply: HttpsReply): ReviewAnswer {
-  assert.equal(reply.status, 200, reply.text);
-  assert.match(reply.headers['content-type'] ?? '', /^application\/json/);
-  return JSON.parse(reply.text) as ReviewAnswer;
-}
-
-function assertStatus(reply: HttpsReply, code: number, reason: string, message: RegExp): void {
-  assert.equal(reply.status, code, reply.text);
-  const body = JSON.parse(reply.text) as Status;
-  assert.equal(body.apiVersion, 'v1');
-  assert.equal(body.kind, 'Status');
-  assert.equal(body.status, 'Failure');
-  assert.equal(body.code, code);
-  assert.equal(body.reason, reason);
-  assert.match(body.message, message);
+/** Asserts the 400 for a body nested deeper than the server reads. */
+function assertTooDeep(reply: HttpsReply): void {
+  assertStatus(reply, 400, 'NestingTooDeep', /nested deeper than 100 levels/);
 }
 
 /** `levels` arrays, one inside the other, around `inner`. */
@@ -71,7 +37,7 @@ function nested(levels: number, inner = '0'): string {
 
 /** The CREATE fixture as text, with `value` (raw JSON) put in at request.object.metadata.x. */
 function withRawValue(value: string): string {
-  const text = JSON.stringify(fixture('pod-create-v1'));
+  const text = JSON.stringify(webhookFixture<Review>('pod-create-v1'));
   const marker = '"metadata":{';
   assert.ok(text.includes(marker));
   return text.replace(marker, `${marker}"x":${value},`);
@@ -138,9 +104,9 @@ describe('POST /inject with malformed input over HTTPS', () => {
   ];
   for (const [what, change, message] of denials) {
     it(`denies a pod with ${what}: 200, allowed false, the path named`, async () => {
-      const review = fixture('pod-create-v1');
+      const review = webhookFixture<Review>('pod-create-v1');
       change(review);
-      const body = answer(await webhook.post(JSON.stringify(review)));
+      const body = reviewAnswer(await webhook.post(JSON.stringify(review)));
       assert.equal(body.apiVersion, 'admission.k8s.io/v1');
       assert.equal(body.kind, 'AdmissionReview');
       assert.equal(body.response.uid, review.request.uid);
@@ -152,19 +118,11 @@ describe('POST /inject with malformed input over HTTPS', () => {
   }
 
   it('injects a pod with only init containers ("containers": null), as the apiserver sends it', async () => {
-    const review = fixture('pod-create-init-only-v1');
-    const body = answer(await webhook.post(JSON.stringify(review)));
+    const review = webhookFixture<Review>('pod-create-init-only-v1');
+    const body = reviewAnswer(await webhook.post(JSON.stringify(review)));
     assert.equal(body.response.uid, review.request.uid);
     assert.equal(body.response.allowed, true);
-    const patch = JSON.parse(
-      Buffer.from(body.response.patch ?? '', 'base64').toString('utf8'),
-    ) as Operation[];
-    const pod = jsonpatch.applyPatch(
-      structuredClone(review.request.object),
-      patch,
-      true,
-      false,
-    ).newDocument;
+    const pod = appliedPatch(review.request.object, decodedPatch(body.response.patch ?? ''));
     assert.deepEqual(
       pod.spec?.initContainers?.map((container) => container.name),
       ['copy-op-bin', 'migrate'],
@@ -172,19 +130,14 @@ describe('POST /inject with malformed input over HTTPS', () => {
   });
 
   it('refuses a body nested 10,000 deep with 400, before parsing it', async () => {
-    assertStatus(
-      await webhook.post(withRawValue(nested(10_000))),
-      400,
-      'NestingTooDeep',
-      /nested deeper than 100 levels/,
-    );
+    assertTooDeep(await webhook.post(withRawValue(nested(10_000))));
   });
 
   it('refuses a review holding 8 MB of brackets (4 million levels) with 400, promptly', async () => {
     const started = performance.now();
     const reply = await webhook.post(withRawValue(nested(4_000_000, '')));
     const ms = performance.now() - started;
-    assertStatus(reply, 400, 'NestingTooDeep', /nested deeper than 100 levels/);
+    assertTooDeep(reply);
     assert.ok(ms < 2_000, `${Math.round(ms)} ms`);
   });
 
@@ -204,25 +157,20 @@ describe('POST /inject with malformed input over HTTPS', () => {
     }));
     const value = JSON.stringify(Array.from({ length: 4 }, () => ({ env, more: [env, env] })));
     const reply = await webhook.post(withRawValue(value));
-    assert.equal(answer(reply).response.allowed, true);
+    assert.equal(reviewAnswer(reply).response.allowed, true);
   });
 
   it('counts nesting in the whole review: 100 levels are read, 101 refused', async () => {
     // The review, its request, the object and its metadata are four levels; x adds the rest.
     const ok = await webhook.post(withRawValue(nested(96)));
-    assert.equal(answer(ok).response.allowed, true);
-    assertStatus(
-      await webhook.post(withRawValue(nested(97))),
-      400,
-      'NestingTooDeep',
-      /nested deeper than 100 levels/,
-    );
+    assert.equal(reviewAnswer(ok).response.allowed, true);
+    assertTooDeep(await webhook.post(withRawValue(nested(97))));
   });
 
   it('does not count brackets inside strings, escaped quotes included', async () => {
     const value = JSON.stringify(`\\"${'['.repeat(10_000)}\\"{`);
     const reply = await webhook.post(withRawValue(value));
-    assert.equal(answer(reply).response.allowed, true);
+    assert.equal(reviewAnswer(reply).response.allowed, true);
   });
 
   it('refuses a deep body in UTF-16 as well: any charset but UTF-8 is 415', async () => {
@@ -237,7 +185,7 @@ describe('POST /inject with malformed input over HTTPS', () => {
     const deep = await webhook.post(gzipSync(withRawValue(nested(10_000))), {
       headers: { 'content-encoding': 'gzip' },
     });
-    assertStatus(deep, 400, 'NestingTooDeep', /nested deeper than 100 levels/);
+    assertTooDeep(deep);
     const bomb = gzipSync(Buffer.alloc(9 * 1024 * 1024, 0x20));
     assert.ok(bomb.length < 20_000, `${bomb.length} bytes compressed`);
     const reply = await webhook.post(bomb, { headers: { 'content-encoding': 'gzip' } });
@@ -265,9 +213,9 @@ describe('POST /inject with malformed input over HTTPS', () => {
   });
 
   it('labels metrics only with valid namespace names, whatever the review says', async () => {
-    const review = fixture('pod-create-v1');
+    const review = webhookFixture<Review>('pod-create-v1');
     (review.request as Record<string, Json>).namespace = `Not_A-Namespace-${'x'.repeat(10_000)}`;
-    answer(await webhook.post(JSON.stringify(review)));
+    reviewAnswer(await webhook.post(JSON.stringify(review)));
     const metrics = (await webhook.get('/metrics')).text;
     assert.doesNotMatch(metrics, /Not_A-Namespace/);
     assert.match(metrics, /op_kube_webhook_admissions_total\{namespace="",outcome="injected"\} 1/);
