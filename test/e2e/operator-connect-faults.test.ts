@@ -252,7 +252,7 @@ describe('operator behind the Connect fault proxy', () => {
       if (c.on === 'file content') assert.equal(secretValue(recovered, 'key.pem'), KEY_PEM);
       const row = {
         suite: 'operator-connect-faults',
-        fault: `Connect ${c.on === 'item' ? 'item GET' : 'file content GET'}: ${c.fault}`,
+        fault: c.fault,
         expected: `False/${c.expected}; Secret unchanged; Synced within two polls of healing`,
         observed: `${failed.status}/${failed.reason}; Secret and item-version unchanged`,
         detectMs,
