@@ -176,9 +176,20 @@ async function run(): Promise<BenchmarkResult> {
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     const requests = /op_kube_connect_requests_total\{[^}]*\} (\d+)/g;
     const polls = /op_kube_polls_total\{result="success"\} (\d+)/g;
-    const before = await (await fetch(metricsUrl)).text();
-    await sleep(8000);
-    const after = await (await fetch(metricsUrl)).text();
+    // Both ends of the window right after a poll completed: each poll is scheduled when the last one
+    // has settled, so a window of fixed length would cut one in half (its request counted, the poll
+    // not yet).
+    const afterNextPoll = async (): Promise<string> => {
+      const start = counter(await (await fetch(metricsUrl)).text(), polls);
+      for (;;) {
+        await sleep(20);
+        const text = await (await fetch(metricsUrl)).text();
+        if (counter(text, polls) > start) return text;
+      }
+    };
+    const before = await afterNextPoll();
+    await sleep(7000);
+    const after = await afterNextPoll();
     const gauge = (name: string): string =>
       (
         counter(
