@@ -4,6 +4,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import { repoRoot } from '../cluster/paths.ts';
 import { KUBERNETES_VERSION } from '../cluster/versions.ts';
 import { renderReliability, type RecordedRow } from './render.ts';
@@ -40,7 +41,10 @@ const markdown = renderReliability(rows, {
   machine: `${cpus().length} cores, Node ${process.version}, Kubernetes ${KUBERNETES_VERSION}`,
   summary: summary || `the test run exited with ${exitCode}`,
 });
-await writeFile(join(repoRoot, 'docs/reliability.md'), markdown);
+// Formatted as `npm run lint` expects, so a refreshed file can be committed as it is.
+const target = join(repoRoot, 'docs/reliability.md');
+const options = (await resolveConfig(target)) ?? {};
+await writeFile(target, await format(markdown, { ...options, filepath: target }));
 await rm(dir, { recursive: true, force: true });
 console.log(`\ndocs/reliability.md: ${rows.length} rows from this run (${summary})`);
 process.exitCode = exitCode;
