@@ -2,9 +2,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-// src/operator, src/webhook and src/connect share plumbing through src/kube and may use each
-// other only through the other's index.ts, never its internals.
-const components = ['operator', 'webhook', 'connect'];
+// src/operator, src/webhook, src/connect and src/connect-local share plumbing through src/kube and
+// may use each other only through the other's index.ts, never its internals.
+const components = ['operator', 'webhook', 'connect', 'connect-local'];
+// Components that may not use another at all, not even through its index.ts: the Connect
+// protocol and client sit below the server that implements them.
+const below = { connect: ['connect-local'] };
 const boundaries = components.map((component) => ({
   files: [`src/${component}/**/*.ts`],
   rules: {
@@ -13,10 +16,17 @@ const boundaries = components.map((component) => ({
       {
         patterns: components
           .filter((other) => other !== component)
-          .map((other) => ({
-            group: [`**/${other}/**`, `!**/${other}/index.ts`],
-            message: `import ${other} through src/${other}/index.ts, or move shared code to src/kube`,
-          })),
+          .map((other) =>
+            below[component]?.includes(other)
+              ? {
+                  group: [`**/${other}/**`],
+                  message: `src/${component} sits below src/${other} and may not import it`,
+                }
+              : {
+                  group: [`**/${other}/**`, `!**/${other}/index.ts`],
+                  message: `import ${other} through src/${other}/index.ts, or move shared code to src/kube`,
+                },
+          ),
       },
     ],
   },

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command, CommandIo } from './command.ts';
 import { ConfigError, ExitCode, HelpRequested, UsageError } from './errors.ts';
 import { formatFlagUsage, parseFlags } from './flags.ts';
-import { connectLocalCommand } from '../connect/local/command.ts';
+import { connectLocalCommand } from '../connect-local/index.ts';
 import { operatorCommand } from '../operator/command.ts';
 import { webhookCommand } from '../webhook/command.ts';
 

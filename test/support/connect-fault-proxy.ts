@@ -1,7 +1,7 @@
 // A loopback HTTP proxy in front of connect-local that corrupts chosen answers, switched at run time per route.
 //
 // connect-local fails the way a server does by itself (outage 503, latency, 429, "file not yet
-// synced": src/connect/local/faults.ts, through its admin listener). This proxy adds what only a
+// synced": src/connect-local/faults.ts, through its admin listener). This proxy adds what only a
 // broken network, load balancer or proxy produces: a 200 of the wrong shape, HTML with 200, a body
 // cut short of its Content-Length, file content shorter than the item declares (with a matching
 // Content-Length), a reset connection, an answer that never comes, a body that trickles.

@@ -10,7 +10,7 @@ import {
   ActivityLog,
   ANONYMOUS_ACTIVITY_FILE,
   mergeByTime,
-} from '../../../src/connect/local/activity-log.ts';
+} from '../../../src/connect-local/activity-log.ts';
 import type { ApiRequest } from '../../../src/connect/models.ts';
 
 let clock = Date.parse('2026-01-01T00:00:00Z');

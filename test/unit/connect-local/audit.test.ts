@@ -1,8 +1,8 @@
 // auditOf and activityEntry: what a served route records, from its scope and decoded parameters.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { activityEntry, auditOf, type RequestFacts } from '../../../src/connect/local/audit.ts';
-import type { Principal } from '../../../src/connect/local/token-registry.ts';
+import { activityEntry, auditOf, type RequestFacts } from '../../../src/connect-local/audit.ts';
+import type { Principal } from '../../../src/connect-local/token-registry.ts';
 
 const VAULT = 'v'.repeat(26);
 const ITEM = 'i'.repeat(26);

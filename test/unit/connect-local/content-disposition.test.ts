@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { validateHeaderValue } from 'node:http';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { attachmentDisposition } from '../../../src/connect/local/content-disposition.ts';
+import { attachmentDisposition } from '../../../src/connect-local/content-disposition.ts';
 
 /** What a client following RFC 6266 reads: filename* when present, else the quoted fallback. */
 function nameOf(header: string): string {

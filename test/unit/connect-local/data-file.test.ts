@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DataFileError, loadDataFile } from '../../../src/connect/local/data-file.ts';
+import { DataFileError, loadDataFile } from '../../../src/connect-local/data-file.ts';
 
 const DATA = `vaults:
   - name: Production

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CHARACTER_SETS, looksLikeId, type CharacterSet } from '../../../src/connect/models.ts';
-import { InvalidInputError } from '../../../src/connect/local/errors.ts';
-import { generateValue } from '../../../src/connect/local/generator.ts';
-import { newId } from '../../../src/connect/local/ids.ts';
+import { InvalidInputError } from '../../../src/connect-local/errors.ts';
+import { generateValue } from '../../../src/connect-local/generator.ts';
+import { newId } from '../../../src/connect-local/ids.ts';
 
 /** Each set described independently of the generator's own tables. */
 const SET_PATTERNS: Readonly<Record<CharacterSet, RegExp>> = {

@@ -8,7 +8,7 @@ import {
   type CharacterSet,
   type Field,
 } from '../../../src/connect/models.ts';
-import { HttpError, InvalidInputError } from '../../../src/connect/local/errors.ts';
+import { HttpError, InvalidInputError } from '../../../src/connect-local/errors.ts';
 import {
   buildItem,
   presentFile,
@@ -17,7 +17,7 @@ import {
   type ItemContext,
   type StoredFile,
   type StoredItem,
-} from '../../../src/connect/local/item-input.ts';
+} from '../../../src/connect-local/item-input.ts';
 
 const VAULT = 'vvvvvvvvvvvvvvvvvvvvvvvvvv';
 const NOW = '2024-05-01T12:00:00.000Z';

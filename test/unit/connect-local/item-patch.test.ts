@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Field, FullItem } from '../../../src/connect/models.ts';
-import { InvalidInputError } from '../../../src/connect/local/errors.ts';
-import { applyItemPatch } from '../../../src/connect/local/item-patch.ts';
+import { InvalidInputError } from '../../../src/connect-local/errors.ts';
+import { applyItemPatch } from '../../../src/connect-local/item-patch.ts';
 
 const USERNAME: Field = { id: 'username', type: 'STRING', purpose: 'USERNAME', value: 'admin' };
 const PASSWORD: Field = { id: 'password', type: 'CONCEALED', purpose: 'PASSWORD', value: 'old' };

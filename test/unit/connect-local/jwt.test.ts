@@ -11,7 +11,7 @@ import {
   signToken,
   verifyToken,
   type ConnectClaims,
-} from '../../../src/connect/local/jwt.ts';
+} from '../../../src/connect-local/jwt.ts';
 
 function newKey(): { privatePem: string; publicPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', {

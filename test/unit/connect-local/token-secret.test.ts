@@ -12,7 +12,7 @@ import {
   parseTokenSecretRef,
   tokenPatch,
   tokenSecretFailure,
-} from '../../../src/connect/local/token-secret.ts';
+} from '../../../src/connect-local/token-secret.ts';
 
 const REF = { namespace: 'op', name: 'onepassword-token', key: 'token' };
 

@@ -7,7 +7,7 @@ import {
   parseExpiresIn,
   parseVaultSpec,
   type VaultSpec,
-} from '../../../src/connect/local/tokens.ts';
+} from '../../../src/connect-local/tokens.ts';
 
 function expectCommandError(action: () => unknown, message: RegExp): void {
   assert.throws(action, (error: unknown) => {

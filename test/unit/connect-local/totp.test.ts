@@ -1,7 +1,7 @@
 // RFC 6238 test vectors for the OTP codes connect-local returns in a field's `totp`.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { totpCode } from '../../../src/connect/local/totp.ts';
+import { totpCode } from '../../../src/connect-local/totp.ts';
 
 const RFC_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'; // base32 of "12345678901234567890"
 

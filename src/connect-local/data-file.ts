@@ -2,7 +2,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import yaml from 'js-yaml';
-import { looksLikeId, type Vault } from '../models.ts';
+import { looksLikeId, type Vault } from '../connect/index.ts';
 import { HttpError } from './errors.ts';
 import { newId } from './ids.ts';
 import { buildItem, type StoredFile, type StoredItem } from './item-input.ts';

@@ -6,7 +6,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { writeFileAtomic } from '../../util/atomic-file.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 import { ActivityLog } from './activity-log.ts';
 import { createAdminApi } from './admin.ts';
 import { createApi } from './api.ts';
@@ -19,7 +19,7 @@ import { ConnectStore } from './store.ts';
 import { TokenRegistry } from './token-registry.ts';
 import { fillTokenSecret, grantsMatch, type TokenSecretRef } from './token-secret.ts';
 import { createToken, resolveGrants, type VaultSpec } from './tokens.ts';
-import type { KubeClient } from '../../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
 
 export const ADMIN_SECRET_FILE = 'admin-secret';
 export const DEFAULT_ANONYMOUS_RETENTION = 1000;

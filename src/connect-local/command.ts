@@ -1,7 +1,7 @@
 // `op-kube connect-local`: serve, and the `token …` and `server init` commands on the state dir.
-import type { Command, CommandIo } from '../../cli/command.ts';
-import { ConfigError, ExitCode, UsageError } from '../../cli/errors.ts';
-import { createLogger } from '../../cli/logger.ts';
+import type { Command, CommandIo } from '../cli/command.ts';
+import { ConfigError, ExitCode, UsageError } from '../cli/errors.ts';
+import { createLogger } from '../cli/logger.ts';
 import {
   defineFlag,
   flagValue,
@@ -9,12 +9,12 @@ import {
   parseFlags,
   type FlagDefinition,
   type ParsedFlags,
-} from '../../cli/flags.ts';
+} from '../cli/flags.ts';
 import { CredentialsExistError, ensureCredentials, initCredentials } from './credentials.ts';
 import { DataFileError } from './data-file.ts';
 import { ConnectStore } from './store.ts';
 import type { TokenSecretRef } from './token-secret.ts';
-import type { KubeClient } from '../../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
 import {
   TokenCommandError,
   createToken,

@@ -1,5 +1,5 @@
 // connect-local's typed failures; each maps to the HTTP status and JSON body Connect answers with.
-import type { ErrorBody } from '../models.ts';
+import type { ErrorBody } from '../connect/index.ts';
 
 export class HttpError extends Error {
   override readonly name: string = 'HttpError';

@@ -2,8 +2,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../util/atomic-file.ts';
-import { withDirectoryLock } from '../../util/directory-lock.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
+import { withDirectoryLock } from '../util/directory-lock.ts';
 import { newId } from './ids.ts';
 
 export const CREDENTIALS_FILE = '1password-credentials.json';

@@ -2,13 +2,16 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { parseFilter, FilterSyntaxError, matchesFilter, type Filter } from '../filter.ts';
 import {
   CONNECT_API_VERSION,
   CONNECT_VERSION_HEADER,
+  FilterSyntaxError,
   looksLikeId,
+  matchesFilter,
+  parseFilter,
+  type Filter,
   type Health,
-} from '../models.ts';
+} from '../connect/index.ts';
 import type { ActivityLog } from './activity-log.ts';
 import { activityEntry, auditOf, type Audit, type AuditScope, type RouteMethod } from './audit.ts';
 import { attachmentDisposition } from './content-disposition.ts';

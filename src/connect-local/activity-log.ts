@@ -1,7 +1,7 @@
 // The audit log behind GET /v1/activity: requests with a valid token and requests without one are
 // bounded apart, so that a flood of anonymous requests can never push an authenticated entry out.
 import { join } from 'node:path';
-import type { ApiRequest } from '../models.ts';
+import type { ApiRequest } from '../connect/index.ts';
 import { Journal, readJournal, type JournalFiles } from './journal.ts';
 
 export const ACTIVITY_FILE = 'activity.jsonl';

@@ -1,6 +1,6 @@
 // Password generation for fields created with `generate: true`, following the field's recipe.
 import { randomInt } from 'node:crypto';
-import { CHARACTER_SETS, type GeneratorRecipe } from '../models.ts';
+import { CHARACTER_SETS, type GeneratorRecipe } from '../connect/index.ts';
 import { InvalidInputError } from './errors.ts';
 
 const CHARACTERS: Readonly<Record<(typeof CHARACTER_SETS)[number], string>> = {

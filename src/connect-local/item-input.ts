@@ -13,7 +13,7 @@ import {
   type ItemFile,
   type ItemUrl,
   type Section,
-} from '../models.ts';
+} from '../connect/index.ts';
 import { InvalidInputError } from './errors.ts';
 import { generateValue } from './generator.ts';
 import { newId } from './ids.ts';

@@ -1,6 +1,6 @@
 // What one answered request records in /v1/activity, from the route that served it: the route's
 // declared scope and the same decoded parameters its handler used, so serving and auditing agree.
-import { looksLikeId, type ActivityAction, type ApiRequest } from '../models.ts';
+import { looksLikeId, type ActivityAction, type ApiRequest } from '../connect/index.ts';
 import type { Principal } from './token-registry.ts';
 
 /** What a route reads or changes: every vault in scope, one vault, one item, or nothing audited. */

@@ -1,5 +1,5 @@
 // Connect's PATCH: the RFC 6902 subset (add, remove, replace) on item paths, fields addressed by id.
-import type { Field, FullItem } from '../models.ts';
+import type { Field, FullItem } from '../connect/index.ts';
 import { InvalidInputError } from './errors.ts';
 
 export interface PatchOperation {

@@ -2,9 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Vault } from '../models.ts';
-import { writeFileAtomic } from '../../util/atomic-file.ts';
-import { withDirectoryLock } from '../../util/directory-lock.ts';
+import type { Vault } from '../connect/index.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
+import { withDirectoryLock } from '../util/directory-lock.ts';
 import type { ServerCredentials } from './credentials.ts';
 import { newId } from './ids.ts';
 import { CONNECT_AUDIENCE, VAULT_READ, VAULT_WRITE, signToken } from './jwt.ts';

@@ -1,8 +1,8 @@
 // connect-local's vaults and items: held in memory, persisted whole to state.json on every change.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Vault } from '../models.ts';
-import { writeFileAtomic } from '../../util/atomic-file.ts';
+import type { Vault } from '../connect/index.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 import type { SeedVault } from './data-file.ts';
 import { NotFoundError } from './errors.ts';
 import { buildItem, presentItem, type StoredItem } from './item-input.ts';
