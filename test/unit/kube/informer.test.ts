@@ -1,9 +1,6 @@
 // The informer's pure parts (relist diff, resourceVersion, backoff, errors) and its list/watch loop against a scripted fake apiserver.
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
@@ -24,13 +21,8 @@ import {
   type InformerOptions,
   type ListRequest,
 } from '../../../src/kube/informer.ts';
-import { KubeConfigError, loadKubeConfig } from '../../../src/kube/kubeconfig.ts';
-import {
-  KubeApiError,
-  errorFromStatus,
-  parseWatchLine,
-  toKubeApiError,
-} from '../../../src/kube/watch.ts';
+import { KubeApiError, errorFromStatus, toKubeApiError } from '../../../src/kube/api-error.ts';
+import { parseWatchLine } from '../../../src/kube/watch.ts';
 
 interface Obj extends KubernetesObject {
   data?: Record<string, string>;
@@ -190,36 +182,6 @@ describe('reconnectDelay', () => {
 });
 
 describe('errors', () => {
-  it('read a Status: code, reason, causes and message', () => {
-    const error = errorFromStatus({
-      kind: 'Status',
-      code: 504,
-      reason: 'Timeout',
-      message: 'Too large resource version: 50, current: 40',
-      details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large' }] },
-    });
-    assert.equal(error.status, 504);
-    assert.equal(error.reason, 'Timeout');
-    assert.deepEqual(error.causes, [{ reason: 'ResourceVersionTooLarge', message: 'Too large' }]);
-    assert.equal(error.message, 'Too large resource version: 50, current: 40');
-  });
-
-  it('name a reason for a bare HTTP status', () => {
-    assert.equal(errorFromStatus(undefined, 410).reason, 'Expired');
-    assert.equal(errorFromStatus('not a status', 503).reason, 'InternalError');
-    assert.equal(errorFromStatus({}, 403).reason, 'Forbidden');
-  });
-
-  it('convert network errors and timeouts', () => {
-    const network = toKubeApiError(
-      new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:1') }),
-    );
-    assert.deepEqual([network.status, network.reason], [0, 'Unavailable']);
-    assert.match(network.message, /ECONNREFUSED/);
-    const timeout = toKubeApiError(new DOMException('slow', 'TimeoutError'));
-    assert.deepEqual([timeout.status, timeout.reason], [0, 'Timeout']);
-  });
-
   it('decide between a relist and a plain retry', () => {
     const relist = [
       errorFromStatus(undefined, 410),
@@ -867,103 +829,6 @@ describe('Informer against a fake apiserver', () => {
       () =>
         new Informer({ ...base, path: '/api/v1/namespaces/{namespace}/secrets', namespaces: [''] }),
       /empty namespace/,
-    );
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-
-describe('loadKubeConfig', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'op-kube-kubeconfig-'));
-
-  function kubeconfigFile(name: string, clusters: string[], current?: string): string {
-    const file = join(dir, name);
-    const doc = {
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: clusters.map((cluster) => ({
-        name: cluster,
-        cluster: { server: `https://${cluster}.${name}:6443`, 'certificate-authority': 'ca.crt' },
-      })),
-      users: [{ name: 'admin', user: { token: `token-${name}` } }],
-      contexts: clusters.map((cluster) => ({
-        name: cluster,
-        context: { cluster, user: 'admin', namespace: `ns-${cluster}` },
-      })),
-      ...(current ? { 'current-context': current } : {}),
-    };
-    writeFileSync(file, JSON.stringify(doc));
-    return file;
-  }
-
-  it('prefers --kubeconfig and makes relative paths absolute to the file', () => {
-    const file = kubeconfigFile('flag', ['blue'], 'blue');
-    const loaded = loadKubeConfig({ kubeconfig: file, env: { KUBECONFIG: '/nowhere' } });
-    assert.equal(loaded.source, 'flag');
-    assert.equal(loaded.cluster.server, 'https://blue.flag:6443');
-    assert.equal(loaded.cluster.caFile, join(dir, 'ca.crt'));
-    assert.equal(loaded.namespace, 'ns-blue');
-  });
-
-  it('merges KUBECONFIG files as kubectl does: first wins, missing files skipped', () => {
-    const first = kubeconfigFile('first', ['a', 'shared']);
-    const second = kubeconfigFile('second', ['shared', 'b'], 'shared');
-    const loaded = loadKubeConfig({
-      env: { KUBECONFIG: [join(dir, 'missing'), first, second].join(delimiter) },
-    });
-    assert.equal(loaded.source, 'KUBECONFIG');
-    assert.deepEqual(loaded.files, [first, second]);
-    assert.equal(loaded.context.name, 'shared');
-    assert.equal(loaded.cluster.server, 'https://shared.first:6443');
-    assert.equal(loaded.user.token, 'token-first');
-    assert.equal(loaded.document.clusters.length, 3);
-  });
-
-  it('switches to --context, and refuses one that is not there', () => {
-    const file = kubeconfigFile('contexts', ['red', 'green'], 'red');
-    const loaded = loadKubeConfig({ kubeconfig: file, context: 'green', env: {} });
-    assert.equal(loaded.cluster.name, 'green');
-    assert.throws(
-      () => loadKubeConfig({ kubeconfig: file, context: 'nope', env: {} }),
-      (error) => error instanceof KubeConfigError && error.reason === 'Invalid',
-    );
-    const noCurrent = kubeconfigFile('no-current', ['red']);
-    assert.throws(() => loadKubeConfig({ kubeconfig: noCurrent, env: {} }), /no current context/);
-  });
-
-  it('uses the ServiceAccount in a pod, and its namespace', () => {
-    const serviceAccountDir = join(dir, 'sa');
-    mkdirSync(serviceAccountDir, { recursive: true });
-    writeFileSync(join(serviceAccountDir, 'token'), 'sa-token');
-    writeFileSync(join(serviceAccountDir, 'namespace'), 'op-kube-system\n');
-    const loaded = loadKubeConfig({
-      env: { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443', HOME: dir },
-      serviceAccountDir,
-    });
-    assert.equal(loaded.source, 'in-cluster');
-    assert.equal(loaded.cluster.server, 'https://[fd00::1]:443');
-    assert.equal(loaded.cluster.caFile, join(serviceAccountDir, 'ca.crt'));
-    assert.equal(loaded.namespace, 'op-kube-system');
-  });
-
-  it('falls back to ~/.kube/config, and says what it tried when nothing is there', () => {
-    const home = join(dir, 'home');
-    mkdirSync(join(home, '.kube'), { recursive: true });
-    const empty = join(dir, 'empty-sa');
-    assert.throws(
-      () => loadKubeConfig({ env: { HOME: home }, serviceAccountDir: empty }),
-      (error) =>
-        error instanceof KubeConfigError &&
-        error.reason === 'NotFound' &&
-        /--kubeconfig.*KUBECONFIG.*ServiceAccount/.test(error.message),
-    );
-    const source = kubeconfigFile('home-config', ['home'], 'home');
-    writeFileSync(join(home, '.kube', 'config'), readFileSync(source, 'utf8'));
-    const loaded = loadKubeConfig({ env: { HOME: home }, serviceAccountDir: empty });
-    assert.equal(loaded.source, 'home');
-    assert.throws(
-      () => loadKubeConfig({ kubeconfig: join(dir, 'absent'), env: {} }),
-      (error) => error instanceof KubeConfigError && error.reason === 'NotFound',
     );
   });
 });
