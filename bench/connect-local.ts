@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { launcher, opKube } from '../test/support/connect-local.ts';
-import type { Benchmark, BenchmarkOptions, BenchmarkResult } from './run.ts';
+import type { Benchmark, BenchmarkOptions, BenchmarkResult } from './benchmark.ts';
 import {
   SERVER_CORE,
   cpuSeconds,

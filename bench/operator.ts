@@ -13,7 +13,7 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node
 import { ControlPlane } from '../tools/cluster/plane.ts';
 import { launcher, opKube } from '../test/support/connect-local.ts';
 import { createOnePasswordItem, installCrd } from '../test/support/operator.ts';
-import type { Benchmark, BenchmarkResult } from './run.ts';
+import type { Benchmark, BenchmarkResult } from './benchmark.ts';
 
 const VAULTS = 10;
 const ITEMS_PER_VAULT = 100;

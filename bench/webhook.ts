@@ -16,7 +16,7 @@ import {
 } from '../src/webhook/tls/certificates.ts';
 import { repoRoot } from '../tools/cluster/paths.ts';
 import { freePort } from '../tools/cluster/ports.ts';
-import type { Benchmark, BenchmarkOptions, BenchmarkResult } from './run.ts';
+import type { Benchmark, BenchmarkOptions, BenchmarkResult } from './benchmark.ts';
 import { FixedRateLoad } from './fixed-rate.ts';
 import {
   cpuSeconds,
