@@ -68,16 +68,6 @@ export function setCondition(
   return list.map((condition, at) => (at === index ? next : condition));
 }
 
-/** Removes the condition of `type`; returns `conditions` itself (or `[]`) when there is none. */
-export function removeCondition(
-  conditions: readonly Condition[] | undefined,
-  type: string,
-): readonly Condition[] {
-  const list = conditions ?? [];
-  if (!list.some((condition) => condition.type === type)) return list;
-  return list.filter((condition) => condition.type !== type);
-}
-
 function conditionsEqual(a: Condition, b: Condition): boolean {
   return (
     a.type === b.type &&

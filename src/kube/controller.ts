@@ -22,8 +22,11 @@ export interface ReconcileResult {
  *    compare it with the desired state, act to close the gap. The key may name an object that no
  *    longer exists; that is a normal case (clean up, or do nothing), not an error.
  * 2. It is idempotent: a run with nothing to change changes nothing. Events are coalesced,
- *    duplicated or missed and every key is resynced periodically, so a key is reconciled any
- *    number of times, and only the state at the time of the run may matter.
+ *    duplicated or missed, and any key may be enqueued again at any time (the operator re-enqueues
+ *    every key when Connect first fails or recovers), so a key is reconciled any number of times,
+ *    and only the state at the time of the run may matter. Nothing resyncs keys periodically
+ *    (op-kube gives no informer a `resyncPeriodMs`): a reconcile that must look again later, with
+ *    no event to wake it, asks for it with `requeueAfterMs`.
  * 3. It never runs twice at once for one key. Different keys run concurrently, up to the
  *    controller's concurrency, so anything they share must allow that. A key enqueued while it
  *    runs is reconciled again after this run has settled.
@@ -128,8 +131,9 @@ export class Controller<K extends string = string> {
   }
 
   /**
-   * Asks for `key` to be reconciled: `normal` for an object created, changed or deleted, `low` for
-   * a periodic resync. Keys enqueued before start() wait for it; after stop() they are ignored.
+   * Asks for `key` to be reconciled: `normal` for an object created, changed or deleted, `low` when
+   * every key is enqueued at once (see Priority). Keys enqueued before start() wait for it; after
+   * stop() they are ignored.
    */
   enqueue(key: K, priority: Priority = 'normal'): void {
     this.#queue.add(key, { priority });

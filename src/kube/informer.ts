@@ -1,14 +1,13 @@
 // A list-then-watch cache of one resource (client-go's reflector and informer): relists on 410, reconnects with backoff, resyncs, loses no change.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { KubeApiError, toKubeApiError } from './api-error.ts';
 import type { KubeClient } from './client.ts';
 import {
-  KubeApiError,
   isResourceExpired,
   isResourceVersionTooLarge,
   listPage,
   openWatch,
-  toKubeApiError,
   type WatchEvent,
 } from './watch.ts';
 
@@ -113,8 +112,6 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly backoff?: BackoffOptions;
   /** Objects per LIST page; default 500. */
   readonly pageSize?: number;
-  /** Limit for each LIST page and for a watch to be accepted; default 60 s. */
-  readonly requestTimeoutMs?: number;
   /** Told of lists, failures, relists and resyncs (for metrics); must not throw, is guarded anyway. */
   readonly observe?: (event: InformerEvent) => void;
   /** Names the informer in error messages; default the path. */
@@ -140,7 +137,8 @@ export type CacheChange<T> =
 
 const DEFAULT_WATCHDOG_MS = 180_000;
 const DEFAULT_PAGE_SIZE = 500;
-const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/** Limit for each LIST page, and for the apiserver to accept a watch. */
+const REQUEST_TIMEOUT_MS = 60_000;
 /** A watch that ends sooner than this without delivering anything counts as a failure. */
 const MIN_HEALTHY_WATCH_MS = 1_000;
 
@@ -519,10 +517,7 @@ export class Informer<T extends KubernetesObject> {
     let continueToken: string | undefined;
     let resourceVersion = '';
     do {
-      const page = deadline(
-        this.#abort.signal,
-        this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      );
+      const page = deadline(this.#abort.signal, REQUEST_TIMEOUT_MS);
       try {
         const request: ListRequest = {
           namespace: scope.namespace,
@@ -614,7 +609,7 @@ export class Informer<T extends KubernetesObject> {
     const onStop = (): void => controller.abort(this.#abort.signal.reason);
     this.#abort.signal.addEventListener('abort', onStop, { once: true });
     // First the limit for the apiserver to accept the watch, then the watchdog's silence limit.
-    let limitMs = this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    let limitMs = REQUEST_TIMEOUT_MS;
     let stalled = false;
     const onSilence = (): void => {
       stalled = true;

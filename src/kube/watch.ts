@@ -3,9 +3,6 @@ import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-
 import { errorFromStatus, KubeApiError, parseJson, toKubeApiError } from './api-error.ts';
 import type { KubeClient, Query } from './client.ts';
 
-export { errorFromStatus, KubeApiError, toKubeApiError };
-export type { Query };
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

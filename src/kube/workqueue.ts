@@ -2,8 +2,9 @@
 import { createDefaultRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
 /**
- * `normal` for keys whose object was created or changed; `low` for periodic refreshes (resyncs),
- * so that a resync of thousands of keys does not delay the reaction to an edit.
+ * `normal` for keys whose object was created or changed; `low` for every key enqueued at once (an
+ * informer resync, the operator re-checking all items when Connect fails or recovers), so that
+ * thousands of them do not delay the reaction to an edit.
  */
 export type Priority = 'normal' | 'low';
 
@@ -282,10 +283,10 @@ export class WorkQueue<K extends string = string> {
   }
 
   /** Adds `key` after the rate limiter's delay, counting one more failure of it. */
-  addRateLimited(key: K, options: AddOptions = {}): void {
+  addRateLimited(key: K): void {
     if (this.#state !== 'running') return;
     this.#emit('retry');
-    this.addAfter(key, this.#limiter.when(key), options);
+    this.addAfter(key, this.#limiter.when(key));
   }
 
   /** Resets `key`'s backoff; it does not remove `key` from the queue. */

@@ -42,25 +42,12 @@ import {
 } from './certificates.ts';
 import {
   checkRotationOptions,
-  DEFAULT_CERT_VALIDITY_MS,
-  DEFAULT_ROTATE_BEFORE_MS,
   CA_VALIDITY_FACTOR,
   DEFAULT_CA_PROPAGATION_MS,
   PUBLISH_RECHECK_MS,
   DEFAULT_CA_COMMON_NAME,
   type RotationOptions,
 } from './rotation-settings.ts';
-
-export {
-  checkRotationOptions,
-  DEFAULT_CERT_VALIDITY_MS,
-  DEFAULT_ROTATE_BEFORE_MS,
-  CA_VALIDITY_FACTOR,
-  DEFAULT_CA_PROPAGATION_MS,
-  PUBLISH_RECHECK_MS,
-  DEFAULT_CA_COMMON_NAME,
-  type RotationOptions,
-};
 
 /** The self-managed mode's Secret data, decoded (every value is text). */
 export interface StoredTlsBundle {

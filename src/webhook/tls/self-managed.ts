@@ -13,17 +13,18 @@ import { serverSideApply } from '../../kube/apply.ts';
 import { CONTENT_TYPE, type KubeClient } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
 import { resourcePath } from '../../kube/resources.ts';
+import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_LABEL_VALUE } from '../annotations.ts';
 import {
   applyPlan,
   caBundleOf,
   reconcileTlsBundle,
   tlsBundleFromSecretData,
   tlsBundleToSecretData,
-  type RotationOptions,
   type StoredTlsBundle,
 } from './bundle.ts';
 import type { PemKeyPair } from './certificates.ts';
 import { validateKeyPair } from './file-watcher.ts';
+import type { RotationOptions } from './rotation-settings.ts';
 
 /** Set it (to any new value, e.g. a timestamp) on the TLS Secret to have the leader rotate the CA. */
 export const ROTATE_CA_ANNOTATION = 'op-kube.io/rotate-ca';
@@ -80,7 +81,7 @@ export function registeredConfiguration(
         reinvocationPolicy: 'IfNeeded',
         matchPolicy: 'Equivalent',
         namespaceSelector: {
-          matchLabels: { 'secrets-injection': 'enabled' },
+          matchLabels: { [INJECTION_NAMESPACE_LABEL]: INJECTION_NAMESPACE_LABEL_VALUE },
           matchExpressions: [
             { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
           ],

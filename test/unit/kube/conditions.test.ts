@@ -5,7 +5,6 @@ import fc from 'fast-check';
 import {
   findCondition,
   isConditionTrue,
-  removeCondition,
   setCondition,
   type Condition,
   type ConditionInput,
@@ -159,7 +158,7 @@ describe('setCondition', () => {
   });
 });
 
-describe('findCondition / isConditionTrue / removeCondition', () => {
+describe('findCondition / isConditionTrue', () => {
   const list = setCondition(
     setCondition(undefined, ready, t0),
     { type: 'Degraded', status: 'False', reason: 'OK', message: '' },
@@ -176,14 +175,5 @@ describe('findCondition / isConditionTrue / removeCondition', () => {
     assert.equal(isConditionTrue(list, 'Ready'), true);
     assert.equal(isConditionTrue(list, 'Degraded'), false);
     assert.equal(isConditionTrue(list, 'Missing'), false);
-  });
-
-  it('removes by type, returning the same list when there is nothing to remove', () => {
-    assert.deepEqual(
-      removeCondition(list, 'Ready').map((condition) => condition.type),
-      ['Degraded'],
-    );
-    assert.equal(removeCondition(list, 'Missing'), list);
-    assert.deepEqual(removeCondition(undefined, 'Ready'), []);
   });
 });

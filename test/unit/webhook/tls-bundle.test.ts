@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
-  PUBLISH_RECHECK_MS,
   applyPlan,
   caBundleOf,
   planRotation,
@@ -10,10 +9,13 @@ import {
   tlsBundleFromSecretData,
   tlsBundleToSecretData,
   type KeepPlan,
-  type RotationOptions,
   type RotationPlan,
   type StoredTlsBundle,
 } from '../../../src/webhook/tls/bundle.ts';
+import {
+  PUBLISH_RECHECK_MS,
+  type RotationOptions,
+} from '../../../src/webhook/tls/rotation-settings.ts';
 import {
   describeCertificate,
   generateCertificateAuthority,

@@ -3,12 +3,8 @@ import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import {
-  applyPlan,
-  planRotation,
-  type RotationOptions,
-  type StoredTlsBundle,
-} from '../../../src/webhook/tls/bundle.ts';
+import { applyPlan, planRotation, type StoredTlsBundle } from '../../../src/webhook/tls/bundle.ts';
+import { type RotationOptions } from '../../../src/webhook/tls/rotation-settings.ts';
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
