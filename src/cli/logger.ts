@@ -1,4 +1,4 @@
-// The JSON logger every long-running op-kube command uses, with credentials redacted.
+// The JSON logger every long-running op-kube command uses, with credentials redacted; zap's console layout on request.
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
@@ -69,4 +69,52 @@ export function createLogger(
     hooks: { streamWrite: scrubCredentials },
   };
   return destination ? pino(options, destination) : pino(options);
+}
+
+const LEVEL_NAMES: Readonly<Record<number, string>> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
+
+function columnText(value: unknown): string {
+  if (value === undefined) return '';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * One JSON line as zap's console encoder (`--zap-encoder=console`) lays it out: time, level,
+ * component and message separated by tabs, then every other field as JSON. A line that is not a
+ * JSON object is passed on unchanged.
+ */
+export function consoleLine(jsonLine: string): string {
+  let record: unknown;
+  try {
+    record = JSON.parse(jsonLine);
+  } catch {
+    return jsonLine;
+  }
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) return jsonLine;
+  const { time, level, component, msg, ...fields } = record as Record<string, unknown>;
+  const columns = [
+    typeof time === 'number' ? new Date(time).toISOString() : columnText(time),
+    (typeof level === 'number' ? LEVEL_NAMES[level] : undefined) ?? columnText(level),
+    columnText(component),
+    columnText(msg),
+  ];
+  if (Object.keys(fields).length > 0) columns.push(JSON.stringify(fields));
+  return `${columns.join('\t')}\n`;
+}
+
+/**
+ * A destination writing zap's console layout to `output` (default stdout). Lines reach it after
+ * redaction and scrubbing, as they reach the JSON destination.
+ */
+export function consoleDestination(
+  output: { write(text: string): unknown } = process.stdout,
+): DestinationStream {
+  return { write: (line: string) => void output.write(consoleLine(line)) };
 }

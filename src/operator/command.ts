@@ -1,6 +1,6 @@
 // `op-kube operator`: parses 1Password's configuration, then runs until SIGTERM or lost leadership.
 import type { Command } from '../cli/command.ts';
-import { createLogger } from '../cli/logger.ts';
+import { consoleDestination, createLogger } from '../cli/logger.ts';
 import { ExitCode } from '../cli/errors.ts';
 import { operatorFlags, parseOperatorConfig } from './config.ts';
 
@@ -15,7 +15,11 @@ export const operatorCommand: Command = {
   details: DETAILS,
   async run(flags, io) {
     const config = parseOperatorConfig(flags, io.env);
-    const logger = createLogger('operator', config.log.level);
+    const logger = createLogger(
+      'operator',
+      config.log.level,
+      config.log.pretty ? consoleDestination() : undefined,
+    );
     for (const { flag, why } of config.ignoredFlags)
       logger.info({ flag }, `flag accepted without effect: ${why}`);
     // Loaded only to run: `op-kube connect-local` or `--help` need none of the operator's modules.

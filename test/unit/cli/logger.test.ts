@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { createLogger } from '../../../src/cli/logger.ts';
+import { consoleDestination, consoleLine, createLogger } from '../../../src/cli/logger.ts';
 
 const TOKEN =
   'eyJhbGciOiJFUzI1NiIsImtpZCI6ImNhbmFyeSJ9.eyJzdWIiOiJjYW5hcnktc3ViamVjdCIsImp0aSI6ImNhbmFyeSJ9.c2lnbmF0dXJlLWNhbmFyeS1zaWduYXR1cmUtY2FuYXJ5';
@@ -94,5 +94,43 @@ describe('createLogger', () => {
     assert.match(output, /could not parse \[redacted private key\]/);
     assert.match(output, /Authorization: Bearer \[redacted\] refused/);
     assert.match(output, /Invalid bearer token: the token has been revoked/);
+  });
+});
+
+describe('consoleLine (--zap-encoder=console)', () => {
+  it("lays a JSON line out as zap's console encoder does: time, level, component, message, fields", () => {
+    const line = JSON.stringify({
+      level: 40,
+      time: Date.UTC(2026, 0, 2, 3, 4, 5, 678),
+      component: 'operator',
+      key: 'team-a/database',
+      msg: 'reconcile failed',
+    });
+    assert.equal(
+      consoleLine(`${line}\n`),
+      '2026-01-02T03:04:05.678Z\tWARN\toperator\treconcile failed\t{"key":"team-a/database"}\n',
+    );
+    const bare = JSON.stringify({ level: 30, time: 0, component: 'operator', msg: 'leading' });
+    assert.equal(consoleLine(bare), '1970-01-01T00:00:00.000Z\tINFO\toperator\tleading\n');
+    assert.equal(consoleLine('not json\n'), 'not json\n');
+  });
+
+  it('writes lines redacted and scrubbed as the JSON destination does', () => {
+    const written: string[] = [];
+    const logger = createLogger(
+      'test',
+      'debug',
+      consoleDestination({ write: (text: string) => written.push(text) }),
+    );
+    logger.info({ token: TOKEN, name: 'web' }, 'top-level token');
+    logger.warn({ err: new Error(`echoed Bearer ${TOKEN}`) }, 'failed');
+    const output = written.join('');
+    assert.equal(written.length, 2);
+    assert.ok(!output.includes(TOKEN), `token leaked:\n${output}`);
+    assert.match(
+      written[0] ?? '',
+      /^\S+Z\tINFO\ttest\ttop-level token\t\{"token":"\[redacted\]","name":"web"\}\n$/,
+    );
+    assert.match(written[1] ?? '', /\tWARN\ttest\tfailed\t.*echoed Bearer \[redacted\]/);
   });
 });
