@@ -2,23 +2,13 @@
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Registry } from 'prom-client';
+import { listen } from '../util/http-server.ts';
 
 export interface Readiness {
   /** Undefined when ready, else why not (shown in the /readyz body). */
   (): string | undefined;
-}
-
-function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
 }
 
 export async function serveProbes(
@@ -60,11 +50,4 @@ export async function serveMetrics(
       )
     : createHttpServer(app);
   return { server, port: (await listen(server, address.host, address.port)).port };
-}
-
-export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
 }

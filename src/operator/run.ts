@@ -12,6 +12,7 @@ import { Informer, withoutFieldSets, type InformerEvent } from '../kube/informer
 import { KubeClient } from '../kube/client.ts';
 import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector, ONEPASSWORD_LEADER_ELECTION_ID } from '../kube/leader-election.ts';
+import { closeServer } from '../util/http-server.ts';
 import {
   ALLOWED_VAULTS_ANNOTATION,
   ITEM_PATH_ANNOTATION,
@@ -21,7 +22,7 @@ import {
 } from './annotations.ts';
 import { DeploymentReconciler } from './deployment-reconciler.ts';
 import type { OperatorConfig } from './config.ts';
-import { closeServer, serveMetrics, serveProbes } from './endpoints.ts';
+import { serveMetrics, serveProbes } from './endpoints.ts';
 import { classifyFailure } from './failure.ts';
 import { OnePasswordItemReconciler, type OnePasswordItem } from './item-reconciler.ts';
 import { ItemSource, type ItemRef } from './item-source.ts';

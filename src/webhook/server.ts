@@ -1,8 +1,8 @@
 // The injector's HTTPS server: POST /inject for AdmissionReviews, probes and metrics, with a serving certificate that can be swapped while it runs.
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { closeServer, listen } from '../util/http-server.ts';
 import { reviewReply, type AdmissionReviewResponse } from './admission.ts';
 import { MAX_REVIEW_CONTAINERS, MAX_REVIEW_DEPTH, jsonShape } from './json-depth.ts';
 import type { AdmissionOutcome, WebhookMetrics } from './metrics.ts';
@@ -131,15 +131,9 @@ export class WebhookServer {
   }
 
   /** Listens; resolves to the bound port. */
-  start(): Promise<number> {
+  async start(): Promise<number> {
     const { host, port } = this.#options;
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve((this.#server.address() as AddressInfo).port);
-      });
-    });
+    return (await listen(this.#server, host, port)).port;
   }
 
   /** New connections use `pair`; established ones keep theirs, as TLS sessions must. */
@@ -149,10 +143,7 @@ export class WebhookServer {
 
   /** Stops accepting connections and waits for requests in flight. */
   stop(): Promise<void> {
-    this.#closing ??= new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeIdleConnections();
-    });
+    this.#closing ??= closeServer(this.#server);
     return this.#closing;
   }
 
