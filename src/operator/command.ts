@@ -23,7 +23,7 @@ export const operatorCommand: Command = {
     for (const { flag, why } of config.ignoredFlags)
       logger.info({ flag }, `flag accepted without effect: ${why}`);
     // Loaded only to run: `op-kube connect-local` or `--help` need none of the operator's modules.
-    const { runOperator } = await import('./run.ts');
+    const { runOperator } = await import('./setup.ts');
     const operator = await runOperator(config, io.env, logger);
     const onSignal = (): void => void operator.stop();
     process.once('SIGTERM', onSignal);

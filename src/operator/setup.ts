@@ -1,0 +1,304 @@
+// Starts the operator: what it watches, what each controller reconciles on, and the manager that runs it all.
+import { readFileSync } from 'node:fs';
+import { getCACertificates } from 'node:tls';
+import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { ConnectClient } from '../connect/index.ts';
+import { controllerFor, ownersOf, ownKey } from '../kube/builder.ts';
+import { KubeClient } from '../kube/client.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { Informer, withoutFieldSets } from '../kube/informer.ts';
+import { loadKubeConfig } from '../kube/kubeconfig.ts';
+import { LeaderElector, ONEPASSWORD_LEADER_ELECTION_ID } from '../kube/leader-election.ts';
+import { Manager, type ElectionFactory } from '../kube/manager.ts';
+import { closeServer } from '../util/http-server.ts';
+import { ALLOWED_VAULTS_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './annotations.ts';
+import type { OperatorConfig } from './config.ts';
+import { ConnectHealth } from './connect-health.ts';
+import { DeploymentReconciler } from './deployment-reconciler.ts';
+import { serveMetrics, serveProbes } from './endpoints.ts';
+import { OnePasswordItemReconciler, type OnePasswordItem } from './item-reconciler.ts';
+import { ItemSource } from './item-source.ts';
+import { createOperatorMetrics } from './metrics.ts';
+import { NamespaceWatch } from './namespace-watch.ts';
+import { informerObserver, reconcileReporter } from './observe.ts';
+import { Poller } from './poller.ts';
+import { WorkloadRestarter } from './restarter.ts';
+import { VaultGate } from './vault-gate.ts';
+import {
+  asksForSecret,
+  deploymentRequestChanged,
+  itemChanged,
+  itemOfSameName,
+  secretChanged,
+} from './watches.ts';
+
+/** Per attempt of a change-detection poll (which gets one retry). */
+const POLL_TIMEOUT_MS = 5000;
+/** After a failure that cannot heal by retrying alone (a Secret held by another), look again. */
+const BLOCKED_RECHECK_MS = 5 * 60_000;
+const never = (): boolean => false;
+
+export interface RunningOperator {
+  /** Resolves once the operator has stopped (after stop(), or when leadership was lost). */
+  readonly stopped: Promise<void>;
+  stop(): Promise<void>;
+  readonly probePort?: number;
+  readonly metricsPort?: number;
+}
+
+/** Connect over HTTPS with a private CA: SSL_CERT_FILE adds to the CAs Node already trusts. */
+function connectCa(caFile: string | undefined): string | undefined {
+  if (!caFile) return undefined;
+  return [...getCACertificates('default'), readFileSync(caFile, 'utf8')].join('\n');
+}
+
+export async function runOperator(
+  config: OperatorConfig,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<RunningOperator> {
+  const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
+  const identity = env.POD_NAME ?? `op-kube-operator-${process.pid}`;
+  const namespaces = config.watchNamespaces;
+  const kube = new KubeClient(loaded, {
+    qps: config.kubeApi.qps,
+    burst: config.kubeApi.burst,
+    userAgent: 'op-kube-operator',
+    onPoolReplaced: (event) => {
+      metrics.apiserverPoolReplaced(event.pool);
+      logger.warn(
+        { pool: event.pool, reason: event.reason, consecutive: event.consecutive },
+        'apiserver connections kept failing; replaced the pool',
+      );
+    },
+  });
+  const connect = {
+    host: config.connect.host,
+    token: config.connect.token,
+    ...(config.connect.caFile ? { ca: connectCa(config.connect.caFile) } : {}),
+    onCall: (call: Parameters<typeof metrics.connectCall>[0]) => metrics.connectCall(call),
+    userAgent: 'op-kube-operator',
+  };
+  // Item reads: one retry rides out a blip; the work queue's backoff retries after that, so more
+  // retries here only keep a hung Connect hidden behind Synced (10 s per attempt).
+  const client = new ConnectClient({ ...connect, retries: 1 });
+  // Change detection: a failed poll is repeated within seconds anyway, and a hung Connect must
+  // show on the items at once, not after every retry timed out (decision 014).
+  const pollClient = new ConnectClient({ ...connect, timeoutMs: POLL_TIMEOUT_MS, retries: 1 });
+  const source = new ItemSource({ client, pollClient });
+
+  const manager = new Manager({
+    ...(config.leaderElection.enabled
+      ? { election: leaderElection(config, env, loaded.namespace, kube, identity, logger) }
+      : {}),
+    onLeadership: (event) =>
+      event === 'started'
+        ? logger.info({ identity }, 'became leader')
+        : // As controller-runtime does: a replica that lost its lease exits and is restarted fresh.
+          logger.warn('lost leadership; stopping'),
+  });
+  const informer = <T extends KubernetesObject>(name: string, path: string, selector?: string) =>
+    manager.addCache(
+      new Informer<T>({
+        client: kube,
+        path,
+        decode: (raw) => withoutFieldSets(raw as T),
+        namespaces,
+        name,
+        observe: informerObserver(logger, name),
+        ...(selector ? { labelSelector: selector } : {}),
+      }),
+    );
+  const items = informer<OnePasswordItem>(
+    'onepassworditems',
+    '/apis/onepassword.com/v1/namespaces/{namespace}/onepassworditems',
+  );
+  const secrets = informer<V1Secret>(
+    'managed secrets',
+    '/api/v1/namespaces/{namespace}/secrets',
+    `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+  );
+  const deployments = informer<V1Deployment>(
+    'deployments',
+    '/apis/apps/v1/namespaces/{namespace}/deployments',
+  );
+  // The vault access policy: each namespace's op-kube.io/allowed-vaults and --vault-policy.
+  const namespaceWatch = manager.addCache(
+    new NamespaceWatch({
+      client: kube,
+      namespaces,
+      observe: informerObserver(logger, 'namespaces'),
+    }),
+  );
+
+  const metrics = createOperatorMetrics(() => {
+    const counts = new Map<string, number>();
+    for (const item of items.list()) {
+      const reason = OnePasswordItemReconciler.readyOf(item)?.reason ?? 'Unknown';
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    }
+    return counts;
+  });
+  const events = new EventRecorder(kube, {
+    component: 'onepassword.com/op-kube',
+    instance: identity,
+    onError: (error, event) => logger.warn({ err: error, event }, 'could not record an Event'),
+  });
+  const restarter = new WorkloadRestarter({
+    client: kube,
+    events,
+    logger,
+    autoRestart: config.autoRestart,
+  });
+  const vaultGate = new VaultGate({
+    policy: config.vaultPolicy,
+    namespaces: namespaceWatch,
+    source,
+  });
+  const shared = { client: kube, secrets, source, vaultGate, events, logger };
+  const reconciler = new OnePasswordItemReconciler({
+    ...shared,
+    items,
+    enableAnnotations: config.enableAnnotations,
+    allowEmptyValues: config.allowEmptyValues,
+    onSecretChanged: (namespace, secretName, item) =>
+      restarter.secretChanged(namespace, secretName, item),
+    blockedRecheckMs: BLOCKED_RECHECK_MS,
+  });
+  const deploymentReconciler = new DeploymentReconciler({
+    ...shared,
+    deployments,
+    allowEmptyValues: config.allowEmptyValues,
+    onSecretChanged: (namespace, secretName) => restarter.secretChanged(namespace, secretName, {}),
+    blockedRecheckMs: BLOCKED_RECHECK_MS,
+  });
+  const health = new ConnectHealth({ pollingIntervalMs: config.pollingIntervalMs });
+  const poller = new Poller({
+    source,
+    health,
+    fullCheckEvery: config.fullCheckEvery,
+    metrics,
+    logger,
+    watched: () => [...reconciler.watchedRefs(), ...deploymentReconciler.watchedRefs()],
+  });
+  const reported = reconcileReporter(logger);
+
+  controllerFor(manager, {
+    name: 'onepassworditem',
+    reconciler,
+    concurrency: config.concurrency,
+    queue: { metrics: metrics.queue },
+    onResult: (key, outcome, durationMs, error) =>
+      metrics.reconciled(outcome, reported(key, outcome, error), durationMs),
+  })
+    .for(items, { update: itemChanged })
+    // A managed Secret edited or deleted by hand is restored at once, from the cached item.
+    .watches(secrets, ownersOf('OnePasswordItem'), { add: never, update: secretChanged })
+    // A Secret name freed: the item refused it because another claimant held it may take it.
+    .watches(secrets, itemOfSameName, { add: never, update: never })
+    .watchesKeys((enqueue) =>
+      namespaceWatch.onAnnotationChange(ALLOWED_VAULTS_ANNOTATION, (namespace) =>
+        enqueue(items.list(namespace).flatMap(ownKey)),
+      ),
+    )
+    .watchesKeys((enqueue) =>
+      poller.onEvent((event) =>
+        event.type === 'changed'
+          ? enqueue(reconciler.keysUsing(event.ref))
+          : enqueue(items.keys(), 'low'),
+      ),
+    )
+    .complete();
+  controllerFor(manager, {
+    name: 'deployment',
+    reconciler: deploymentReconciler,
+    concurrency: config.concurrency,
+    onResult: (key, outcome, _durationMs, error) => void reported(key, outcome, error),
+  })
+    .for(deployments, {
+      add: asksForSecret,
+      update: deploymentRequestChanged,
+      delete: asksForSecret,
+    })
+    .watches(secrets, ownersOf('Deployment'), { add: never, update: secretChanged })
+    .watches(
+      secrets,
+      (secret) =>
+        deploymentReconciler.keysRequesting(
+          secret.metadata?.namespace ?? '',
+          secret.metadata?.name ?? '',
+        ),
+      { add: never, update: never },
+    )
+    .watchesKeys((enqueue) =>
+      namespaceWatch.onAnnotationChange(ALLOWED_VAULTS_ANNOTATION, (namespace) =>
+        enqueue(deployments.list(namespace).filter(asksForSecret).flatMap(ownKey)),
+      ),
+    )
+    .watchesKeys((enqueue) =>
+      poller.onEvent((event) =>
+        event.type === 'changed'
+          ? enqueue(deploymentReconciler.keysUsing(event.ref))
+          : enqueue(deployments.keys(), 'low'),
+      ),
+    )
+    .complete();
+  // After the controllers it feeds: the first poll's changes find them running.
+  manager.add(poller, { leaderOnly: true });
+  manager.addReadiness(() => health.notReady());
+
+  const probes = config.probeAddress
+    ? await serveProbes(config.probeAddress, () => manager.notReady())
+    : undefined;
+  const metricsServer = config.metrics.address
+    ? await serveMetrics(config.metrics.address, metrics.registry, config.metrics.tls)
+    : undefined;
+  // Closed last to first: the Events flushed, then the listeners, then the clients.
+  manager.addCloser(() => kube.close());
+  manager.addCloser(() => Promise.all([client.close(), pollClient.close()]));
+  if (metricsServer) manager.addCloser(() => closeServer(metricsServer.server));
+  if (probes) manager.addCloser(() => closeServer(probes.server));
+  manager.addCloser(() => events.flush());
+
+  await manager.start();
+  logger.info(
+    { namespaces: namespaces.length ? namespaces : 'all', items: items.keys().length },
+    'caches synced',
+  );
+  return {
+    stopped: manager.stopped,
+    stop: () => manager.stop(),
+    ...(probes ? { probePort: probes.port } : {}),
+    ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
+  };
+}
+
+/** --leader-elect: 1Password's Lease, in the pod's namespace unless told otherwise. */
+function leaderElection(
+  config: OperatorConfig,
+  env: NodeJS.ProcessEnv,
+  kubeconfigNamespace: string | undefined,
+  kube: KubeClient,
+  identity: string,
+  logger: Logger,
+): ElectionFactory {
+  const namespace = config.leaderElection.namespace ?? env.POD_NAMESPACE ?? kubeconfigNamespace;
+  if (!namespace) {
+    throw new Error(
+      '--leader-elect needs a namespace for its Lease: set --leader-election-namespace or POD_NAMESPACE',
+    );
+  }
+  return (callbacks) =>
+    new LeaderElector(kube, {
+      namespace,
+      name: ONEPASSWORD_LEADER_ELECTION_ID,
+      identity,
+      callbacks,
+      onError: (error, phase) =>
+        logger.warn(
+          { phase, err: error instanceof Error ? { message: error.message } : undefined },
+          'leader election',
+        ),
+    });
+}
