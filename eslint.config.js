@@ -62,6 +62,24 @@ export default tseslint.config(
   },
   ...boundaries,
   {
+    // @kubernetes/client-node is a dev dependency, absent from the image: src may use its types only.
+    files: ['src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@kubernetes/client-node',
+              allowTypeImports: true,
+              message: 'a dev dependency, not in the image: import its types only (import type)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
