@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { withDirectoryLock } from '../util/directory-lock.ts';
 import { newId } from './ids.ts';
+import { OpKubeError } from '../kube/errors.ts';
 
 export const CREDENTIALS_FILE = '1password-credentials.json';
 
@@ -18,8 +19,12 @@ export interface ServerCredentials {
   readonly signingKey: string;
 }
 
-export class CredentialsExistError extends Error {
+export class CredentialsExistError extends OpKubeError<'CredentialsExist'> {
   override readonly name = 'CredentialsExistError';
+
+  constructor(message: string) {
+    super('CredentialsExist', message);
+  }
 }
 
 function freshCredentials(): ServerCredentials {

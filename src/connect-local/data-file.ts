@@ -6,6 +6,7 @@ import { looksLikeId, type Vault } from '../connect/index.ts';
 import { HttpError } from './errors.ts';
 import { newId } from './ids.ts';
 import { buildItem, type StoredFile, type StoredItem } from './item-input.ts';
+import { OpKubeError } from '../kube/errors.ts';
 
 export interface SeedVault {
   readonly vault: Vault;
@@ -13,8 +14,12 @@ export interface SeedVault {
 }
 
 /** A data file that cannot be used; the message names the entry at fault. */
-export class DataFileError extends Error {
+export class DataFileError extends OpKubeError<'InvalidDataFile'> {
   override readonly name = 'DataFileError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('InvalidDataFile', message, options);
+  }
 }
 
 type Json = Record<string, unknown>;

@@ -1,12 +1,14 @@
 // connect-local's typed failures; each maps to the HTTP status and JSON body Connect answers with.
-import type { ErrorBody } from '../connect/index.ts';
+import { reasonForStatus, type ConnectErrorReason, type ErrorBody } from '../connect/index.ts';
+import { OpKubeError } from '../kube/errors.ts';
 
-export class HttpError extends Error {
+/** An answer with `status`; its reason is the one a Connect client gives that status. */
+export class HttpError extends OpKubeError<ConnectErrorReason> {
   override readonly name: string = 'HttpError';
   readonly status: number;
 
   constructor(status: number, message: string) {
-    super(message);
+    super(reasonForStatus(status), message);
     this.status = status;
   }
 

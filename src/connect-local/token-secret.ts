@@ -8,6 +8,7 @@ import { KubeConfigError, loadKubeConfig, type LoadedKubeConfig } from '../kube/
 import { resourcePath } from '../kube/resources.ts';
 import type { Grant } from './token-registry.ts';
 import type { VaultGrant } from './tokens.ts';
+import { OpKubeError } from '../kube/errors.ts';
 
 export interface TokenSecretRef {
   readonly namespace: string;
@@ -17,8 +18,12 @@ export interface TokenSecretRef {
 }
 
 /** Filling the token Secret failed; the message says what to fix and never holds a token. */
-export class TokenSecretError extends Error {
+export class TokenSecretError extends OpKubeError<'TokenSecretFailed'> {
   override readonly name = 'TokenSecretError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('TokenSecretFailed', message, options);
+  }
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

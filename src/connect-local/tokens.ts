@@ -8,6 +8,7 @@ import { withDirectoryLock } from '../util/directory-lock.ts';
 import type { ServerCredentials } from './credentials.ts';
 import { newId } from './ids.ts';
 import { CONNECT_AUDIENCE, VAULT_READ, VAULT_WRITE, signToken } from './jwt.ts';
+import { OpKubeError } from '../kube/errors.ts';
 
 export const TOKENS_FILE = 'tokens.json';
 
@@ -34,8 +35,12 @@ interface TokensFile {
 }
 
 /** A token command that cannot be carried out; the CLI prints it and exits 1. */
-export class TokenCommandError extends Error {
+export class TokenCommandError extends OpKubeError<'InvalidTokenCommand'> {
   override readonly name = 'TokenCommandError';
+
+  constructor(message: string) {
+    super('InvalidTokenCommand', message);
+  }
 }
 
 export interface VaultSpec {

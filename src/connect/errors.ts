@@ -1,4 +1,5 @@
 // The one error type Connect calls fail with: a machine reason for conditions and metrics, a human message.
+import { OpKubeError } from '../kube/errors.ts';
 
 export const CONNECT_ERROR_REASONS = [
   'Unauthorized',
@@ -44,18 +45,16 @@ export interface ConnectErrorInit {
   attempts?: number;
 }
 
-export class ConnectError extends Error {
+export class ConnectError extends OpKubeError<ConnectErrorReason> {
   override readonly name = 'ConnectError';
   readonly status: number;
-  readonly reason: ConnectErrorReason;
   readonly method: string;
   readonly endpoint: string;
   readonly attempts: number;
 
   constructor(init: ConnectErrorInit, message: string) {
-    super(message);
+    super(init.reason ?? reasonForStatus(init.status), message);
     this.status = init.status;
-    this.reason = init.reason ?? reasonForStatus(init.status);
     this.method = init.method;
     this.endpoint = init.endpoint;
     this.attempts = init.attempts ?? 1;

@@ -1,4 +1,5 @@
 // The SCIM-like `attr op "value"` filters Connect accepts on vault and item lists.
+import { OpKubeError } from '../kube/errors.ts';
 
 export const FILTER_ATTRIBUTES = ['title', 'name', 'tag'] as const;
 export type FilterAttribute = (typeof FILTER_ATTRIBUTES)[number];
@@ -11,8 +12,12 @@ export interface Filter {
   readonly value: string;
 }
 
-export class FilterSyntaxError extends Error {
+export class FilterSyntaxError extends OpKubeError<'InvalidFilter'> {
   override readonly name = 'FilterSyntaxError';
+
+  constructor(message: string) {
+    super('InvalidFilter', message);
+  }
 }
 
 // Clients do not escape quotes inside the value, so the value runs to the last quote.

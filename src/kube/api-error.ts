@@ -1,4 +1,5 @@
 // The one error type every apiserver call fails with, built from the Status the apiserver answers.
+import { OpKubeError } from './errors.ts';
 
 /** One cause from a Status's details, e.g. the field a 422 Invalid names. */
 export interface KubeStatusCause {
@@ -13,11 +14,9 @@ export interface KubeStatusCause {
  * parsing messages. A call that got no answer (connection refused, timeout, abort) has status 0 and
  * reason `Unavailable` or `Timeout`, so retry loops decide from one type.
  */
-export class KubeApiError extends Error {
+export class KubeApiError extends OpKubeError {
   override readonly name = 'KubeApiError';
   readonly status: number;
-  /** `Status.reason`, or the reason Kubernetes gives the bare HTTP status. */
-  readonly reason: string;
   /** What was attempted, e.g. `apply v1 Secret ns/name`; '' when not named. */
   readonly operation: string;
   readonly causes: readonly KubeStatusCause[];
@@ -32,9 +31,9 @@ export class KubeApiError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    // The reason is `Status.reason`, or the reason Kubernetes gives the bare HTTP status.
+    super(init.reason ?? '', message, options);
     this.status = init.status;
-    this.reason = init.reason ?? '';
     this.operation = init.operation ?? '';
     this.causes = init.causes ?? [];
   }

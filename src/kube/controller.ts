@@ -36,8 +36,9 @@ export interface ReconcileResult {
  *    - resolves `{ requeueAfterMs: n }` with n > 0 and finite → `requeue`: backoff forgotten, and
  *      the key runs again after n ms, or sooner if enqueued or already due sooner. This is for
  *      state no watch reports: a 1Password item, a token's expiry.
- *    - throws or rejects with a TerminalError, or an error whose `cause` chain holds one →
- *      `terminal`: reported, backoff forgotten, not retried, until something enqueues the key anew.
+ *    - throws or rejects with a TerminalError (any OpKubeError with `terminal: true`), or an error
+ *      whose `cause` chain holds one → `terminal`: reported, backoff forgotten, not retried, until
+ *      something enqueues the key anew.
  *    - throws or rejects with anything else → `error`: reported, and retried after the key's
  *      exponential backoff (by default 1 s doubling to 5 min, jittered; a success resets it), or
  *      later while the controller's overall retry rate is used up. A `requeueAfterMs` that is

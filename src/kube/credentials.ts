@@ -8,6 +8,7 @@ import {
   type ExecConfig,
   type UserConfig,
 } from './kubeconfig.ts';
+import { OpKubeError } from './errors.ts';
 
 export interface ClientCertificate {
   readonly cert: string;
@@ -32,8 +33,13 @@ function readPem(data: string | undefined, file: string | undefined): string | u
   return file === undefined ? undefined : readFileSync(file, 'utf8');
 }
 
-export class CredentialError extends Error {
+/** An exec plugin that failed or printed no usable ExecCredential. */
+export class CredentialError extends OpKubeError<'CredentialUnavailable'> {
   override readonly name = 'CredentialError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('CredentialUnavailable', message, options);
+  }
 }
 
 /**

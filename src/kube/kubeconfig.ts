@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import yaml from 'js-yaml';
+import { OpKubeError } from './errors.ts';
 
 /** Where the kubelet mounts a pod's ServiceAccount token, CA and namespace. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -95,14 +96,8 @@ export interface LoadedKubeConfig extends KubeConnectionConfig {
 
 export type KubeConfigErrorReason = 'NotFound' | 'Invalid';
 
-export class KubeConfigError extends Error {
+export class KubeConfigError extends OpKubeError<KubeConfigErrorReason> {
   override readonly name = 'KubeConfigError';
-  readonly reason: KubeConfigErrorReason;
-
-  constructor(reason: KubeConfigErrorReason, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.reason = reason;
-  }
 }
 
 type Fields = Record<string, unknown>;

@@ -1,7 +1,6 @@
 // Turns whatever a sync failed with into the Ready condition's reason and a message with no secret in it.
 import { isConnectError } from '../connect/index.ts';
-import { InvalidItemPathError } from './item-path.ts';
-import { InvalidAnnotationError } from './workload-refs.ts';
+import { isOpKubeError, OpKubeError } from '../kube/errors.ts';
 
 export const READY_REASONS = [
   'Synced',
@@ -22,8 +21,14 @@ export const READY_REASONS = [
 ] as const;
 export type ReadyReason = (typeof READY_REASONS)[number];
 
+type FailedReason = Exclude<ReadyReason, 'Synced'>;
+
+function isFailedReason(reason: string): reason is FailedReason {
+  return reason !== 'Synced' && (READY_REASONS as readonly string[]).includes(reason);
+}
+
 export interface Failure {
-  readonly reason: Exclude<ReadyReason, 'Synced'> | 'SyncFailed';
+  readonly reason: FailedReason | 'SyncFailed';
   readonly message: string;
   /** Retrying cannot help until the object itself changes. */
   readonly terminal: boolean;
@@ -40,20 +45,17 @@ export type BlockedReason =
  * A condition that retrying cannot heal, only a change of the object, the item or another owner:
  * a type conflict, a Secret held by someone else, an item too large for a Secret.
  */
-export class SyncBlockedError extends Error {
+export class SyncBlockedError extends OpKubeError<BlockedReason> {
   override readonly name = 'SyncBlockedError';
-  readonly reason: BlockedReason;
+
   constructor(reason: BlockedReason, message: string) {
-    super(message);
-    this.reason = reason;
+    super(reason, message, { terminal: true });
   }
 }
 
 export function classifyFailure(error: unknown): Failure {
-  if (error instanceof InvalidItemPathError || error instanceof InvalidAnnotationError) {
-    return { reason: error.reason, message: error.message, terminal: true };
-  }
-  if (error instanceof SyncBlockedError) {
+  // InvalidItemPathError, InvalidAnnotationError, SyncBlockedError: their reason is the Ready reason.
+  if (isOpKubeError(error) && error.terminal && isFailedReason(error.reason)) {
     return { reason: error.reason, message: error.message, terminal: true };
   }
   if (isConnectError(error)) {

@@ -1,4 +1,5 @@
 // Parses `spec.itemPath` (`vaults/<vault>/items/<item>`), each part an id or a title.
+import { OpKubeError } from '../kube/errors.ts';
 
 export interface ItemPath {
   /** Vault id or title, percent-decoded. */
@@ -7,9 +8,13 @@ export interface ItemPath {
   readonly item: string;
 }
 
-export class InvalidItemPathError extends Error {
+/** An itemPath that can never parse: terminal until the object changes. */
+export class InvalidItemPathError extends OpKubeError<'InvalidItemPath'> {
   override readonly name = 'InvalidItemPathError';
-  readonly reason = 'InvalidItemPath';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('InvalidItemPath', message, { ...options, terminal: true });
+  }
 }
 
 /** Longest itemPath accepted; the CRD enforces the same limit. */

@@ -1,6 +1,7 @@
 // Whether a workload uses a Secret, and whether a change should restart it (1Password's precedence).
 import type { V1PodSpec } from '@kubernetes/client-node';
 import { AUTO_RESTART_ANNOTATION } from './annotations.ts';
+import { OpKubeError } from '../kube/errors.ts';
 
 /**
  * True when any container (init containers too) reads the Secret through env or envFrom, or any
@@ -22,9 +23,13 @@ export function podSpecUsesSecret(spec: V1PodSpec | undefined, secretName: strin
   return inContainers || inVolumes;
 }
 
-export class InvalidAnnotationError extends Error {
+/** An annotation with a value op-kube cannot use: terminal until the object changes. */
+export class InvalidAnnotationError extends OpKubeError<'InvalidAnnotation'> {
   override readonly name = 'InvalidAnnotationError';
-  readonly reason = 'InvalidAnnotation';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('InvalidAnnotation', message, { ...options, terminal: true });
+  }
 }
 
 /** Reads an `auto-restart` annotation: "true"/"false", absent → undefined, else an error. */

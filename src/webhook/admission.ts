@@ -4,6 +4,7 @@ import { mutatePod } from './mutate.ts';
 import type { InjectionOptions } from './mutate.ts';
 import { checkPodShape } from './pod-shape.ts';
 import { quoted } from './quote.ts';
+import { OpKubeError } from '../kube/errors.ts';
 
 /** Both, as 1Password's webhook configuration lists them; the answer uses the request's. */
 export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
@@ -57,10 +58,13 @@ export interface AdmissionReviewResponse {
 }
 
 /** A body that is not an AdmissionReview op-kube can answer: the HTTP layer replies 400. */
-export class InvalidAdmissionReviewError extends Error {
+export class InvalidAdmissionReviewError extends OpKubeError<'InvalidAdmissionReview'> {
   override readonly name = 'InvalidAdmissionReviewError';
-  readonly reason = 'InvalidAdmissionReview';
   readonly httpStatus = 400;
+
+  constructor(message: string) {
+    super('InvalidAdmissionReview', message);
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -9,6 +9,7 @@ import type { AdmissionOutcome, WebhookMetrics } from './metrics.ts';
 import type { InjectionOptions } from './mutate.ts';
 import { quoted } from './quote.ts';
 import type { PemKeyPair } from './tls/certificates.ts';
+import { OpKubeError } from '../kube/errors.ts';
 
 /** Kubernetes objects are limited to about 1.5 MB in etcd; a review carries the object (and on UPDATE the old one too). */
 const BODY_LIMIT = '8mb';
@@ -46,15 +47,15 @@ function status(code: number, reason: string, message: string): StatusBody {
 }
 
 /** A body refused before it is parsed; body-parser passes it on with `status` as the code. */
-class BodyRefusedError extends Error {
+class BodyRefusedError extends OpKubeError<
+  'NestingTooDeep' | 'TooManyValues' | 'UnsupportedMediaType'
+> {
   override readonly name = 'BodyRefusedError';
   readonly status: 400 | 415;
-  readonly reason: 'NestingTooDeep' | 'TooManyValues' | 'UnsupportedMediaType';
 
   constructor(status: 400 | 415, reason: BodyRefusedError['reason'], message: string) {
-    super(message);
+    super(reason, message);
     this.status = status;
-    this.reason = reason;
   }
 }
 

@@ -14,19 +14,14 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { contentHash, type PemKeyPair } from './certificates.ts';
+import { OpKubeError } from '../../kube/errors.ts';
 
 /** Why a key pair cannot be served. Messages name files, never key material. */
 export type TlsKeyPairProblem =
   'Unreadable' | 'InvalidCertificate' | 'InvalidKey' | 'KeyMismatch' | 'Rejected';
 
-export class TlsKeyPairError extends Error {
+export class TlsKeyPairError extends OpKubeError<TlsKeyPairProblem> {
   override readonly name = 'TlsKeyPairError';
-  readonly reason: TlsKeyPairProblem;
-
-  constructor(reason: TlsKeyPairProblem, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.reason = reason;
-  }
 }
 
 /**
