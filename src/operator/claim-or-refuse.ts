@@ -1,7 +1,7 @@
 // Where a reconciler applies the ownership rule: a refused claim becomes an Event on the holder and a SyncBlockedError.
 import type { V1Secret } from '@kubernetes/client-node';
-import type { EventRecorder } from '../kube/events.ts';
 import { SyncBlockedError } from './failure.ts';
+import type { EventSink } from './ports.ts';
 import { claimSecret, holderObject, type SecretClaimant } from './secret-ownership.ts';
 
 /**
@@ -16,7 +16,7 @@ export function claimOrRefuse(
   where: {
     readonly namespace: string;
     readonly secretName: string;
-    readonly events: EventRecorder;
+    readonly events: EventSink;
   },
 ): 'absent' | 'owned' | 'adoptable' {
   const claim = claimSecret(existing, claimant);

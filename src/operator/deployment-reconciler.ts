@@ -6,16 +6,9 @@
 // when no Deployment asks for it any more.
 import type { V1Deployment, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { isKubeApiError } from '../kube/api-error.ts';
-import { serverSideApply } from '../kube/apply.ts';
-import { CONTENT_TYPE, type KubeClient } from '../kube/client.ts';
-import { resourcePath } from '../kube/resources.ts';
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
-import type { EventRecorder } from '../kube/events.ts';
-import type { Informer } from '../kube/informer.ts';
 import {
-  FIELD_MANAGER,
   ITEM_NAME_ANNOTATION,
   ITEM_PATH_ANNOTATION,
   MANAGED_BY_LABEL,
@@ -24,10 +17,9 @@ import {
 import { desiredSecret, sameData, secretDiffers, secretSizeProblem } from './desired-secret.ts';
 import { classifyFailure, SyncBlockedError } from './failure.ts';
 import { parseItemPath } from './item-path.ts';
-import type { ItemRef, ItemSource } from './item-source.ts';
-import type { VaultGate } from './vault-gate.ts';
+import type { ItemRef } from './item-source.ts';
 import { ItemUsers } from './item-users.ts';
-import { readSecret } from './read-secret.ts';
+import type { EventSink, GatedLookup, Items, Lister, SecretStore } from './ports.ts';
 import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { deletableWhenReleased, DEPLOYMENT_KIND } from './secret-ownership.ts';
@@ -72,13 +64,15 @@ function ownerOf(deployment: V1Deployment): V1OwnerReference {
 }
 
 export interface DeploymentReconcilerOptions {
-  readonly client: KubeClient;
-  readonly deployments: Informer<V1Deployment>;
-  readonly secrets: Informer<V1Secret>;
-  readonly source: ItemSource;
+  /** Writes (and uncached reads) of Secrets. */
+  readonly store: SecretStore;
+  readonly deployments: Lister<V1Deployment>;
+  /** op-kube's managed Secrets (the cache); others are read through `store`. */
+  readonly secrets: Lister<V1Secret>;
+  readonly source: Items;
   /** The vault access policy: every item lookup goes through it. */
-  readonly vaultGate: VaultGate;
-  readonly events: EventRecorder;
+  readonly vaultGate: GatedLookup;
+  readonly events: EventSink;
   readonly logger: Logger;
   readonly allowEmptyValues: boolean;
   /** Restarts workloads using the Secret when its data changed. */
@@ -182,7 +176,7 @@ export class DeploymentReconciler implements Reconciler {
     const synced = await this.#options.source.get(ref);
     const existing =
       this.#options.secrets.get(namespace, request.secretName) ??
-      (await readSecret(this.#options.client, namespace, request.secretName));
+      (await this.#options.store.read(namespace, request.secretName));
     claimOrRefuse(
       existing,
       {
@@ -224,10 +218,7 @@ export class DeploymentReconciler implements Reconciler {
         (existing?.metadata?.ownerReferences ?? []).map((owner) => owner.uid).sort(),
       ) !== JSON.stringify(owners.map((owner) => owner.uid).sort());
     if (!existing || ownersChanged || secretDiffers(existing, base)) {
-      await serverSideApply(this.#options.client, desired, {
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      });
+      await this.#options.store.apply(desired);
     }
     const dataChanged = !existing || !sameData(existing, desired);
     const losses = describeKeyLosses(mapped.losses);
@@ -262,74 +253,31 @@ export class DeploymentReconciler implements Reconciler {
         .map(ownerOf);
       if (!deletableWhenReleased(secret)) {
         // Not a Secret Deployments alone hold: only this Deployment's reference goes.
-        await this.#dropReference(secret, uid ?? '');
+        await this.#options.store.dropOwnerReference(secret, uid ?? '');
       } else if (owners.length === 0) {
-        await this.#options.client
-          .request({
-            method: 'DELETE',
-            path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name }),
-            // Never a Secret replaced or changed since the cache saw it.
-            body: {
-              apiVersion: 'v1',
-              kind: 'DeleteOptions',
-              preconditions: {
-                uid: secret.metadata?.uid,
-                resourceVersion: secret.metadata?.resourceVersion,
-              },
-            },
-            operation: `delete v1 Secret ${namespace}/${name}`,
-          })
-          .catch((error: unknown) => {
-            if (!isKubeApiError(error, 404)) throw error;
-          });
+        await this.#options.store.deleteExactly(secret);
       } else {
         // Re-apply what op-kube owns with the smaller owner list: SSA removes only entries the same
         // field manager stops listing.
         const annotations = secret.metadata?.annotations ?? {};
-        await serverSideApply(
-          this.#options.client,
-          {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: {
-              name,
-              namespace,
-              labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
-              annotations: Object.fromEntries(
-                Object.entries(annotations).filter(([annotation]) =>
-                  annotation.startsWith('operator.1password.io/item-'),
-                ),
+        await this.#options.store.apply({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: {
+            name,
+            namespace,
+            labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+            annotations: Object.fromEntries(
+              Object.entries(annotations).filter(([annotation]) =>
+                annotation.startsWith('operator.1password.io/item-'),
               ),
-              ownerReferences: owners,
-            },
-            type: secret.type ?? 'Opaque',
-            data: secret.data ?? {},
+            ),
+            ownerReferences: owners,
           },
-          { fieldManager: FIELD_MANAGER, force: true },
-        );
+          type: secret.type ?? 'Opaque',
+          data: secret.data ?? {},
+        });
       }
     }
-  }
-
-  /** Removes one owner reference by a JSON patch that first tests it is still where it was. */
-  async #dropReference(secret: V1Secret, uid: string): Promise<void> {
-    const index = (secret.metadata?.ownerReferences ?? []).findIndex((owner) => owner.uid === uid);
-    if (index < 0) return;
-    const namespace = secret.metadata?.namespace ?? '';
-    const name = secret.metadata?.name ?? '';
-    await this.#options.client
-      .request({
-        method: 'PATCH',
-        path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name }),
-        body: [
-          { op: 'test', path: `/metadata/ownerReferences/${index}/uid`, value: uid },
-          { op: 'remove', path: `/metadata/ownerReferences/${index}` },
-        ],
-        contentType: CONTENT_TYPE.jsonPatch,
-        operation: `patch v1 Secret ${namespace}/${name}`,
-      })
-      .catch((error: unknown) => {
-        if (!isKubeApiError(error, 404)) throw error;
-      });
   }
 }

@@ -1,16 +1,11 @@
 // Reconciles one OnePasswordItem (by key) into its Secret and its status, level-based.
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { patchStatus, serverSideApply } from '../kube/apply.ts';
-import { CONTENT_TYPE, type KubeClient } from '../kube/client.ts';
-import { resourcePath } from '../kube/resources.ts';
 import { findCondition, setCondition, type Condition } from '../kube/conditions.ts';
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
-import type { EventRecorder } from '../kube/events.ts';
-import type { Informer } from '../kube/informer.ts';
 import { formatTime } from '../kube/micro-time.ts';
-import { FIELD_MANAGER, IGNORE_SECRET_TAG, RESYNC_ANNOTATION } from './annotations.ts';
+import { IGNORE_SECRET_TAG, RESYNC_ANNOTATION } from './annotations.ts';
 import {
   desiredSecret,
   sameData,
@@ -21,10 +16,9 @@ import {
 } from './desired-secret.ts';
 import { SyncBlockedError, classifyFailure } from './failure.ts';
 import { parseItemPath } from './item-path.ts';
-import type { ItemRef, ItemSource } from './item-source.ts';
-import type { VaultGate } from './vault-gate.ts';
+import type { ItemRef } from './item-source.ts';
 import { ItemUsers } from './item-users.ts';
-import { readSecret } from './read-secret.ts';
+import type { EventSink, GatedLookup, Items, Lister, SecretStore, StatusWriter } from './ports.ts';
 import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { OPI_KIND } from './secret-ownership.ts';
@@ -55,13 +49,16 @@ export type SecretChanged = (
 ) => Promise<void>;
 
 export interface ItemReconcilerOptions {
-  readonly client: KubeClient;
-  readonly items: Informer<OnePasswordItem>;
-  readonly secrets: Informer<V1Secret>;
-  readonly source: ItemSource;
+  /** Writes (and uncached reads) of Secrets. */
+  readonly store: SecretStore;
+  readonly status: StatusWriter;
+  readonly items: Lister<OnePasswordItem>;
+  /** op-kube's managed Secrets (the cache); others are read through `store`. */
+  readonly secrets: Lister<V1Secret>;
+  readonly source: Items;
   /** The vault access policy: every item lookup goes through it. */
-  readonly vaultGate: VaultGate;
-  readonly events: EventRecorder;
+  readonly vaultGate: GatedLookup;
+  readonly events: EventSink;
   readonly logger: Logger;
   readonly enableAnnotations: boolean;
   readonly allowEmptyValues: boolean;
@@ -149,8 +146,7 @@ export class OnePasswordItemReconciler implements Reconciler {
     const synced = await source.get(ref);
     const secretName = sanitizeSecretName(item.metadata?.name ?? '');
     const existing =
-      secrets.get(namespace, secretName) ??
-      (await readSecret(this.#options.client, namespace, secretName));
+      secrets.get(namespace, secretName) ?? (await this.#options.store.read(namespace, secretName));
     const owner = ownerOf(item);
     const ownership = claimOrRefuse(
       existing,
@@ -190,11 +186,11 @@ export class OnePasswordItemReconciler implements Reconciler {
     if (tooLarge !== undefined) throw new SyncBlockedError('SecretTooLarge', tooLarge);
     const dataChanged = !frozen && (!existing || !sameData(existing, desired));
     if (!frozen && (!existing || ownership === 'adoptable' || secretDiffers(existing, desired))) {
-      const applied = await serverSideApply(this.#options.client, desired, {
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      });
-      await this.#dropStaleKeys(applied, desired, signal);
+      const applied = await this.#options.store.apply(desired);
+      // Keys another field manager (1Password's operator) wrote that the item no longer has.
+      const stale = staleKeys(applied, desired);
+      if (stale.length > 0)
+        await this.#options.store.dropKeys(namespace, secretName, stale, signal);
     }
     // Adopting a Secret from 1Password's operator only drops keys the item no longer has: the
     // workloads already run with the item's current data, so a migration restarts nothing.
@@ -234,23 +230,6 @@ export class OnePasswordItemReconciler implements Reconciler {
     return {};
   }
 
-  /** Keys another field manager (1Password's operator) wrote that the item no longer has. */
-  async #dropStaleKeys(applied: V1Secret, desired: V1Secret, signal: AbortSignal): Promise<void> {
-    const stale = staleKeys(applied, desired);
-    if (stale.length === 0) return;
-    const namespace = desired.metadata?.namespace ?? '';
-    const name = desired.metadata?.name ?? '';
-    await this.#options.client.request({
-      method: 'PATCH',
-      path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name }),
-      query: { fieldManager: FIELD_MANAGER },
-      body: { data: Object.fromEntries(stale.map((key) => [key, null])) },
-      contentType: CONTENT_TYPE.mergePatch,
-      signal,
-      operation: `patch v1 Secret ${namespace}/${name}`,
-    });
-  }
-
   async #writeStatus(
     item: OnePasswordItem,
     ready: { status: 'True' | 'False'; reason: string; message: string },
@@ -279,17 +258,10 @@ export class OnePasswordItemReconciler implements Reconciler {
           field === 'conditions' || current[field as keyof OnePasswordItemStatus] === value,
       );
     if (unchanged) return;
-    await patchStatus(
-      this.#options.client,
-      {
-        group: OPI_GROUP,
-        version: OPI_VERSION,
-        plural: OPI_PLURAL,
-        namespace: item.metadata?.namespace ?? '',
-        name: item.metadata?.name ?? '',
-      },
+    await this.#options.status.patchStatus(
+      item.metadata?.namespace ?? '',
+      item.metadata?.name ?? '',
       next as Record<string, unknown>,
-      { fieldManager: FIELD_MANAGER },
     );
   }
 

@@ -17,7 +17,14 @@ import type { OperatorConfig } from './config.ts';
 import { ConnectHealth } from './connect-health.ts';
 import { DeploymentReconciler } from './deployment-reconciler.ts';
 import { serveMetrics, serveProbes } from './endpoints.ts';
-import { OnePasswordItemReconciler, type OnePasswordItem } from './item-reconciler.ts';
+import {
+  OPI_GROUP,
+  OPI_PLURAL,
+  OPI_VERSION,
+  OnePasswordItemReconciler,
+  type OnePasswordItem,
+} from './item-reconciler.ts';
+import { kubeItemStatusWriter, kubeSecretStore } from './kube-secret-store.ts';
 import { ItemSource } from './item-source.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import { NamespaceWatch } from './namespace-watch.ts';
@@ -156,9 +163,14 @@ export async function runOperator(
     namespaces: namespaceWatch,
     source,
   });
-  const shared = { client: kube, secrets, source, vaultGate, events, logger };
+  const shared = { store: kubeSecretStore(kube), secrets, source, vaultGate, events, logger };
   const reconciler = new OnePasswordItemReconciler({
     ...shared,
+    status: kubeItemStatusWriter(kube, {
+      group: OPI_GROUP,
+      version: OPI_VERSION,
+      plural: OPI_PLURAL,
+    }),
     items,
     enableAnnotations: config.enableAnnotations,
     allowEmptyValues: config.allowEmptyValues,

@@ -1,0 +1,93 @@
+// The reconcilers' SecretStore and StatusWriter ports on the apiserver.
+import type { V1Secret } from '@kubernetes/client-node';
+import { isKubeApiError } from '../kube/api-error.ts';
+import { patchStatus, serverSideApply } from '../kube/apply.ts';
+import { CONTENT_TYPE, type KubeClient } from '../kube/client.ts';
+import { resourcePath } from '../kube/resources.ts';
+import { FIELD_MANAGER } from './annotations.ts';
+import type { SecretStore, StatusWriter } from './ports.ts';
+import { readSecret } from './read-secret.ts';
+
+const secretPath = (namespace: string, name: string): string =>
+  resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name });
+
+function ignoreNotFound(error: unknown): void {
+  if (!isKubeApiError(error, 404)) throw error;
+}
+
+export function kubeSecretStore(client: KubeClient): SecretStore {
+  return {
+    read: (namespace, name) => readSecret(client, namespace, name),
+    apply: (secret, signal) =>
+      serverSideApply(client, secret, {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+        ...(signal ? { signal } : {}),
+      }),
+    async dropKeys(namespace, name, keys, signal) {
+      await client.request({
+        method: 'PATCH',
+        path: secretPath(namespace, name),
+        query: { fieldManager: FIELD_MANAGER },
+        body: { data: Object.fromEntries(keys.map((key) => [key, null])) },
+        contentType: CONTENT_TYPE.mergePatch,
+        ...(signal ? { signal } : {}),
+        operation: `patch v1 Secret ${namespace}/${name}`,
+      });
+    },
+    async deleteExactly(secret: V1Secret) {
+      const namespace = secret.metadata?.namespace ?? '';
+      const name = secret.metadata?.name ?? '';
+      await client
+        .request({
+          method: 'DELETE',
+          path: secretPath(namespace, name),
+          // Never a Secret replaced or changed since the cache saw it.
+          body: {
+            apiVersion: 'v1',
+            kind: 'DeleteOptions',
+            preconditions: {
+              uid: secret.metadata?.uid,
+              resourceVersion: secret.metadata?.resourceVersion,
+            },
+          },
+          operation: `delete v1 Secret ${namespace}/${name}`,
+        })
+        .catch(ignoreNotFound);
+    },
+    async dropOwnerReference(secret: V1Secret, uid: string) {
+      const index = (secret.metadata?.ownerReferences ?? []).findIndex(
+        (owner) => owner.uid === uid,
+      );
+      if (index < 0) return;
+      const namespace = secret.metadata?.namespace ?? '';
+      const name = secret.metadata?.name ?? '';
+      await client
+        .request({
+          method: 'PATCH',
+          path: secretPath(namespace, name),
+          body: [
+            { op: 'test', path: `/metadata/ownerReferences/${index}/uid`, value: uid },
+            { op: 'remove', path: `/metadata/ownerReferences/${index}` },
+          ],
+          contentType: CONTENT_TYPE.jsonPatch,
+          operation: `patch v1 Secret ${namespace}/${name}`,
+        })
+        .catch(ignoreNotFound);
+    },
+  };
+}
+
+/** Status of OnePasswordItems, by merge patch with op-kube's field manager. */
+export function kubeItemStatusWriter(
+  client: KubeClient,
+  resource: { readonly group: string; readonly version: string; readonly plural: string },
+): StatusWriter {
+  return {
+    async patchStatus(namespace, name, status) {
+      await patchStatus(client, { ...resource, namespace, name }, status, {
+        fieldManager: FIELD_MANAGER,
+      });
+    },
+  };
+}

@@ -1,0 +1,144 @@
+// In-memory ports for the operator's reconcilers: a Secret store that is also the managed-Secret cache, listers, items, events.
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { FullItem } from '../../src/connect/index.ts';
+import type { ItemPath } from '../../src/operator/item-path.ts';
+import type { ItemRef, SyncedItem } from '../../src/operator/item-source.ts';
+import type {
+  EventSink,
+  GatedLookup,
+  Items,
+  Lister,
+  SecretStore,
+  StatusWriter,
+} from '../../src/operator/ports.ts';
+
+const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
+
+/** Objects by namespace/name, as an informer cache answers them. */
+export class MemoryLister<T extends KubernetesObject> implements Lister<T> {
+  readonly objects = new Map<string, T>();
+  put(object: T): T {
+    this.objects.set(keyOf(object.metadata?.namespace, object.metadata?.name ?? ''), object);
+    return object;
+  }
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.objects.get(keyOf(namespace, name));
+  }
+  list(namespace?: string): T[] {
+    return [...this.objects.values()].filter(
+      (object) => namespace === undefined || object.metadata?.namespace === namespace,
+    );
+  }
+}
+
+/**
+ * Secrets as the apiserver would keep them after op-kube's writes: an apply sets op-kube's fields
+ * (and records op-kube as a field manager); the cache is the same map, as if the watch were instant.
+ */
+export class MemorySecretStore extends MemoryLister<V1Secret> implements SecretStore {
+  readonly writes: string[] = [];
+  #version = 0;
+  read(namespace: string, name: string): Promise<V1Secret | undefined> {
+    return Promise.resolve(this.get(namespace, name));
+  }
+  apply(secret: V1Secret): Promise<V1Secret> {
+    const name = secret.metadata?.name ?? '';
+    const existing = this.get(secret.metadata?.namespace, name);
+    this.writes.push(`apply ${name}`);
+    this.#version += 1;
+    const stored: V1Secret = {
+      ...existing,
+      ...secret,
+      metadata: {
+        ...existing?.metadata,
+        ...secret.metadata,
+        uid: existing?.metadata?.uid ?? `uid-${name}`,
+        resourceVersion: String(this.#version),
+        labels: { ...existing?.metadata?.labels, ...secret.metadata?.labels },
+        annotations: { ...existing?.metadata?.annotations, ...secret.metadata?.annotations },
+        managedFields: [{ manager: 'op-kube', operation: 'Apply' }],
+      },
+      data: { ...existing?.data, ...secret.data },
+    };
+    return Promise.resolve(structuredClone(this.put(stored)));
+  }
+  dropKeys(namespace: string, name: string, keys: readonly string[]): Promise<void> {
+    this.writes.push(`drop ${keys.join(',')} from ${name}`);
+    const secret = this.get(namespace, name);
+    for (const key of keys) delete secret?.data?.[key];
+    return Promise.resolve();
+  }
+  deleteExactly(secret: V1Secret): Promise<void> {
+    this.writes.push(`delete ${secret.metadata?.name}`);
+    this.objects.delete(keyOf(secret.metadata?.namespace, secret.metadata?.name ?? ''));
+    return Promise.resolve();
+  }
+  dropOwnerReference(secret: V1Secret, uid: string): Promise<void> {
+    this.writes.push(`drop owner ${uid} from ${secret.metadata?.name}`);
+    const stored = this.get(secret.metadata?.namespace, secret.metadata?.name ?? '');
+    if (stored?.metadata) {
+      stored.metadata.ownerReferences = stored.metadata.ownerReferences?.filter(
+        (owner) => owner.uid !== uid,
+      );
+    }
+    return Promise.resolve();
+  }
+}
+
+/** Status writes land on the lister's objects, as the informer would show them next. */
+export function memoryStatusWriter<T extends KubernetesObject & { status?: unknown }>(
+  lister: MemoryLister<T>,
+): StatusWriter & { readonly writes: number } {
+  const writer = {
+    writes: 0,
+    patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+      writer.writes += 1;
+      const object = lister.get(namespace, name);
+      if (object) lister.put({ ...object, status: { ...(object.status as object), ...status } });
+      return Promise.resolve();
+    },
+  };
+  return writer;
+}
+
+export interface RecordedEvent {
+  readonly type: 'Normal' | 'Warning';
+  readonly kind: string | undefined;
+  readonly name: string | undefined;
+  readonly reason: string;
+  readonly message: string;
+}
+
+export function memoryEvents(): EventSink & { readonly recorded: RecordedEvent[] } {
+  const recorded: RecordedEvent[] = [];
+  const record =
+    (type: RecordedEvent['type']) =>
+    (object: KubernetesObject, reason: string, message: string): void => {
+      recorded.push({ type, kind: object.kind, name: object.metadata?.name, reason, message });
+    };
+  return { recorded, normal: record('Normal'), warning: record('Warning') };
+}
+
+/** Items by `vault/item` ids; `fail` makes the next get() reject. */
+export class MemoryItems implements Items {
+  readonly items = new Map<string, FullItem>();
+  pollFailure: unknown;
+  fail: Error | undefined;
+  put(item: FullItem): void {
+    this.items.set(`${item.vault.id}/${item.id}`, item);
+  }
+  get(ref: ItemRef): Promise<SyncedItem> {
+    if (this.fail !== undefined) return Promise.reject(this.fail);
+    const item = this.items.get(`${ref.vaultId}/${ref.itemId}`);
+    return item
+      ? Promise.resolve({ item, files: new Map() })
+      : Promise.reject(new Error(`no item ${ref.vaultId}/${ref.itemId}`));
+  }
+  invalidate(): void {}
+}
+
+/** Every path is allowed and already written with ids. */
+export const openGate: GatedLookup = {
+  resolve: (_namespace: string, path: ItemPath) =>
+    Promise.resolve({ vaultId: path.vault, itemId: path.item }),
+};

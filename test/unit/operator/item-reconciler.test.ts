@@ -1,0 +1,193 @@
+// The OnePasswordItem reconciler on in-memory ports: what it writes, what it refuses, what it reports.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { V1Secret } from '@kubernetes/client-node';
+import pino from 'pino';
+import { ConnectError, type FullItem } from '../../../src/connect/index.ts';
+import {
+  OnePasswordItemReconciler,
+  type OnePasswordItem,
+} from '../../../src/operator/item-reconciler.ts';
+import {
+  MemoryItems,
+  MemoryLister,
+  MemorySecretStore,
+  memoryEvents,
+  memoryStatusWriter,
+  openGate,
+} from '../../support/operator-fakes.ts';
+
+const VAULT = 'v'.repeat(26);
+const ITEM = 'i'.repeat(26);
+const signal = new AbortController().signal;
+
+function fullItem(fields: Record<string, string>, version = 1): FullItem {
+  return {
+    id: ITEM,
+    title: 'database',
+    vault: { id: VAULT },
+    category: 'LOGIN',
+    version,
+    createdAt: '2026-01-01T00:00:00Z',
+    updatedAt: '2026-01-01T00:00:00Z',
+    fields: Object.entries(fields).map(([label, value], index) => ({
+      id: `f${index}`,
+      type: 'STRING',
+      label,
+      value,
+    })),
+  };
+}
+
+function setUp() {
+  const items = new MemoryLister<OnePasswordItem>();
+  const store = new MemorySecretStore();
+  const status = memoryStatusWriter(items);
+  const events = memoryEvents();
+  const source = new MemoryItems();
+  const reconciler = new OnePasswordItemReconciler({
+    store,
+    status,
+    items,
+    secrets: store,
+    source,
+    vaultGate: openGate,
+    events,
+    logger: pino({ level: 'silent' }),
+    enableAnnotations: false,
+    allowEmptyValues: false,
+    onSecretChanged: () => Promise.resolve(),
+    blockedRecheckMs: 300_000,
+  });
+  items.put({
+    apiVersion: 'onepassword.com/v1',
+    kind: 'OnePasswordItem',
+    metadata: { namespace: 'apps', name: 'db', uid: 'opi-uid', generation: 1 },
+    spec: { itemPath: `vaults/${VAULT}/items/${ITEM}` },
+  });
+  const ready = () =>
+    items.get('apps', 'db')?.status?.conditions?.find((condition) => condition.type === 'Ready');
+  const data = (name = 'db') =>
+    Object.fromEntries(
+      Object.entries(store.get('apps', name)?.data ?? {}).map(([key, value]) => [
+        key,
+        Buffer.from(value, 'base64').toString(),
+      ]),
+    );
+  return { items, store, status, events, source, reconciler, ready, data };
+}
+
+describe('OnePasswordItemReconciler', () => {
+  it('writes the Secret with its owner and item version, and reports Synced', async () => {
+    const { source, reconciler, store, ready, data, events } = setUp();
+    source.put(fullItem({ password: 's3cr3t' }, 3));
+    assert.deepEqual(await reconciler.reconcile('apps/db', signal), {});
+    assert.deepEqual(data(), { password: 's3cr3t' });
+    const secret = store.get('apps', 'db');
+    assert.equal(secret?.metadata?.annotations?.['operator.1password.io/item-version'], '3');
+    assert.deepEqual(
+      secret?.metadata?.ownerReferences?.map((owner) => [owner.kind, owner.uid, owner.controller]),
+      [['OnePasswordItem', 'opi-uid', true]],
+    );
+    assert.equal(ready()?.status, 'True');
+    assert.equal(ready()?.reason, 'Synced');
+    assert.deepEqual(
+      events.recorded.map((event) => event.reason),
+      ['Synced'],
+    );
+  });
+
+  it('writes nothing on a second run with nothing changed', async () => {
+    const { source, reconciler, store, status } = setUp();
+    source.put(fullItem({ password: 's3cr3t' }));
+    await reconciler.reconcile('apps/db', signal);
+    const writes = [store.writes.length, status.writes];
+    await reconciler.reconcile('apps/db', signal);
+    assert.deepEqual([store.writes.length, status.writes], writes);
+  });
+
+  it('keeps the last good data when Connect answers badly, and says why', async () => {
+    const { source, reconciler, store, ready, data } = setUp();
+    source.put(fullItem({ password: 'good' }));
+    await reconciler.reconcile('apps/db', signal);
+    source.fail = new ConnectError(
+      {
+        status: 200,
+        reason: 'InvalidResponse',
+        method: 'GET',
+        endpoint: '/v1/vaults/{vault}/items/{item}',
+      },
+      'GET /v1/vaults/{vault}/items/{item}: invalid 200 response: fields: expected an array, got null',
+    );
+    await assert.rejects(reconciler.reconcile('apps/db', signal));
+    assert.deepEqual(data(), { password: 'good' });
+    assert.equal(store.writes.length, 1);
+    assert.equal(ready()?.status, 'False');
+    assert.equal(ready()?.reason, 'InvalidConnectResponse');
+  });
+
+  it('applies the data but reports ConnectUnavailable while polls fail', async () => {
+    const { source, reconciler, ready, data } = setUp();
+    source.put(fullItem({ password: 'cached' }));
+    source.pollFailure = new ConnectError(
+      { status: 0, method: 'GET', endpoint: '/v1/vaults' },
+      'GET /v1/vaults: no response within 5000 ms',
+    );
+    await assert.rejects(reconciler.reconcile('apps/db', signal));
+    assert.deepEqual(data(), { password: 'cached' });
+    assert.equal(ready()?.reason, 'ConnectUnavailable');
+  });
+
+  it('refuses a Secret annotated Deployments hold, tells the holder, and looks again later', async () => {
+    const { source, reconciler, store, ready, events } = setUp();
+    source.put(fullItem({ password: 'mine' }));
+    const held: V1Secret = {
+      metadata: {
+        namespace: 'apps',
+        name: 'db',
+        uid: 'secret-uid',
+        labels: { 'app.kubernetes.io/managed-by': 'op-kube' },
+        annotations: { 'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}` },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'dep' }],
+        managedFields: [{ manager: 'op-kube' }],
+      },
+      data: { password: Buffer.from('theirs').toString('base64') },
+    };
+    store.put(held);
+    assert.deepEqual(await reconciler.reconcile('apps/db', signal), { requeueAfterMs: 300_000 });
+    assert.deepEqual(store.writes, []);
+    assert.equal(ready()?.reason, 'SecretOwnedByOther');
+    assert.deepEqual(
+      events.recorded.map((event) => [event.kind, event.name, event.reason]),
+      [
+        ['Deployment', 'web', 'SecretOwnedByOther'],
+        ['OnePasswordItem', 'db', 'SecretOwnedByOther'],
+      ],
+    );
+  });
+
+  it('refuses an item over 1 MiB before writing anything', async () => {
+    const { source, reconciler, store, ready } = setUp();
+    source.put(fullItem({ blob: 'x'.repeat(1024 * 1024 + 1) }));
+    assert.deepEqual(await reconciler.reconcile('apps/db', signal), { requeueAfterMs: 300_000 });
+    assert.deepEqual(store.writes, []);
+    assert.equal(ready()?.reason, 'SecretTooLarge');
+  });
+
+  it('says which labels merged once, not at every resync', async () => {
+    const { source, reconciler, ready, events, data } = setUp();
+    source.put(fullItem({ 'api key': 'one', 'api-key': 'two' }));
+    await reconciler.reconcile('apps/db', signal);
+    await reconciler.reconcile('apps/db', signal);
+    assert.deepEqual(data(), { 'api-key': 'two' });
+    assert.match(ready()?.message ?? '', /field "api key", field "api-key" all map to key api-key/);
+    assert.equal(events.recorded.filter((event) => event.reason === 'KeysDropped').length, 1);
+  });
+
+  it('does nothing for an item that is gone', async () => {
+    const { reconciler, items, store } = setUp();
+    items.objects.clear();
+    assert.deepEqual(await reconciler.reconcile('apps/db', signal), {});
+    assert.deepEqual(store.writes, []);
+  });
+});
