@@ -31,6 +31,7 @@ import { NamespaceWatch } from './namespace-watch.ts';
 import { informerObserver, reconcileReporter } from './observe.ts';
 import { Poller } from './poller.ts';
 import { WorkloadRestarter } from './restarter.ts';
+import { DEPLOYMENT_KIND, OPI_KIND } from './secret-ownership.ts';
 import { VaultGate } from './vault-gate.ts';
 import {
   asksForSecret,
@@ -206,7 +207,7 @@ export async function runOperator(
   })
     .for(items, { update: itemChanged })
     // A managed Secret edited or deleted by hand is restored at once, from the cached item.
-    .watches(secrets, ownersOf('OnePasswordItem'), { add: never, update: secretChanged })
+    .watches(secrets, ownersOf(OPI_KIND), { add: never, update: secretChanged })
     // A Secret name freed: the item refused it because another claimant held it may take it.
     .watches(secrets, itemOfSameName, { add: never, update: never })
     .watchesKeys((enqueue) =>
@@ -233,7 +234,7 @@ export async function runOperator(
       update: deploymentRequestChanged,
       delete: asksForSecret,
     })
-    .watches(secrets, ownersOf('Deployment'), { add: never, update: secretChanged })
+    .watches(secrets, ownersOf(DEPLOYMENT_KIND), { add: never, update: secretChanged })
     .watches(
       secrets,
       (secret) =>
