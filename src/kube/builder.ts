@@ -55,7 +55,7 @@ export function changed<T>(previous: T, next: T): boolean {
 export class ControllerBuilder<K extends string = string> {
   readonly #manager: Manager;
   readonly #options: ControllerOptions<K>;
-  readonly #wirings: ((controller: Controller<K>) => void)[] = [];
+  readonly #wirings: ((enqueue: (key: K, priority?: Priority) => void) => void)[] = [];
   readonly #listers: KeyLister[] = [];
 
   constructor(manager: Manager, options: ControllerOptions<K>) {
@@ -74,9 +74,9 @@ export class ControllerBuilder<K extends string = string> {
 
   /** Events of `source` enqueue the keys `map` gives, when the predicate of that event lets them. */
   watches<T>(source: EventSource<T>, map: MapToKeys<T>, predicates: Predicates<T> = {}): this {
-    this.#wirings.push((controller) => {
+    this.#wirings.push((enqueueKey) => {
       const enqueue = (object: T): void => {
-        for (const key of map(object)) controller.enqueue(key as K);
+        for (const key of map(object)) enqueueKey(key as K);
       };
       source.onAdd((object) => {
         if (predicates.add?.(object) ?? true) enqueue(object);
@@ -93,9 +93,9 @@ export class ControllerBuilder<K extends string = string> {
 
   /** Keys from outside the informers: a poller's changed items, a namespace's annotation. */
   watchesKeys(signal: KeySignal): this {
-    this.#wirings.push((controller) =>
+    this.#wirings.push((enqueueKey) =>
       signal((keys, priority) => {
-        for (const key of keys) controller.enqueue(key as K, priority);
+        for (const key of keys) enqueueKey(key as K, priority);
       }),
     );
     return this;
@@ -103,15 +103,23 @@ export class ControllerBuilder<K extends string = string> {
 
   /**
    * Builds the controller, wires its sources, and registers it with the manager as a leader-only
-   * runnable that enqueues every key of its `for` sources when it starts.
+   * runnable that enqueues every key of its `for` sources when it starts. A Controller runs once:
+   * a manager that rejoins after losing leadership gets a new one for each later leadership
+   * period (the sources feed whichever runs), and the one returned is the first period's.
    */
   complete(): Controller<K> {
-    const controller = new Controller<K>(this.#options);
-    for (const wire of this.#wirings) wire(controller);
+    const first = new Controller<K>(this.#options);
+    let controller = first;
+    let started = false;
+    for (const wire of this.#wirings) {
+      wire((key, priority) => controller.enqueue(key, priority));
+    }
     const listers = this.#listers;
     this.#manager.add(
       {
         start: () => {
+          if (started) controller = new Controller<K>(this.#options);
+          started = true;
           controller.start();
           for (const lister of listers) {
             for (const key of lister.keys()) controller.enqueue(key as K);
@@ -121,7 +129,7 @@ export class ControllerBuilder<K extends string = string> {
       },
       { leaderOnly: true },
     );
-    return controller;
+    return first;
   }
 }
 

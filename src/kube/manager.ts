@@ -42,6 +42,13 @@ export interface ManagerOptions {
   readonly election?: ElectionFactory;
   /** Told when leadership is won or lost, for logs. */
   readonly onLeadership?: (event: 'started' | 'lost') => void;
+  /**
+   * Instead of resolving `stopped` when leadership is lost, stop the leader-gated runnables and
+   * start them again when the election (which campaigns on) is won again; they must be restartable
+   * (the builder's controllers are). For a component whose other parts must keep serving, e.g. the
+   * webhook, whose every replica serves admission requests while one keeps the TLS current.
+   */
+  readonly rejoinAfterLoss?: boolean;
 }
 
 export class Manager {
@@ -53,6 +60,8 @@ export class Manager {
   readonly #closers: (() => Promise<unknown>)[] = [];
   #election: Election | undefined;
   #leading = false;
+  /** The stop of the leader-gated runnables after a lost leadership, while it runs. */
+  #unleading: Promise<void> | undefined;
   #started = false;
   #stopping: Promise<void> | undefined;
   #resolveStopped: () => void = () => undefined;
@@ -104,6 +113,8 @@ export class Manager {
     this.#started = true;
     for (const cache of this.#caches) cache.start();
     await Promise.all(this.#caches.map((cache) => cache.waitForSync()));
+    // Stopped while the caches synced (a caller that did not wait for start): start nothing.
+    if (this.#stopping) return;
     for (const runnable of this.#always) runnable.start();
     const { election } = this.#options;
     if (election === undefined) {
@@ -119,7 +130,7 @@ export class Manager {
       onStoppedLeading: () => {
         if (this.#stopping) return; // our own shutdown released the lease
         this.#options.onLeadership?.('lost');
-        this.#resolveStopped();
+        if (!this.#options.rejoinAfterLoss) this.#resolveStopped();
       },
     });
     this.#election.start();
@@ -141,13 +152,28 @@ export class Manager {
   #lead(): void {
     if (this.#stopping) return;
     this.#leading = true;
-    for (const runnable of this.#leaderOnly) runnable.start();
+    const previous = this.#unleading;
+    if (previous === undefined) {
+      for (const runnable of this.#leaderOnly) runnable.start();
+      return;
+    }
+    // Won again (rejoinAfterLoss) before the last period's runnables had stopped: after they have.
+    void previous.then(() => {
+      if (!this.#leading || this.#stopping) return;
+      for (const runnable of this.#leaderOnly) runnable.start();
+    });
   }
 
   async #unlead(): Promise<void> {
-    if (!this.#leading) return;
+    if (!this.#leading) {
+      await this.#unleading;
+      return;
+    }
     this.#leading = false;
-    await stopAll(this.#leaderOnly);
+    const stopping = stopAll(this.#leaderOnly);
+    this.#unleading = stopping;
+    await stopping;
+    if (this.#unleading === stopping) this.#unleading = undefined;
   }
 }
 

@@ -1,22 +1,23 @@
-// Wires the injector together: configuration → TLS (files or self-managed with leader election) → HTTPS server.
+// Starts the injector: the TLS source its mode names, the HTTPS server, and in self-managed mode the leader's certificate controller, on one Manager.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError } from '../cli/errors.ts';
+import { controllerFor, type EventSource, type KeyLister } from '../kube/builder.ts';
 import { KubeClient } from '../kube/client.ts';
+import { keyOf } from '../kube/controller.ts';
+import { Informer } from '../kube/informer.ts';
 import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
-import type { WebhookConfig } from './config.ts';
+import { Manager } from '../kube/manager.ts';
+import type { WebhookConfig, WebhookTlsConfig } from './config.ts';
 import { createWebhookMetrics } from './metrics.ts';
 import { WebhookServer } from './server.ts';
-import {
-  describeCertificate,
-  generateCertificateAuthority,
-  issueServingCertificate,
-  servingNames,
-  type PemKeyPair,
-} from './tls/certificates.ts';
-import { loadKeyPair, watchCertificateFiles } from './tls/file-watcher.ts';
-import { SelfManagedTls } from './tls/self-managed.ts';
+import { describeCertificate, servingNames } from './tls/certificates.ts';
+import { FilesTls } from './tls/files.ts';
+import { SecretTls } from './tls/secret-source.ts';
+import { TlsBundleReconciler, unregister } from './tls/self-managed.ts';
+import type { TlsSource } from './tls/source.ts';
 
 export interface RunningWebhook {
   readonly port: number;
@@ -25,23 +26,9 @@ export interface RunningWebhook {
   stop(): Promise<void>;
 }
 
-/**
- * A certificate nobody trusts, so the listener (and its /healthz, which the kubelet probes without
- * verifying) is up while a replica waits for the leader's first certificate; /readyz says not ready
- * until then, so no Service routes admission requests to it.
- */
-async function placeholderCertificate(): Promise<PemKeyPair> {
-  const now = new Date();
-  const ca = await generateCertificateAuthority({
-    now,
-    validityMs: 86_400_000,
-    commonName: 'op-kube-placeholder',
-  });
-  return issueServingCertificate(ca, {
-    dnsNames: ['op-kube-placeholder'],
-    now,
-    validityMs: 86_400_000,
-  });
+interface Mode {
+  readonly manager: Manager;
+  readonly tls: TlsSource;
 }
 
 export async function runWebhook(
@@ -50,65 +37,159 @@ export async function runWebhook(
   logger: Logger,
 ): Promise<RunningWebhook> {
   const metrics = createWebhookMetrics();
-  let waitingFor: string | undefined;
-  // Created once the first certificate is known; certificates arrive only after it is listening.
-  const current: { server?: WebhookServer } = {};
-  const useCertificate = (pair: PemKeyPair, source: string): void => {
-    current.server?.setCertificate(pair);
+  const { manager, tls } =
+    config.tls.mode === 'files'
+      ? await filesMode(config.tls, logger)
+      : await selfManagedMode(config, config.tls, env, logger);
+  let shuttingDown = false;
+  const server = new WebhookServer({
+    host: config.host,
+    port: config.port,
+    injection: config.injection,
+    metrics,
+    logger,
+    certificate: tls.initial,
+    notReady: () => (shuttingDown ? 'shutting down' : (tls.notReady() ?? manager.notReady())),
+  });
+  tls.onCertificate((pair, source) => {
+    server.setCertificate(pair);
     const { notAfter, fingerprint } = describeCertificate(pair.cert);
     metrics.certificate(notAfter);
     metrics.tlsReload('success');
-    waitingFor = undefined;
     logger.info(
       { source, notAfter: notAfter.toISOString(), fingerprint },
       'serving certificate loaded',
     );
-  };
+  });
+  tls.onReloadFailed(() => metrics.tlsReload('failure'));
+  manager.add(tls, { leaderOnly: false });
 
-  const cleanups: (() => Promise<void> | void)[] = [];
-  let initial: PemKeyPair;
-  let start: () => void = () => {};
-  if (config.tls.mode === 'files') {
-    const { certFile, keyFile } = config.tls;
-    initial = await loadKeyPair(certFile, keyFile).catch((error: unknown) => {
-      throw new ConfigError(
-        '--tls-cert-file',
-        error instanceof Error ? error.message : String(error),
-      );
-    });
-    start = () => {
-      const watch = watchCertificateFiles({
-        certFile,
-        keyFile,
-        current: initial,
-        onChange: (pair) => useCertificate(pair, `${certFile} and ${keyFile}`),
-        onError: (error) => {
-          metrics.tlsReload('failure');
-          logger.warn(
-            { err: error },
-            'certificate files changed but cannot be used; serving the previous certificate',
-          );
-        },
-      });
-      cleanups.push(() => watch.close());
-    };
-  } else {
-    const tlsConfig = config.tls;
-    const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
-    const namespace = config.namespace ?? loaded.namespace;
-    if (namespace === undefined) {
-      throw new ConfigError('--namespace', 'is required outside a pod (or set POD_NAMESPACE)');
-    }
-    const kube = new KubeClient(loaded, { userAgent: 'op-kube-webhook' });
-    const names = servingNames({
-      service: config.serviceName,
-      namespace,
-      ...(config.register ? { registerUrl: config.register.url.toString() } : {}),
-    });
-    const tls = new SelfManagedTls({
+  // Listening first: /healthz answers while the caches sync (self-managed: the TLS Secret).
+  const port = await server.start();
+  manager.start().catch((error: unknown) => {
+    // Only a stop before the caches synced ends a start early.
+    if (!shuttingDown) logger.error({ err: error }, 'the webhook could not start');
+  });
+  logger.info({ port, tlsMode: config.tls.mode }, 'webhook listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    stopped: manager.stopped,
+    stop: () =>
+      (stopping ??= (async () => {
+        // With failurePolicy Fail a request routed here after close would fail a pod: report not
+        // ready and keep serving until the endpoints have dropped this pod, then stop accepting;
+        // requests in flight finish. Then the manager: controller, Lease, watches, clients.
+        shuttingDown = true;
+        if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
+        await server.stop();
+        await manager.stop();
+      })()),
+  };
+}
+
+/** `--tls-mode=files`: the pair in the files, then each new one; no apiserver, no election. */
+async function filesMode(
+  tlsConfig: Extract<WebhookTlsConfig, { mode: 'files' }>,
+  logger: Logger,
+): Promise<Mode> {
+  const { certFile, keyFile } = tlsConfig;
+  const tls = await FilesTls.load({ certFile, keyFile, logger }).catch((error: unknown) => {
+    throw new ConfigError(
+      '--tls-cert-file',
+      error instanceof Error ? error.message : String(error),
+    );
+  });
+  return { manager: new Manager(), tls };
+}
+
+/**
+ * `--tls-mode=self-managed`: every replica serves the TLS Secret's certificate; the Lease leader
+ * runs the controller that keeps the Secret and the caBundle current (decision 007).
+ */
+async function selfManagedMode(
+  config: WebhookConfig,
+  tlsConfig: Extract<WebhookTlsConfig, { mode: 'self-managed' }>,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<Mode> {
+  const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
+  const namespace = config.namespace ?? loaded.namespace;
+  if (namespace === undefined) {
+    throw new ConfigError('--namespace', 'is required outside a pod (or set POD_NAMESPACE)');
+  }
+  const kube = new KubeClient(loaded, { userAgent: 'op-kube-webhook' });
+  const { secretName, leaseName } = tlsConfig;
+  // Whether this replica leads when it stops; its own release on shutdown does not clear it.
+  let leading = false;
+  const manager = new Manager({
+    election: (callbacks) =>
+      new LeaderElector(kube, {
+        namespace,
+        name: leaseName,
+        identity: env.POD_NAME ? `${env.POD_NAME}_${process.pid}` : undefined,
+        callbacks,
+        onError: (error, phase) => logger.warn({ err: error, phase }, 'leader election'),
+      }),
+    onLeadership: (event) => {
+      leading = event === 'started';
+      if (leading) {
+        logger.info(
+          { lease: `${namespace}/${leaseName}` },
+          'leading: keeping the webhook TLS current',
+        );
+      }
+    },
+    // Serving goes on without the Lease; the replica campaigns again.
+    rejoinAfterLoss: true,
+  });
+  const secrets = manager.addCache(
+    new Informer<V1Secret>({
       client: kube,
+      path: '/api/v1/namespaces/{namespace}/secrets',
+      namespaces: [namespace],
+      fieldSelector: `metadata.name=${secretName}`,
+      name: 'webhook TLS secret',
+    }),
+  );
+  // Only a leader watches the configuration (followers never publish); once started, the watch
+  // stays for later leadership periods and stops with the clients.
+  const configurations = new Informer<V1MutatingWebhookConfiguration>({
+    client: kube,
+    path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+    fieldSelector: `metadata.name=${config.webhookConfigName}`,
+    name: 'webhook configuration',
+  });
+  let watching = false;
+  const watchConfiguration = (): void => {
+    if (watching) return;
+    watching = true;
+    configurations.start();
+  };
+  manager.add({ start: watchConfiguration, stop: () => Promise.resolve() }, { leaderOnly: true });
+
+  const key = keyOf(namespace, secretName);
+  // The controller's own kind; its one key is listed at every start, before the Secret exists too.
+  const tlsSecret: EventSource<V1Secret> & KeyLister = {
+    onAdd: (handler) => secrets.onAdd(handler),
+    onUpdate: (handler) => secrets.onUpdate(handler),
+    onDelete: (handler) => secrets.onDelete(handler),
+    keys: () => [key],
+  };
+  const names = servingNames({
+    service: config.serviceName,
+    namespace,
+    ...(config.register ? { registerUrl: config.register.url.toString() } : {}),
+  });
+  controllerFor(manager, {
+    name: 'webhook-tls',
+    concurrency: 1,
+    reconciler: new TlsBundleReconciler({
+      client: kube,
+      secrets,
       namespace,
-      secretName: tlsConfig.secretName,
+      secretName,
       webhookConfigName: config.webhookConfigName,
       rotation: {
         serviceNames: names.dnsNames,
@@ -119,83 +200,25 @@ export async function runWebhook(
       },
       ...(config.register ? { register: config.register } : {}),
       logger,
-      onCertificate: (pair) => useCertificate(pair, `Secret ${namespace}/${tlsConfig.secretName}`),
-    });
-    waitingFor = `waiting for the serving certificate in Secret ${namespace}/${tlsConfig.secretName}`;
-    initial = await placeholderCertificate();
-    let leading = false;
-    const elector = new LeaderElector(kube, {
-      namespace,
-      name: tlsConfig.leaseName,
-      identity: env.POD_NAME ? `${env.POD_NAME}_${process.pid}` : undefined,
-      callbacks: {
-        onStartedLeading: (signal) => {
-          leading = true;
-          logger.info(
-            { lease: `${namespace}/${tlsConfig.leaseName}` },
-            'leading: keeping the webhook TLS current',
-          );
-          return tls.lead(signal);
-        },
-        onStoppedLeading: () => {
-          leading = false;
-        },
-      },
-      onError: (error, phase) => logger.warn({ err: error, phase }, 'leader election'),
-    });
-    start = () => {
-      tls.start();
-      elector.start();
-    };
-    cleanups.push(async () => {
-      const wasLeading = leading;
-      await elector.release();
-      // Local runs only: the configuration points at this machine and must not outlive it.
-      if (config.register && wasLeading) {
-        await tls
-          .unregister()
-          .catch((error: unknown) =>
-            logger.warn({ err: error }, 'could not remove the webhook configuration'),
-          );
-      }
-      await tls.stop();
-      await kube.close();
+    }),
+  })
+    .for(tlsSecret)
+    // A caBundle reset by hand or by a tool makes the leader publish it again.
+    .watches(configurations, () => [key])
+    .complete();
+
+  // Closed last to first: the registration removed, then the watch, then the client.
+  manager.addCloser(() => kube.close());
+  manager.addCloser(() => configurations.stop());
+  if (config.register) {
+    // Local runs only: the configuration points at this machine and must not outlive it.
+    manager.addCloser(async () => {
+      if (!leading) return;
+      await unregister(kube, config.webhookConfigName).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not remove the webhook configuration'),
+      );
     });
   }
-
-  const server = new WebhookServer({
-    host: config.host,
-    port: config.port,
-    injection: config.injection,
-    metrics,
-    logger,
-    certificate: initial,
-    notReady: () => waitingFor,
-  });
-  current.server = server;
-  if (config.tls.mode === 'files') useCertificate(initial, 'files');
-  const port = await server.start();
-  start();
-  logger.info({ port, tlsMode: config.tls.mode }, 'webhook listening');
-
-  let resolveStopped: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => {
-    resolveStopped = resolve;
-  });
-  let stopping: Promise<void> | undefined;
-  return {
-    port,
-    stopped,
-    stop: () =>
-      (stopping ??= (async () => {
-        // With failurePolicy Fail a request routed here after close would fail a pod: report not
-        // ready and keep serving until the endpoints have dropped this pod, then stop accepting;
-        // requests in flight finish.
-        waitingFor = 'shutting down';
-        if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
-        await server.stop();
-        for (const cleanup of cleanups.reverse()) await cleanup();
-        resolveStopped();
-      })()),
-  };
+  const tls = await SecretTls.create({ secrets, namespace, secretName, logger });
+  return { manager, tls };
 }

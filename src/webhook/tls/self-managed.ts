@@ -1,17 +1,18 @@
-// Self-managed TLS: every replica serves the certificate in the TLS Secret; the Lease leader keeps that Secret and the webhook configuration's caBundle current.
+// Self-managed TLS, the leader's side: a controller keeps the TLS Secret and the webhook configuration's caBundle current.
 //
-// Level-based, like a controller: the leader's loop reads the Secret (informer cache) and the
-// MutatingWebhookConfiguration, lets the pure planner (bundle.ts) say what is due, writes the
-// Secret when a step was taken (optimistic concurrency on resourceVersion, so two leaders for a
-// moment cannot interleave), publishes `ca.crt` into every webhook's caBundle, and sleeps until
-// the planner's recheck time or until the Secret or the configuration changes.
-import { setTimeout as sleep } from 'node:timers/promises';
+// Level-based, on the shared controller (its one key is the Secret's `namespace/name`, enqueued at
+// every start of leadership and by any change of the Secret or the MutatingWebhookConfiguration):
+// the reconciler reads the Secret (informer cache) and the configuration, lets the pure planner
+// (bundle.ts) say what is due, writes the Secret when a step was taken (optimistic concurrency on
+// resourceVersion, so two leaders for a moment cannot interleave), publishes `ca.crt` into every
+// webhook's caBundle, and asks to run again at the planner's recheck time. Every replica serves
+// what the Secret holds (secret-source.ts).
 import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isKubeApiError } from '../../kube/api-error.ts';
 import { serverSideApply } from '../../kube/apply.ts';
 import { CONTENT_TYPE, type KubeClient } from '../../kube/client.ts';
-import { Informer } from '../../kube/informer.ts';
+import type { ReconcileResult, Reconciler } from '../../kube/controller.ts';
 import { resourcePath } from '../../kube/resources.ts';
 import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_LABEL_VALUE } from '../annotations.ts';
 import {
@@ -22,8 +23,6 @@ import {
   tlsBundleToSecretData,
   type StoredTlsBundle,
 } from './bundle.ts';
-import type { PemKeyPair } from './certificates.ts';
-import { validateKeyPair } from './file-watcher.ts';
 import type { RotationOptions } from './rotation-settings.ts';
 
 /** Set it (to any new value, e.g. a timestamp) on the TLS Secret to have the leader rotate the CA. */
@@ -39,19 +38,6 @@ export interface WebhookRegistration {
   /** `--register-url`: the leader applies the whole configuration, calling this URL. */
   readonly url: URL;
   readonly failurePolicy: 'Fail' | 'Ignore';
-}
-
-export interface SelfManagedTlsOptions {
-  readonly client: KubeClient;
-  readonly namespace: string;
-  readonly secretName: string;
-  readonly webhookConfigName: string;
-  readonly rotation: Omit<RotationOptions, 'now' | 'publishedCaBundle'>;
-  readonly register?: WebhookRegistration;
-  readonly logger: Logger;
-  /** Every replica: a new valid serving certificate from the Secret. */
-  readonly onCertificate: (pair: PemKeyPair) => void;
-  readonly now?: () => Date;
 }
 
 function decodeCaBundle(value: string | undefined): string | undefined {
@@ -107,116 +93,48 @@ export function registeredConfiguration(
   };
 }
 
-export class SelfManagedTls {
-  readonly #options: SelfManagedTlsOptions;
-  readonly #secrets: Informer<V1Secret>;
-  readonly #configurations: Informer<V1MutatingWebhookConfiguration>;
-  #served: string | undefined;
-  #wake: (() => void) | undefined;
-  #watchingConfiguration = false;
+/** Where the reconciler reads the TLS Secret: the informer's cache. */
+export interface SecretLister {
+  get(namespace: string, name: string): V1Secret | undefined;
+}
 
-  constructor(options: SelfManagedTlsOptions) {
+export interface TlsBundleReconcilerOptions {
+  readonly client: KubeClient;
+  readonly secrets: SecretLister;
+  readonly namespace: string;
+  readonly secretName: string;
+  readonly webhookConfigName: string;
+  readonly rotation: Omit<RotationOptions, 'now' | 'publishedCaBundle'>;
+  readonly register?: WebhookRegistration;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+/**
+ * The leader's certificate work for its one key. Errors are logged and retried after RETRY_MS,
+ * not with the controller's backoff: a leader that cannot reach the apiserver loses its Lease anyway.
+ */
+export class TlsBundleReconciler implements Reconciler {
+  readonly #options: TlsBundleReconcilerOptions;
+
+  constructor(options: TlsBundleReconcilerOptions) {
     this.#options = options;
-    this.#secrets = new Informer<V1Secret>({
-      client: options.client,
-      path: '/api/v1/namespaces/{namespace}/secrets',
-      namespaces: [options.namespace],
-      fieldSelector: `metadata.name=${options.secretName}`,
-      name: 'webhook TLS secret',
-    });
-    const changed = (secret: V1Secret): void => {
-      this.#serve(secret);
-      this.#wake?.();
-    };
-    this.#secrets.onAdd(changed);
-    this.#secrets.onUpdate((_old, secret) => changed(secret));
-    this.#secrets.onDelete(() => this.#wake?.());
-    // A caBundle reset by hand or by a tool wakes the leader to publish it again.
-    this.#configurations = new Informer<V1MutatingWebhookConfiguration>({
-      client: options.client,
-      path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
-      fieldSelector: `metadata.name=${options.webhookConfigName}`,
-      name: 'webhook configuration',
-    });
-    const wake = (): void => this.#wake?.();
-    this.#configurations.onAdd(wake);
-    this.#configurations.onUpdate(wake);
-    this.#configurations.onDelete(wake);
   }
 
-  /** Starts following the Secret; every replica does this. */
-  start(): void {
-    this.#secrets.start();
-  }
-
-  async stop(): Promise<void> {
-    this.#wake?.();
-    await Promise.all([this.#secrets.stop(), this.#configurations.stop()]);
-  }
-
-  /** Whether a certificate from the Secret is being served. */
-  get serving(): boolean {
-    return this.#served !== undefined;
-  }
-
-  #serve(secret: V1Secret): void {
-    const bundle = tlsBundleFromSecretData(secret.data);
-    const cert = bundle['tls.crt'];
-    const key = bundle['tls.key'];
-    if (cert === undefined || key === undefined || cert === this.#served) return;
+  async reconcile(): Promise<ReconcileResult> {
     try {
-      validateKeyPair(
-        { cert, key },
-        `Secret ${this.#options.namespace}/${this.#options.secretName}`,
-      );
+      return { requeueAfterMs: await this.#reconcile() };
     } catch (error) {
-      this.#options.logger.warn(
-        { err: error },
-        'the TLS Secret holds no usable serving certificate yet',
-      );
-      return;
+      this.#options.logger.warn({ err: error }, 'could not reconcile the webhook TLS');
+      return { requeueAfterMs: RETRY_MS };
     }
-    this.#served = cert;
-    this.#options.onCertificate({ cert, key });
-  }
-
-  /**
-   * The leader's loop; returns when `signal` aborts. Errors are logged and retried: a leader that
-   * cannot reach the apiserver loses its Lease anyway.
-   */
-  async lead(signal: AbortSignal): Promise<void> {
-    // Only a leader watches the configuration (followers never publish); once started, the watch
-    // stays for later leadership periods.
-    if (!this.#watchingConfiguration) {
-      this.#watchingConfiguration = true;
-      this.#configurations.start();
-    }
-    await this.#secrets.waitForSync(signal).catch(() => undefined);
-    while (!signal.aborted) {
-      let delayMs: number;
-      try {
-        delayMs = await this.#reconcile();
-      } catch (error) {
-        this.#options.logger.warn({ err: error }, 'could not reconcile the webhook TLS');
-        delayMs = RETRY_MS;
-      }
-      await this.#sleep(delayMs, signal);
-    }
-  }
-
-  async #sleep(ms: number, signal: AbortSignal): Promise<void> {
-    const woken = new Promise<void>((resolve) => {
-      this.#wake = resolve;
-    });
-    await Promise.race([sleep(ms, undefined, { signal }).catch(() => undefined), woken]);
-    this.#wake = undefined;
   }
 
   /** One pass; resolves to how long to wait before the next. */
   async #reconcile(): Promise<number> {
     const { namespace, secretName, logger } = this.#options;
     const now = (this.#options.now ?? (() => new Date()))();
-    const secret = this.#secrets.get(namespace, secretName);
+    const secret = this.#options.secrets.get(namespace, secretName);
     const configuration = await this.#readConfiguration();
     const published = decodeCaBundle(configuration?.webhooks?.[0]?.clientConfig?.caBundle);
     const options: RotationOptions = {
@@ -360,22 +278,21 @@ export class SelfManagedTls {
     });
     logger.info({ webhookConfiguration: webhookConfigName }, 'caBundle published');
   }
+}
 
-  /** Register mode: removes the configuration this process created. */
-  async unregister(): Promise<void> {
-    const { client, webhookConfigName } = this.#options;
-    await client
-      .request({
-        method: 'DELETE',
-        path: resourcePath({
-          apiVersion: 'admissionregistration.k8s.io/v1',
-          plural: 'mutatingwebhookconfigurations',
-          name: webhookConfigName,
-        }),
-        operation: `delete MutatingWebhookConfiguration ${webhookConfigName}`,
-      })
-      .catch((error: unknown) => {
-        if (!isKubeApiError(error, 404)) throw error;
-      });
-  }
+/** Register mode: removes the configuration this process created. */
+export async function unregister(client: KubeClient, webhookConfigName: string): Promise<void> {
+  await client
+    .request({
+      method: 'DELETE',
+      path: resourcePath({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        plural: 'mutatingwebhookconfigurations',
+        name: webhookConfigName,
+      }),
+      operation: `delete MutatingWebhookConfiguration ${webhookConfigName}`,
+    })
+    .catch((error: unknown) => {
+      if (!isKubeApiError(error, 404)) throw error;
+    });
 }
