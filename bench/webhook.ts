@@ -45,193 +45,20 @@ const BUSY_MACHINE = 0.1;
 const PROFILE_TOP = 10;
 /** The Node flags the comparison run adds when the shipped list is empty, and drops otherwise. */
 const SMALL_YOUNG_GENERATION = ['--max-semi-space-size=2'];
-const REVIEW_UID = '705ab4f5-6393-11e8-b7cc-42010a800002';
-
-const container = (
-  name: string,
-  image: string,
-  command: readonly string[] | undefined,
-  env: Readonly<Record<string, string>>,
-  mounts: readonly (readonly [string, string])[],
-): Record<string, unknown> => ({
-  name,
-  image,
-  ...(command ? { command, args: ['--config', '/etc/app/config.yaml'] } : {}),
-  env: Object.entries(env).map(([envName, value]) => ({ name: envName, value })),
-  resources: {
-    requests: { cpu: '100m', memory: '128Mi' },
-    limits: { cpu: '1', memory: '512Mi' },
-  },
-  volumeMounts: mounts.map(([volume, mountPath]) => ({ name: volume, mountPath, readOnly: true })),
-  terminationMessagePath: '/dev/termination-log',
-  terminationMessagePolicy: 'File',
-  imagePullPolicy: 'IfNotPresent',
-});
-
-const serviceAccountMount = [
-  'kube-api-access-x7k2p',
-  '/var/run/secrets/kubernetes.io/serviceaccount',
-] as const;
-
 /**
- * A Deployment's pod as the apiserver sends it (defaults filled in): an init container, two
- * injected containers with commands and op:// references, a sidecar left alone, volumes, labels
- * and annotations. About 5 KB of JSON.
+ * The review the benchmark sends, kept with the tests' reviews: a Deployment's pod CREATE as the
+ * apiserver sends it (defaults filled in) — an init container, two injected containers with
+ * commands and op:// references, a sidecar left alone, volumes, labels and annotations. About
+ * 5 KB of JSON.
  */
-function benchPod(): Record<string, unknown> {
-  const shared = {
-    LOG_LEVEL: 'info',
-    LOG_FORMAT: 'json',
-    REGION: 'eu-west-1',
-    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4317',
-    OTEL_SERVICE_NAME: 'checkout',
-    HTTP_TIMEOUT: '30s',
-    FEATURE_FLAGS: 'new-cart,express-checkout',
-    CURRENCY: 'EUR',
-    TZ: 'Europe/Dublin',
-    GOMAXPROCS: '2',
-  };
-  return {
-    kind: 'Pod',
-    apiVersion: 'v1',
-    metadata: {
-      generateName: 'checkout-7d4b9c6f8-',
-      namespace: 'bench',
-      labels: {
-        app: 'checkout',
-        'app.kubernetes.io/name': 'checkout',
-        'app.kubernetes.io/part-of': 'shop',
-        'app.kubernetes.io/version': '1.4.0',
-        team: 'payments',
-        'pod-template-hash': '7d4b9c6f8',
-      },
-      annotations: {
-        'operator.1password.io/inject': 'app,worker',
-        'operator.1password.io/version': '2.30.0',
-        'prometheus.io/scrape': 'true',
-        'prometheus.io/port': '9102',
-        'kubectl.kubernetes.io/restartedAt': '2025-01-01T00:00:00Z',
-      },
-      ownerReferences: [
-        {
-          apiVersion: 'apps/v1',
-          kind: 'ReplicaSet',
-          name: 'checkout-7d4b9c6f8',
-          uid: '0f7e3a52-7f55-4c2e-9d2b-7d1f3f4c9a10',
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
-    },
-    spec: {
-      volumes: [
-        { name: 'config', configMap: { name: 'checkout-config', defaultMode: 420 } },
-        { name: 'cache', emptyDir: {} },
-        {
-          name: 'kube-api-access-x7k2p',
-          projected: {
-            sources: [
-              { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
-              {
-                configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] },
-              },
-            ],
-            defaultMode: 420,
-          },
-        },
-      ],
-      initContainers: [
-        container(
-          'wait-for-db',
-          'busybox:1.36',
-          ['sh', '-c', 'until nc -z db 5432; do sleep 1; done'],
-          {},
-          [],
-        ),
-      ],
-      containers: [
-        {
-          ...container(
-            'app',
-            'shop/checkout:1.4.0',
-            ['/app/checkout'],
-            {
-              ...shared,
-              DATABASE_URL: 'op://shop/checkout-db/url',
-              STRIPE_KEY: 'op://shop/stripe/credential',
-              SESSION_SECRET: 'op://shop/checkout-session/password',
-              REDIS_URL: 'op://shop/checkout-redis/url',
-            },
-            [['config', '/etc/app'], ['cache', '/var/cache/app'], serviceAccountMount],
-          ),
-          ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
-          readinessProbe: {
-            httpGet: { path: '/readyz', port: 8080, scheme: 'HTTP' },
-            periodSeconds: 10,
-            timeoutSeconds: 1,
-            successThreshold: 1,
-            failureThreshold: 3,
-          },
-        },
-        container(
-          'worker',
-          'shop/checkout:1.4.0',
-          ['/app/worker'],
-          {
-            ...shared,
-            DATABASE_URL: 'op://shop/checkout-db/url',
-            QUEUE_URL: 'op://shop/checkout-queue/url',
-          },
-          [['config', '/etc/app'], serviceAccountMount],
-        ),
-        container('metrics', 'prom/statsd-exporter:v0.26.0', undefined, {}, [serviceAccountMount]),
-      ],
-      restartPolicy: 'Always',
-      terminationGracePeriodSeconds: 30,
-      dnsPolicy: 'ClusterFirst',
-      serviceAccountName: 'checkout',
-      serviceAccount: 'checkout',
-      securityContext: { runAsNonRoot: true, fsGroup: 2000 },
-      schedulerName: 'default-scheduler',
-      tolerations: [
-        {
-          key: 'node.kubernetes.io/not-ready',
-          operator: 'Exists',
-          effect: 'NoExecute',
-          tolerationSeconds: 300,
-        },
-      ],
-      priority: 0,
-      enableServiceLinks: true,
-      preemptionPolicy: 'PreemptLowerPriority',
-    },
-    status: {},
-  };
+const REVIEW_FIXTURE = join(repoRoot, 'test', 'fixtures', 'webhook', 'pod-create-bench-v1.json');
+
+interface BenchReview {
+  readonly request: { readonly uid: string; readonly object: unknown };
 }
 
-function admissionReview(pod: Record<string, unknown>): Record<string, unknown> {
-  return {
-    kind: 'AdmissionReview',
-    apiVersion: 'admission.k8s.io/v1',
-    request: {
-      uid: REVIEW_UID,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      requestKind: { group: '', version: 'v1', kind: 'Pod' },
-      requestResource: { group: '', version: 'v1', resource: 'pods' },
-      namespace: 'bench',
-      operation: 'CREATE',
-      userInfo: {
-        username: 'system:serviceaccount:kube-system:replicaset-controller',
-        uid: '2b6d3f0a-2b1c-4a53-9a43-0d1e2a7c7c11',
-        groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system'],
-      },
-      object: pod,
-      oldObject: null,
-      dryRun: false,
-      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
-    },
-  };
+async function readReview(): Promise<BenchReview> {
+  return JSON.parse(await readFile(REVIEW_FIXTURE, 'utf8')) as BenchReview;
 }
 
 interface Phase {
@@ -538,7 +365,7 @@ async function measure(
       response.statusCode !== 200 ||
       answer.response?.allowed !== true ||
       answer.response.patchType !== 'JSONPatch' ||
-      answer.response.uid !== REVIEW_UID ||
+      answer.response.uid !== (JSON.parse(options.body) as BenchReview).request.uid ||
       !answer.response.patch
     ) {
       throw new Error(`unexpected answer to the review: ${response.statusCode} ${expected}`);
@@ -671,11 +498,11 @@ async function run({ profile }: BenchmarkOptions): Promise<BenchmarkResult> {
     const keyFile = join(dir, 'tls.key');
     await writeFile(certFile, serving.cert);
     await writeFile(keyFile, serving.key, { mode: 0o600 });
-    const pod = benchPod();
-    const body = JSON.stringify(admissionReview(pod));
+    const review = await readReview();
+    const body = JSON.stringify(review);
     notes.push(
       `POST /inject: an admission.k8s.io/v1 AdmissionReview of ${format(Buffer.byteLength(body))} B for a Pod ` +
-        `CREATE (the pod ${format(Buffer.byteLength(JSON.stringify(pod)))} B; 2 of its 4 containers injected)`,
+        `CREATE (the pod ${format(Buffer.byteLength(JSON.stringify(review.request.object)))} B; 2 of its 4 containers injected)`,
       `fixed rates: open-loop over ${FIXED_CONNECTIONS} keep-alive TLS connections that verify the CA ` +
         '(bench/fixed-rate.ts), latencies timed to the microsecond; saturation: autocannon, closed-loop, ' +
         `${SATURATION_CONNECTIONS} keep-alive connections, whole-millisecond latencies`,
