@@ -16,6 +16,7 @@ export interface FlagDefinition<K extends FlagKind = FlagKind> {
   readonly name: string;
   readonly kind: K;
   readonly usage: string;
+  /** The value when the flag is not given; written here only, never again where it is read. */
   readonly default?: FlagKinds[K];
   /** Collects every occurrence instead of keeping the last. */
   readonly repeatable?: boolean;
@@ -26,10 +27,45 @@ export interface FlagDefinition<K extends FlagKind = FlagKind> {
   readonly ignored?: string;
 }
 
-/** Type-preserving constructor so a definition list keeps each flag's kind. */
-export function defineFlag<K extends FlagKind>(definition: FlagDefinition<K>): FlagDefinition<K> {
+/** A single-valued flag with a default: after parsing its value is never undefined. */
+export interface DefaultedFlag<K extends FlagKind = FlagKind> extends FlagDefinition<K> {
+  readonly default: FlagKinds[K];
+}
+
+/** A flag that collects every occurrence into a list (empty when not given). */
+export interface RepeatableFlag<K extends FlagKind = FlagKind> extends FlagDefinition<K> {
+  readonly repeatable: true;
+}
+
+/**
+ * Type-preserving constructor: a definition keeps its kind, and whether it has a default (or is
+ * repeatable) decides whether reading it can give undefined.
+ */
+export function defineFlag<K extends FlagKind>(
+  definition: FlagDefinition<K> & { readonly repeatable: true },
+): RepeatableFlag<K>;
+export function defineFlag<K extends FlagKind>(
+  definition: FlagDefinition<K> & { readonly default: FlagKinds[K] },
+): DefaultedFlag<K>;
+export function defineFlag<K extends FlagKind>(definition: FlagDefinition<K>): FlagDefinition<K>;
+export function defineFlag(definition: FlagDefinition): FlagDefinition {
   return definition;
 }
+
+/** What reading a flag gives: a list if repeatable, the kind's type if defaulted, else maybe undefined. */
+export type FlagValueOf<F extends FlagDefinition> =
+  F extends RepeatableFlag<infer K>
+    ? readonly FlagKinds[K][]
+    : F extends DefaultedFlag<infer K>
+      ? FlagKinds[K]
+      : F extends FlagDefinition<infer K>
+        ? FlagKinds[K] | undefined
+        : never;
+
+/** A named set of flags read at once: each name maps to its flag's value, defaults applied. */
+export type FlagValues<F extends Readonly<Record<string, FlagDefinition>>> = {
+  readonly [N in keyof F]: FlagValueOf<F[N]>;
+};
 
 export interface ParsedFlags {
   /** Last value of each flag given, or its default; repeatable flags map to arrays. */
@@ -154,13 +190,19 @@ export function formatFlagUsage(definitions: readonly FlagDefinition[]): string 
     .join('\n');
 }
 
-/** The value of a single-valued flag, typed by its definition (undefined when unset, no default). */
+/** The value of a single-valued flag, typed by its definition: its default when not given. */
+export function flagValue<K extends FlagKind>(
+  parsed: ParsedFlags,
+  definition: DefaultedFlag<K>,
+): FlagKinds[K];
 export function flagValue<K extends FlagKind>(
   parsed: ParsedFlags,
   definition: FlagDefinition<K>,
-): FlagKinds[K] | undefined {
+): FlagKinds[K] | undefined;
+export function flagValue(parsed: ParsedFlags, definition: FlagDefinition): FlagValue | undefined {
   const value = parsed.values.get(definition.name);
-  return Array.isArray(value) ? undefined : (value as FlagKinds[K] | undefined);
+  if (Array.isArray(value)) return undefined;
+  return (value as FlagValue | undefined) ?? definition.default;
 }
 
 /** Every value given for a repeatable flag, in order. */
@@ -170,4 +212,32 @@ export function flagValues<K extends FlagKind>(
 ): readonly FlagKinds[K][] {
   const value = parsed.values.get(definition.name);
   return Array.isArray(value) ? (value as FlagKinds[K][]) : [];
+}
+
+/** The flags given that are accepted without effect (`ignored`), each with the reason, in order. */
+export function ignoredFlagsGiven(
+  parsed: ParsedFlags,
+  definitions: readonly FlagDefinition[],
+): { readonly name: string; readonly why: string }[] {
+  return definitions.flatMap((definition) =>
+    definition.ignored !== undefined && parsed.given.has(definition.name)
+      ? [{ name: definition.name, why: definition.ignored }]
+      : [],
+  );
+}
+
+/**
+ * Reads a named set of flags into one typed object (Temporal's options → with defaults): a flag
+ * with a default is never undefined here, so no caller writes the default again.
+ */
+export function readFlags<F extends Readonly<Record<string, FlagDefinition>>>(
+  parsed: ParsedFlags,
+  definitions: F,
+): FlagValues<F> {
+  return Object.fromEntries(
+    Object.entries(definitions).map(([key, definition]) => [
+      key,
+      definition.repeatable ? flagValues(parsed, definition) : flagValue(parsed, definition),
+    ]),
+  ) as FlagValues<F>;
 }

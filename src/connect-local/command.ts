@@ -4,10 +4,9 @@ import { ConfigError, ExitCode, UsageError } from '../cli/errors.ts';
 import { createLogger } from '../cli/logger.ts';
 import {
   defineFlag,
-  flagValue,
-  flagValues,
   parseFlags,
-  type FlagDefinition,
+  readFlags,
+  type FlagValues,
   type ParsedFlags,
 } from '../cli/flags.ts';
 import { CredentialsExistError, ensureCredentials, initCredentials } from './credentials.ts';
@@ -126,30 +125,46 @@ const serveFlags = {
   }),
 };
 
-const createFlags = [
-  stateDirFlag,
-  defineFlag({
+const createFlags = {
+  stateDir: stateDirFlag,
+  vault: defineFlag({
     name: 'vault',
     kind: 'string',
     usage: 'vault name or id, optionally ,r ,w or ,rw',
     repeatable: true,
   }),
-  defineFlag({ name: 'vaults', kind: 'string', usage: 'same as --vault', repeatable: true }),
-  defineFlag({
+  vaults: defineFlag({
+    name: 'vaults',
+    kind: 'string',
+    usage: 'same as --vault',
+    repeatable: true,
+  }),
+  expiresIn: defineFlag({
     name: 'expires-in',
     kind: 'string',
     usage: 'lifetime such as 90m, 12h, 30d or 1w2d',
   }),
-];
-const listFlags = [stateDirFlag, defineFlag({ name: 'json', kind: 'bool', usage: 'print JSON' })];
-const renameFlags = [
-  stateDirFlag,
-  defineFlag({ name: 'name', kind: 'string', usage: 'the new name' }),
-];
-const initFlags = [
-  stateDirFlag,
-  defineFlag({ name: 'force', kind: 'bool', usage: 'replace existing credentials' }),
-];
+};
+const listFlags = {
+  stateDir: stateDirFlag,
+  json: defineFlag({ name: 'json', kind: 'bool', usage: 'print JSON', default: false }),
+};
+const revokeFlags = { stateDir: stateDirFlag };
+const renameFlags = {
+  stateDir: stateDirFlag,
+  name: defineFlag({ name: 'name', kind: 'string', usage: 'the new name' }),
+};
+const initFlags = {
+  stateDir: stateDirFlag,
+  force: defineFlag({
+    name: 'force',
+    kind: 'bool',
+    usage: 'replace existing credentials',
+    default: false,
+  }),
+};
+
+type ServeFlags = FlagValues<typeof serveFlags>;
 
 const DETAILS = `Also:
   op-kube connect-local token create <name> --vault <vault>[,r|,w|,rw] [--vault ...] [--expires-in 30d]
@@ -159,30 +174,22 @@ const DETAILS = `Also:
   op-kube connect-local server init [--force]
 Each takes --state-dir (default .connect-local).`;
 
-function positiveInteger(
-  parsed: ParsedFlags,
-  definition: FlagDefinition<'int'>,
-  allowZero = false,
-): number {
-  const value = flagValue(parsed, definition) ?? 0;
+function positiveInteger(flag: string, value: number, allowZero = false): number {
   if (value < (allowZero ? 0 : 1)) {
-    throw new ConfigError(
-      `--${definition.name}`,
-      `must be ${allowZero ? 'zero or more' : 'at least 1'}`,
-    );
+    throw new ConfigError(flag, `must be ${allowZero ? 'zero or more' : 'at least 1'}`);
   }
   return value;
 }
 
 /** `--token-secret` and its companions; undefined when not given. */
 async function tokenSecretOptions(
-  flags: ParsedFlags,
+  flag: ServeFlags,
   env: NodeJS.ProcessEnv,
 ): Promise<
   { client: KubeClient; ref: TokenSecretRef; vaults: VaultSpec[]; tokenName: string } | undefined
 > {
-  const secret = flagValue(flags, serveFlags.tokenSecret);
-  const vaults = flagValues(flags, serveFlags.tokenVault);
+  const secret = flag.tokenSecret;
+  const vaults = flag.tokenVault;
   if (secret === undefined) {
     if (vaults.length > 0) throw new ConfigError('--token-vault', 'needs --token-secret');
     return undefined;
@@ -190,60 +197,63 @@ async function tokenSecretOptions(
   if (vaults.length === 0) {
     throw new ConfigError('--token-vault', "is required with --token-secret (the token's scope)");
   }
-  const tokenName = flagValue(flags, serveFlags.tokenName) ?? 'bootstrap';
+  const { tokenName } = flag;
   if (!tokenName.trim()) throw new ConfigError('--token-name', 'must not be empty');
   const specs = vaults.map(parseVaultSpec);
   // Loaded only when asked for, as the server is: other commands need no apiserver client.
   const { connectTokenSecret } = await import('./token-secret.ts');
   const { client, ref } = connectTokenSecret({
     secret,
-    key: flagValue(flags, serveFlags.tokenSecretKey) ?? 'token',
-    kubeconfig: flagValue(flags, serveFlags.kubeconfig),
+    key: flag.tokenSecretKey,
+    kubeconfig: flag.kubeconfig,
     env,
   });
   return { client, ref, vaults: specs, tokenName };
 }
 
 async function serve(flags: ParsedFlags, io: CommandIo): Promise<number> {
-  const port = positiveInteger(flags, serveFlags.port, true);
-  const adminPort = flagValue(flags, serveFlags.adminPort);
+  const flag = readFlags(flags, serveFlags);
+  const port = positiveInteger('--port', flag.port, true);
+  const { adminPort } = flag;
   if (port > 65_535) throw new ConfigError('--port', 'must be at most 65535');
   if (adminPort !== undefined && (adminPort < 0 || adminPort > 65_535)) {
     throw new ConfigError('--admin-port', 'must be from 0 to 65535');
   }
-  const certFile = flagValue(flags, serveFlags.tlsCert);
-  const keyFile = flagValue(flags, serveFlags.tlsKey);
+  const { tlsCert: certFile, tlsKey: keyFile } = flag;
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new ConfigError(
       certFile ? '--tls-key' : '--tls-cert',
       '--tls-cert and --tls-key go together',
     );
   }
-  const level = flagValue(flags, serveFlags.logLevel) ?? 'info';
+  const level = flag.logLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) {
     throw new ConfigError('--log-level', `unknown level ${JSON.stringify(level)}`);
   }
   const logger = createLogger('connect-local', level);
-  const dataFile = flagValue(flags, serveFlags.data);
+  const dataFile = flag.data;
   // Loaded here, not at the top: every `op-kube` command would otherwise load the HTTP server.
   const { startConnectLocal } = await import('./server.ts');
   const { TokenSecretError } = await import('./token-secret.ts');
   let tokenSecret: Awaited<ReturnType<typeof tokenSecretOptions>>;
   let running: Awaited<ReturnType<typeof startConnectLocal>>;
   try {
-    tokenSecret = await tokenSecretOptions(flags, io.env);
+    tokenSecret = await tokenSecretOptions(flag, io.env);
     running = await startConnectLocal(
       {
-        host: flagValue(flags, serveFlags.host) ?? '127.0.0.1',
+        host: flag.host,
         port,
-        stateDir: flagValue(flags, stateDirFlag) ?? '.connect-local',
+        stateDir: flag.stateDir,
         ...(dataFile ? { dataFile } : {}),
         ...(certFile && keyFile ? { tls: { certFile, keyFile } } : {}),
         ...(adminPort !== undefined ? { adminPort } : {}),
-        activityRetention: positiveInteger(flags, serveFlags.activityRetention),
-        activityAnonymousRetention: positiveInteger(flags, serveFlags.activityAnonymousRetention),
-        maxInlineFileBytes: positiveInteger(flags, serveFlags.maxInlineFileBytes),
-        maxBodyBytes: positiveInteger(flags, serveFlags.maxBodyBytes),
+        activityRetention: positiveInteger('--activity-retention', flag.activityRetention),
+        activityAnonymousRetention: positiveInteger(
+          '--activity-anonymous-retention',
+          flag.activityAnonymousRetention,
+        ),
+        maxInlineFileBytes: positiveInteger('--max-inline-file-bytes', flag.maxInlineFileBytes),
+        maxBodyBytes: positiveInteger('--max-body-bytes', flag.maxBodyBytes),
         logger,
         ...(tokenSecret ? { tokenSecret } : {}),
       },
@@ -266,10 +276,6 @@ async function serve(flags: ParsedFlags, io: CommandIo): Promise<number> {
   return ExitCode.ok;
 }
 
-function stateDirOf(parsed: ParsedFlags): string {
-  return flagValue(parsed, stateDirFlag) ?? '.connect-local';
-}
-
 function describeToken(record: TokenRecord, now: number): string {
   const state = record.revokedAt
     ? 'revoked'
@@ -286,11 +292,12 @@ async function tokenCommand(args: readonly string[], io: CommandIo): Promise<num
   const [action, ...rest] = args;
   switch (action) {
     case 'create': {
-      const parsed = parseFlags(createFlags, rest, { interspersed: true });
+      const parsed = parseFlags(Object.values(createFlags), rest, { interspersed: true });
       const [name, ...extra] = parsed.rest;
       if (!name || extra.length)
         throw new UsageError('usage: token create <name> --vault <vault>[,r|,w|,rw]');
-      const stateDir = stateDirOf(parsed);
+      const flag = readFlags(parsed, createFlags);
+      const { stateDir, expiresIn } = flag;
       const credentials = await ensureCredentials(stateDir);
       const vaults = await ConnectStore.readVaults(stateDir);
       if (!vaults) {
@@ -298,11 +305,7 @@ async function tokenCommand(args: readonly string[], io: CommandIo): Promise<num
           `no state in ${stateDir}: start connect-local with --data once first`,
         );
       }
-      const specs = [
-        ...flagValues(parsed, createFlags[1]!),
-        ...flagValues(parsed, createFlags[2]!),
-      ];
-      const expiresIn = flagValue(parsed, createFlags[3] as FlagDefinition<'string'>);
+      const specs = [...flag.vault, ...flag.vaults];
       const { token } = await createToken(stateDir, credentials, vaults, {
         name,
         vaults: specs.map(parseVaultSpec),
@@ -312,10 +315,11 @@ async function tokenCommand(args: readonly string[], io: CommandIo): Promise<num
       return ExitCode.ok;
     }
     case 'list': {
-      const parsed = parseFlags(listFlags, rest, { interspersed: true });
+      const parsed = parseFlags(Object.values(listFlags), rest, { interspersed: true });
       if (parsed.rest.length) throw new UsageError('usage: token list [--json]');
-      const tokens = await readTokens(stateDirOf(parsed));
-      if (flagValue(parsed, listFlags[1] as FlagDefinition<'bool'>)) {
+      const flag = readFlags(parsed, listFlags);
+      const tokens = await readTokens(flag.stateDir);
+      if (flag.json) {
         io.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
       } else {
         const now = Date.now();
@@ -329,22 +333,22 @@ async function tokenCommand(args: readonly string[], io: CommandIo): Promise<num
     }
     case 'revoke':
     case 'delete': {
-      const parsed = parseFlags([stateDirFlag], rest, { interspersed: true });
+      const parsed = parseFlags(Object.values(revokeFlags), rest, { interspersed: true });
       const [reference, ...extra] = parsed.rest;
       if (!reference || extra.length) throw new UsageError('usage: token revoke <name|id>');
-      const record = await revokeToken(stateDirOf(parsed), reference);
+      const record = await revokeToken(readFlags(parsed, revokeFlags).stateDir, reference);
       io.stderr.write(`revoked token ${record.name} (${record.id})\n`);
       return ExitCode.ok;
     }
     case 'rename':
     case 'edit': {
-      const parsed = parseFlags(renameFlags, rest, { interspersed: true });
+      const parsed = parseFlags(Object.values(renameFlags), rest, { interspersed: true });
       const [reference, ...extra] = parsed.rest;
-      const name = flagValue(parsed, renameFlags[1] as FlagDefinition<'string'>);
+      const { stateDir, name } = readFlags(parsed, renameFlags);
       if (!reference || extra.length || name === undefined) {
         throw new UsageError('usage: token rename <name|id> --name <new name>');
       }
-      const record = await renameToken(stateDirOf(parsed), reference, name);
+      const record = await renameToken(stateDir, reference, name);
       io.stderr.write(`renamed token ${record.id} to ${record.name}\n`);
       return ExitCode.ok;
     }
@@ -359,15 +363,11 @@ async function serverCommand(args: readonly string[], io: CommandIo): Promise<nu
   const [action, ...rest] = args;
   if (action !== 'init')
     throw new UsageError(`unknown server command ${JSON.stringify(action ?? '')}: use init`);
-  const parsed = parseFlags(initFlags, rest, { interspersed: true });
+  const parsed = parseFlags(Object.values(initFlags), rest, { interspersed: true });
   if (parsed.rest.length) throw new UsageError('usage: server init [--force]');
-  const credentials = await initCredentials(
-    stateDirOf(parsed),
-    flagValue(parsed, initFlags[1] as FlagDefinition<'bool'>) ?? false,
-  );
-  io.stderr.write(
-    `wrote credentials for server ${credentials.serverId} in ${stateDirOf(parsed)}\n`,
-  );
+  const { stateDir, force } = readFlags(parsed, initFlags);
+  const credentials = await initCredentials(stateDir, force);
+  io.stderr.write(`wrote credentials for server ${credentials.serverId} in ${stateDir}\n`);
   return ExitCode.ok;
 }
 

@@ -1,6 +1,6 @@
 // The operator's settings: 1Password's environment variables and flags, validated once at start-up.
 import { ConfigError } from '../cli/errors.ts';
-import { defineFlag, flagValue, type FlagDefinition, type ParsedFlags } from '../cli/flags.ts';
+import { defineFlag, ignoredFlagsGiven, readFlags, type ParsedFlags } from '../cli/flags.ts';
 import { parseGoBool, parseGoInt } from '../cli/go-values.ts';
 import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../kube/client.ts';
 import { VAULT_POLICIES, type VaultPolicy } from './vault-policy.ts';
@@ -211,20 +211,15 @@ function logLevel(raw: string, devel: boolean): LogLevel {
   return raw === 'debug' ? 'debug' : raw === 'info' ? 'info' : raw === 'warn' ? 'warn' : 'error';
 }
 
-function positive(flags: ParsedFlags, definition: FlagDefinition<'int'>): number {
-  const value = flagValue(flags, definition) ?? 0;
-  if (value < 1) throw new ConfigError(`--${definition.name}`, 'must be at least 1');
+function positive(flag: string, value: number): number {
+  if (value < 1) throw new ConfigError(flag, 'must be at least 1');
   return value;
 }
 
-function nonNegativeNumber(flags: ParsedFlags, definition: FlagDefinition<'string'>): number {
-  const text = flagValue(flags, definition) ?? '';
+function nonNegativeNumber(flag: string, text: string): number {
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || value < 0) {
-    throw new ConfigError(
-      `--${definition.name}`,
-      `must be a number ≥ 0, got ${JSON.stringify(text)}`,
-    );
+    throw new ConfigError(flag, `must be a number ≥ 0, got ${JSON.stringify(text)}`);
   }
   return value;
 }
@@ -288,30 +283,29 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
     );
   }
 
-  const metricsAddress = parseBindAddress(
-    '--metrics-bind-address',
-    flagValue(flags, operatorFlags.metricsBindAddress) ?? '',
-  );
-  const certPath = flagValue(flags, operatorFlags.metricsCertPath);
-  const secure = flagValue(flags, operatorFlags.metricsSecure) ?? false;
-  if (secure && !certPath && metricsAddress) {
+  const flag = readFlags(flags, operatorFlags);
+  const metricsAddress = parseBindAddress('--metrics-bind-address', flag.metricsBindAddress);
+  const certPath = flag.metricsCertPath;
+  if (flag.metricsSecure && !certPath && metricsAddress) {
     throw new ConfigError(
       '--metrics-secure',
       'needs --metrics-cert-path (a directory with tls.crt and tls.key)',
     );
   }
-  const encoder = flagValue(flags, operatorFlags.zapEncoder) ?? 'json';
+  const encoder = flag.zapEncoder;
   if (encoder !== 'json' && encoder !== 'console') {
     throw new ConfigError(
       '--zap-encoder',
       `unknown encoder ${JSON.stringify(encoder)}: use json or console`,
     );
   }
-  const ignoredFlags = Object.values(operatorFlags)
-    .filter((definition) => definition.ignored !== undefined && flags.given.has(definition.name))
-    .map((definition) => ({ flag: `--${definition.name}`, why: definition.ignored ?? '' }));
-  const leaderNamespace = flagValue(flags, operatorFlags.leaderElectionNamespace);
-  const kubeconfig = flagValue(flags, operatorFlags.kubeconfig);
+  const autoRestart = envBool(env, 'AUTO_RESTART', false);
+  const probeAddress = parseBindAddress('--health-probe-bind-address', flag.healthProbeBindAddress);
+  const ignoredFlags = ignoredFlagsGiven(flags, Object.values(operatorFlags)).map(
+    ({ name, why }) => ({ flag: `--${name}`, why }),
+  );
+  const leaderNamespace = flag.leaderElectionNamespace;
+  const kubeconfig = flag.kubeconfig;
   const caFile = env.SSL_CERT_FILE;
 
   return {
@@ -321,46 +315,34 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
       .map((namespace) => namespace.trim())
       .filter(Boolean),
     pollingIntervalMs: seconds * 1000,
-    autoRestart: envBool(env, 'AUTO_RESTART', false),
+    autoRestart,
     metrics: {
       ...(metricsAddress ? { address: metricsAddress } : {}),
-      ...(secure && certPath
+      ...(flag.metricsSecure && certPath
         ? {
             tls: {
-              certFile: `${certPath}/${flagValue(flags, operatorFlags.metricsCertName) ?? 'tls.crt'}`,
-              keyFile: `${certPath}/${flagValue(flags, operatorFlags.metricsCertKey) ?? 'tls.key'}`,
+              certFile: `${certPath}/${flag.metricsCertName}`,
+              keyFile: `${certPath}/${flag.metricsCertKey}`,
             },
           }
         : {}),
     },
-    ...(() => {
-      const probe = parseBindAddress(
-        '--health-probe-bind-address',
-        flagValue(flags, operatorFlags.healthProbeBindAddress) ?? '',
-      );
-      return probe ? { probeAddress: probe } : {};
-    })(),
+    ...(probeAddress ? { probeAddress } : {}),
     leaderElection: {
-      enabled: flagValue(flags, operatorFlags.leaderElect) ?? false,
+      enabled: flag.leaderElect,
       ...(leaderNamespace ? { namespace: leaderNamespace } : {}),
     },
-    enableAnnotations: flagValue(flags, operatorFlags.enableAnnotations) ?? false,
-    allowEmptyValues: flagValue(flags, operatorFlags.allowEmptyValues) ?? false,
-    log: {
-      level: logLevel(
-        flagValue(flags, operatorFlags.zapLogLevel) ?? 'info',
-        flagValue(flags, operatorFlags.zapDevel) ?? false,
-      ),
-      pretty: encoder === 'console',
-    },
+    enableAnnotations: flag.enableAnnotations,
+    allowEmptyValues: flag.allowEmptyValues,
+    log: { level: logLevel(flag.zapLogLevel, flag.zapDevel), pretty: encoder === 'console' },
     ...(kubeconfig ? { kubeconfig } : {}),
-    concurrency: positive(flags, operatorFlags.maxConcurrentReconciles),
+    concurrency: positive('--max-concurrent-reconciles', flag.maxConcurrentReconciles),
     kubeApi: {
-      qps: nonNegativeNumber(flags, operatorFlags.kubeApiQps),
-      burst: positive(flags, operatorFlags.kubeApiBurst),
+      qps: nonNegativeNumber('--kube-api-qps', flag.kubeApiQps),
+      burst: positive('--kube-api-burst', flag.kubeApiBurst),
     },
-    fullCheckEvery: positive(flags, operatorFlags.fullCheckEvery),
-    vaultPolicy: vaultPolicy(flagValue(flags, operatorFlags.vaultPolicy) ?? 'allow-unlisted'),
+    fullCheckEvery: positive('--full-check-every', flag.fullCheckEvery),
+    vaultPolicy: vaultPolicy(flag.vaultPolicy),
     ignoredFlags,
   };
 }

@@ -1,21 +1,14 @@
 // `op-kube webhook`: the mutating admission webhook; runs until SIGTERM.
-import { readFileSync } from 'node:fs';
 import type { Command } from '../cli/command.ts';
 import { createLogger } from '../cli/logger.ts';
-import { ExitCode } from '../cli/errors.ts';
-import { parseWebhookConfig, webhookFlags } from './config.ts';
+import { ConfigError, ExitCode } from '../cli/errors.ts';
+import { packageVersion } from '../cli/version.ts';
+import { WebhookSettingError, parseWebhookConfig, webhookFlags } from './config.ts';
 
 const DETAILS = `Pods in namespaces labelled secrets-injection=enabled that list containers in the
 operator.1password.io/inject annotation start those containers through "op run", which resolves
 op:// references in their environment. 1Password's injector arguments (-service-name=X,
 -alsologtostderr, -v=N, a trailing 2>&1) are accepted unchanged.`;
-
-function version(): string {
-  const manifest = JSON.parse(
-    readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-  ) as { version?: unknown };
-  return typeof manifest.version === 'string' ? manifest.version : '0.0.0';
-}
 
 export const webhookCommand: Command = {
   name: 'webhook',
@@ -24,12 +17,17 @@ export const webhookCommand: Command = {
   details: DETAILS,
   takesArguments: true,
   async run(flags, io) {
-    const config = parseWebhookConfig(flags, io.env, version());
+    const config = parseWebhookConfig(flags, io.env, packageVersion() ?? '0.0.0');
     const logger = createLogger('webhook', config.logLevel);
     for (const { argument, why } of config.ignored)
       logger.info({ argument }, `accepted without effect: ${why}`);
     const { runWebhook } = await import('./run.ts');
-    const webhook = await runWebhook(config, io.env, logger);
+    const webhook = await runWebhook(config, io.env, logger).catch((error: unknown) => {
+      // A setting found wrong at start exits as one refused while parsing: 1, naming the flag.
+      throw error instanceof WebhookSettingError
+        ? new ConfigError(error.setting, error.detail)
+        : error;
+    });
     const onSignal = (): void => void webhook.stop();
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);

@@ -1,11 +1,14 @@
 // The injector's settings: op-kube's flags plus 1Password's injector arguments, validated once at start-up.
 import { ConfigError } from '../cli/errors.ts';
-import { defineFlag, flagValue, type ParsedFlags } from '../cli/flags.ts';
+import { defineFlag, ignoredFlagsGiven, readFlags, type ParsedFlags } from '../cli/flags.ts';
+import { OpKubeError } from '../kube/errors.ts';
 import {
   DEFAULT_CA_PROPAGATION_MS,
   DEFAULT_CERT_VALIDITY_MS,
   DEFAULT_ROTATE_BEFORE_MS,
+  RotationSettingError,
   checkRotationOptions,
+  type RotationOptions,
 } from './tls/rotation-settings.ts';
 import {
   DEFAULT_COPY_CONTAINER_RESOURCES,
@@ -195,6 +198,24 @@ export const webhookFlags = {
   }),
 } as const;
 
+/**
+ * A setting found unusable only when the webhook starts (certificate files that do not load, no
+ * namespace outside a pod). `op-kube webhook` reports it as it reports a flag parsing refused.
+ */
+export class WebhookSettingError extends OpKubeError<'InvalidSetting'> {
+  override readonly name = 'WebhookSettingError';
+  /** The flag at fault, `--name`. */
+  readonly setting: string;
+  /** What is wrong with it, without its name. */
+  readonly detail: string;
+
+  constructor(setting: string, detail: string, options?: ErrorOptions) {
+    super('InvalidSetting', `${setting}: ${detail}`, options);
+    this.setting = setting;
+    this.detail = detail;
+  }
+}
+
 export type WebhookTlsConfig =
   | { readonly mode: 'files'; readonly certFile: string; readonly keyFile: string }
   | {
@@ -225,6 +246,14 @@ export interface WebhookConfig {
   /** Arguments given that have no effect here, for one log line each at start-up. */
   readonly ignored: readonly { readonly argument: string; readonly why: string }[];
 }
+
+/** The flag behind each rotation setting the check can refuse (the CA validity follows --cert-validity). */
+const ROTATION_FLAGS: Partial<Record<keyof RotationOptions, string>> = {
+  validityMs: '--cert-validity',
+  caValidityMs: '--cert-validity',
+  rotateBeforeMs: '--cert-rotate-before',
+  caPropagationMs: '--ca-propagation',
+};
 
 const QUANTITY = /^(\d+(\.\d+)?|\.\d+)(m|k|Ki|Mi|Gi|M|G)?$/;
 
@@ -294,21 +323,20 @@ function registerUrl(value: string): URL {
 /**
  * Validates flags, positional arguments (1Password's chart passes a literal `2>&1`) and the
  * environment into the injector's configuration.
- * @throws ConfigError naming the flag at fault
+ * @throws ConfigError naming the flag at fault (`setting`)
  */
 export function parseWebhookConfig(
   flags: ParsedFlags,
   env: NodeJS.ProcessEnv,
   version: string,
 ): WebhookConfig {
-  const port = flagValue(flags, webhookFlags.port) ?? 8443;
+  const flag = readFlags(flags, webhookFlags);
+  const { port } = flag;
   if (!(port >= 1 && port <= 65_535)) throw new ConfigError('--port', 'must be 1–65535');
-  const ignored: { argument: string; why: string }[] = [];
-  for (const definition of [webhookFlags.logtostderr, webhookFlags.alsologtostderr]) {
-    if (flags.given.has(definition.name)) {
-      ignored.push({ argument: `-${definition.name}`, why: definition.ignored ?? '' });
-    }
-  }
+  const ignored: { argument: string; why: string }[] = ignoredFlagsGiven(
+    flags,
+    Object.values(webhookFlags),
+  ).map(({ name, why }) => ({ argument: `-${name}`, why }));
   if (flags.rest.length > 0) {
     ignored.push({
       argument: flags.rest.join(' '),
@@ -316,23 +344,19 @@ export function parseWebhookConfig(
     });
   }
 
-  const injectToken = oneOf(
-    '--inject-token',
-    flagValue(flags, webhookFlags.injectToken) ?? 'auto',
-    ['auto', 'never'],
-  );
-  const memory = quantity('--copy-memory', flagValue(flags, webhookFlags.copyMemory) ?? '');
+  const injectToken = oneOf('--inject-token', flag.injectToken, ['auto', 'never']);
+  const memory = quantity('--copy-memory', flag.copyMemory);
   if (memoryBytes(memory) < 64 * 1024 ** 2) {
     throw new ConfigError(
       '--copy-memory',
       'must be at least 64Mi: copy-op-bin writes the op binary into a memory volume charged to it',
     );
   }
-  const runAsUser = flagValue(flags, webhookFlags.copyRunAsUser) ?? 65532;
+  const runAsUser = flag.copyRunAsUser;
   if (!Number.isInteger(runAsUser) || runAsUser < 1) {
     throw new ConfigError('--copy-run-as-user', 'must be a numeric user id above 0 (non-root)');
   }
-  const connectHost = flagValue(flags, webhookFlags.connectHost) ?? env.OP_CONNECT_HOST;
+  const connectHost = flag.connectHost ?? env.OP_CONNECT_HOST;
   if (connectHost !== undefined && connectHost !== '') {
     let protocol = '';
     try {
@@ -350,53 +374,42 @@ export function parseWebhookConfig(
   const defaults = defaultInjectionOptions(version);
   const injection: InjectionOptions = {
     ...defaults,
-    opImage: required('op-image', flagValue(flags, webhookFlags.opImage)),
+    opImage: required('op-image', flag.opImage),
     connectHost: connectHost === '' ? undefined : connectHost,
     injectToken,
-    tokenSecretName: required('token-secret-name', flagValue(flags, webhookFlags.tokenSecretName)),
-    tokenSecretKey: required('token-secret-key', flagValue(flags, webhookFlags.tokenSecretKey)),
+    tokenSecretName: required('token-secret-name', flag.tokenSecretName),
+    tokenSecretKey: required('token-secret-key', flag.tokenSecretKey),
     copyContainer: {
       runAsUser,
       resources: {
         requests: {
-          cpu: quantity('--copy-cpu-request', flagValue(flags, webhookFlags.copyCpuRequest) ?? ''),
+          cpu: quantity('--copy-cpu-request', flag.copyCpuRequest),
           memory,
         },
         limits: {
-          cpu: quantity('--copy-cpu-limit', flagValue(flags, webhookFlags.copyCpuLimit) ?? ''),
+          cpu: quantity('--copy-cpu-limit', flag.copyCpuLimit),
           memory,
         },
       },
     },
   };
 
-  const mode = oneOf('--tls-mode', flagValue(flags, webhookFlags.tlsMode) ?? '', [
-    'self-managed',
-    'files',
-  ]);
+  const mode = oneOf('--tls-mode', flag.tlsMode, ['self-managed', 'files']);
   let tls: WebhookTlsConfig;
   if (mode === 'files') {
     tls = {
       mode,
-      certFile: required(
-        'tls-cert-file',
-        flagValue(flags, webhookFlags.tlsCertFile),
-        'with --tls-mode=files',
-      ),
-      keyFile: required(
-        'tls-key-file',
-        flagValue(flags, webhookFlags.tlsKeyFile),
-        'with --tls-mode=files',
-      ),
+      certFile: required('tls-cert-file', flag.tlsCertFile, 'with --tls-mode=files'),
+      keyFile: required('tls-key-file', flag.tlsKeyFile, 'with --tls-mode=files'),
     };
   } else {
     tls = {
       mode,
-      secretName: required('tls-secret-name', flagValue(flags, webhookFlags.tlsSecretName)),
-      leaseName: required('lease-name', flagValue(flags, webhookFlags.leaseName)),
-      validityMs: flagValue(flags, webhookFlags.certValidity) ?? DEFAULT_CERT_VALIDITY_MS,
-      rotateBeforeMs: flagValue(flags, webhookFlags.certRotateBefore) ?? DEFAULT_ROTATE_BEFORE_MS,
-      caPropagationMs: flagValue(flags, webhookFlags.caPropagation) ?? DEFAULT_CA_PROPAGATION_MS,
+      secretName: required('tls-secret-name', flag.tlsSecretName),
+      leaseName: required('lease-name', flag.leaseName),
+      validityMs: flag.certValidity,
+      rotateBeforeMs: flag.certRotateBefore,
+      caPropagationMs: flag.caPropagation,
     };
     try {
       checkRotationOptions({
@@ -407,61 +420,43 @@ export function parseWebhookConfig(
         caPropagationMs: tls.caPropagationMs,
       });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      // Name the flag the check is about: each message names its duration.
-      const flag = /propagation/.test(message)
-        ? '--ca-propagation'
-        : /must be positive/.test(message)
-          ? '--cert-rotate-before'
-          : '--cert-validity';
-      throw new ConfigError(flag, message);
+      const setting = error instanceof RotationSettingError && ROTATION_FLAGS[error.setting];
+      if (!setting) throw error;
+      throw new ConfigError(setting, error.message);
     }
   }
 
-  const url = flagValue(flags, webhookFlags.registerUrl);
+  const url = flag.registerUrl;
   if (url !== undefined && url !== '' && tls.mode === 'files') {
     throw new ConfigError(
       '--register-url',
       'needs --tls-mode=self-managed: the configuration it creates must carry the CA that signed the certificate',
     );
   }
-  const verbosity = flagValue(flags, webhookFlags.v) ?? 0;
   const logLevel =
-    flags.given.has('v') && verbosity >= 4
+    flags.given.has('v') && flag.v >= 4
       ? 'debug'
-      : oneOf('--log-level', flagValue(flags, webhookFlags.logLevel) ?? 'info', [
-          'debug',
-          'info',
-          'warn',
-          'error',
-        ]);
-  const namespace = flagValue(flags, webhookFlags.namespace) ?? env.POD_NAMESPACE;
-  const kubeconfig = flagValue(flags, webhookFlags.kubeconfig);
+      : oneOf('--log-level', flag.logLevel, ['debug', 'info', 'warn', 'error']);
+  const namespace = flag.namespace ?? env.POD_NAMESPACE;
+  const { kubeconfig } = flag;
   return {
-    host: flagValue(flags, webhookFlags.bindAddress) ?? '0.0.0.0',
+    host: flag.bindAddress,
     port,
-    serviceName: required('service-name', flagValue(flags, webhookFlags.serviceName)),
+    serviceName: required('service-name', flag.serviceName),
     namespace: namespace === '' ? undefined : namespace,
-    webhookConfigName: required(
-      'webhook-config-name',
-      flagValue(flags, webhookFlags.webhookConfigName),
-    ),
+    webhookConfigName: required('webhook-config-name', flag.webhookConfigName),
     injection,
     tls,
     ...(url !== undefined && url !== ''
       ? {
           register: {
             url: registerUrl(url),
-            failurePolicy: oneOf(
-              '--failure-policy',
-              flagValue(flags, webhookFlags.failurePolicy) ?? 'Fail',
-              ['Fail', 'Ignore'],
-            ),
+            failurePolicy: oneOf('--failure-policy', flag.failurePolicy, ['Fail', 'Ignore']),
           },
         }
       : {}),
     logLevel,
-    shutdownDelayMs: Math.max(0, flagValue(flags, webhookFlags.shutdownDelay) ?? 5_000),
+    shutdownDelayMs: Math.max(0, flag.shutdownDelay),
     ...(kubeconfig ? { kubeconfig } : {}),
     ignored,
   };

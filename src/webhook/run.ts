@@ -2,7 +2,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ConfigError } from '../cli/errors.ts';
 import { controllerFor, type EventSource, type KeyLister } from '../kube/builder.ts';
 import { KubeClient } from '../kube/client.ts';
 import { keyOf } from '../kube/controller.ts';
@@ -10,7 +9,7 @@ import { Informer } from '../kube/informer.ts';
 import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { Manager } from '../kube/manager.ts';
-import type { WebhookConfig, WebhookTlsConfig } from './config.ts';
+import { WebhookSettingError, type WebhookConfig, type WebhookTlsConfig } from './config.ts';
 import { createWebhookMetrics } from './metrics.ts';
 import { WebhookServer } from './server.ts';
 import { describeCertificate, servingNames } from './tls/certificates.ts';
@@ -96,9 +95,10 @@ async function filesMode(
 ): Promise<Mode> {
   const { certFile, keyFile } = tlsConfig;
   const tls = await FilesTls.load({ certFile, keyFile, logger }).catch((error: unknown) => {
-    throw new ConfigError(
+    throw new WebhookSettingError(
       '--tls-cert-file',
       error instanceof Error ? error.message : String(error),
+      { cause: error },
     );
   });
   return { manager: new Manager(), tls };
@@ -117,7 +117,10 @@ async function selfManagedMode(
   const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
   const namespace = config.namespace ?? loaded.namespace;
   if (namespace === undefined) {
-    throw new ConfigError('--namespace', 'is required outside a pod (or set POD_NAMESPACE)');
+    throw new WebhookSettingError(
+      '--namespace',
+      'is required outside a pod (or set POD_NAMESPACE)',
+    );
   }
   const kube = new KubeClient(loaded, { userAgent: 'op-kube-webhook' });
   const { secretName, leaseName } = tlsConfig;

@@ -44,32 +44,55 @@ export interface RotationOptions {
   readonly caCommonName?: string;
 }
 
+/** A rotation setting that is wrong; `setting` names it, so a caller can name its own flag for it. */
+export class RotationSettingError extends RangeError {
+  override readonly name = 'RotationSettingError';
+  readonly setting: keyof RotationOptions;
+
+  constructor(setting: keyof RotationOptions, message: string) {
+    super(message);
+    this.setting = setting;
+  }
+}
+
 /**
- * Checks the durations against each other; a RangeError names the first that is wrong. The rules
- * keep planning from looping: a fresh certificate must not already be due for renewal (certificate
- * times are whole seconds, hence the margin), and the old CA must outlive the wait before the
- * serving certificate leaves it.
+ * Checks the durations against each other; a RotationSettingError names the first that is wrong.
+ * The rules keep planning from looping: a fresh certificate must not already be due for renewal
+ * (certificate times are whole seconds, hence the margin), and the old CA must outlive the wait
+ * before the serving certificate leaves it.
  */
 export function checkRotationOptions(options: RotationOptions): void {
   const { validityMs, rotateBeforeMs } = options;
   const caValidityMs = options.caValidityMs ?? CA_VALIDITY_FACTOR * validityMs;
   const caPropagationMs = options.caPropagationMs ?? DEFAULT_CA_PROPAGATION_MS;
-  if (Number.isNaN(options.now.getTime())) throw new RangeError('invalid Date for now');
-  if (!(rotateBeforeMs > 0)) throw new RangeError('the rotate-before duration must be positive');
+  if (Number.isNaN(options.now.getTime())) {
+    throw new RotationSettingError('now', 'invalid Date for now');
+  }
+  if (!(rotateBeforeMs > 0)) {
+    throw new RotationSettingError('rotateBeforeMs', 'the rotate-before duration must be positive');
+  }
   if (!(validityMs >= rotateBeforeMs + 60_000)) {
-    throw new RangeError(
+    throw new RotationSettingError(
+      'validityMs',
       'the certificate validity must exceed the rotate-before duration by at least a minute',
     );
   }
   if (!(caValidityMs >= validityMs)) {
-    throw new RangeError('the CA validity must be at least the certificate validity');
+    throw new RotationSettingError(
+      'caValidityMs',
+      'the CA validity must be at least the certificate validity',
+    );
   }
   if (!(caPropagationMs >= 0 && caPropagationMs < rotateBeforeMs)) {
-    throw new RangeError(
+    throw new RotationSettingError(
+      'caPropagationMs',
       'the CA propagation delay must be shorter than the rotate-before duration',
     );
   }
   if (options.serviceNames.length === 0) {
-    throw new RangeError('the serving certificate needs at least one DNS name');
+    throw new RotationSettingError(
+      'serviceNames',
+      'the serving certificate needs at least one DNS name',
+    );
   }
 }

@@ -6,7 +6,9 @@ import {
   flagValue,
   flagValues,
   formatFlagUsage,
+  ignoredFlagsGiven,
   parseFlags,
+  readFlags,
 } from '../../../src/cli/flags.ts';
 
 const port = defineFlag({ name: 'port', kind: 'int', usage: 'listen port', default: 8443 });
@@ -106,6 +108,40 @@ describe('parseFlags follows Go flag syntax', () => {
     assert.throws(() => parseFlags(flags, ['--help']), HelpRequested);
     const help = defineFlag({ name: 'h', kind: 'bool', usage: 'custom' });
     assert.equal(flagValue(parseFlags([help], ['-h']), help), true);
+  });
+});
+
+describe('readFlags', () => {
+  const set = { port, name, leader, interval, vault };
+
+  it('reads a named set at once: defaults applied, lists for repeatable flags', () => {
+    const values = readFlags(parseFlags(flags, ['--vault=a', '--interval=2s']), set);
+    assert.deepEqual(
+      { ...values },
+      { port: 8443, name: undefined, leader: false, interval: 2000, vault: ['a'] },
+    );
+    // Typed by the definitions: a defaulted flag is never undefined.
+    const port: number = values.port;
+    const name: string | undefined = values.name;
+    assert.equal(port + (name ?? '').length, 8443);
+  });
+
+  it("falls back to a definition's default when the parse did not know the flag", () => {
+    assert.equal(readFlags(parseFlags([], []), { port }).port, 8443);
+    assert.equal(flagValue(parseFlags([], []), port), 8443);
+  });
+});
+
+describe('ignoredFlagsGiven', () => {
+  it('lists the given flags accepted without effect, with the reason, in definition order', () => {
+    const quiet = defineFlag({ name: 'quiet', kind: 'bool', usage: 'q', ignored: 'always quiet' });
+    const loud = defineFlag({ name: 'loud', kind: 'bool', usage: 'l', ignored: 'never loud' });
+    const all = [port, quiet, loud];
+    assert.deepEqual(ignoredFlagsGiven(parseFlags(all, ['--loud', '--port=1', '--quiet']), all), [
+      { name: 'quiet', why: 'always quiet' },
+      { name: 'loud', why: 'never loud' },
+    ]);
+    assert.deepEqual(ignoredFlagsGiven(parseFlags(all, ['--port=1']), all), []);
   });
 });
 

@@ -1,44 +1,10 @@
-// Dispatches `op-kube <command> [flags]` and turns typed errors into Go-compatible exit codes.
-import { readFileSync } from 'node:fs';
+// Dispatches `<program> <command> [flags]` over a list of commands and turns typed errors into Go-compatible exit codes.
 import type { Command, CommandIo } from './command.ts';
 import { ConfigError, ExitCode, HelpRequested, UsageError } from './errors.ts';
 import { formatFlagUsage, parseFlags } from './flags.ts';
-import { connectLocalCommand } from '../connect-local/index.ts';
-import { operatorCommand } from '../operator/command.ts';
-import { webhookCommand } from '../webhook/command.ts';
+import { packageVersion } from './version.ts';
 
-/**
- * The demo needs the local control plane of tools/cluster, which only a source checkout has (the
- * package ships bin/, dist/ and crds/): it runs as `npm run demo` there, and this says so.
- */
-const demoCommand: Command = {
-  name: 'demo',
-  summary: 'start a local cluster, Connect and op-kube, and show a sync (`npm run demo`)',
-  flags: [],
-  run(_flags, io) {
-    io.stderr.write(
-      'op-kube demo: the demo runs from a source checkout of op-kube: `npm ci && npm run demo`\n',
-    );
-    return Promise.resolve(ExitCode.config);
-  },
-};
-
-export const commands: readonly Command[] = [
-  operatorCommand,
-  webhookCommand,
-  connectLocalCommand,
-  demoCommand,
-];
-
-function readVersion(): string {
-  const manifest: unknown = JSON.parse(
-    readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-  );
-  const version = (manifest as { version?: unknown }).version;
-  return typeof version === 'string' ? version : 'unknown';
-}
-
-function topLevelUsage(): string {
+function topLevelUsage(commands: readonly Command[]): string {
   const width = Math.max(...commands.map((command) => command.name.length));
   const lines = commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`);
   return [
@@ -63,20 +29,27 @@ function commandUsage(command: Command): string {
   return `Usage: op-kube ${command.name} [flags]\n\n${command.summary}\n${details}${flags ? `\nFlags:\n${flags}\n` : ''}`;
 }
 
-/** Runs the CLI and resolves to the exit code; never throws. */
-export async function main(args: readonly string[], io: CommandIo): Promise<number> {
+/**
+ * Runs the command `args` names with the rest of `args` as its flags and resolves to the exit
+ * code; never throws.
+ */
+export async function dispatch(
+  commands: readonly Command[],
+  args: readonly string[],
+  io: CommandIo,
+): Promise<number> {
   const [first, ...rest] = args;
   if (first === undefined) {
-    io.stderr.write(topLevelUsage());
+    io.stderr.write(topLevelUsage(commands));
     return ExitCode.usage;
   }
   if (['-h', '--help', '-help', 'help'].includes(first)) {
     const topic = commands.find((command) => command.name === rest[0]);
-    io.stdout.write(topic ? commandUsage(topic) : topLevelUsage());
+    io.stdout.write(topic ? commandUsage(topic) : topLevelUsage(commands));
     return ExitCode.ok;
   }
   if (['--version', '-version', 'version'].includes(first)) {
-    io.stdout.write(`op-kube ${readVersion()}\n`);
+    io.stdout.write(`op-kube ${packageVersion() ?? 'unknown'}\n`);
     return ExitCode.ok;
   }
 
@@ -85,7 +58,7 @@ export async function main(args: readonly string[], io: CommandIo): Promise<numb
     const problem = first.startsWith('-')
       ? `flag provided but not defined: ${first}`
       : `unknown command ${JSON.stringify(first)}`;
-    io.stderr.write(`op-kube: ${problem}\n\n${topLevelUsage()}`);
+    io.stderr.write(`op-kube: ${problem}\n\n${topLevelUsage(commands)}`);
     return ExitCode.usage;
   }
 
