@@ -17,9 +17,7 @@ import {
 import { desiredSecret, sameData, secretDiffers, secretSizeProblem } from './desired-secret.ts';
 import { classifyFailure, SyncBlockedError } from './failure.ts';
 import { parseItemPath } from './item-path.ts';
-import type { ItemRef } from './item-source.ts';
-import { ItemUsers } from './item-users.ts';
-import type { EventSink, GatedLookup, Items, Lister, SecretStore } from './ports.ts';
+import type { EventSink, GatedLookup, Items, ItemTracker, Lister, SecretStore } from './ports.ts';
 import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { deletableWhenReleased, DEPLOYMENT_KIND } from './secret-ownership.ts';
@@ -70,6 +68,8 @@ export interface DeploymentReconcilerOptions {
   /** op-kube's managed Secrets (the cache); others are read through `store`. */
   readonly secrets: Lister<V1Secret>;
   readonly source: Items;
+  /** Which item each Deployment resolved to, for the poller. */
+  readonly users: ItemTracker;
   /** The vault access policy: every item lookup goes through it. */
   readonly vaultGate: GatedLookup;
   readonly events: EventSink;
@@ -87,18 +87,9 @@ function asObject(deployment: V1Deployment): V1Deployment {
 
 export class DeploymentReconciler implements Reconciler {
   readonly #options: DeploymentReconcilerOptions;
-  readonly #users = new ItemUsers();
 
   constructor(options: DeploymentReconcilerOptions) {
     this.#options = options;
-  }
-
-  watchedRefs(): ItemRef[] {
-    return this.#users.refs();
-  }
-
-  keysUsing(ref: ItemRef): string[] {
-    return this.#users.keysUsing(ref);
   }
 
   /** Keys of the Deployments asking for `secretName`: they get their turn when it goes. */
@@ -127,7 +118,7 @@ export class DeploymentReconciler implements Reconciler {
     const deployment = this.#options.deployments.get(namespace, name);
     if (!deployment) {
       // The garbage collector removes Secrets whose last owning Deployment is gone.
-      this.#users.delete(key);
+      this.#options.users.delete(key);
       return {};
     }
     let request: SecretRequest | undefined;
@@ -142,7 +133,7 @@ export class DeploymentReconciler implements Reconciler {
     }
     await this.#releaseOthers(deployment, request?.secretName);
     if (!request) {
-      this.#users.delete(key);
+      this.#options.users.delete(key);
       return {};
     }
     try {
@@ -170,9 +161,9 @@ export class DeploymentReconciler implements Reconciler {
     const ref = await this.#options.vaultGate.resolve(
       namespace,
       parseItemPath(request.itemPath),
-      () => this.#users.delete(key),
+      () => this.#options.users.delete(key),
     );
-    this.#users.set(key, ref);
+    this.#options.users.set(key, ref);
     const synced = await this.#options.source.get(ref);
     const existing =
       this.#options.secrets.get(namespace, request.secretName) ??

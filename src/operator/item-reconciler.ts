@@ -16,9 +16,15 @@ import {
 } from './desired-secret.ts';
 import { SyncBlockedError, classifyFailure } from './failure.ts';
 import { parseItemPath } from './item-path.ts';
-import type { ItemRef } from './item-source.ts';
-import { ItemUsers } from './item-users.ts';
-import type { EventSink, GatedLookup, Items, Lister, SecretStore, StatusWriter } from './ports.ts';
+import type {
+  EventSink,
+  GatedLookup,
+  Items,
+  ItemTracker,
+  Lister,
+  SecretStore,
+  StatusWriter,
+} from './ports.ts';
 import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { OPI_KIND } from './secret-ownership.ts';
@@ -56,6 +62,8 @@ export interface ItemReconcilerOptions {
   /** op-kube's managed Secrets (the cache); others are read through `store`. */
   readonly secrets: Lister<V1Secret>;
   readonly source: Items;
+  /** Which item each OnePasswordItem resolved to, for the poller and for shared items. */
+  readonly users: ItemTracker;
   /** The vault access policy: every item lookup goes through it. */
   readonly vaultGate: GatedLookup;
   readonly events: EventSink;
@@ -84,8 +92,6 @@ function ownerOf(item: OnePasswordItem): OwnerObject {
 
 export class OnePasswordItemReconciler implements Reconciler {
   readonly #options: ItemReconcilerOptions;
-  /** Which item each OnePasswordItem resolved to, for the poller and for shared items. */
-  readonly #users = new ItemUsers();
   /** The last `op-kube.io/resync` value seen per key: a new value re-fetches the item. */
   readonly #resyncSeen = new Map<string, string>();
 
@@ -93,22 +99,12 @@ export class OnePasswordItemReconciler implements Reconciler {
     this.#options = options;
   }
 
-  /** Items currently in use, each once. */
-  watchedRefs(): ItemRef[] {
-    return this.#users.refs();
-  }
-
-  /** OnePasswordItem keys that use `ref`. */
-  keysUsing(ref: ItemRef): string[] {
-    return this.#users.keysUsing(ref);
-  }
-
   async reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult> {
     const { namespace, name } = parseKey(key);
     const item = this.#options.items.get(namespace, name);
     if (!item || item.metadata?.deletionTimestamp) {
       // The garbage collector removes the Secret through its ownerReference.
-      this.#users.delete(key);
+      this.#options.users.delete(key);
       this.#resyncSeen.delete(key);
       return {};
     }
@@ -136,9 +132,9 @@ export class OnePasswordItemReconciler implements Reconciler {
     const path = parseItemPath(item.spec?.itemPath ?? '');
     // Before any item read: the namespace may be allowed fewer vaults than the token reaches.
     const ref = await this.#options.vaultGate.resolve(namespace, path, () =>
-      this.#users.delete(key),
+      this.#options.users.delete(key),
     );
-    this.#users.set(key, ref);
+    this.#options.users.set(key, ref);
     const resync = item.metadata?.annotations?.[RESYNC_ANNOTATION] ?? '';
     const previousResync = this.#resyncSeen.get(key);
     if (previousResync !== undefined && previousResync !== resync) source.invalidate(ref);

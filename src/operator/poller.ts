@@ -1,7 +1,9 @@
 // Change detection as a runnable: polls Connect, tells which items changed, and when Connect failed or came back.
 import type { Logger } from 'pino';
 import type { ConnectHealth } from './connect-health.ts';
+import type { KeySignal } from '../kube/builder.ts';
 import type { ItemRef, ItemSource } from './item-source.ts';
+import { ItemUsers } from './item-users.ts';
 import type { OperatorMetrics } from './metrics.ts';
 
 export interface PollerOptions {
@@ -10,8 +12,6 @@ export interface PollerOptions {
   readonly fullCheckEvery: number;
   readonly metrics: OperatorMetrics;
   readonly logger: Logger;
-  /** Items in use now, each once. */
-  readonly watched: () => ItemRef[];
 }
 
 export type PollerEvent =
@@ -27,6 +27,8 @@ export type PollerEvent =
 export class Poller {
   readonly #options: PollerOptions;
   readonly #listeners: ((event: PollerEvent) => void)[] = [];
+  /** One per controller: which item each of its keys uses. The refs never leave the poller. */
+  readonly #trackers: ItemUsers[] = [];
   #timer: NodeJS.Timeout | undefined;
   #running = false;
 
@@ -34,9 +36,22 @@ export class Poller {
     this.#options = options;
   }
 
-  /** Registers a listener (a controller builder's key signal). */
-  onEvent(listener: (event: PollerEvent) => void): void {
-    this.#listeners.push(listener);
+  /** A tracker for one controller's reconciler: it says which item each key uses. */
+  tracker(): ItemUsers {
+    const tracker = new ItemUsers();
+    this.#trackers.push(tracker);
+    return tracker;
+  }
+
+  /**
+   * A controller's key signal: the keys in `tracker` whose item changed, and every key (`all`, at
+   * low priority) when Connect first failed or came back, so each object reports it.
+   */
+  keysFor(tracker: ItemUsers, all: () => string[]): KeySignal {
+    return (enqueue) =>
+      this.#listeners.push((event) =>
+        event.type === 'changed' ? enqueue(tracker.keysUsing(event.ref)) : enqueue(all(), 'low'),
+      );
   }
 
   start(): void {
@@ -59,7 +74,8 @@ export class Poller {
   async #poll(): Promise<void> {
     const { source, health, metrics, logger } = this.#options;
     try {
-      const changed = await source.poll(this.#options.watched(), this.#options.fullCheckEvery);
+      const watched = this.#trackers.flatMap((tracker) => tracker.refs());
+      const changed = await source.poll(watched, this.#options.fullCheckEvery);
       for (const ref of changed) this.#emit({ type: 'changed', ref });
       metrics.poll('success', changed.length);
       // Recovered: every item that reported the failure gets its Synced condition back.

@@ -47,6 +47,12 @@ export interface Items {
   invalidate(ref: ItemRef): void;
 }
 
+/** Which item each object (by controller key) uses, so a changed item re-queues its users (the poller owns it). */
+export interface ItemTracker {
+  set(key: string, ref: ItemRef): void;
+  delete(key: string): void;
+}
+
 /** Item lookups under the vault access policy (VaultGate fits). */
 export interface GatedLookup {
   resolve(namespace: string, path: ItemPath, onDenied: () => void): Promise<ItemRef>;

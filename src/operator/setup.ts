@@ -164,6 +164,16 @@ export async function runOperator(
     namespaces: namespaceWatch,
     source,
   });
+  const health = new ConnectHealth({ pollingIntervalMs: config.pollingIntervalMs });
+  const poller = new Poller({
+    source,
+    health,
+    fullCheckEvery: config.fullCheckEvery,
+    metrics,
+    logger,
+  });
+  const itemUsers = poller.tracker();
+  const deploymentUsers = poller.tracker();
   const shared = { store: kubeSecretStore(kube), secrets, source, vaultGate, events, logger };
   const reconciler = new OnePasswordItemReconciler({
     ...shared,
@@ -173,6 +183,7 @@ export async function runOperator(
       plural: OPI_PLURAL,
     }),
     items,
+    users: itemUsers,
     enableAnnotations: config.enableAnnotations,
     allowEmptyValues: config.allowEmptyValues,
     onSecretChanged: (namespace, secretName, item) =>
@@ -182,18 +193,10 @@ export async function runOperator(
   const deploymentReconciler = new DeploymentReconciler({
     ...shared,
     deployments,
+    users: deploymentUsers,
     allowEmptyValues: config.allowEmptyValues,
     onSecretChanged: (namespace, secretName) => restarter.secretChanged(namespace, secretName, {}),
     blockedRecheckMs: BLOCKED_RECHECK_MS,
-  });
-  const health = new ConnectHealth({ pollingIntervalMs: config.pollingIntervalMs });
-  const poller = new Poller({
-    source,
-    health,
-    fullCheckEvery: config.fullCheckEvery,
-    metrics,
-    logger,
-    watched: () => [...reconciler.watchedRefs(), ...deploymentReconciler.watchedRefs()],
   });
   const reported = reconcileReporter(logger);
 
@@ -215,13 +218,7 @@ export async function runOperator(
         enqueue(items.list(namespace).flatMap(ownKey)),
       ),
     )
-    .watchesKeys((enqueue) =>
-      poller.onEvent((event) =>
-        event.type === 'changed'
-          ? enqueue(reconciler.keysUsing(event.ref))
-          : enqueue(items.keys(), 'low'),
-      ),
-    )
+    .watchesKeys(poller.keysFor(itemUsers, () => items.keys()))
     .complete();
   controllerFor(manager, {
     name: 'deployment',
@@ -249,13 +246,7 @@ export async function runOperator(
         enqueue(deployments.list(namespace).filter(asksForSecret).flatMap(ownKey)),
       ),
     )
-    .watchesKeys((enqueue) =>
-      poller.onEvent((event) =>
-        event.type === 'changed'
-          ? enqueue(deploymentReconciler.keysUsing(event.ref))
-          : enqueue(deployments.keys(), 'low'),
-      ),
-    )
+    .watchesKeys(poller.keysFor(deploymentUsers, () => deployments.keys()))
     .complete();
   // After the controllers it feeds: the first poll's changes find them running.
   manager.add(poller, { leaderOnly: true });

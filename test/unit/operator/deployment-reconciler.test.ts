@@ -12,6 +12,7 @@ import {
   memoryEvents,
   openGate,
 } from '../../support/operator-fakes.ts';
+import { ItemUsers } from '../../../src/operator/item-users.ts';
 
 const VAULT = 'v'.repeat(26);
 const ITEM = 'i'.repeat(26);
@@ -62,6 +63,7 @@ function setUp() {
     deployments,
     secrets: store,
     source,
+    users: new ItemUsers(),
     vaultGate: openGate,
     events,
     logger: pino({ level: 'silent' }),

@@ -16,6 +16,7 @@ import {
   memoryStatusWriter,
   openGate,
 } from '../../support/operator-fakes.ts';
+import { ItemUsers } from '../../../src/operator/item-users.ts';
 
 const VAULT = 'v'.repeat(26);
 const ITEM = 'i'.repeat(26);
@@ -51,6 +52,7 @@ function setUp() {
     items,
     secrets: store,
     source,
+    users: new ItemUsers(),
     vaultGate: openGate,
     events,
     logger: pino({ level: 'silent' }),
