@@ -12,12 +12,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { ControlPlane } from '../../tools/cluster/plane.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
-import {
-  Informer,
-  objectKey,
-  type InformerEvent,
-  type InformerOptions,
-} from '../../src/kube/informer.ts';
+import { Informer, type InformerEvent, type InformerOptions } from '../../src/kube/informer.ts';
+import { objectKey } from '../../src/kube/store.ts';
 import {
   eventually,
   kubeClientFor,

@@ -1,4 +1,4 @@
-// The informer's pure parts (relist diff, resourceVersion, backoff, errors) and its list/watch loop against a scripted fake apiserver.
+// The informer's pure parts (the store's relist diff, the reflector's resourceVersion, backoff and errors) and its list/watch loop against a scripted fake apiserver.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,19 +8,18 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { KubeClient } from '../../../src/kube/client.ts';
 import {
   Informer,
-  changesFor,
-  diffRelist,
+  withoutFieldSets,
+  type InformerEvent,
+  type InformerOptions,
+} from '../../../src/kube/informer.ts';
+import {
   nextResourceVersion,
-  objectKey,
   reconnectDelay,
   recoveryFor,
   scopePath,
-  withoutFieldSets,
-  type CacheChange,
-  type InformerEvent,
-  type InformerOptions,
   type ListRequest,
-} from '../../../src/kube/informer.ts';
+} from '../../../src/kube/reflector.ts';
+import { changesFor, diffRelist, objectKey, type CacheChange } from '../../../src/kube/store.ts';
 import { KubeApiError, errorFromStatus, toKubeApiError } from '../../../src/kube/api-error.ts';
 import { parseWatchLine } from '../../../src/kube/watch.ts';
 
