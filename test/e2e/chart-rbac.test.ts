@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { CustomObjectsApi, type V1Deployment } from '@kubernetes/client-node';
 import { freePort } from '../../tools/cluster/ports.ts';
 import { CHART_DIR } from '../../tools/render-deploy.ts';
@@ -43,33 +43,30 @@ function showingOutput<T>(waiting: Promise<T>, process: { output(): string }): P
   });
 }
 
+/** Installs the chart as a new release into `namespace` with these `--set` values; uninstalled after `t`. */
+function installChart(t: TestContext, namespace: string, values: readonly string[]): string {
+  const release = `rbac-${randomBytes(3).toString('hex')}`;
+  const sets = values.flatMap((value) => ['--set', value]);
+  const into = ['--namespace', namespace, '--skip-crds'];
+  const install = helm(['install', release, CHART_DIR, ...into, ...sets]);
+  assert.equal(install.status, 0, install.stderr);
+  t.after(() => {
+    helm(['uninstall', release, '--namespace', namespace]);
+    return Promise.resolve();
+  });
+  return release;
+}
+
 describe('chart RBAC', () => {
   it('lets the operator and the injector do their work, and no more', async (t) => {
     const namespace = await testNamespace(t, 'chart-rbac');
-    const release = `rbac-${randomBytes(3).toString('hex')}`;
-    const install = helm([
-      'install',
-      release,
-      CHART_DIR,
-      '--namespace',
-      namespace,
-      '--skip-crds',
-      '--set',
+    const release = installChart(t, namespace, [
       'operator.token.value=unused',
-      '--set',
       'operator.replicas=2',
-      '--set',
       `operator.watchNamespace={${namespace}}`,
-      '--set',
       'injector.failurePolicy=Ignore',
-      '--set',
       'injector.timeoutSeconds=1',
     ]);
-    assert.equal(install.status, 0, install.stderr);
-    t.after(() => {
-      helm(['uninstall', release, '--namespace', namespace]);
-      return Promise.resolve();
-    });
     await installCrd();
 
     // The injector: fills its pre-created TLS Secret and publishes the caBundle.
@@ -234,24 +231,10 @@ describe('chart RBAC', () => {
 
   it('lets connect-local fill its token Secret, and no more', async (t) => {
     const namespace = await testNamespace(t, 'chart-rbac-cl');
-    const release = `rbac-${randomBytes(3).toString('hex')}`;
-    const install = helm([
-      'install',
-      release,
-      CHART_DIR,
-      '--namespace',
-      namespace,
-      '--skip-crds',
-      '--set',
+    const release = installChart(t, namespace, [
       'connectLocal.enabled=true',
-      '--set',
       'injector.create=false',
     ]);
-    assert.equal(install.status, 0, install.stderr);
-    t.after(() => {
-      helm(['uninstall', release, '--namespace', namespace]);
-      return Promise.resolve();
-    });
 
     // The chart's arguments, but on a free local port, with a local state dir and data file.
     const name = `${release}-op-kube-connect-local`;

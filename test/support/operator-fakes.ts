@@ -142,3 +142,25 @@ export const openGate: GatedLookup = {
   resolve: (_namespace: string, path: ItemPath) =>
     Promise.resolve({ vaultId: path.vault, itemId: path.item }),
 };
+
+/** A LOGIN item in 1Password, one field per `fields` entry (label → value). */
+export function fullItem(
+  fields: Record<string, string>,
+  { id = 'i'.repeat(26), title = 'database', version = 1, type = 'STRING' } = {},
+): FullItem {
+  return {
+    id,
+    title,
+    vault: { id: 'v'.repeat(26) },
+    category: 'LOGIN',
+    version,
+    createdAt: '2026-01-01T00:00:00Z',
+    updatedAt: '2026-01-01T00:00:00Z',
+    fields: Object.entries(fields).map(([label, value], index) => ({
+      id: `f${index}`,
+      type,
+      label,
+      value,
+    })),
+  };
+}

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
 import pino from 'pino';
-import type { FullItem } from '../../../src/connect/index.ts';
 import { DeploymentReconciler } from '../../../src/operator/deployment-reconciler.ts';
 import {
   MemoryItems,
+  fullItem,
   MemoryLister,
   MemorySecretStore,
   memoryEvents,
@@ -17,19 +17,6 @@ import { ItemUsers } from '../../../src/operator/item-users.ts';
 const VAULT = 'v'.repeat(26);
 const ITEM = 'i'.repeat(26);
 const OTHER = 'o'.repeat(26);
-
-function item(id: string, password: string): FullItem {
-  return {
-    id,
-    title: id,
-    vault: { id: VAULT },
-    category: 'LOGIN',
-    version: 1,
-    createdAt: '2026-01-01T00:00:00Z',
-    updatedAt: '2026-01-01T00:00:00Z',
-    fields: [{ id: 'p', type: 'CONCEALED', label: 'password', value: password }],
-  };
-}
 
 function deployment(name: string, itemId: string | undefined, secretName = 'shared'): V1Deployment {
   return {
@@ -56,8 +43,8 @@ function setUp() {
   const store = new MemorySecretStore();
   const events = memoryEvents();
   const source = new MemoryItems();
-  source.put(item(ITEM, 'one'));
-  source.put(item(OTHER, 'other'));
+  source.put(fullItem({ password: 'one' }, { id: ITEM, title: ITEM, type: 'CONCEALED' }));
+  source.put(fullItem({ password: 'other' }, { id: OTHER, title: OTHER, type: 'CONCEALED' }));
   const reconciler = new DeploymentReconciler({
     store,
     deployments,

@@ -3,13 +3,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Secret } from '@kubernetes/client-node';
 import pino from 'pino';
-import { ConnectError, type FullItem } from '../../../src/connect/index.ts';
+import { ConnectError } from '../../../src/connect/index.ts';
 import {
   OnePasswordItemReconciler,
   type OnePasswordItem,
 } from '../../../src/operator/item-reconciler.ts';
 import {
   MemoryItems,
+  fullItem,
   MemoryLister,
   MemorySecretStore,
   memoryEvents,
@@ -21,24 +22,6 @@ import { ItemUsers } from '../../../src/operator/item-users.ts';
 const VAULT = 'v'.repeat(26);
 const ITEM = 'i'.repeat(26);
 const signal = new AbortController().signal;
-
-function fullItem(fields: Record<string, string>, version = 1): FullItem {
-  return {
-    id: ITEM,
-    title: 'database',
-    vault: { id: VAULT },
-    category: 'LOGIN',
-    version,
-    createdAt: '2026-01-01T00:00:00Z',
-    updatedAt: '2026-01-01T00:00:00Z',
-    fields: Object.entries(fields).map(([label, value], index) => ({
-      id: `f${index}`,
-      type: 'STRING',
-      label,
-      value,
-    })),
-  };
-}
 
 function setUp() {
   const items = new MemoryLister<OnePasswordItem>();
@@ -82,7 +65,7 @@ function setUp() {
 describe('OnePasswordItemReconciler', () => {
   it('writes the Secret with its owner and item version, and reports Synced', async () => {
     const { source, reconciler, store, ready, data, events } = setUp();
-    source.put(fullItem({ password: 's3cr3t' }, 3));
+    source.put(fullItem({ password: 's3cr3t' }, { version: 3 }));
     assert.deepEqual(await reconciler.reconcile('apps/db', signal), {});
     assert.deepEqual(data(), { password: 's3cr3t' });
     const secret = store.get('apps', 'db');
