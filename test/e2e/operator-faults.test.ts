@@ -10,7 +10,7 @@ import { CertificateAuthority } from '../../tools/cluster/pki.ts';
 import { httpsGet } from '../../tools/cluster/probe.ts';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { dataFile, passwordItem } from '../support/connect-data.ts';
-import { startConnectLocal } from '../support/connect-local.ts';
+import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
 import { readyCondition, readyWith } from '../support/item-status.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
 import { recordReliability } from '../support/reliability.ts';
@@ -25,6 +25,27 @@ const DATA = dataFile({
 const config = kubeConfigFor();
 const core = config.makeApiClient(CoreV1Api);
 const custom = config.makeApiClient(CustomObjectsApi);
+
+/** Edits the database item in 1Password: its one password becomes `value`, with `tags` if given. */
+async function editPassword(
+  connect: ConnectLocalHandle,
+  value: string,
+  tags?: readonly string[],
+): Promise<void> {
+  const edited = await connect.admin(
+    'PUT',
+    '/admin/vaults/production0000000000000000/items/database000000000000000000',
+    { title: 'database', tags, fields: [{ label: 'password', value }] },
+  );
+  assert.equal(edited.status, 200);
+}
+
+/** Waits (as `what`) until the `db` Secret's password in `namespace` is `value`. */
+async function passwordBecomes(what: string, namespace: string, value: string): Promise<void> {
+  await eventually(what, async () =>
+    (await secretText(namespace, 'db', 'password')) === value ? true : undefined,
+  );
+}
 
 async function setUp(t: { after(fn: () => Promise<void>): void }, prefix: string) {
   const namespace = await testNamespace(t, prefix);
@@ -56,9 +77,7 @@ describe('operator under Connect failures', () => {
     });
     // A restored Secret needs no Connect call: the cached item is enough.
     await core.deleteNamespacedSecret({ namespace, name: 'db' });
-    await eventually('the Secret to come back during the outage', async () =>
-      (await secretText(namespace, 'db', 'password')) === 's3cr3t' ? true : undefined,
-    );
+    await passwordBecomes('the Secret to come back during the outage', namespace, 's3cr3t');
     assert.equal(await secretText(namespace, 'db', 'password'), 's3cr3t');
 
     assert.equal((await connect.admin('POST', '/admin/outage', { enabled: false })).status, 200);
@@ -111,15 +130,7 @@ describe('operator under Connect failures', () => {
   it('reports Unauthorized when its token is revoked, and keeps the Secret as it was', async (t) => {
     const { namespace, connect } = await setUp(t, 'revoked');
     await connect.revoke('operator');
-    const edited = await connect.admin(
-      'PUT',
-      '/admin/vaults/production0000000000000000/items/database000000000000000000',
-      {
-        title: 'database',
-        fields: [{ label: 'password', value: 'changed-after-revocation' }],
-      },
-    );
-    assert.equal(edited.status, 200);
+    await editPassword(connect, 'changed-after-revocation');
     // The poll fails with 401; the reconcile it triggers reports it on the item.
     const condition = await readyWith(namespace, 'db', 'Unauthorized');
     assert.equal(condition.status, 'False');
@@ -163,34 +174,15 @@ describe('operator options and item tags', () => {
     assert.equal(secret.metadata?.annotations?.['example.com/owner'], 'team-a');
 
     // Tagged ignore-secret in 1Password: the Secret's data is frozen.
-    const frozen = await connect.admin(
-      'PUT',
-      '/admin/vaults/production0000000000000000/items/database000000000000000000',
-      {
-        title: 'database',
-        tags: ['operator.1password.io:ignore-secret'],
-        fields: [{ label: 'password', value: 'frozen-change' }],
-      },
-    );
-    assert.equal(frozen.status, 200);
+    await editPassword(connect, 'frozen-change', ['operator.1password.io:ignore-secret']);
     await eventually('the frozen condition', async () =>
       /frozen/.test((await readyCondition(namespace, 'db')).message ?? '') ? true : undefined,
     );
     assert.equal(await secretText(namespace, 'db', 'password'), 's3cr3t');
 
     // Untagged again: the next change flows.
-    const thawed = await connect.admin(
-      'PUT',
-      '/admin/vaults/production0000000000000000/items/database000000000000000000',
-      {
-        title: 'database',
-        fields: [{ label: 'password', value: 'thawed' }],
-      },
-    );
-    assert.equal(thawed.status, 200);
-    await eventually('the thawed value', async () =>
-      (await secretText(namespace, 'db', 'password')) === 'thawed' ? true : undefined,
-    );
+    await editPassword(connect, 'thawed');
+    await passwordBecomes('the thawed value', namespace, 'thawed');
   });
 
   it('re-fetches an item at once when op-kube.io/resync changes, long before the next poll', async (t) => {
@@ -207,18 +199,8 @@ describe('operator options and item tags', () => {
       metadata: { name: 'db' },
       spec: { itemPath: 'vaults/Production/items/database' },
     });
-    await eventually('the first sync', async () =>
-      (await secretText(namespace, 'db', 'password')) === 's3cr3t' ? true : undefined,
-    );
-    const changed = await connect.admin(
-      'PUT',
-      '/admin/vaults/production0000000000000000/items/database000000000000000000',
-      {
-        title: 'database',
-        fields: [{ label: 'password', value: 'resynced' }],
-      },
-    );
-    assert.equal(changed.status, 200);
+    await passwordBecomes('the first sync', namespace, 's3cr3t');
+    await editPassword(connect, 'resynced');
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(
       await secretText(namespace, 'db', 'password'),
@@ -229,9 +211,7 @@ describe('operator options and item tags', () => {
       kubectl(['annotate', 'opi', 'db', '-n', namespace, 'op-kube.io/resync=1']).status,
       0,
     );
-    await eventually('the re-synced value', async () =>
-      (await secretText(namespace, 'db', 'password')) === 'resynced' ? true : undefined,
-    );
+    await passwordBecomes('the re-synced value', namespace, 'resynced');
   });
 
   it('serves /metrics over HTTPS with --metrics-secure and a certificate directory', async (t) => {

@@ -45,21 +45,26 @@ async function settle(): Promise<void> {
   for (let turn = 0; turn < 5; turn += 1) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/** A controller on `manager` whose reconciler records every key it is given in `seen`. */
+function recordingController(manager: Manager, seen: string[]) {
+  return controllerFor(manager, {
+    name: 'test',
+    reconciler: {
+      reconcile: (key) => {
+        seen.push(key);
+        return Promise.resolve({});
+      },
+    },
+  });
+}
+
 describe('controllerFor', () => {
   it('reconciles every key of its own kind at start, then on the events its predicates let through', async () => {
     const items = new FakeSource<KubernetesObject>();
     items.objects.push(object('a'), object('b'));
     const seen: string[] = [];
     const manager = new Manager();
-    controllerFor(manager, {
-      name: 'test',
-      reconciler: {
-        reconcile: (key) => {
-          seen.push(key);
-          return Promise.resolve({});
-        },
-      },
-    })
+    recordingController(manager, seen)
       .for(items, {
         update: (previous, next) => previous.metadata?.generation !== next.metadata?.generation,
       })
@@ -82,15 +87,7 @@ describe('controllerFor', () => {
     const seen: string[] = [];
     let emit: ((keys: Iterable<string>) => void) | undefined;
     const manager = new Manager();
-    controllerFor(manager, {
-      name: 'test',
-      reconciler: {
-        reconcile: (key) => {
-          seen.push(key);
-          return Promise.resolve({});
-        },
-      },
-    })
+    recordingController(manager, seen)
       .watches(secrets, ownersOf('OnePasswordItem'), { add: () => false })
       .watchesKeys((enqueue) => (emit = enqueue))
       .complete();
