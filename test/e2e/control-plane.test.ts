@@ -1,20 +1,14 @@
 // Proves the local control plane is real: CRDs, RBAC, admission, garbage collection, kubectl and helm.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import yaml from 'js-yaml';
 import {
-  ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
   PatchStrategy,
   RbacAuthorizationV1Api,
-  type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { KUBERNETES_VERSION, HELM_VERSION } from '../../tools/cluster/versions.ts';
-import { repoRoot } from '../../tools/cluster/paths.ts';
 import {
   eventually,
   helm,
@@ -24,14 +18,13 @@ import {
   testNamespace,
   waitForDefaultServiceAccount,
 } from '../support/cluster.ts';
+import { crdEstablished, onePasswordItemCrd } from '../support/crd.ts';
 
 const config = kubeConfigFor();
 const core = config.makeApiClient(CoreV1Api);
 
 async function applyOnePasswordItemCrd(): Promise<void> {
-  const manifest = yaml.load(
-    await readFile(join(repoRoot, 'crds', 'onepassword.com_onepassworditems.yaml'), 'utf8'),
-  ) as V1CustomResourceDefinition;
+  const manifest = await onePasswordItemCrd();
   // Server-side apply is idempotent, so test files that run side by side can all apply it.
   await KubernetesObjectApi.makeApiClient(config).patch(
     manifest,
@@ -41,16 +34,7 @@ async function applyOnePasswordItemCrd(): Promise<void> {
     true,
     PatchStrategy.ServerSideApply,
   );
-  const extensions = config.makeApiClient(ApiextensionsV1Api);
-  await eventually('the OnePasswordItem CRD to be Established', async () => {
-    const crd = await extensions.readCustomResourceDefinition({
-      name: manifest.metadata?.name ?? '',
-    });
-    const established = crd.status?.conditions?.find(
-      (condition) => condition.type === 'Established',
-    );
-    return established?.status === 'True' ? crd : undefined;
-  });
+  await crdEstablished(config, manifest);
 }
 
 describe('local control plane', () => {
@@ -170,21 +154,14 @@ describe('local control plane', () => {
   it('enforces RBAC: kubectl auth can-i reflects roles and bindings', async (t) => {
     const namespace = await testNamespace(t, 'rbac');
     const serviceAccount = `system:serviceaccount:${namespace}:default`;
+    const serviceAccountCanI = (verb: string) =>
+      kubectl(['auth', 'can-i', verb, 'secrets', '-n', namespace, '--as', serviceAccount]);
 
     const admin = kubectl(['auth', 'can-i', 'create', 'secrets', '-n', namespace]);
     assert.equal(admin.status, 0, admin.stderr);
     assert.equal(admin.stdout.trim(), 'yes');
 
-    const before = kubectl([
-      'auth',
-      'can-i',
-      'get',
-      'secrets',
-      '-n',
-      namespace,
-      '--as',
-      serviceAccount,
-    ]);
+    const before = serviceAccountCanI('get');
     assert.equal(before.stdout.trim(), 'no');
     assert.notEqual(before.status, 0);
 
@@ -205,28 +182,10 @@ describe('local control plane', () => {
       },
     });
     await eventually('the new RoleBinding to take effect', () => {
-      const after = kubectl([
-        'auth',
-        'can-i',
-        'get',
-        'secrets',
-        '-n',
-        namespace,
-        '--as',
-        serviceAccount,
-      ]);
+      const after = serviceAccountCanI('get');
       return Promise.resolve(after.stdout.trim() === 'yes' ? true : undefined);
     });
-    const stillDenied = kubectl([
-      'auth',
-      'can-i',
-      'delete',
-      'secrets',
-      '-n',
-      namespace,
-      '--as',
-      serviceAccount,
-    ]);
+    const stillDenied = serviceAccountCanI('delete');
     assert.equal(stillDenied.stdout.trim(), 'no');
   });
 

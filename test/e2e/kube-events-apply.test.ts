@@ -1,31 +1,20 @@
 // EventRecorder, serverSideApply and patchStatus against the real apiserver: aggregation, field ownership, status-only writes.
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import yaml from 'js-yaml';
 import {
-  ApiextensionsV1Api,
   CoreV1Api,
   type KubernetesObject,
   type V1ConfigMap,
-  type V1CustomResourceDefinition,
   type V1Secret,
 } from '@kubernetes/client-node';
 import { KubeApiError, isKubeApiError } from '../../src/kube/api-error.ts';
 import { patchStatus, serverSideApply, type CustomResourceRef } from '../../src/kube/apply.ts';
 import { setCondition, findCondition, type Condition } from '../../src/kube/conditions.ts';
 import { EVENT_NOTE_MAX_BYTES, EventRecorder, type EventFailure } from '../../src/kube/events.ts';
-import { repoRoot } from '../../tools/cluster/paths.ts';
-import {
-  eventually,
-  kubeClientFor,
-  kubeConfigFor,
-  kubectl,
-  testNamespace,
-} from '../support/cluster.ts';
+import { kubeClientFor, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
 import { storedEvents } from '../support/events.ts';
+import { crdEstablished, onePasswordItemCrd } from '../support/crd.ts';
 
 const config = kubeConfigFor();
 const core = config.makeApiClient(CoreV1Api);
@@ -386,21 +375,10 @@ describe('serverSideApply', () => {
 });
 
 async function applyOnePasswordItemCrd(): Promise<void> {
-  const manifest = yaml.load(
-    await readFile(join(repoRoot, 'crds', 'onepassword.com_onepassworditems.yaml'), 'utf8'),
-  ) as V1CustomResourceDefinition;
+  const manifest = await onePasswordItemCrd();
   // Server-side apply is idempotent, so test files that run side by side can all apply it.
   await serverSideApply(client, manifest, { fieldManager: 'op-kube-e2e', force: true });
-  const extensions = config.makeApiClient(ApiextensionsV1Api);
-  await eventually('the OnePasswordItem CRD to be Established', async () => {
-    const crd = await extensions.readCustomResourceDefinition({
-      name: manifest.metadata?.name ?? '',
-    });
-    const established = crd.status?.conditions?.find(
-      (condition) => condition.type === 'Established',
-    );
-    return established?.status === 'True' ? crd : undefined;
-  });
+  await crdEstablished(config, manifest);
 }
 
 interface OnePasswordItem extends KubernetesObject {
@@ -408,29 +386,39 @@ interface OnePasswordItem extends KubernetesObject {
   status?: { conditions?: Condition[]; observedGeneration?: number; itemVersion?: number };
 }
 
+/** The OnePasswordItem `database` in `namespace`, as patchStatus addresses it. */
+function databaseRef(namespace: string): CustomResourceRef {
+  return {
+    group: 'onepassword.com',
+    version: 'v1',
+    plural: 'onepassworditems',
+    namespace,
+    name: 'database',
+  };
+}
+
+/** Applies the OnePasswordItem `database` into `namespace` as op-kube. */
+function applyDatabaseItem(namespace: string): Promise<OnePasswordItem> {
+  return serverSideApply<OnePasswordItem>(
+    client,
+    {
+      apiVersion: 'onepassword.com/v1',
+      kind: 'OnePasswordItem',
+      metadata: { name: 'database', namespace },
+      spec: { itemPath: 'vaults/Production/items/database' },
+    },
+    { fieldManager: OP_KUBE },
+  );
+}
+
 describe('patchStatus', () => {
   it('writes only status through the subresource and moves no generation', async (t) => {
     await applyOnePasswordItemCrd();
     const namespace = await testNamespace(t, 'apply-status');
-    const item = await serverSideApply<OnePasswordItem>(
-      client,
-      {
-        apiVersion: 'onepassword.com/v1',
-        kind: 'OnePasswordItem',
-        metadata: { name: 'database', namespace },
-        spec: { itemPath: 'vaults/Production/items/database' },
-      },
-      { fieldManager: OP_KUBE },
-    );
+    const item = await applyDatabaseItem(namespace);
     const generation = item.metadata?.generation;
     assert.equal(generation, 1);
-    const ref: CustomResourceRef = {
-      group: 'onepassword.com',
-      version: 'v1',
-      plural: 'onepassworditems',
-      namespace,
-      name: 'database',
-    };
+    const ref = databaseRef(namespace);
 
     const conditions = setCondition(
       undefined,
@@ -481,27 +469,12 @@ describe('patchStatus', () => {
   it('fails with typed 404, 409 (stale resourceVersion) and 422 (schema) errors', async (t) => {
     await applyOnePasswordItemCrd();
     const namespace = await testNamespace(t, 'apply-status-errors');
-    const ref: CustomResourceRef = {
-      group: 'onepassword.com',
-      version: 'v1',
-      plural: 'onepassworditems',
-      namespace,
-      name: 'database',
-    };
+    const ref = databaseRef(namespace);
     const missing = await patchStatus(client, ref, { itemVersion: 1 }).catch((e: unknown) => e);
     assert.ok(isKubeApiError(missing, 404), String(missing));
     assert.equal(missing.reason, 'NotFound');
 
-    const item = await serverSideApply<OnePasswordItem>(
-      client,
-      {
-        apiVersion: 'onepassword.com/v1',
-        kind: 'OnePasswordItem',
-        metadata: { name: 'database', namespace },
-        spec: { itemPath: 'vaults/Production/items/database' },
-      },
-      { fieldManager: OP_KUBE },
-    );
+    const item = await applyDatabaseItem(namespace);
     const version = item.metadata?.resourceVersion ?? '';
     await patchStatus(client, ref, { itemVersion: 1 }, { resourceVersion: version });
     const stale = await patchStatus(

@@ -70,6 +70,16 @@ const fail =
 const noJitter = (): ExponentialBackoffLimiter =>
   new ExponentialBackoffLimiter({ random: () => 0 });
 
+/** Stops `controller`; `finished()` says whether the stop has settled yet. */
+function watchStop<T>(controller: { stop(): Promise<T> }) {
+  let finished = false;
+  const result = controller.stop().then((value) => {
+    finished = true;
+    return value;
+  });
+  return { result, finished: () => finished };
+}
+
 describe('Controller: outcomes', () => {
   const cases: ReadonlyArray<readonly [string, Behaviour, Outcome]> = [
     ['resolves {}', ok(), 'success'],
@@ -402,17 +412,13 @@ describe('Controller: start and stop', () => {
     controller.enqueue('ns/b');
     controller.start();
     await flush();
-    let stopped = false;
-    const stopping = controller.stop().then((result) => {
-      stopped = true;
-      return result;
-    });
+    const stopping = watchStop(controller);
     assert.equal(controller.stop(), controller.stop(), 'the same promise');
     clock.advance(9_999);
     await flush();
-    assert.equal(stopped, false);
+    assert.equal(stopping.finished(), false);
     release.resolve({ requeueAfterMs: 10 });
-    assert.deepEqual(await stopping, { aborted: [] });
+    assert.deepEqual(await stopping.result, { aborted: [] });
     assert.equal(seen?.aborted, false);
     clock.advance(60_000);
     await flush();
@@ -441,16 +447,12 @@ describe('Controller: start and stop', () => {
     controller.enqueue('ns/a');
     controller.start();
     await flush();
-    let stopped = false;
-    const stopping = controller.stop().then((result) => {
-      stopped = true;
-      return result;
-    });
+    const stopping = watchStop(controller);
     clock.advance(4999);
     await flush();
-    assert.equal(stopped, false);
+    assert.equal(stopping.finished(), false);
     clock.advance(1);
-    assert.deepEqual(await stopping, { aborted: ['ns/a'] });
+    assert.deepEqual(await stopping.result, { aborted: ['ns/a'] });
     await flush();
     assert.equal(results[0]?.outcome, 'error');
     assert.equal((results[0]?.error as Error).name, 'AbortError');

@@ -16,6 +16,11 @@ import {
 const DAY_MS = 86_400_000;
 const NOW = new Date('2026-03-01T12:00:00Z');
 
+/** A CA named `commonName`, valid for a day from NOW. */
+function authority(commonName: string) {
+  return generateCertificateAuthority({ now: NOW, validityMs: DAY_MS, commonName });
+}
+
 describe('webhook certificates', () => {
   it('issues a serving certificate that chains to its CA and names the Service and the register URL', async () => {
     const ca = await generateCertificateAuthority({
@@ -122,16 +127,7 @@ describe('webhook certificates', () => {
   });
 
   it('tells which CA issued a certificate and whether a key belongs to it', async () => {
-    const one = await generateCertificateAuthority({
-      now: NOW,
-      validityMs: DAY_MS,
-      commonName: 'one',
-    });
-    const two = await generateCertificateAuthority({
-      now: NOW,
-      validityMs: DAY_MS,
-      commonName: 'two',
-    });
+    const [one, two] = await Promise.all([authority('one'), authority('two')]);
     const leaf = await issueServingCertificate(one, {
       dnsNames: ['w'],
       now: NOW,
@@ -217,16 +213,7 @@ describe('servingNames', () => {
 
 describe('PEM helpers', () => {
   it('splits a bundle into its certificates and normalises addresses', async () => {
-    const one = await generateCertificateAuthority({
-      now: NOW,
-      validityMs: DAY_MS,
-      commonName: 'one',
-    });
-    const two = await generateCertificateAuthority({
-      now: NOW,
-      validityMs: DAY_MS,
-      commonName: 'two',
-    });
+    const [one, two] = await Promise.all([authority('one'), authority('two')]);
     const blocks = splitPemCertificates(`${one.cert}\n\n${two.cert}`);
     assert.equal(blocks.length, 2);
     assert.equal(describeCertificate(blocks[1] ?? '').subject, 'CN=two');
