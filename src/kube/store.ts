@@ -105,7 +105,7 @@ export class Store<T extends KubernetesObject> {
     }
     const old = objects.get(name);
     objects.set(name, object);
-    this.#reindex(old, object);
+    this.#reindex(objectKey(object), old, object);
   }
 
   /** Removes what is at the object's key, if anything. */
@@ -117,7 +117,7 @@ export class Store<T extends KubernetesObject> {
     if (objects === undefined || old === undefined) return;
     objects.delete(name);
     if (objects.size === 0) this.#objects.delete(namespace);
-    this.#reindex(old, undefined);
+    this.#reindex(objectKey(old), old, undefined);
   }
 
   /** Adds an index and files every object already held; a name is used once. */
@@ -135,31 +135,34 @@ export class Store<T extends KubernetesObject> {
     return [...(index.entries.get(value)?.values() ?? [])];
   }
 
-  #reindex(old: T | undefined, object: T | undefined): void {
+  /** Moves the object's key between index values; a value it stays under keeps the key's place. */
+  #reindex(key: string, old: T | undefined, object: T | undefined): void {
     for (const index of this.#indexes.values()) {
-      if (old !== undefined) unfile(index, old);
-      if (object !== undefined) file(index, object);
+      const from = new Set(old === undefined ? [] : index.fn(old));
+      const to = new Set(object === undefined ? [] : index.fn(object));
+      for (const value of from) {
+        if (to.has(value)) continue;
+        const objects = index.entries.get(value);
+        objects?.delete(key);
+        if (objects?.size === 0) index.entries.delete(value);
+      }
+      if (object !== undefined) file(index, object, to);
     }
   }
 }
 
-function file<T extends KubernetesObject>(index: Index<T>, object: T): void {
+function file<T extends KubernetesObject>(
+  index: Index<T>,
+  object: T,
+  values: Iterable<string> = new Set(index.fn(object)),
+): void {
   const key = objectKey(object);
-  for (const value of new Set(index.fn(object))) {
+  for (const value of values) {
     let objects = index.entries.get(value);
     if (!objects) {
       objects = new Map();
       index.entries.set(value, objects);
     }
     objects.set(key, object);
-  }
-}
-
-function unfile<T extends KubernetesObject>(index: Index<T>, object: T): void {
-  const key = objectKey(object);
-  for (const value of new Set(index.fn(object))) {
-    const objects = index.entries.get(value);
-    objects?.delete(key);
-    if (objects?.size === 0) index.entries.delete(value);
   }
 }

@@ -17,7 +17,15 @@ import {
 import { desiredSecret, sameData, secretDiffers, secretSizeProblem } from './desired-secret.ts';
 import { classifyFailure, SyncBlockedError } from './failure.ts';
 import { parseItemPath } from './item-path.ts';
-import type { EventSink, GatedLookup, Items, ItemTracker, Lister, SecretStore } from './ports.ts';
+import type {
+  EventSink,
+  GatedLookup,
+  IndexedLister,
+  Items,
+  ItemTracker,
+  Lister,
+  SecretStore,
+} from './ports.ts';
 import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { deletableWhenReleased, DEPLOYMENT_KIND } from './secret-ownership.ts';
@@ -50,6 +58,19 @@ export function secretRequestOf(deployment: V1Deployment): SecretRequest | undef
   return { itemPath, secretName: sanitizeSecretName(itemName) };
 }
 
+/** The deployments cache's index of who asks for which Secret; its values are `namespace/secretName`. */
+const SECRET_REQUEST_INDEX = 'secret-request';
+
+/** Where SECRET_REQUEST_INDEX files a Deployment: under the Secret it asks for, if it validly asks for one. */
+function secretRequestValues(deployment: V1Deployment): string[] {
+  try {
+    const request = secretRequestOf(deployment);
+    return request ? [`${deployment.metadata?.namespace ?? ''}/${request.secretName}`] : [];
+  } catch {
+    return [];
+  }
+}
+
 function ownerOf(deployment: V1Deployment): V1OwnerReference {
   return {
     apiVersion: 'apps/v1',
@@ -64,7 +85,8 @@ function ownerOf(deployment: V1Deployment): V1OwnerReference {
 export interface DeploymentReconcilerOptions {
   /** Writes (and uncached reads) of Secrets. */
   readonly store: SecretStore;
-  readonly deployments: Lister<V1Deployment>;
+  /** The reconciler adds SECRET_REQUEST_INDEX to it. */
+  readonly deployments: IndexedLister<V1Deployment>;
   /** op-kube's managed Secrets (the cache); others are read through `store`. */
   readonly secrets: Lister<V1Secret>;
   readonly source: Items;
@@ -90,6 +112,7 @@ export class DeploymentReconciler implements Reconciler {
 
   constructor(options: DeploymentReconcilerOptions) {
     this.#options = options;
+    options.deployments.addIndex(SECRET_REQUEST_INDEX, secretRequestValues);
   }
 
   /** Keys of the Deployments asking for `secretName`: they get their turn when it goes. */
@@ -101,16 +124,9 @@ export class DeploymentReconciler implements Reconciler {
 
   /** Deployments in `namespace` asking for `secretName`, each once. */
   #requesters(namespace: string, secretName: string): V1Deployment[] {
-    return this.#options.deployments.list(namespace).filter((deployment) => {
-      try {
-        return (
-          secretRequestOf(deployment)?.secretName === secretName &&
-          !deployment.metadata?.deletionTimestamp
-        );
-      } catch {
-        return false;
-      }
-    });
+    return this.#options.deployments
+      .byIndex(SECRET_REQUEST_INDEX, `${namespace}/${secretName}`)
+      .filter((deployment) => !deployment.metadata?.deletionTimestamp);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {

@@ -10,6 +10,13 @@ export interface Lister<T> {
   list(namespace?: string): T[];
 }
 
+/** A cache that also answers by named indexes (an Informer fits). */
+export interface IndexedLister<T> extends Lister<T> {
+  /** Files every object, now and on each change, under the values `fn` gives it. */
+  addIndex(name: string, fn: (object: T) => readonly string[]): void;
+  byIndex(name: string, value: string): T[];
+}
+
 /** Every write the operator makes to Secrets, and the one read a cache cannot answer. */
 export interface SecretStore {
   /** Undefined when there is none; for names the managed-Secret cache cannot know. */

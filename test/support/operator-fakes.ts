@@ -6,17 +6,18 @@ import type { ItemRef, SyncedItem } from '../../src/operator/item-source.ts';
 import type {
   EventSink,
   GatedLookup,
+  IndexedLister,
   Items,
-  Lister,
   SecretStore,
   StatusWriter,
 } from '../../src/operator/ports.ts';
 
 const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
 
-/** Objects by namespace/name, as an informer cache answers them. */
-export class MemoryLister<T extends KubernetesObject> implements Lister<T> {
+/** Objects by namespace/name, as an informer cache answers them; indexes are answered by a scan. */
+export class MemoryLister<T extends KubernetesObject> implements IndexedLister<T> {
   readonly objects = new Map<string, T>();
+  readonly #indexes = new Map<string, (object: T) => readonly string[]>();
   put(object: T): T {
     this.objects.set(keyOf(object.metadata?.namespace, object.metadata?.name ?? ''), object);
     return object;
@@ -28,6 +29,14 @@ export class MemoryLister<T extends KubernetesObject> implements Lister<T> {
     return [...this.objects.values()].filter(
       (object) => namespace === undefined || object.metadata?.namespace === namespace,
     );
+  }
+  addIndex(name: string, fn: (object: T) => readonly string[]): void {
+    this.#indexes.set(name, fn);
+  }
+  byIndex(name: string, value: string): T[] {
+    const fn = this.#indexes.get(name);
+    if (fn === undefined) throw new Error(`no index ${name}`);
+    return this.list().filter((object) => fn(object).includes(value));
   }
 }
 

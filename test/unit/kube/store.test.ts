@@ -69,6 +69,16 @@ describe('Store', () => {
     assert.deepEqual(store.byIndex('want', 'a/x'), []);
   });
 
+  it('keeps an object in its place under a value it is still filed under', () => {
+    const store = new Store<Obj>();
+    store.addIndex('want', byWant);
+    store.set(obj('a', 'one', ['x']));
+    store.set(obj('a', 'two', ['x']));
+    store.set(obj('a', 'one', ['x', 'y'], '2'));
+    assert.deepEqual(store.byIndex('want', 'a/x').map(objectKey), ['a/one', 'a/two']);
+    assert.equal(store.byIndex('want', 'a/x')[0]?.metadata?.resourceVersion, '2');
+  });
+
   it('indexes what it already holds when an index is added; refuses a second index of one name and an unknown one', () => {
     const store = new Store<Obj>();
     store.set(obj('a', 'one', ['x']));
