@@ -12,7 +12,7 @@ import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cl
 import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
 import { readyCondition, readyWith } from '../support/item-status.ts';
-import { createOnePasswordItem, startOperator } from '../support/operator.ts';
+import { createOnePasswordItem, startOperator, type OperatorOptions } from '../support/operator.ts';
 import { recordReliability } from '../support/reliability.ts';
 import { readSecret, secretText } from '../support/secrets.ts';
 
@@ -47,7 +47,14 @@ async function passwordBecomes(what: string, namespace: string, value: string): 
   );
 }
 
-async function setUp(t: { after(fn: () => Promise<void>): void }, prefix: string) {
+type TestContext = { after(fn: () => Promise<void>): void };
+
+/** A test namespace, connect-local serving DATA, and the operator watching the namespace. */
+async function startOperatorOnData(
+  t: TestContext,
+  prefix: string,
+  options: Pick<OperatorOptions, 'args' | 'env'> = {},
+) {
   const namespace = await testNamespace(t, prefix);
   const connect = await startConnectLocal(t, { data: DATA });
   const token = await connect.token({ vaults: ['Production,r'], name: 'operator' });
@@ -55,7 +62,14 @@ async function setUp(t: { after(fn: () => Promise<void>): void }, prefix: string
     connectUrl: connect.url,
     token,
     namespaces: [namespace],
+    ...options,
   });
+  return { namespace, connect, operator };
+}
+
+/** startOperatorOnData, and the item `db` Synced. */
+async function setUp(t: TestContext, prefix: string) {
+  const { namespace, connect, operator } = await startOperatorOnData(t, prefix);
   await createOnePasswordItem(custom, namespace, {
     metadata: { name: 'db' },
     spec: { itemPath: 'vaults/Production/items/database' },
@@ -154,13 +168,7 @@ describe('operator under Connect failures', () => {
 
 describe('operator options and item tags', () => {
   it('copies annotations with --enable-annotations and honours the ignore-secret tag', async (t) => {
-    const namespace = await testNamespace(t, 'options');
-    const connect = await startConnectLocal(t, { data: DATA });
-    const token = await connect.token({ vaults: ['Production,r'], name: 'operator' });
-    await startOperator(t, {
-      connectUrl: connect.url,
-      token,
-      namespaces: [namespace],
+    const { namespace, connect } = await startOperatorOnData(t, 'options', {
       args: ['--enable-annotations'],
     });
     await createOnePasswordItem(custom, namespace, {
@@ -186,13 +194,7 @@ describe('operator options and item tags', () => {
   });
 
   it('re-fetches an item at once when op-kube.io/resync changes, long before the next poll', async (t) => {
-    const namespace = await testNamespace(t, 'resync');
-    const connect = await startConnectLocal(t, { data: DATA });
-    const token = await connect.token({ vaults: ['Production,r'], name: 'operator' });
-    await startOperator(t, {
-      connectUrl: connect.url,
-      token,
-      namespaces: [namespace],
+    const { namespace, connect } = await startOperatorOnData(t, 'resync', {
       env: { POLLING_INTERVAL: '3600' },
     });
     await createOnePasswordItem(custom, namespace, {

@@ -3,28 +3,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CHARACTER_SETS, looksLikeId, type CharacterSet } from '../../../src/connect/models.ts';
-import { InvalidInputError } from '../../../src/connect-local/errors.ts';
 import { generateValue } from '../../../src/connect-local/generator.ts';
 import { newId } from '../../../src/connect-local/ids.ts';
-
-/** Each set described independently of the generator's own tables. */
-const SET_PATTERNS: Readonly<Record<CharacterSet, RegExp>> = {
-  LETTERS: /^[A-Za-z]$/,
-  DIGITS: /^[0-9]$/,
-  SYMBOLS: /^[!-/:-@[-`{-~]$/,
-};
-
-function expectInvalid(action: () => unknown, message: RegExp): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(
-      error instanceof InvalidInputError,
-      `expected InvalidInputError, got ${String(error)}`,
-    );
-    assert.equal(error.status, 400);
-    assert.match(error.message, message);
-    return true;
-  });
-}
+import { SET_PATTERNS, expectInvalid } from '../../support/connect-local-input.ts';
 
 /** Every character any draw can produce, found by drawing until nothing new turns up. */
 function observedPool(recipe: Parameters<typeof generateValue>[0]): Set<string> {

@@ -2,13 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import {
-  CHARACTER_SETS,
-  ITEM_CATEGORIES,
-  type CharacterSet,
-  type Field,
-} from '../../../src/connect/models.ts';
-import { HttpError, InvalidInputError } from '../../../src/connect-local/errors.ts';
+import { CHARACTER_SETS, ITEM_CATEGORIES, type Field } from '../../../src/connect/models.ts';
 import {
   buildItem,
   presentFile,
@@ -18,32 +12,12 @@ import {
   type StoredFile,
   type StoredItem,
 } from '../../../src/connect-local/item-input.ts';
+import { SET_PATTERNS, expectInvalid } from '../../support/connect-local-input.ts';
 
 const VAULT = 'vvvvvvvvvvvvvvvvvvvvvvvvvv';
 const NOW = '2024-05-01T12:00:00.000Z';
 const CONTEXT: ItemContext = { vaultId: VAULT, now: NOW };
 const ID = /^[a-z0-9]{26}$/;
-
-/** Each set described independently of the generator's own tables. */
-const SET_PATTERNS: Readonly<Record<CharacterSet, RegExp>> = {
-  LETTERS: /^[A-Za-z]$/,
-  DIGITS: /^[0-9]$/,
-  SYMBOLS: /^[!-/:-@[-`{-~]$/,
-};
-
-function expectInvalid(action: () => unknown, message: RegExp): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(
-      error instanceof InvalidInputError,
-      `expected InvalidInputError, got ${String(error)}`,
-    );
-    assert.ok(error instanceof HttpError);
-    assert.equal(error.status, 400);
-    assert.deepEqual(error.toBody(), { status: 400, message: error.message });
-    assert.match(error.message, message);
-    return true;
-  });
-}
 
 function fieldsOf(item: StoredItem): Field[] {
   assert.ok(item.fields);
