@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { repoRoot } from '../../tools/cluster/paths.ts';
-import { eventually, kubectl, testNamespace, testPlane } from '../support/cluster.ts';
+import { kubectl, testNamespace, testPlane } from '../support/cluster.ts';
+import { installCrd } from '../support/operator.ts';
 
 function apply(
   manifest: string,
@@ -20,27 +20,8 @@ function apply(
 }
 
 describe('OnePasswordItem CRD', () => {
-  before(async () => {
-    const result = kubectl([
-      'apply',
-      '--server-side',
-      '--field-manager=op-kube-e2e',
-      '--force-conflicts',
-      '-f',
-      join(repoRoot, 'crds'),
-    ]);
-    assert.equal(result.status, 0, result.stderr);
-    await eventually('the CRD to be established', () => {
-      const established = kubectl([
-        'get',
-        'crd',
-        'onepassworditems.onepassword.com',
-        '-o',
-        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
-      ]);
-      return Promise.resolve(established.stdout === 'True' ? true : undefined);
-    });
-  });
+  // Fails the suite, with kubectl's stderr, when the CRD does not apply.
+  before(() => installCrd());
 
   it("applies 1Password's documented manifests unchanged, including OnePasswordItemList", async (t) => {
     const namespace = await testNamespace(t, 'crd-compat');
