@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kubectl, serviceAccountKubeconfig, testNamespace, testPlane } from '../support/cluster.ts';
 import { dataFile, passwordItem } from '../support/connect-data.ts';
-import { opKube, startConnectLocal, vaultNames } from '../support/connect-local.ts';
+import { opKube, startConnectLocal, tokenCli, vaultNames } from '../support/connect-local.ts';
 import { secretText } from '../support/secrets.ts';
 
 const DATA = dataFile(
@@ -30,13 +30,7 @@ describe('connect-local --token-secret', () => {
     const token = await secretText(namespace, 'connect-token', 'token');
     assert.match(token, /^eyJ/);
     assert.deepEqual(await vaultNames(server.url, token), ['Production']);
-    const listed = opKube([
-      'connect-local',
-      'token',
-      'list',
-      '--json',
-      `--state-dir=${server.stateDir}`,
-    ]);
+    const listed = tokenCli(server.stateDir, ['list', '--json']);
     const tokens = JSON.parse(listed.stdout) as { name: string }[];
     assert.deepEqual(
       tokens.map((record) => record.name),

@@ -10,6 +10,7 @@ import {
   launcher,
   opKube,
   startConnectLocal,
+  tokenCli,
   type ConnectLocalHandle,
 } from '../support/connect-local.ts';
 
@@ -214,24 +215,10 @@ describe('connect-local tokens', () => {
     });
     await server.token({ vaults: ['Staging'], name: 'second' });
     await server.revoke('second');
-    const renamed = opKube([
-      'connect-local',
-      'token',
-      'rename',
-      'first',
-      '--name',
-      'renamed',
-      `--state-dir=${server.stateDir}`,
-    ]);
+    const renamed = tokenCli(server.stateDir, ['rename', 'first', '--name', 'renamed']);
     assert.equal(renamed.status, 0, renamed.stderr);
 
-    const listed = opKube([
-      'connect-local',
-      'token',
-      'list',
-      '--json',
-      `--state-dir=${server.stateDir}`,
-    ]);
+    const listed = tokenCli(server.stateDir, ['list', '--json']);
     assert.equal(listed.status, 0, listed.stderr);
     const tokens = JSON.parse(listed.stdout) as {
       name: string;
@@ -252,7 +239,7 @@ describe('connect-local tokens', () => {
     assert.ok(byName.get('second')?.revokedAt);
     assert.equal((await call(server, token, '/v1/vaults')).status, 200);
 
-    const table = opKube(['connect-local', 'token', 'list', `--state-dir=${server.stateDir}`]);
+    const table = tokenCli(server.stateDir, ['list']);
     assert.match(table.stdout, /\trenamed\tactive\tProduction\(r\),Staging\(w\)\t/);
     assert.match(table.stdout, /\tsecond\trevoked\t/);
   });
@@ -281,9 +268,9 @@ describe('connect-local tokens', () => {
         }),
     );
     assert.deepEqual(await Promise.all(creations), [0, 0, 0, 0, 0, 0]);
-    const listed = JSON.parse(
-      opKube(['connect-local', 'token', 'list', '--json', `--state-dir=${server.stateDir}`]).stdout,
-    ) as { name: string }[];
+    const listed = JSON.parse(tokenCli(server.stateDir, ['list', '--json']).stdout) as {
+      name: string;
+    }[];
     assert.deepEqual(
       listed
         .map((entry) => entry.name)
@@ -299,15 +286,7 @@ describe('connect-local tokens', () => {
       ['Nope', /no vault named or with id "Nope"/],
       ['Production,x', /permission must be r, w or rw/],
     ] as const) {
-      const result = opKube([
-        'connect-local',
-        'token',
-        'create',
-        'bad',
-        '--vault',
-        vault,
-        `--state-dir=${server.stateDir}`,
-      ]);
+      const result = tokenCli(server.stateDir, ['create', 'bad', '--vault', vault]);
       assert.equal(result.status, 1);
       assert.match(result.stderr, message);
       assert.equal(result.stdout, '');

@@ -27,6 +27,11 @@ export function opKube(args: readonly string[], env: NodeJS.ProcessEnv = process
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** Runs `op-kube connect-local token <args> --state-dir=<stateDir>` to completion. */
+export function tokenCli(stateDir: string, args: readonly string[]): CliResult {
+  return opKube(['connect-local', 'token', ...args, `--state-dir=${stateDir}`]);
+}
+
 export interface ConnectLocalHandle {
   readonly url: string;
   readonly adminUrl: string;
@@ -152,13 +157,7 @@ export async function startConnectLocal(
         : Promise.reject(new Error(`token create failed: ${result.stderr}`));
     },
     revoke(nameOrId) {
-      const result = opKube([
-        'connect-local',
-        'token',
-        'revoke',
-        nameOrId,
-        `--state-dir=${stateDir}`,
-      ]);
+      const result = tokenCli(stateDir, ['revoke', nameOrId]);
       return result.status === 0
         ? Promise.resolve()
         : Promise.reject(new Error(`token revoke failed: ${result.stderr}`));
