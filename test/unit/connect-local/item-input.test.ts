@@ -24,8 +24,13 @@ function fieldsOf(item: StoredItem): Field[] {
   return item.fields;
 }
 
+/** The fields of an item titled T built from `fields`. */
+function builtFields(fields: Record<string, unknown>[]): Field[] {
+  return fieldsOf(buildItem({ title: 'T', fields }, CONTEXT));
+}
+
 function onlyField(input: Record<string, unknown>): Field {
-  const [field, ...rest] = fieldsOf(buildItem({ title: 'T', fields: [input] }, CONTEXT));
+  const [field, ...rest] = builtFields([input]);
   assert.ok(field);
   assert.equal(rest.length, 0);
   return field;
@@ -249,19 +254,11 @@ describe('buildItem: sections', () => {
 
 describe('buildItem: fields', () => {
   it('gives built-in ids to USERNAME, PASSWORD and NOTES fields', () => {
-    const fields = fieldsOf(
-      buildItem(
-        {
-          title: 'T',
-          fields: [
-            { purpose: 'USERNAME', value: 'admin' },
-            { purpose: 'PASSWORD', value: 's3cret' },
-            { purpose: 'NOTES', value: 'hello' },
-          ],
-        },
-        CONTEXT,
-      ),
-    );
+    const fields = builtFields([
+      { purpose: 'USERNAME', value: 'admin' },
+      { purpose: 'PASSWORD', value: 's3cret' },
+      { purpose: 'NOTES', value: 'hello' },
+    ]);
     assert.deepEqual(fields, [
       { id: 'username', type: 'STRING', purpose: 'USERNAME', value: 'admin' },
       { id: 'password', type: 'CONCEALED', purpose: 'PASSWORD', value: 's3cret' },
@@ -270,19 +267,11 @@ describe('buildItem: fields', () => {
   });
 
   it('generates distinct 26-character ids for other fields', () => {
-    const fields = fieldsOf(
-      buildItem(
-        {
-          title: 'T',
-          fields: [
-            { label: 'host', value: 'db' },
-            { purpose: '', label: 'port' },
-            { id: '', type: 'URL' },
-          ],
-        },
-        CONTEXT,
-      ),
-    );
+    const fields = builtFields([
+      { label: 'host', value: 'db' },
+      { purpose: '', label: 'port' },
+      { id: '', type: 'URL' },
+    ]);
     assert.equal(fields.length, 3);
     for (const field of fields) assert.match(field.id, ID);
     assert.equal(new Set(fields.map((field) => field.id)).size, 3);
