@@ -1,6 +1,9 @@
 // In-memory ports for the operator's reconcilers: a Secret store that is also the managed-Secret cache, listers, items, events.
-import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import pino from 'pino';
 import type { FullItem } from '../../src/connect/index.ts';
+import type { DeploymentReconcilerOptions } from '../../src/operator/deployment-reconciler.ts';
+import { ItemUsers } from '../../src/operator/item-users.ts';
 import type { ItemPath } from '../../src/operator/item-path.ts';
 import type { ItemRef, SyncedItem } from '../../src/operator/item-source.ts';
 import type {
@@ -152,15 +155,19 @@ export const openGate: GatedLookup = {
     Promise.resolve({ vaultId: path.vault, itemId: path.item }),
 };
 
+/** The vault of every fullItem(), and its default item id. */
+export const VAULT = 'v'.repeat(26);
+export const ITEM = 'i'.repeat(26);
+
 /** A LOGIN item in 1Password, one field per `fields` entry (label → value). */
 export function fullItem(
   fields: Record<string, string>,
-  { id = 'i'.repeat(26), title = 'database', version = 1, type = 'STRING' } = {},
+  { id = ITEM, title = 'database', version = 1, type = 'STRING' } = {},
 ): FullItem {
   return {
     id,
     title,
-    vault: { id: 'v'.repeat(26) },
+    vault: { id: VAULT },
     category: 'LOGIN',
     version,
     createdAt: '2026-01-01T00:00:00Z',
@@ -171,5 +178,65 @@ export function fullItem(
       label,
       value,
     })),
+  };
+}
+
+type SharedOptions =
+  | 'store'
+  | 'secrets'
+  | 'source'
+  | 'users'
+  | 'vaultGate'
+  | 'events'
+  | 'logger'
+  | 'allowEmptyValues'
+  | 'onSecretChanged'
+  | 'blockedRecheckMs';
+
+export interface ReconcilerFakes {
+  readonly store: MemorySecretStore;
+  readonly events: ReturnType<typeof memoryEvents>;
+  readonly source: MemoryItems;
+  /** The options both reconcilers take, on these fakes: Secrets in `store`, items from `source`. */
+  readonly ports: Pick<DeploymentReconcilerOptions, SharedOptions>;
+}
+
+/** One Secret store (also the managed-Secret cache), events, items and an open vault gate. */
+export function reconcilerFakes(): ReconcilerFakes {
+  const store = new MemorySecretStore();
+  const events = memoryEvents();
+  const source = new MemoryItems();
+  const ports = {
+    store,
+    secrets: store,
+    source,
+    users: new ItemUsers(),
+    vaultGate: openGate,
+    events,
+    logger: pino({ level: 'silent' }),
+    allowEmptyValues: false,
+    onSecretChanged: () => Promise.resolve(),
+    blockedRecheckMs: 300_000,
+  };
+  return { store, events, source, ports };
+}
+
+/** The Secret apps/db as op-kube wrote it (its label and field manager) with one password, held by `ownerReferences`. */
+export function managedSecret(
+  ownerReferences: V1OwnerReference[],
+  password: string,
+  annotations?: Record<string, string>,
+): V1Secret {
+  return {
+    metadata: {
+      namespace: 'apps',
+      name: 'db',
+      uid: 'secret-uid',
+      labels: { 'app.kubernetes.io/managed-by': 'op-kube' },
+      ...(annotations && { annotations }),
+      ownerReferences,
+      managedFields: [{ manager: 'op-kube' }],
+    },
+    data: { password: Buffer.from(password).toString('base64') },
   };
 }

@@ -1,21 +1,17 @@
 // The annotated-Deployment reconciler on in-memory ports: shared Secrets, releases, and what it never touches.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
-import pino from 'pino';
+import type { V1Deployment } from '@kubernetes/client-node';
 import { DeploymentReconciler } from '../../../src/operator/deployment-reconciler.ts';
 import {
-  MemoryItems,
-  fullItem,
+  ITEM,
   MemoryLister,
-  MemorySecretStore,
-  memoryEvents,
-  openGate,
+  VAULT,
+  fullItem,
+  managedSecret,
+  reconcilerFakes,
 } from '../../support/operator-fakes.ts';
-import { ItemUsers } from '../../../src/operator/item-users.ts';
 
-const VAULT = 'v'.repeat(26);
-const ITEM = 'i'.repeat(26);
 const OTHER = 'o'.repeat(26);
 
 function deployment(name: string, itemId: string | undefined, secretName = 'shared'): V1Deployment {
@@ -40,24 +36,10 @@ function deployment(name: string, itemId: string | undefined, secretName = 'shar
 
 function setUp() {
   const deployments = new MemoryLister<V1Deployment>();
-  const store = new MemorySecretStore();
-  const events = memoryEvents();
-  const source = new MemoryItems();
+  const { store, events, source, ports } = reconcilerFakes();
   source.put(fullItem({ password: 'one' }, { id: ITEM, title: ITEM, type: 'CONCEALED' }));
   source.put(fullItem({ password: 'other' }, { id: OTHER, title: OTHER, type: 'CONCEALED' }));
-  const reconciler = new DeploymentReconciler({
-    store,
-    deployments,
-    secrets: store,
-    source,
-    users: new ItemUsers(),
-    vaultGate: openGate,
-    events,
-    logger: pino({ level: 'silent' }),
-    allowEmptyValues: false,
-    onSecretChanged: () => Promise.resolve(),
-    blockedRecheckMs: 300_000,
-  });
+  const reconciler = new DeploymentReconciler({ ...ports, deployments });
   const owners = (name = 'shared') =>
     store
       .get('apps', name)
@@ -111,27 +93,20 @@ describe('DeploymentReconciler', () => {
 
   it('never writes or deletes a OnePasswordItem’s Secret; releasing drops only its own reference', async () => {
     const { deployments, store, events, reconciler } = setUp();
-    const itemSecret: V1Secret = {
-      metadata: {
-        namespace: 'apps',
-        name: 'db',
-        uid: 'secret-uid',
-        labels: { 'app.kubernetes.io/managed-by': 'op-kube' },
-        ownerReferences: [
-          {
-            apiVersion: 'onepassword.com/v1',
-            kind: 'OnePasswordItem',
-            name: 'db',
-            uid: 'opi',
-            controller: true,
-          },
-          // Left by an older op-kube that let a Deployment in.
-          { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'uid-web' },
-        ],
-        managedFields: [{ manager: 'op-kube' }],
-      },
-      data: { password: Buffer.from('the item’s').toString('base64') },
-    };
+    const itemSecret = managedSecret(
+      [
+        {
+          apiVersion: 'onepassword.com/v1',
+          kind: 'OnePasswordItem',
+          name: 'db',
+          uid: 'opi',
+          controller: true,
+        },
+        // Left by an older op-kube that let a Deployment in.
+        { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'uid-web' },
+      ],
+      'the item’s',
+    );
     store.put(structuredClone(itemSecret));
     deployments.put(deployment('web', OTHER, 'db'));
     assert.deepEqual(await reconciler.reconcile('apps/web'), { requeueAfterMs: 300_000 });

@@ -1,48 +1,32 @@
 // The OnePasswordItem reconciler on in-memory ports: what it writes, what it refuses, what it reports.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { V1Secret } from '@kubernetes/client-node';
-import pino from 'pino';
 import { ConnectError } from '../../../src/connect/index.ts';
 import {
   OnePasswordItemReconciler,
   type OnePasswordItem,
 } from '../../../src/operator/item-reconciler.ts';
 import {
-  MemoryItems,
-  fullItem,
+  ITEM,
   MemoryLister,
-  MemorySecretStore,
-  memoryEvents,
+  VAULT,
+  fullItem,
+  managedSecret,
   memoryStatusWriter,
-  openGate,
+  reconcilerFakes,
 } from '../../support/operator-fakes.ts';
-import { ItemUsers } from '../../../src/operator/item-users.ts';
 
-const VAULT = 'v'.repeat(26);
-const ITEM = 'i'.repeat(26);
 const signal = new AbortController().signal;
 
 function setUp() {
   const items = new MemoryLister<OnePasswordItem>();
-  const store = new MemorySecretStore();
+  const { store, events, source, ports } = reconcilerFakes();
   const status = memoryStatusWriter(items);
-  const events = memoryEvents();
-  const source = new MemoryItems();
   const reconciler = new OnePasswordItemReconciler({
-    store,
+    ...ports,
     status,
     items,
-    secrets: store,
-    source,
-    users: new ItemUsers(),
-    vaultGate: openGate,
-    events,
-    logger: pino({ level: 'silent' }),
     enableAnnotations: false,
-    allowEmptyValues: false,
-    onSecretChanged: () => Promise.resolve(),
-    blockedRecheckMs: 300_000,
   });
   items.put({
     apiVersion: 'onepassword.com/v1',
@@ -126,18 +110,11 @@ describe('OnePasswordItemReconciler', () => {
   it('refuses a Secret annotated Deployments hold, tells the holder, and looks again later', async () => {
     const { source, reconciler, store, ready, events } = setUp();
     source.put(fullItem({ password: 'mine' }));
-    const held: V1Secret = {
-      metadata: {
-        namespace: 'apps',
-        name: 'db',
-        uid: 'secret-uid',
-        labels: { 'app.kubernetes.io/managed-by': 'op-kube' },
-        annotations: { 'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}` },
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'dep' }],
-        managedFields: [{ manager: 'op-kube' }],
-      },
-      data: { password: Buffer.from('theirs').toString('base64') },
-    };
+    const held = managedSecret(
+      [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'dep' }],
+      'theirs',
+      { 'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}` },
+    );
     store.put(held);
     assert.deepEqual(await reconciler.reconcile('apps/db', signal), { requeueAfterMs: 300_000 });
     assert.deepEqual(store.writes, []);
