@@ -13,7 +13,7 @@ import { CredentialsExistError, ensureCredentials, initCredentials } from './cre
 import { DataFileError } from './data-file.ts';
 import { ConnectStore } from './store.ts';
 import type { TokenSecretRef } from './token-secret.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client/client.ts';
 import {
   TokenCommandError,
   createToken,

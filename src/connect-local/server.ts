@@ -19,7 +19,7 @@ import { ConnectStore } from './store.ts';
 import { TokenRegistry } from './token-registry.ts';
 import { fillTokenSecret, grantsMatch, type TokenSecretRef } from './token-secret.ts';
 import { createToken, resolveGrants, type VaultSpec } from './tokens.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client/client.ts';
 
 export const ADMIN_SECRET_FILE = 'admin-secret';
 export const DEFAULT_ANONYMOUS_RETENTION = 1000;

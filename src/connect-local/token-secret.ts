@@ -2,10 +2,14 @@
 // a Helm chart can wire connect-local's token into the operator without knowing it. It only reads
 // and merge-patches that one Secret (RBAC: get and patch with resourceNames), never creates or lists.
 import { ConfigError } from '../cli/errors.ts';
-import { KubeApiError } from '../kube/api-error.ts';
-import { CONTENT_TYPE, KubeClient } from '../kube/client.ts';
-import { KubeConfigError, loadKubeConfig, type LoadedKubeConfig } from '../kube/kubeconfig.ts';
-import { resourcePath } from '../kube/resources.ts';
+import { KubeApiError } from '../kube/client/api-error.ts';
+import { CONTENT_TYPE, KubeClient } from '../kube/client/client.ts';
+import {
+  KubeConfigError,
+  loadKubeConfig,
+  type LoadedKubeConfig,
+} from '../kube/client/kubeconfig.ts';
+import { resourcePath } from '../kube/client/resources.ts';
 import type { Grant } from './token-registry.ts';
 import type { VaultGrant } from './tokens.ts';
 import { OpKubeError } from '../kube/errors.ts';

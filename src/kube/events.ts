@@ -16,9 +16,9 @@
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { EventsV1Event, KubernetesObject, V1ObjectReference } from '@kubernetes/client-node';
-import { isKubeApiError } from './api-error.ts';
-import { CONTENT_TYPE, type KubeClient } from './client.ts';
-import { resourcePath } from './resources.ts';
+import { isKubeApiError } from './client/api-error.ts';
+import { CONTENT_TYPE, type KubeClient } from './client/client.ts';
+import { resourcePath } from './client/resources.ts';
 import { MicroTime } from './micro-time.ts';
 
 export type EventType = 'Normal' | 'Warning';

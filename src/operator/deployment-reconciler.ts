@@ -6,7 +6,7 @@
 // when no Deployment asks for it any more.
 import type { V1Deployment, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
+import { parseKey, type ReconcileResult, type Reconciler } from '../kube/runtime/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
 import {
   ITEM_NAME_ANNOTATION,

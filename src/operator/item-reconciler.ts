@@ -2,7 +2,7 @@
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { findCondition, setCondition, type Condition } from '../kube/conditions.ts';
-import { parseKey, type ReconcileResult, type Reconciler } from '../kube/controller.ts';
+import { parseKey, type ReconcileResult, type Reconciler } from '../kube/runtime/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
 import { formatTime } from '../kube/micro-time.ts';
 import { IGNORE_SECRET_TAG, RESYNC_ANNOTATION } from './annotations.ts';

@@ -1,9 +1,9 @@
 // The reconcilers' SecretStore and StatusWriter ports on the apiserver.
 import type { V1Secret } from '@kubernetes/client-node';
-import { isKubeApiError } from '../kube/api-error.ts';
-import { patchStatus, serverSideApply } from '../kube/apply.ts';
-import { CONTENT_TYPE, type KubeClient } from '../kube/client.ts';
-import { resourcePath } from '../kube/resources.ts';
+import { isKubeApiError } from '../kube/client/api-error.ts';
+import { patchStatus, serverSideApply } from '../kube/client/apply.ts';
+import { CONTENT_TYPE, type KubeClient } from '../kube/client/client.ts';
+import { resourcePath } from '../kube/client/resources.ts';
 import { FIELD_MANAGER } from './annotations.ts';
 import type { SecretStore, StatusWriter } from './ports.ts';
 import { readSecret } from './read-secret.ts';

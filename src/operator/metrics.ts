@@ -1,8 +1,8 @@
 // The operator's Prometheus metrics, in a registry of its own.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallInfo } from '../connect/index.ts';
-import type { Outcome } from '../kube/controller.ts';
-import type { WorkQueueMetrics } from '../kube/workqueue.ts';
+import type { Outcome } from '../kube/runtime/controller.ts';
+import type { WorkQueueMetrics } from '../kube/runtime/workqueue.ts';
 
 export interface OperatorMetrics {
   readonly registry: Registry;

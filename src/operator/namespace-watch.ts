@@ -1,10 +1,10 @@
 // The Namespaces the operator works in, kept by an informer for their annotations (the vault access
 // policy), with a GET for a namespace the cache has not seen yet.
 import type { V1Namespace } from '@kubernetes/client-node';
-import { isKubeApiError } from '../kube/api-error.ts';
-import type { KubeClient } from '../kube/client.ts';
-import { Informer, withoutFieldSets, type InformerEvent } from '../kube/informer.ts';
-import { resourcePath } from '../kube/resources.ts';
+import { isKubeApiError } from '../kube/client/api-error.ts';
+import type { KubeClient } from '../kube/client/client.ts';
+import { Informer, withoutFieldSets, type InformerEvent } from '../kube/cache/informer.ts';
+import { resourcePath } from '../kube/client/resources.ts';
 
 export interface NamespaceWatchOptions {
   readonly client: KubeClient;

@@ -1,8 +1,8 @@
 // What the operator logs about its informers and reconciles: failures, named by object and reason, never flooding.
 import type { Logger } from 'pino';
-import type { Outcome } from '../kube/controller.ts';
+import type { Outcome } from '../kube/runtime/controller.ts';
 import { terminalCause } from '../kube/errors.ts';
-import type { InformerEvent } from '../kube/informer.ts';
+import type { InformerEvent } from '../kube/cache/informer.ts';
 import { classifyFailure } from './failure.ts';
 
 /** Keeps a failing list/watch visible (a missing CRD, missing RBAC): logged at 1, 2, 4, 8… in a row. */

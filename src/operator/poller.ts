@@ -1,7 +1,7 @@
 // Change detection as a runnable: polls Connect, tells which items changed, and when Connect failed or came back.
 import type { Logger } from 'pino';
 import type { ConnectHealth } from './connect-health.ts';
-import type { KeySignal } from '../kube/builder.ts';
+import type { KeySignal } from '../kube/runtime/builder.ts';
 import type { ItemRef, ItemSource } from './item-source.ts';
 import { ItemUsers } from './item-users.ts';
 import type { OperatorMetrics } from './metrics.ts';

@@ -1,8 +1,8 @@
 // Reads one Secret straight from the apiserver (for names the managed-Secret cache cannot know).
 import type { V1Secret } from '@kubernetes/client-node';
-import { isKubeApiError } from '../kube/api-error.ts';
-import type { KubeClient } from '../kube/client.ts';
-import { resourcePath } from '../kube/resources.ts';
+import { isKubeApiError } from '../kube/client/api-error.ts';
+import type { KubeClient } from '../kube/client/client.ts';
+import { resourcePath } from '../kube/client/resources.ts';
 
 /** The Secret, or undefined when there is none. */
 export async function readSecret(

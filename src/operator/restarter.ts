@@ -6,8 +6,8 @@ import type {
   V1PodTemplateSpec,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { CONTENT_TYPE, type KubeClient } from '../kube/client.ts';
-import { resourcePath } from '../kube/resources.ts';
+import { CONTENT_TYPE, type KubeClient } from '../kube/client/client.ts';
+import { resourcePath } from '../kube/client/resources.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { FIELD_MANAGER, LAST_RESTARTED_ANNOTATION } from './annotations.ts';
 import type { OnePasswordItem } from './item-reconciler.ts';

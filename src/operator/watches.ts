@@ -1,6 +1,6 @@
 // What makes the operator's controllers reconcile: named predicates and map functions, pure.
 import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
-import { keyOf } from '../kube/controller.ts';
+import { keyOf } from '../kube/runtime/controller.ts';
 import { ITEM_PATH_ANNOTATION, RESYNC_ANNOTATION } from './annotations.ts';
 import type { OnePasswordItem } from './item-reconciler.ts';
 

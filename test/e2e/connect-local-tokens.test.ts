@@ -249,7 +249,7 @@ describe('connect-local tokens', () => {
     const creations = Array.from(
       { length: 6 },
       (_, index) =>
-        new Promise<number | null>((resolve) => {
+        new Promise<{ code: number | null; stderr: string }>((resolve) => {
           const child = spawn(
             process.execPath,
             [
@@ -262,12 +262,20 @@ describe('connect-local tokens', () => {
               'Production',
               `--state-dir=${server.stateDir}`,
             ],
-            { stdio: 'ignore' },
+            { stdio: ['ignore', 'ignore', 'pipe'] },
           );
-          child.on('exit', resolve);
+          let stderr = '';
+          child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+          child.on('close', (code) => resolve({ code, stderr }));
         }),
     );
-    assert.deepEqual(await Promise.all(creations), [0, 0, 0, 0, 0, 0]);
+    const results = await Promise.all(creations);
+    // Each failure's stderr in the message: a rare failure under load must say why.
+    assert.deepEqual(
+      results.map((result) => result.code),
+      [0, 0, 0, 0, 0, 0],
+      results.map((result) => result.stderr).join('\n'),
+    );
     const listed = JSON.parse(tokenCli(server.stateDir, ['list', '--json']).stdout) as {
       name: string;
     }[];

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import type { V1Secret } from '@kubernetes/client-node';
-import { isKubeApiError, type KubeApiError } from '../../src/kube/api-error.ts';
-import { serverSideApply } from '../../src/kube/apply.ts';
-import type { KubeClient } from '../../src/kube/client.ts';
-import { openWatch } from '../../src/kube/watch.ts';
+import { isKubeApiError, type KubeApiError } from '../../src/kube/client/api-error.ts';
+import { serverSideApply } from '../../src/kube/client/apply.ts';
+import type { KubeClient } from '../../src/kube/client/client.ts';
+import { openWatch } from '../../src/kube/cache/watch.ts';
 import { eventually, kubeClientFor, testNamespace } from '../support/cluster.ts';
 import { recordReliability } from '../support/reliability.ts';
 

@@ -8,8 +8,12 @@ import {
   type V1ConfigMap,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { KubeApiError, isKubeApiError } from '../../src/kube/api-error.ts';
-import { patchStatus, serverSideApply, type CustomResourceRef } from '../../src/kube/apply.ts';
+import { KubeApiError, isKubeApiError } from '../../src/kube/client/api-error.ts';
+import {
+  patchStatus,
+  serverSideApply,
+  type CustomResourceRef,
+} from '../../src/kube/client/apply.ts';
 import { setCondition, findCondition, type Condition } from '../../src/kube/conditions.ts';
 import { EVENT_NOTE_MAX_BYTES, EventRecorder, type EventFailure } from '../../src/kube/events.ts';
 import { kubeClientFor, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';

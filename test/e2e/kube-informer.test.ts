@@ -12,8 +12,12 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { ControlPlane } from '../../tools/cluster/plane.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
-import { Informer, type InformerEvent, type InformerOptions } from '../../src/kube/informer.ts';
-import { objectKey } from '../../src/kube/store.ts';
+import {
+  Informer,
+  type InformerEvent,
+  type InformerOptions,
+} from '../../src/kube/cache/informer.ts';
+import { objectKey } from '../../src/kube/cache/store.ts';
 import {
   eventually,
   kubeClientFor,
@@ -21,7 +25,7 @@ import {
   testNamespace,
   testPlane,
 } from '../support/cluster.ts';
-import type { KubeClient } from '../../src/kube/client.ts';
+import type { KubeClient } from '../../src/kube/client/client.ts';
 
 const SECRETS = '/api/v1/namespaces/{namespace}/secrets';
 
@@ -255,9 +259,9 @@ describe('Informer against the shared control plane', () => {
     const namespace = await testNamespace(t, 'informer-exit');
     await core.createNamespacedSecret({ namespace, body: secret('present') });
     const script = `
-      import { Informer } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/kube/informer.ts')).href)};
-      import { loadKubeConfig } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/kube/kubeconfig.ts')).href)};
-      import { KubeClient } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/kube/client.ts')).href)};
+      import { Informer } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/kube/cache/informer.ts')).href)};
+      import { loadKubeConfig } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/kube/client/kubeconfig.ts')).href)};
+      import { KubeClient } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/kube/client/client.ts')).href)};
       const client = new KubeClient(loadKubeConfig({ env: process.env }));
       let watching;
       const opened = new Promise((resolve) => { watching = resolve; });

@@ -4,12 +4,12 @@ import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api } from '@kubernetes/client-node';
-import type { KubeClient } from '../../src/kube/client.ts';
+import type { KubeClient } from '../../src/kube/client/client.ts';
 import {
   LeaderElector,
   ONEPASSWORD_LEADER_ELECTION_ID,
   type LeaderElectorOptions,
-} from '../../src/kube/leader-election.ts';
+} from '../../src/kube/runtime/leader-election.ts';
 import { formatMicroTime, parseMicroTime } from '../../src/kube/micro-time.ts';
 import {
   eventually,

@@ -16,8 +16,8 @@ import {
   type ApiType,
 } from '@kubernetes/client-node';
 import { ControlPlane } from '../../tools/cluster/plane.ts';
-import { KubeClient } from '../../src/kube/client.ts';
-import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
+import { KubeClient } from '../../src/kube/client/client.ts';
+import { loadKubeConfig } from '../../src/kube/client/kubeconfig.ts';
 
 /** The plane this test run uses (OP_KUBE_CLUSTER_DIR, set by the runner, else `.cluster/`). */
 export function testPlane(): ControlPlane {

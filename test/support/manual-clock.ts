@@ -1,5 +1,5 @@
 // A hand-driven clock for queue and controller tests: time moves only when a test says so.
-import type { Clock } from '../../src/kube/workqueue.ts';
+import type { Clock } from '../../src/kube/runtime/workqueue.ts';
 
 export class ManualClock implements Clock {
   #now = 0;

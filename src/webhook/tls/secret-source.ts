@@ -1,7 +1,7 @@
 // `--tls-mode=self-managed`, every replica's side: serve the certificate in the TLS Secret (the leader keeps it current, self-managed.ts).
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { EventSource } from '../../kube/builder.ts';
+import type { EventSource } from '../../kube/runtime/builder.ts';
 import { tlsBundleFromSecretData } from './bundle.ts';
 import {
   generateCertificateAuthority,

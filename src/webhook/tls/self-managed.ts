@@ -9,11 +9,11 @@
 // what the Secret holds (secret-source.ts).
 import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { isKubeApiError } from '../../kube/api-error.ts';
-import { serverSideApply } from '../../kube/apply.ts';
-import { CONTENT_TYPE, type KubeClient } from '../../kube/client.ts';
-import type { ReconcileResult, Reconciler } from '../../kube/controller.ts';
-import { resourcePath } from '../../kube/resources.ts';
+import { isKubeApiError } from '../../kube/client/api-error.ts';
+import { serverSideApply } from '../../kube/client/apply.ts';
+import { CONTENT_TYPE, type KubeClient } from '../../kube/client/client.ts';
+import type { ReconcileResult, Reconciler } from '../../kube/runtime/controller.ts';
+import { resourcePath } from '../../kube/client/resources.ts';
 import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_LABEL_VALUE } from '../annotations.ts';
 import {
   applyPlan,

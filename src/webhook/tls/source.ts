@@ -5,7 +5,7 @@
 // keeps current; the leader's certificate work is a controller, self-managed.ts). The setup
 // (run.ts) registers the source with the manager, hands the server every new pair, and counts
 // and logs them alike for both modes; each source logs its own mode's warnings.
-import type { Runnable } from '../../kube/manager.ts';
+import type { Runnable } from '../../kube/runtime/manager.ts';
 import type { PemKeyPair } from './certificates.ts';
 
 /** A new valid pair to serve, and where it came from (the `source` log field). */

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../../src/cli/errors.ts';
-import { KubeApiError } from '../../../src/kube/api-error.ts';
-import type { KubeRequest } from '../../../src/kube/client.ts';
+import { KubeApiError } from '../../../src/kube/client/api-error.ts';
+import type { KubeRequest } from '../../../src/kube/client/client.ts';
 import {
   TokenSecretError,
   fillTokenSecret,

@@ -1,7 +1,7 @@
 // KubeApiError as built from an apiserver Status, a bare HTTP status or a network failure.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorFromStatus, toKubeApiError } from '../../../src/kube/api-error.ts';
+import { errorFromStatus, toKubeApiError } from '../../../src/kube/client/api-error.ts';
 
 describe('errors', () => {
   it('read a Status: code, reason, causes and message', () => {

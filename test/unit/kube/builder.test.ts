@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { controllerFor, ownersOf, type EventSource } from '../../../src/kube/builder.ts';
-import { Manager } from '../../../src/kube/manager.ts';
+import { controllerFor, ownersOf, type EventSource } from '../../../src/kube/runtime/builder.ts';
+import { Manager } from '../../../src/kube/runtime/manager.ts';
 
 class FakeSource<T extends KubernetesObject> implements EventSource<T> {
   readonly objects: T[] = [];

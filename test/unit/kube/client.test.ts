@@ -13,22 +13,30 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { isKubeApiError } from '../../../src/kube/api-error.ts';
-import { CONTENT_TYPE, KubeClient, type KubeClientOptions } from '../../../src/kube/client.ts';
-import { shouldReplace } from '../../../src/kube/connection-pool.ts';
+import { isKubeApiError } from '../../../src/kube/client/api-error.ts';
+import {
+  CONTENT_TYPE,
+  KubeClient,
+  type KubeClientOptions,
+} from '../../../src/kube/client/client.ts';
+import { shouldReplace } from '../../../src/kube/client/connection-pool.ts';
 import {
   classifyTransportFailure,
   isIdempotent,
   isRetryableTransportFailure,
-} from '../../../src/kube/transport-failure.ts';
+} from '../../../src/kube/client/transport-failure.ts';
 import {
   generateCertificateAuthority,
   issueServingCertificate,
   type PemKeyPair,
 } from '../../../src/webhook/tls/certificates.ts';
-import { CredentialSource } from '../../../src/kube/credentials.ts';
-import { KubeConfigError, parseKubeConfig, type UserConfig } from '../../../src/kube/kubeconfig.ts';
-import { resourcePath } from '../../../src/kube/resources.ts';
+import { CredentialSource } from '../../../src/kube/client/credentials.ts';
+import {
+  KubeConfigError,
+  parseKubeConfig,
+  type UserConfig,
+} from '../../../src/kube/client/kubeconfig.ts';
+import { resourcePath } from '../../../src/kube/client/resources.ts';
 
 interface Seen {
   method: string;

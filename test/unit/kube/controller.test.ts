@@ -11,9 +11,12 @@ import {
   type Outcome,
   type ReconcileResult,
   type Reconciler,
-} from '../../../src/kube/controller.ts';
+} from '../../../src/kube/runtime/controller.ts';
 import { TerminalError, terminalCause } from '../../../src/kube/errors.ts';
-import { ExponentialBackoffLimiter, type RateLimiter } from '../../../src/kube/rate-limiter.ts';
+import {
+  ExponentialBackoffLimiter,
+  type RateLimiter,
+} from '../../../src/kube/runtime/rate-limiter.ts';
 
 interface Result {
   readonly key: string;

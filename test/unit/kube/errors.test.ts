@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectError } from '../../../src/connect/index.ts';
-import { KubeApiError } from '../../../src/kube/api-error.ts';
+import { KubeApiError } from '../../../src/kube/client/api-error.ts';
 import { OpKubeError, TerminalError, terminalCause } from '../../../src/kube/errors.ts';
 import { SyncBlockedError } from '../../../src/operator/failure.ts';
 import { InvalidItemPathError } from '../../../src/operator/item-path.ts';

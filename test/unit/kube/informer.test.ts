@@ -5,23 +5,32 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { KubeClient } from '../../../src/kube/client.ts';
+import { KubeClient } from '../../../src/kube/client/client.ts';
 import {
   Informer,
   withoutFieldSets,
   type InformerEvent,
   type InformerOptions,
-} from '../../../src/kube/informer.ts';
+} from '../../../src/kube/cache/informer.ts';
 import {
   nextResourceVersion,
   reconnectDelay,
   recoveryFor,
   scopePath,
   type ListRequest,
-} from '../../../src/kube/reflector.ts';
-import { changesFor, diffRelist, objectKey, type CacheChange } from '../../../src/kube/store.ts';
-import { KubeApiError, errorFromStatus, toKubeApiError } from '../../../src/kube/api-error.ts';
-import { parseWatchLine } from '../../../src/kube/watch.ts';
+} from '../../../src/kube/cache/reflector.ts';
+import {
+  changesFor,
+  diffRelist,
+  objectKey,
+  type CacheChange,
+} from '../../../src/kube/cache/store.ts';
+import {
+  KubeApiError,
+  errorFromStatus,
+  toKubeApiError,
+} from '../../../src/kube/client/api-error.ts';
+import { parseWatchLine } from '../../../src/kube/cache/watch.ts';
 
 interface Obj extends KubernetesObject {
   data?: Record<string, string>;

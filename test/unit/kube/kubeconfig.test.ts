@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { KubeConfigError, loadKubeConfig } from '../../../src/kube/kubeconfig.ts';
+import { KubeConfigError, loadKubeConfig } from '../../../src/kube/client/kubeconfig.ts';
 
 describe('loadKubeConfig', () => {
   const dir = mkdtempSync(join(tmpdir(), 'op-kube-kubeconfig-'));

@@ -1,8 +1,8 @@
 // A manager told to rejoin after losing leadership stops its leader-only controllers, keeps running, and starts fresh ones on the next win.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { controllerFor } from '../../../src/kube/builder.ts';
-import { Manager, type LeadershipCallbacks } from '../../../src/kube/manager.ts';
+import { controllerFor } from '../../../src/kube/runtime/builder.ts';
+import { Manager, type LeadershipCallbacks } from '../../../src/kube/runtime/manager.ts';
 
 async function settle(): Promise<void> {
   for (let turn = 0; turn < 5; turn += 1) await new Promise((resolve) => setImmediate(resolve));

@@ -1,7 +1,11 @@
 // The manager starts caches before runnables, gates leader-only runnables on the election, and stops in reverse.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Manager, type Cache, type LeadershipCallbacks } from '../../../src/kube/manager.ts';
+import {
+  Manager,
+  type Cache,
+  type LeadershipCallbacks,
+} from '../../../src/kube/runtime/manager.ts';
 
 function recorder() {
   const steps: string[] = [];

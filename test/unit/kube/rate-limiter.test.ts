@@ -8,7 +8,7 @@ import {
   MaxOfLimiter,
   TokenBucketLimiter,
   type RateLimiter,
-} from '../../../src/kube/rate-limiter.ts';
+} from '../../../src/kube/runtime/rate-limiter.ts';
 
 /** A draw that takes nothing off: every delay is its ceiling. */
 const noJitter = (): number => 0;

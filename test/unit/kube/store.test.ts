@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { Store, objectKey } from '../../../src/kube/store.ts';
+import { Store, objectKey } from '../../../src/kube/cache/store.ts';
 
 interface Obj extends KubernetesObject {
   wants?: string[];

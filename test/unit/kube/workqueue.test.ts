@@ -3,8 +3,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ManualClock, flush } from '../../support/manual-clock.ts';
-import type { RateLimiter } from '../../../src/kube/rate-limiter.ts';
-import { WorkQueue, type Priority, type WorkQueueMetrics } from '../../../src/kube/workqueue.ts';
+import type { RateLimiter } from '../../../src/kube/runtime/rate-limiter.ts';
+import {
+  WorkQueue,
+  type Priority,
+  type WorkQueueMetrics,
+} from '../../../src/kube/runtime/workqueue.ts';
 
 function queueWith(options: { metrics?: WorkQueueMetrics; rateLimiter?: RateLimiter } = {}): {
   queue: WorkQueue;

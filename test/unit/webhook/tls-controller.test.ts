@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import pino from 'pino';
-import type { KubeClient } from '../../../src/kube/client.ts';
-import type { Reconciler } from '../../../src/kube/controller.ts';
+import type { KubeClient } from '../../../src/kube/client/client.ts';
+import type { Reconciler } from '../../../src/kube/runtime/controller.ts';
 import { caBundleOf, tlsBundleFromSecretData } from '../../../src/webhook/tls/bundle.ts';
 import {
   ROTATE_CA_ANNOTATION,

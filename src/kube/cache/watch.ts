@@ -1,7 +1,7 @@
 // HTTP transport for informers: one LIST page or one WATCH stream against the apiserver, failing with typed errors.
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
-import { errorFromStatus, KubeApiError, parseJson, toKubeApiError } from './api-error.ts';
-import type { KubeClient, Query } from './client.ts';
+import { errorFromStatus, KubeApiError, parseJson, toKubeApiError } from '../client/api-error.ts';
+import type { KubeClient, Query } from '../client/client.ts';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

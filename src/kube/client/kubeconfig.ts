@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import yaml from 'js-yaml';
-import { OpKubeError } from './errors.ts';
+import { OpKubeError } from '../errors.ts';
 
 /** Where the kubelet mounts a pod's ServiceAccount token, CA and namespace. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

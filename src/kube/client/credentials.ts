@@ -8,7 +8,7 @@ import {
   type ExecConfig,
   type UserConfig,
 } from './kubeconfig.ts';
-import { OpKubeError } from './errors.ts';
+import { OpKubeError } from '../errors.ts';
 
 export interface ClientCertificate {
   readonly cert: string;

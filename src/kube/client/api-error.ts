@@ -1,5 +1,5 @@
 // The one error type every apiserver call fails with, built from the Status the apiserver answers.
-import { OpKubeError } from './errors.ts';
+import { OpKubeError } from '../errors.ts';
 
 /** One cause from a Status's details, e.g. the field a 422 Invalid names. */
 export interface KubeStatusCause {

@@ -19,10 +19,10 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Lease } from '@kubernetes/client-node';
-import { isKubeApiError } from './api-error.ts';
-import type { KubeClient } from './client.ts';
-import { resourcePath } from './resources.ts';
-import { MicroTime, readTimestamp } from './micro-time.ts';
+import { isKubeApiError } from '../client/api-error.ts';
+import type { KubeClient } from '../client/client.ts';
+import { resourcePath } from '../client/resources.ts';
+import { MicroTime, readTimestamp } from '../micro-time.ts';
 
 /** The Lease name 1Password's operator elects on (controller-runtime's LeaderElectionID). */
 export const ONEPASSWORD_LEADER_ELECTION_ID = 'c26807fd.onepassword.com';

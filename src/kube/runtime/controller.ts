@@ -1,5 +1,5 @@
 // The controller loop: workers take keys from a work queue and reconcile them, retrying failures with backoff.
-import { terminalCause } from './errors.ts';
+import { terminalCause } from '../errors.ts';
 import {
   systemClock,
   WorkQueue,

@@ -14,7 +14,7 @@ import { errorFromStatus, KubeApiError, parseJson, toKubeApiError } from './api-
 import { ConnectionPool, type Lease, type PoolReplaced, type PoolTls } from './connection-pool.ts';
 import { CredentialSource, type ClientCertificate } from './credentials.ts';
 import type { KubeConnectionConfig } from './kubeconfig.ts';
-import { TokenBucketLimiter } from './rate-limiter.ts';
+import { TokenBucketLimiter } from '../runtime/rate-limiter.ts';
 import {
   classifyTransportFailure,
   isIdempotent,

@@ -1,8 +1,8 @@
 // client-go's reflector: lists a resource (paginated) and watches it from the list's resourceVersion, per namespace, relisting on 410 and reconnecting with backoff; it hands every change to its target.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
-import { KubeApiError, toKubeApiError } from './api-error.ts';
-import type { KubeClient } from './client.ts';
+import { KubeApiError, toKubeApiError } from '../client/api-error.ts';
+import type { KubeClient } from '../client/client.ts';
 import { changesFor, diffRelist, objectKey, type CacheChange } from './store.ts';
 import {
   isResourceExpired,
