@@ -1,5 +1,5 @@
 // Reconciles one OnePasswordItem (by key) into its Secret and its status, level-based.
-import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { findCondition, setCondition, type Condition } from '../kube/conditions.ts';
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/runtime/controller.ts';
@@ -28,24 +28,7 @@ import type {
 import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { OPI_KIND } from './secret-ownership.ts';
-
-export const OPI_GROUP = 'onepassword.com';
-export const OPI_VERSION = 'v1';
-export const OPI_PLURAL = 'onepassworditems';
-
-export interface OnePasswordItemStatus {
-  conditions?: Condition[];
-  observedGeneration?: number;
-  itemVersion?: number;
-  lastSyncTime?: string;
-  secretName?: string;
-}
-
-export interface OnePasswordItem extends KubernetesObject {
-  type?: string;
-  spec?: { itemPath?: string };
-  status?: OnePasswordItemStatus;
-}
+import { OPI_GROUP, OPI_VERSION, type OnePasswordItem, type OnePasswordItemStatus } from './api.ts';
 
 /** Told when a Secret's data really changed, so workloads using it can be restarted. */
 export type SecretChanged = (

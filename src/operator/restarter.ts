@@ -10,7 +10,7 @@ import { CONTENT_TYPE, type KubeClient } from '../kube/client/client.ts';
 import { resourcePath } from '../kube/client/resources.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { FIELD_MANAGER, LAST_RESTARTED_ANNOTATION } from './annotations.ts';
-import type { OnePasswordItem } from './item-reconciler.ts';
+import type { OnePasswordItem } from './api.ts';
 import { InvalidAnnotationError, podSpecUsesSecret, shouldRestart } from './workload-refs.ts';
 
 type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';

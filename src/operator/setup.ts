@@ -1,34 +1,24 @@
 // Starts the operator: what it watches, what each controller reconciles on, and the manager that runs it all.
-import { readFileSync } from 'node:fs';
-import { getCACertificates } from 'node:tls';
-import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ConnectClient } from '../connect/index.ts';
-import { controllerFor, ownersOf, ownKey } from '../kube/runtime/builder.ts';
-import { KubeClient } from '../kube/client/client.ts';
+import type { KubeClient } from '../kube/client/client.ts';
 import { EventRecorder } from '../kube/events.ts';
-import { Informer, withoutFieldSets } from '../kube/cache/informer.ts';
-import { loadKubeConfig } from '../kube/client/kubeconfig.ts';
+import { controllerFor, ownersOf, ownKey } from '../kube/runtime/builder.ts';
 import { LeaderElector, ONEPASSWORD_LEADER_ELECTION_ID } from '../kube/runtime/leader-election.ts';
 import { Manager, type ElectionFactory } from '../kube/runtime/manager.ts';
 import { closeServer } from '../util/http-server.ts';
-import { ALLOWED_VAULTS_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './annotations.ts';
+import { ALLOWED_VAULTS_ANNOTATION } from './annotations.ts';
+import { OPI_GROUP, OPI_PLURAL, OPI_VERSION } from './api.ts';
+import { operatorCaches } from './caches.ts';
+import { operatorClients } from './clients.ts';
 import type { OperatorConfig } from './config.ts';
 import { ConnectHealth } from './connect-health.ts';
 import { DeploymentReconciler } from './deployment-reconciler.ts';
 import { serveMetrics, serveProbes } from './endpoints.ts';
-import {
-  OPI_GROUP,
-  OPI_PLURAL,
-  OPI_VERSION,
-  OnePasswordItemReconciler,
-  type OnePasswordItem,
-} from './item-reconciler.ts';
-import { kubeItemStatusWriter, kubeSecretStore } from './kube-secret-store.ts';
+import { OnePasswordItemReconciler } from './item-reconciler.ts';
 import { ItemSource } from './item-source.ts';
+import { kubeItemStatusWriter, kubeSecretStore } from './kube-secret-store.ts';
 import { createOperatorMetrics } from './metrics.ts';
-import { NamespaceWatch } from './namespace-watch.ts';
-import { informerObserver, reconcileReporter } from './observe.ts';
+import { reconcileReporter } from './observe.ts';
 import { Poller } from './poller.ts';
 import { WorkloadRestarter } from './restarter.ts';
 import { DEPLOYMENT_KIND, OPI_KIND } from './secret-ownership.ts';
@@ -41,8 +31,6 @@ import {
   secretChanged,
 } from './watches.ts';
 
-/** Per attempt of a change-detection poll (which gets one retry). */
-const POLL_TIMEOUT_MS = 5000;
 /** After a failure that cannot heal by retrying alone (a Secret held by another), look again. */
 const BLOCKED_RECHECK_MS = 5 * 60_000;
 const never = (): boolean => false;
@@ -55,24 +43,13 @@ export interface RunningOperator {
   readonly metricsPort?: number;
 }
 
-/** Connect over HTTPS with a private CA: SSL_CERT_FILE adds to the CAs Node already trusts. */
-function connectCa(caFile: string | undefined): string | undefined {
-  if (!caFile) return undefined;
-  return [...getCACertificates('default'), readFileSync(caFile, 'utf8')].join('\n');
-}
-
 export async function runOperator(
   config: OperatorConfig,
   env: NodeJS.ProcessEnv,
   logger: Logger,
 ): Promise<RunningOperator> {
-  const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
   const identity = env.POD_NAME ?? `op-kube-operator-${process.pid}`;
-  const namespaces = config.watchNamespaces;
-  const kube = new KubeClient(loaded, {
-    qps: config.kubeApi.qps,
-    burst: config.kubeApi.burst,
-    userAgent: 'op-kube-operator',
+  const clients = operatorClients(config, env, {
     onPoolReplaced: (event) => {
       metrics.apiserverPoolReplaced(event.pool);
       logger.warn(
@@ -80,25 +57,22 @@ export async function runOperator(
         'apiserver connections kept failing; replaced the pool',
       );
     },
+    onConnectCall: (call) => metrics.connectCall(call),
   });
-  const connect = {
-    host: config.connect.host,
-    token: config.connect.token,
-    ...(config.connect.caFile ? { ca: connectCa(config.connect.caFile) } : {}),
-    onCall: (call: Parameters<typeof metrics.connectCall>[0]) => metrics.connectCall(call),
-    userAgent: 'op-kube-operator',
-  };
-  // Item reads: one retry rides out a blip; the work queue's backoff retries after that, so more
-  // retries here only keep a hung Connect hidden behind Synced (10 s per attempt).
-  const client = new ConnectClient({ ...connect, retries: 1 });
-  // Change detection: a failed poll is repeated within seconds anyway, and a hung Connect must
-  // show on the items at once, not after every retry timed out (decision 014).
-  const pollClient = new ConnectClient({ ...connect, timeoutMs: POLL_TIMEOUT_MS, retries: 1 });
-  const source = new ItemSource({ client, pollClient });
-
+  const { kube } = clients;
+  const source = new ItemSource({ client: clients.connect, pollClient: clients.poll });
   const manager = new Manager({
     ...(config.leaderElection.enabled
-      ? { election: leaderElection(config, env, loaded.namespace, kube, identity, logger) }
+      ? {
+          election: leaderElection(
+            config,
+            env,
+            clients.kubeconfigNamespace,
+            kube,
+            identity,
+            logger,
+          ),
+        }
       : {}),
     onLeadership: (event) =>
       event === 'started'
@@ -106,40 +80,12 @@ export async function runOperator(
         : // As controller-runtime does: a replica that lost its lease exits and is restarted fresh.
           logger.warn('lost leadership; stopping'),
   });
-  const informer = <T extends KubernetesObject>(name: string, path: string, selector?: string) =>
-    manager.addCache(
-      new Informer<T>({
-        client: kube,
-        path,
-        decode: (raw) => withoutFieldSets(raw as T),
-        namespaces,
-        name,
-        observe: informerObserver(logger, name),
-        ...(selector ? { labelSelector: selector } : {}),
-      }),
-    );
-  const items = informer<OnePasswordItem>(
-    'onepassworditems',
-    '/apis/onepassword.com/v1/namespaces/{namespace}/onepassworditems',
-  );
-  const secrets = informer<V1Secret>(
-    'managed secrets',
-    '/api/v1/namespaces/{namespace}/secrets',
-    `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
-  );
-  const deployments = informer<V1Deployment>(
-    'deployments',
-    '/apis/apps/v1/namespaces/{namespace}/deployments',
-  );
-  // The vault access policy: each namespace's op-kube.io/allowed-vaults and --vault-policy.
-  const namespaceWatch = manager.addCache(
-    new NamespaceWatch({
-      client: kube,
-      namespaces,
-      observe: informerObserver(logger, 'namespaces'),
-    }),
-  );
-
+  const {
+    items,
+    secrets,
+    deployments,
+    namespaces: namespaceWatch,
+  } = operatorCaches(manager, kube, config.watchNamespaces, logger);
   const metrics = createOperatorMetrics(() => {
     const counts = new Map<string, number>();
     for (const item of items.list()) {
@@ -259,15 +205,17 @@ export async function runOperator(
     ? await serveMetrics(config.metrics.address, metrics.registry, config.metrics.tls)
     : undefined;
   // Closed last to first: the Events flushed, then the listeners, then the clients.
-  manager.addCloser(() => kube.close());
-  manager.addCloser(() => Promise.all([client.close(), pollClient.close()]));
+  manager.addCloser(() => clients.close());
   if (metricsServer) manager.addCloser(() => closeServer(metricsServer.server));
   if (probes) manager.addCloser(() => closeServer(probes.server));
   manager.addCloser(() => events.flush());
 
   await manager.start();
   logger.info(
-    { namespaces: namespaces.length ? namespaces : 'all', items: items.keys().length },
+    {
+      namespaces: config.watchNamespaces.length ? config.watchNamespaces : 'all',
+      items: items.keys().length,
+    },
     'caches synced',
   );
   return {

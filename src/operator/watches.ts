@@ -2,7 +2,7 @@
 import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { keyOf } from '../kube/runtime/controller.ts';
 import { ITEM_PATH_ANNOTATION, RESYNC_ANNOTATION } from './annotations.ts';
-import type { OnePasswordItem } from './item-reconciler.ts';
+import type { OnePasswordItem } from './api.ts';
 
 /**
  * A OnePasswordItem changed in a way its Secret depends on: spec (generation), the resync

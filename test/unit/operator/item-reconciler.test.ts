@@ -2,10 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectError } from '../../../src/connect/index.ts';
-import {
-  OnePasswordItemReconciler,
-  type OnePasswordItem,
-} from '../../../src/operator/item-reconciler.ts';
+import type { OnePasswordItem } from '../../../src/operator/api.ts';
+import { OnePasswordItemReconciler } from '../../../src/operator/item-reconciler.ts';
 import {
   ITEM,
   MemoryLister,

@@ -1,0 +1,21 @@
+// The OnePasswordItem API (onepassword.com/v1, as 1Password's operator defines it): its names and types.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Condition } from '../kube/conditions.ts';
+
+export const OPI_GROUP = 'onepassword.com';
+export const OPI_VERSION = 'v1';
+export const OPI_PLURAL = 'onepassworditems';
+
+export interface OnePasswordItemStatus {
+  conditions?: Condition[];
+  observedGeneration?: number;
+  itemVersion?: number;
+  lastSyncTime?: string;
+  secretName?: string;
+}
+
+export interface OnePasswordItem extends KubernetesObject {
+  type?: string;
+  spec?: { itemPath?: string };
+  status?: OnePasswordItemStatus;
+}
