@@ -237,6 +237,12 @@ describe('leak test', { timeout: 120_000 }, () => {
     const statusesBeforeRevocation = kubectlJson(['get', 'onepassworditems', '-n', items]);
     await connect.revoke('operator');
     await readyWith(items, 'database', ['Unauthorized'], STEP);
+    // The reconcile writes the condition before it logs its failure: wait for the line too.
+    await eventually(
+      'the operator to log the failed reconcile of database',
+      () => Promise.resolve(operator.logs().includes(`"key":"${items}/database"`) || undefined),
+      STEP,
+    );
 
     // Everything observable.
     const logs = {
