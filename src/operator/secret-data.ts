@@ -108,15 +108,6 @@ export function mapItemToSecretData(
   return { data, losses };
 }
 
-/** The Secret's data alone; see mapItemToSecretData. */
-export function itemToSecretData(
-  item: FullItem,
-  files: ReadonlyMap<string, Buffer>,
-  options: SecretDataOptions,
-): Map<string, Buffer> {
-  return mapItemToSecretData(item, files, options).data;
-}
-
 const MAX_LOSSES_LISTED = 10;
 
 /** One sentence for a condition or Event, naming entries and keys (never values); undefined if none. */

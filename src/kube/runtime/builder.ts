@@ -47,11 +47,6 @@ export function ownersOf(kind: string): MapToKeys<KubernetesObject> {
       .map((owner) => keyOf(object.metadata?.namespace ?? '', owner.name));
 }
 
-/** An update that changed the object at all (the informer hands the same object on a resync). */
-export function changed<T>(previous: T, next: T): boolean {
-  return previous !== next;
-}
-
 export class ControllerBuilder<K extends string = string> {
   readonly #manager: Manager;
   readonly #options: ControllerOptions<K>;

@@ -4,7 +4,6 @@ import fc from 'fast-check';
 import type { FullItem } from '../../../src/connect/index.ts';
 import {
   describeKeyLosses,
-  itemToSecretData,
   mapItemToSecretData,
   sanitizeKey,
   sanitizeSecretName,
@@ -64,6 +63,11 @@ function item(partial: Partial<FullItem>): FullItem {
     updatedAt: '2026-01-01T00:00:00Z',
     ...partial,
   };
+}
+
+/** The Secret's data alone, as the reconcilers take it from mapItemToSecretData. */
+function itemToSecretData(...args: Parameters<typeof mapItemToSecretData>): Map<string, Buffer> {
+  return mapItemToSecretData(...args).data;
 }
 
 function asText(data: Map<string, Buffer>): Record<string, string> {
