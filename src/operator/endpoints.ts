@@ -4,7 +4,9 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import express from 'express';
 import type { Registry } from 'prom-client';
-import { listen } from '../util/http-server.ts';
+import type { Manager } from '../kube/runtime/manager.ts';
+import { closeServer, listen } from '../util/http-server.ts';
+import type { OperatorConfig } from './config.ts';
 
 export interface Readiness {
   /** Undefined when ready, else why not (shown in the /readyz body). */
@@ -50,4 +52,29 @@ export async function serveMetrics(
       )
     : createHttpServer(app);
   return { server, port: (await listen(server, address.host, address.port)).port };
+}
+
+export interface Endpoints {
+  readonly probePort?: number;
+  readonly metricsPort?: number;
+}
+
+/** The listeners the configuration asks for, each closed by the manager when it stops. */
+export async function serveEndpoints(
+  manager: Manager,
+  config: Pick<OperatorConfig, 'probeAddress' | 'metrics'>,
+  registry: Registry,
+): Promise<Endpoints> {
+  const probes = config.probeAddress
+    ? await serveProbes(config.probeAddress, () => manager.notReady())
+    : undefined;
+  const metrics = config.metrics.address
+    ? await serveMetrics(config.metrics.address, registry, config.metrics.tls)
+    : undefined;
+  if (metrics) manager.addCloser(() => closeServer(metrics.server));
+  if (probes) manager.addCloser(() => closeServer(probes.server));
+  return {
+    ...(probes ? { probePort: probes.port } : {}),
+    ...(metrics ? { metricsPort: metrics.port } : {}),
+  };
 }

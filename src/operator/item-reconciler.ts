@@ -249,3 +249,13 @@ export class OnePasswordItemReconciler implements Reconciler {
     return findCondition(item.status?.conditions, 'Ready');
   }
 }
+
+/** How many items stand at each Ready reason (the items-by-reason gauge); 'Unknown' before a first status. */
+export function readyReasonCounts(items: readonly OnePasswordItem[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const reason = OnePasswordItemReconciler.readyOf(item)?.reason ?? 'Unknown';
+    counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  }
+  return counts;
+}

@@ -1,0 +1,159 @@
+// The webhook's two TLS modes, each a Manager and a TlsSource: files on disk, or a Secret kept by the leader's controller.
+import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { Informer } from '../kube/cache/informer.ts';
+import { KubeClient } from '../kube/client/client.ts';
+import { loadKubeConfig } from '../kube/client/kubeconfig.ts';
+import { controllerFor, type EventSource, type KeyLister } from '../kube/runtime/builder.ts';
+import { keyOf } from '../kube/runtime/controller.ts';
+import { LeaderElector } from '../kube/runtime/leader-election.ts';
+import { Manager } from '../kube/runtime/manager.ts';
+import { WebhookSettingError, type WebhookConfig, type WebhookTlsConfig } from './config.ts';
+import { servingNames } from './tls/certificates.ts';
+import { FilesTls } from './tls/files.ts';
+import { SecretTls } from './tls/secret-source.ts';
+import { TlsBundleReconciler, unregister } from './tls/self-managed.ts';
+import type { TlsSource } from './tls/source.ts';
+
+export interface Mode {
+  readonly manager: Manager;
+  readonly tls: TlsSource;
+}
+
+/** `--tls-mode=files`: the pair in the files, then each new one; no apiserver, no election. */
+export async function filesMode(
+  tlsConfig: Extract<WebhookTlsConfig, { mode: 'files' }>,
+  logger: Logger,
+): Promise<Mode> {
+  const { certFile, keyFile } = tlsConfig;
+  const tls = await FilesTls.load({ certFile, keyFile, logger }).catch((error: unknown) => {
+    throw new WebhookSettingError(
+      '--tls-cert-file',
+      error instanceof Error ? error.message : String(error),
+      { cause: error },
+    );
+  });
+  return { manager: new Manager(), tls };
+}
+
+/**
+ * `--tls-mode=self-managed`: every replica serves the TLS Secret's certificate; the Lease leader
+ * runs the controller that keeps the Secret and the caBundle current (decision 007).
+ */
+export async function selfManagedMode(
+  config: WebhookConfig,
+  tlsConfig: Extract<WebhookTlsConfig, { mode: 'self-managed' }>,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<Mode> {
+  const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
+  const namespace = config.namespace ?? loaded.namespace;
+  if (namespace === undefined) {
+    throw new WebhookSettingError(
+      '--namespace',
+      'is required outside a pod (or set POD_NAMESPACE)',
+    );
+  }
+  const kube = new KubeClient(loaded, { userAgent: 'op-kube-webhook' });
+  const { secretName, leaseName } = tlsConfig;
+  // Whether this replica leads when it stops; its own release on shutdown does not clear it.
+  let leading = false;
+  const manager = new Manager({
+    election: (callbacks) =>
+      new LeaderElector(kube, {
+        namespace,
+        name: leaseName,
+        identity: env.POD_NAME ? `${env.POD_NAME}_${process.pid}` : undefined,
+        callbacks,
+        onError: (error, phase) => logger.warn({ err: error, phase }, 'leader election'),
+      }),
+    onLeadership: (event) => {
+      leading = event === 'started';
+      if (leading) {
+        logger.info(
+          { lease: `${namespace}/${leaseName}` },
+          'leading: keeping the webhook TLS current',
+        );
+      }
+    },
+    // Serving goes on without the Lease; the replica campaigns again.
+    rejoinAfterLoss: true,
+  });
+  const secrets = manager.addCache(
+    new Informer<V1Secret>({
+      client: kube,
+      path: '/api/v1/namespaces/{namespace}/secrets',
+      namespaces: [namespace],
+      fieldSelector: `metadata.name=${secretName}`,
+      name: 'webhook TLS secret',
+    }),
+  );
+  // Only a leader watches the configuration (followers never publish); once started, the watch
+  // stays for later leadership periods and stops with the clients.
+  const configurations = new Informer<V1MutatingWebhookConfiguration>({
+    client: kube,
+    path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+    fieldSelector: `metadata.name=${config.webhookConfigName}`,
+    name: 'webhook configuration',
+  });
+  let watching = false;
+  const watchConfiguration = (): void => {
+    if (watching) return;
+    watching = true;
+    configurations.start();
+  };
+  manager.add({ start: watchConfiguration, stop: () => Promise.resolve() }, { leaderOnly: true });
+
+  const key = keyOf(namespace, secretName);
+  // The controller's own kind; its one key is listed at every start, before the Secret exists too.
+  const tlsSecret: EventSource<V1Secret> & KeyLister = {
+    onAdd: (handler) => secrets.onAdd(handler),
+    onUpdate: (handler) => secrets.onUpdate(handler),
+    onDelete: (handler) => secrets.onDelete(handler),
+    keys: () => [key],
+  };
+  const names = servingNames({
+    service: config.serviceName,
+    namespace,
+    ...(config.register ? { registerUrl: config.register.url.toString() } : {}),
+  });
+  controllerFor(manager, {
+    name: 'webhook-tls',
+    concurrency: 1,
+    reconciler: new TlsBundleReconciler({
+      client: kube,
+      secrets,
+      namespace,
+      secretName,
+      webhookConfigName: config.webhookConfigName,
+      rotation: {
+        serviceNames: names.dnsNames,
+        ipAddresses: names.ipAddresses,
+        validityMs: tlsConfig.validityMs,
+        rotateBeforeMs: tlsConfig.rotateBeforeMs,
+        caPropagationMs: tlsConfig.caPropagationMs,
+      },
+      ...(config.register ? { register: config.register } : {}),
+      logger,
+    }),
+  })
+    .for(tlsSecret)
+    // A caBundle reset by hand or by a tool makes the leader publish it again.
+    .watches(configurations, () => [key])
+    .complete();
+
+  // Closed last to first: the registration removed, then the watch, then the client.
+  manager.addCloser(() => kube.close());
+  manager.addCloser(() => configurations.stop());
+  if (config.register) {
+    // Local runs only: the configuration points at this machine and must not outlive it.
+    manager.addCloser(async () => {
+      if (!leading) return;
+      await unregister(kube, config.webhookConfigName).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not remove the webhook configuration'),
+      );
+    });
+  }
+  const tls = await SecretTls.create({ secrets, namespace, secretName, logger });
+  return { manager, tls };
+}
