@@ -1,4 +1,4 @@
-// Builds etcd, kube-apiserver, kube-controller-manager, kubectl and helm from Go modules, once per version.
+// Builds the plane's binaries (and, on request, the node's) from Go modules, once per version.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { withDirectoryLock } from '../../src/util/directory-lock.ts';
 import { binaryCacheRoot } from './paths.ts';
-import { ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION } from './versions.ts';
+import {
+  CNI_PLUGINS_VERSION,
+  CONTAINERD_VERSION,
+  COREDNS_VERSION,
+  ETCD_VERSION,
+  HELM_VERSION,
+  KUBERNETES_VERSION,
+  RUNC_VERSION,
+} from './versions.ts';
 
 export interface Binaries {
   readonly etcd: string;
@@ -34,11 +42,20 @@ interface GoBuild {
   /** Output file name → Go package. */
   readonly packages: Readonly<Record<string, string>>;
   readonly ldflags: string;
+  /** Needs cgo (runc does); every other build is static with no C toolchain. */
+  readonly cgo?: boolean;
+  /** Build tags, decided when the build starts (runc's seccomp needs libseccomp's headers). */
+  tags?(): string[];
 }
 
-function goEnvironment(): NodeJS.ProcessEnv {
-  // Static binaries with no C toolchain needed; never switch toolchains behind the user's back.
-  return { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' };
+function goEnvironment(cgo = false): NodeJS.ProcessEnv {
+  // Never switch toolchains behind the user's back.
+  return {
+    ...process.env,
+    CGO_ENABLED: cgo ? '1' : '0',
+    GOTOOLCHAIN: 'local',
+    GOFLAGS: '-mod=mod',
+  };
 }
 
 interface RunResult {
@@ -50,11 +67,12 @@ function runGo(
   args: readonly string[],
   cwd: string,
   onStderrLine?: (line: string) => void,
+  cgo = false,
 ): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn('go', args, {
       cwd,
-      env: goEnvironment(),
+      env: goEnvironment(cgo),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stdout: string[] = [];
@@ -133,6 +151,68 @@ function kubernetesVersionFlags(): string {
 
 const noReplaces = (): Promise<string[]> => Promise.resolve([]);
 
+/** runc filters syscalls only when built with libseccomp (Debian: libseccomp-dev). */
+function seccompTags(): string[] {
+  return existsSync('/usr/include/seccomp.h') ? ['seccomp'] : [];
+}
+
+const CNI = 'github.com/containernetworking/plugins/plugins';
+const CONTAINERD = 'github.com/containerd/containerd/v2';
+
+/** The worker node's builds, only made when a node is asked for. */
+const nodeBuilds: readonly GoBuild[] = [
+  {
+    key: `kubernetes-node-v${KUBERNETES_VERSION}`,
+    require: `k8s.io/kubernetes v${KUBERNETES_VERSION}`,
+    replaces: kubernetesReplaces,
+    packages: {
+      kubelet: 'k8s.io/kubernetes/cmd/kubelet',
+      'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler',
+      'kube-proxy': 'k8s.io/kubernetes/cmd/kube-proxy',
+    },
+    ldflags: `-s -w ${kubernetesVersionFlags()}`,
+  },
+  {
+    key: `containerd-v${CONTAINERD_VERSION}`,
+    require: `${CONTAINERD} v${CONTAINERD_VERSION}`,
+    replaces: noReplaces,
+    packages: {
+      containerd: `${CONTAINERD}/cmd/containerd`,
+      'containerd-shim-runc-v2': `${CONTAINERD}/cmd/containerd-shim-runc-v2`,
+      ctr: `${CONTAINERD}/cmd/ctr`,
+    },
+    ldflags: `-s -w -X ${CONTAINERD}/version.Version=v${CONTAINERD_VERSION}`,
+  },
+  {
+    key: `runc-v${RUNC_VERSION}`,
+    require: `github.com/opencontainers/runc v${RUNC_VERSION}`,
+    replaces: noReplaces,
+    packages: { runc: 'github.com/opencontainers/runc' },
+    ldflags: `-s -w -X main.version=${RUNC_VERSION}`,
+    cgo: true,
+    tags: seccompTags,
+  },
+  {
+    key: `cni-plugins-v${CNI_PLUGINS_VERSION}`,
+    require: `github.com/containernetworking/plugins v${CNI_PLUGINS_VERSION}`,
+    replaces: noReplaces,
+    packages: {
+      bridge: `${CNI}/main/bridge`,
+      'host-local': `${CNI}/ipam/host-local`,
+      loopback: `${CNI}/main/loopback`,
+      portmap: `${CNI}/meta/portmap`,
+    },
+    ldflags: '-s -w',
+  },
+  {
+    key: `coredns-v${COREDNS_VERSION}`,
+    require: `github.com/coredns/coredns v${COREDNS_VERSION}`,
+    replaces: noReplaces,
+    packages: { coredns: 'github.com/coredns/coredns' },
+    ldflags: '-s -w',
+  },
+];
+
 const builds: Readonly<Record<'kubernetes' | 'etcd' | 'helm', GoBuild>> = {
   kubernetes: {
     key: `kubernetes-v${KUBERNETES_VERSION}`,
@@ -199,7 +279,14 @@ async function buildOnce(build: GoBuild, cacheRoot: string, log: ProgressLog): P
 
       const packages = Object.values(build.packages);
       log(`${build.key}: resolving modules and packages`);
-      const listed = await runGo(['list', '-deps', ...packages], moduleDir);
+      const tags = build.tags?.() ?? [];
+      const tagArgs = tags.length ? ['-tags', tags.join(',')] : [];
+      const listed = await runGo(
+        ['list', '-deps', ...tagArgs, ...packages],
+        moduleDir,
+        undefined,
+        build.cgo,
+      );
       const total = listed.stdout.split('\n').filter((line) => line.trim()).length;
 
       const partial = join(home, `bin.partial-${process.pid}`);
@@ -214,11 +301,21 @@ async function buildOnce(build: GoBuild, cacheRoot: string, log: ProgressLog): P
       try {
         for (const [output, pkg] of Object.entries(build.packages)) {
           await runGo(
-            ['build', '-v', '-ldflags', build.ldflags, '-o', join(partial, output), pkg],
+            [
+              'build',
+              '-v',
+              ...tagArgs,
+              '-ldflags',
+              build.ldflags,
+              '-o',
+              join(partial, output),
+              pkg,
+            ],
             moduleDir,
             (line) => {
               if (!line.startsWith('go: ')) compiled += 1;
             },
+            build.cgo,
           );
         }
       } finally {
@@ -248,5 +345,43 @@ export async function ensureBinaries(
     kubeControllerManager: join(kubernetes, 'kube-controller-manager'),
     kubectl: join(kubernetes, 'kubectl'),
     helm: join(helm, 'helm'),
+  };
+}
+
+export interface NodeBinaries {
+  readonly kubelet: string;
+  readonly kubeScheduler: string;
+  readonly kubeProxy: string;
+  readonly containerd: string;
+  readonly ctr: string;
+  readonly runc: string;
+  readonly coredns: string;
+  /** Holds containerd, containerd-shim-runc-v2, ctr and runc: containerd finds its shim on PATH. */
+  readonly runtimeBinDirs: readonly string[];
+  /** The CNI plugins' folder (bridge, host-local, loopback, portmap). */
+  readonly cniBinDir: string;
+}
+
+/** The worker node's binaries, building whatever is missing first (one build at a time: 2 cores). */
+export async function ensureNodeBinaries(
+  log: ProgressLog,
+  cacheRoot: string = binaryCacheRoot(),
+): Promise<NodeBinaries> {
+  const started = Date.now();
+  const dirs: string[] = [];
+  for (const build of nodeBuilds) dirs.push(await buildOnce(build, cacheRoot, log));
+  const [kubernetes = '', containerd = '', runc = '', cni = '', coredns = ''] = dirs;
+  if (Date.now() - started > 5000)
+    log(`node binaries ready in ${formatElapsed(Date.now() - started)}`);
+  return {
+    kubelet: join(kubernetes, 'kubelet'),
+    kubeScheduler: join(kubernetes, 'kube-scheduler'),
+    kubeProxy: join(kubernetes, 'kube-proxy'),
+    containerd: join(containerd, 'containerd'),
+    ctr: join(containerd, 'ctr'),
+    runc: join(runc, 'runc'),
+    coredns: join(coredns, 'coredns'),
+    runtimeBinDirs: [containerd, runc],
+    cniBinDir: cni,
   };
 }
