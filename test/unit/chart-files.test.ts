@@ -9,6 +9,9 @@ import { OPERATOR_NODE_FLAGS, WEBHOOK_NODE_FLAGS } from '../../src/cli/node-flag
 import { repoRoot } from '../../tools/cluster/paths.ts';
 
 const chartDir = join(repoRoot, 'charts', 'op-kube');
+// Where a release publishes the image and the chart (README, .github/workflows/release.yml).
+const PUBLISHED_IMAGE = 'ghcr.io/op-kube/op-kube';
+const PUBLISHED_CHART = 'oci://ghcr.io/op-kube/charts';
 
 async function loadYaml<T>(path: string): Promise<T> {
   return yaml.load(await readFile(path, 'utf8')) as T;
@@ -33,6 +36,22 @@ describe('chart files', () => {
     }>(join(chartDir, 'values.yaml'));
     assert.deepEqual(values.operator.nodeFlags, OPERATOR_NODE_FLAGS);
     assert.deepEqual(values.injector.nodeFlags, WEBHOOK_NODE_FLAGS);
+  });
+
+  it('defaults every op-kube component to the published image at the chart appVersion', async () => {
+    type Image = { repository: string; tag: string; digest: string; pullPolicy: string };
+    const values = await loadYaml<Record<string, { image: Image }>>(join(chartDir, 'values.yaml'));
+    for (const component of ['operator', 'injector', 'connectLocal']) {
+      // The path .github/workflows/release.yml pushes to; an empty tag means the appVersion.
+      assert.deepEqual(
+        values[component]?.image,
+        { repository: PUBLISHED_IMAGE, tag: '', digest: '', pullPolicy: 'IfNotPresent' },
+        component,
+      );
+    }
+    const workflow = await readFile(join(repoRoot, '.github', 'workflows', 'release.yml'), 'utf8');
+    assert.ok(workflow.includes(PUBLISHED_IMAGE), 'the release workflow pushes the image');
+    assert.ok(workflow.includes(PUBLISHED_CHART), 'the release workflow pushes the chart');
   });
 
   it('validates values.yaml against values.schema.json at every object level', async () => {
