@@ -1,0 +1,3 @@
+module github.com/op-kube/op-kube/tools/images/op-standin
+
+go 1.26
