@@ -19,7 +19,14 @@ import type {
 import { OPERATOR_NODE_FLAGS, WEBHOOK_NODE_FLAGS } from '../../src/cli/node-flags.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
 import { CHART_DIR, DEPLOY_DIR, renderDeploy } from '../../tools/render-deploy.ts';
-import { helm, kubectl, testNamespace, testPlane, type ToolResult } from '../support/cluster.ts';
+import {
+  eventually,
+  helm,
+  kubectl,
+  testNamespace,
+  testPlane,
+  type ToolResult,
+} from '../support/cluster.ts';
 
 function kubectlWithInput(args: readonly string[], input: string): ToolResult {
   const plane = testPlane();
@@ -153,6 +160,70 @@ describe('Helm chart', () => {
         assert.ok(spec);
         assertRestricted(`Deployment ${item.metadata?.name ?? ''}`, spec);
       }
+    }
+  });
+
+  it('probes and serves on the ports each program listens on, with /tmp writable', () => {
+    const manifests = template('ports', 'ports', CONNECT_LOCAL);
+    const port = (item: V1Container, name: string): number | undefined =>
+      item.ports?.find((entry) => entry.name === name)?.containerPort;
+    const probes = (item: V1Container): unknown[] =>
+      [item.livenessProbe, item.readinessProbe].map((probe) => probe?.httpGet);
+    // Paths as src/operator/endpoints.ts, src/webhook/server.ts and src/connect-local/api.ts serve them.
+    const operator = container(manifests, 'operator');
+    assert.equal(flag(operator.args, 'health-probe-bind-address'), `:${port(operator, 'health')}`);
+    assert.equal(flag(operator.args, 'metrics-bind-address'), `:${port(operator, 'metrics')}`);
+    assert.deepEqual(probes(operator), [
+      { path: '/healthz', port: 'health' },
+      { path: '/readyz', port: 'health' },
+    ]);
+    const webhook = container(manifests, 'injector');
+    assert.equal(flag(webhook.args, 'port'), String(port(webhook, 'https')));
+    assert.deepEqual(probes(webhook), [
+      { scheme: 'HTTPS', path: '/healthz', port: 'https' },
+      { scheme: 'HTTPS', path: '/readyz', port: 'https' },
+    ]);
+    const local = container(manifests, 'connect-local');
+    assert.equal(flag(local.args, 'host'), '0.0.0.0');
+    assert.equal(flag(local.args, 'port'), String(port(local, 'http')));
+    assert.deepEqual(probes(local), [
+      { path: '/heartbeat', port: 'http' },
+      { path: '/health', port: 'http' },
+    ]);
+    // Services reach the named ports; the apiserver calls the webhook on its Service's port.
+    type Service = {
+      metadata: { name: string };
+      spec: { ports: { port: number; targetPort: string }[] };
+    };
+    const services = find<Service>(manifests, 'Service');
+    const webhookService = services.find((item) => item.metadata.name === 'ports-op-kube-webhook');
+    assert.deepEqual(
+      webhookService?.spec.ports.map((item) => item.targetPort),
+      ['https'],
+    );
+    const configuration = one<V1MutatingWebhookConfiguration>(
+      manifests,
+      'MutatingWebhookConfiguration',
+    );
+    assert.equal(
+      configuration.webhooks?.[0]?.clientConfig.service?.port,
+      webhookService?.spec.ports[0]?.port,
+    );
+    const localService = services.find(
+      (item) => item.metadata.name === 'ports-op-kube-connect-local',
+    );
+    assert.deepEqual(
+      localService?.spec.ports.map((item) => item.targetPort),
+      ['http'],
+    );
+    for (const component of ['operator', 'injector', 'connect-local']) {
+      const spec = deployment(manifests, component).spec?.template.spec;
+      const item = spec?.containers[0];
+      assert.equal(item?.imagePullPolicy, 'IfNotPresent', component);
+      const tmp = item?.volumeMounts?.find((mount) => mount.mountPath === '/tmp');
+      assert.ok(tmp, `${component} mounts /tmp`);
+      const volume = spec?.volumes?.find((entry) => entry.name === tmp.name);
+      assert.ok(volume?.emptyDir, `${component}: /tmp is an emptyDir`);
     }
   });
 
@@ -460,6 +531,61 @@ describe('Helm chart', () => {
       assert.notEqual(result.status, 0);
       assert.match(result.stderr, message);
     }
+  });
+
+  it('has every pod admitted in a namespace enforcing restricted Pod Security', async (t) => {
+    // A server-side dry run of a Deployment only warns; the pods the ReplicaSets create are what
+    // the enforce label refuses, so this installs and waits for them (no kubelet runs them here).
+    const namespace = await testNamespace(t, 'chart-pss');
+    const label = kubectl([
+      'label',
+      'namespace',
+      namespace,
+      'pod-security.kubernetes.io/enforce=restricted',
+      'pod-security.kubernetes.io/enforce-version=latest',
+    ]);
+    assert.equal(label.status, 0, label.stderr);
+    const release = `pss-${randomBytes(3).toString('hex')}`;
+    t.after(() => helm(['uninstall', release, '--namespace', namespace]));
+    const install = helm([
+      'install',
+      release,
+      CHART_DIR,
+      '--namespace',
+      namespace,
+      '--skip-crds',
+      ...CONNECT_LOCAL,
+      '--set',
+      'injector.replicas=2',
+      // Other tests create pods while this release exists (see the install tests below).
+      '--set',
+      'injector.failurePolicy=Ignore',
+      '--set',
+      'injector.timeoutSeconds=1',
+    ]);
+    assert.equal(install.status, 0, install.stderr);
+    // connect-local 1, operator 2 (CONNECT_LOCAL), webhook 2.
+    await eventually(
+      'five pods created',
+      () => {
+        const pods = kubectl(['get', 'pods', '-n', namespace, '-o', 'name']);
+        if (pods.stdout.trim().split('\n').filter(Boolean).length === 5)
+          return Promise.resolve(true);
+        const refused = kubectl([
+          'get',
+          'events',
+          '-n',
+          namespace,
+          '--field-selector',
+          'reason=FailedCreate',
+          '-o',
+          'jsonpath={.items[*].message}',
+        ]).stdout;
+        assert.doesNotMatch(refused, /violates PodSecurity/, refused);
+        return Promise.resolve(undefined);
+      },
+      { timeoutMs: 30_000 },
+    );
   });
 
   it('has deploy/ rendered from the current chart (npm run render:deploy)', async () => {

@@ -51,7 +51,7 @@ function layout(parts: { source?: boolean; nodePackage?: boolean; nodeBin?: bool
     mkdirSync(join(root, 'node_modules', 'node', 'bin'), { recursive: true });
     mkdirSync(join(root, 'node_modules', '.bin'));
     writeFileSync(join(root, 'node_modules', 'node', 'package.json'), '{}');
-    // npm links .bin/node even with --ignore-scripts; the install script writes its target.
+    // The install script writes .bin/node's target; --ignore-scripts leaves no link or a dangling one.
     symlinkSync('../node/bin/node', join(root, 'node_modules', '.bin', 'node'));
     if (parts.nodeBin) writeFileSync(join(root, 'node_modules', 'node', 'bin', 'node'), '');
   }
