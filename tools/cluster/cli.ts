@@ -1,6 +1,11 @@
-// `npm run cluster:up|down|status` and `npm run cluster -- start|stop|restart <component>`.
+// `npm run cluster:up|down|status` (`cluster:up -- --node` adds a worker node) and
+// `npm run cluster -- start|stop|restart <component>`.
+import { existsSync } from 'node:fs';
 import { MissingGoError } from './build.ts';
 import { COMPONENTS, ControlPlane, type Component } from './plane.ts';
+import { startNode } from './node/index.ts';
+import { LocalNode, NODE_COMPONENTS } from './node/node.ts';
+import { NODE_NAME } from './node/layout.ts';
 
 const log = (line: string): void => {
   process.stderr.write(`[cluster] ${line}\n`);
@@ -11,6 +16,21 @@ async function run(action: string | undefined, argument: string | undefined): Pr
   switch (action) {
     case 'up': {
       const started = Date.now();
+      if (argument === '--node') {
+        const node = await startNode({ dir: plane.dir, log });
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        log(
+          node.started
+            ? `plane and node ${NODE_NAME} up in ${seconds}s at ${await plane.apiserverUrl()}`
+            : `already up, with node ${NODE_NAME} (${await plane.apiserverUrl()})`,
+        );
+        log(`kubectl: ${plane.binDir}/kubectl --kubeconfig ${plane.kubeconfigPath}`);
+        return 0;
+      }
+      if (argument !== undefined) {
+        log('usage: cluster up [--node]');
+        return 2;
+      }
       const outcome = await plane.up();
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       log(
@@ -34,7 +54,19 @@ async function run(action: string | undefined, argument: string | undefined): Pr
           `${component.padEnd(24)} ${entry.running ? `running (pid ${entry.pid})` : 'stopped'}`,
         );
       }
-      return COMPONENTS.every((component) => status[component].running) ? 0 : 3;
+      let healthy = COMPONENTS.every((component) => status[component].running);
+      const node = new LocalNode(plane.dir);
+      if (existsSync(node.dir)) {
+        const nodeStatus = await node.status();
+        for (const component of NODE_COMPONENTS) {
+          const entry = nodeStatus[component];
+          console.log(
+            `${`node/${component}`.padEnd(24)} ${entry.running ? `running (pid ${entry.pid})` : 'stopped'}`,
+          );
+        }
+        healthy &&= NODE_COMPONENTS.every((component) => nodeStatus[component].running);
+      }
+      return healthy ? 0 : 3;
     }
     case 'start':
     case 'stop':

@@ -86,6 +86,26 @@ export class CertificateAuthority {
     return new CertificateAuthority({ certificate, keys }, validityDays);
   }
 
+  /** The authority saved by pem() earlier, to issue more certificates (e.g. a node's) later. */
+  static async fromPem(pair: PemPair, validityDays: number): Promise<CertificateAuthority> {
+    const certificate = new x509.X509Certificate(pair.cert);
+    const privateKey = await webcrypto.subtle.importKey(
+      'pkcs8',
+      x509.PemConverter.decodeFirst(pair.key),
+      ALGORITHM,
+      true,
+      ['sign'],
+    );
+    const publicKey = await webcrypto.subtle.importKey(
+      'spki',
+      certificate.publicKey.rawData,
+      ALGORITHM,
+      true,
+      ['verify'],
+    );
+    return new CertificateAuthority({ certificate, keys: { privateKey, publicKey } }, validityDays);
+  }
+
   async pem(): Promise<PemPair> {
     return {
       cert: this.#authority.certificate.toString('pem'),
@@ -134,4 +154,12 @@ export async function signingKeyPair(): Promise<{ privateKey: string; publicKey:
 /** Days until a PEM certificate expires (negative once it has). */
 export function daysUntilExpiry(pem: string, now: Date = new Date()): number {
   return (new x509.X509Certificate(pem).notAfter.getTime() - now.getTime()) / DAY_MS;
+}
+
+/** Whether a PEM certificate names `ip` among its subject alternative names. */
+export function coversIpAddress(pem: string, ip: string): boolean {
+  const extension = new x509.X509Certificate(pem).getExtension(
+    x509.SubjectAlternativeNameExtension,
+  );
+  return extension?.names.items.some((name) => name.type === 'ip' && name.value === ip) ?? false;
 }

@@ -25,6 +25,9 @@ import {
   stopProcess,
 } from './processes.ts';
 import { KUBERNETES_VERSION } from './versions.ts';
+import { ensureNodeCertificates } from './node/certificates.ts';
+import { NODE_IP } from './node/layout.ts';
+import { stopNodeOf } from './node/node.ts';
 import { withDirectoryLock } from '../../src/util/directory-lock.ts';
 
 export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager'] as const;
@@ -41,6 +44,17 @@ interface PlaneState {
   readonly kubernetesVersion: string;
   readonly ports: Ports;
   readonly pids: Partial<Record<Component, number>>;
+  /** The apiserver runs with the worker node's flags (see #nodeArguments). */
+  readonly node?: boolean;
+}
+
+export interface UpOptions {
+  /**
+   * Start the apiserver so a worker node can join: reachable from pods, advertised on the node's
+   * bridge address, Node authorizer, kubelet client certificate. A running plane without these is
+   * restarted (the apiserver only); loopback clients see no difference.
+   */
+  readonly node?: boolean;
 }
 
 export type ComponentStatus = Readonly<Record<Component, { running: boolean; pid?: number }>>;
@@ -143,6 +157,11 @@ export class ControlPlane {
     return state;
   }
 
+  /** Runs `work` under this plane's lock (the worker node starts under it, see node/index.ts). */
+  withLock<T>(work: () => Promise<T>): Promise<T> {
+    return this.#locked(work);
+  }
+
   /** Serialises operations on this plane across processes (two `cluster:up`s, a test and a shell). */
   #locked<T>(work: () => Promise<T>): Promise<T> {
     return withDirectoryLock(this.#path('.lock'), work, {
@@ -156,20 +175,30 @@ export class ControlPlane {
    * start; a plane already fully up is only checked. If a component fails to start, every process
    * this call started is stopped again before the error is thrown.
    */
-  async up(): Promise<'started' | 'already-running'> {
+  async up(options: UpOptions = {}): Promise<'started' | 'already-running'> {
     this.#binaries = await ensureBinaries(this.#log);
     await mkdir(this.dir, { recursive: true });
     return this.#locked(async () => {
       await this.#linkTools(this.#binaries as Binaries);
       let state = await this.#readState();
-      const current = await this.status();
+      let current = await this.status();
+      if (options.node && state) {
+        const reissued = await ensureNodeCertificates(this.#path('pki'));
+        if ((reissued || !state.node) && current['kube-apiserver'].running) {
+          this.#log('restarting kube-apiserver with the worker node flags');
+          await this.#stopComponent('kube-apiserver');
+          current = await this.status();
+        }
+        state = { ...((await this.#readState()) ?? state), node: true };
+        await this.#writeState(state);
+      }
       if (state && COMPONENTS.every((component) => current[component].running)) {
         await this.#waitReady('kube-apiserver', state);
         return 'already-running';
       }
       if (!state || COMPONENTS.every((component) => !current[component].running)) {
         await this.#sweepStrays();
-        state = await this.#prepareFresh();
+        state = await this.#prepareFresh(options.node === true);
       }
       const started: Component[] = [];
       try {
@@ -192,7 +221,8 @@ export class ControlPlane {
     if (!existsSync(this.dir)) return 0;
     return this.#locked(async () => {
       const state = await this.#readState();
-      let stopped = 0;
+      // The node first: its kubelet and proxies would otherwise retry a dead apiserver.
+      let stopped = await stopNodeOf(this.dir, this.#log);
       for (const component of [...COMPONENTS].reverse()) {
         const pid = state?.pids[component];
         if (pid !== undefined && (await stopProcess(pid, this.#belongs(component)))) stopped += 1;
@@ -259,14 +289,20 @@ export class ControlPlane {
     }
   }
 
-  async #prepareFresh(): Promise<PlaneState> {
+  async #prepareFresh(node: boolean): Promise<PlaneState> {
     await rm(this.#path('etcd'), { recursive: true, force: true });
     await mkdir(this.#path('logs'), { recursive: true });
     await this.#ensurePki();
+    if (node) await ensureNodeCertificates(this.#path('pki'));
     const [etcdClient = 0, etcdPeer = 0, apiserver = 0, controllerManager = 0] = await freePorts(4);
     const ports: Ports = { etcdClient, etcdPeer, apiserver, controllerManager };
     await this.#writeKubeconfigs(ports.apiserver);
-    const state: PlaneState = { kubernetesVersion: KUBERNETES_VERSION, ports, pids: {} };
+    const state: PlaneState = {
+      kubernetesVersion: KUBERNETES_VERSION,
+      ports,
+      pids: {},
+      ...(node ? { node } : {}),
+    };
     await this.#writeState(state);
     return state;
   }
@@ -360,7 +396,31 @@ export class ControlPlane {
     );
   }
 
-  #arguments(component: Component, ports: Ports): string[] {
+  /** kube-apiserver's flags in node mode, replacing the loopback-only ones of the same names. */
+  #nodeArguments(): string[] {
+    const pki = (name: string): string => this.#pki(name);
+    return [
+      // Every address, so pods reach it on NODE_IP; node/network.ts rejects it on other interfaces.
+      '--bind-address=0.0.0.0',
+      `--advertise-address=${NODE_IP}`,
+      '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      `--kubelet-client-certificate=${pki('apiserver-kubelet-client.crt')}`,
+      `--kubelet-client-key=${pki('apiserver-kubelet-client.key')}`,
+      `--kubelet-certificate-authority=${pki('ca.crt')}`,
+      '--kubelet-preferred-address-types=InternalIP',
+    ];
+  }
+
+  #arguments(component: Component, state: PlaneState): string[] {
+    const args = this.#baseArguments(component, state.ports);
+    if (component !== 'kube-apiserver' || !state.node) return args;
+    const extra = this.#nodeArguments();
+    const names = new Set(extra.map((flag) => flag.split('=')[0]));
+    return [...args.filter((flag) => !names.has(flag.split('=')[0])), ...extra];
+  }
+
+  #baseArguments(component: Component, ports: Ports): string[] {
     const pki = (name: string): string => this.#pki(name);
     switch (component) {
       case 'etcd':
@@ -441,7 +501,7 @@ export class ControlPlane {
     this.#log(`starting ${component}`);
     const child = await spawnDetached(
       this.#binaryOf(component),
-      this.#arguments(component, state.ports),
+      this.#arguments(component, state),
       logFile,
       this.dir,
     );

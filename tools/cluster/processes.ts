@@ -62,10 +62,11 @@ export async function spawnDetached(
   args: readonly string[],
   logFile: string,
   cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<DetachedProcess> {
   const log = openSync(logFile, 'a');
   try {
-    const child = spawn(binary, args, { cwd, detached: true, stdio: ['ignore', log, log] });
+    const child = spawn(binary, args, { cwd, env, detached: true, stdio: ['ignore', log, log] });
     // Listen before looking at the pid: a binary that cannot run reports through 'error'.
     const exited = new Promise<string>((resolve) => {
       child.on('exit', (code, signal) =>
