@@ -1,6 +1,7 @@
 // What a node leaves in the kernel after its processes stop: mounts under its folder, pod cgroups,
 // container processes, iptables chains of kubelet/CNI. Each step finds only what is the node's.
 import { existsSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { attempt, run } from './run.ts';
@@ -88,7 +89,11 @@ export async function removePodCgroups(): Promise<number> {
   return killed;
 }
 
-/** Chains the kubelet and the CNI portmap plugin create on their own (kube-proxy cleans its own). */
+/**
+ * Chains the kubelet, kube-proxy (KUBE-FIREWALL survives its --cleanup) and the CNI portmap plugin
+ * create on their own, beside those `kube-proxy --cleanup` removes.
+ */
+const STRAY_CHAIN = /^-N ((?:KUBE-KUBELET-CANARY|KUBE-IPTABLES-HINT|KUBE-FIREWALL|CNI-)\S*)$/gm;
 export async function removeStrayChains(): Promise<void> {
   for (const tool of ['iptables', 'ip6tables']) {
     for (const table of ['nat', 'filter', 'mangle']) {
@@ -98,9 +103,7 @@ export async function removeStrayChains(): Promise<void> {
       } catch {
         continue;
       }
-      const chains = [
-        ...rules.matchAll(/^-N ((?:KUBE-KUBELET-CANARY|KUBE-IPTABLES-HINT|CNI-)\S*)$/gm),
-      ]
+      const chains = [...rules.matchAll(STRAY_CHAIN)]
         .map((match) => match[1] ?? '')
         .filter(Boolean);
       for (const line of rules.split('\n')) {
@@ -112,4 +115,28 @@ export async function removeStrayChains(): Promise<void> {
       for (const chain of chains) await attempt(tool, ['-w', '-t', table, '-X', chain]);
     }
   }
+}
+
+/**
+ * Paths containerd, libcni and the kubelet use whatever they are configured with: the shims' socket
+ * folder, libcni's result cache, the kubelet's device-plugin socket, the kubelet's log links
+ * folder. Only the node's own entries go; a folder goes only if that leaves it empty.
+ */
+export async function removeFixedPathLeftovers(
+  containerIds: (name: string) => boolean,
+): Promise<void> {
+  const cniResults = '/var/lib/cni/results';
+  for (const entry of await readdir(cniResults).catch(() => [] as string[]))
+    if (containerIds(entry)) await rm(join(cniResults, entry), { force: true });
+  await rm('/var/lib/kubelet/device-plugins/kubelet.sock', { force: true });
+  for (const folder of [
+    cniResults,
+    '/var/lib/cni',
+    '/run/containerd/s',
+    '/run/containerd',
+    '/var/lib/kubelet/device-plugins',
+    '/var/lib/kubelet',
+    '/var/log/containers',
+  ])
+    await rmdir(folder).catch(() => undefined);
 }

@@ -1,12 +1,45 @@
 // The node's sealed network on the host: the pods' bridge, the Service route, and guard rules so
 // that nothing reaches the pods from outside and nothing of theirs is routed out (decision 017).
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { attempt, run } from './run.ts';
 import { BRIDGE, GUARD_CHAINS, NODE_IP, POD_CIDR, SERVICE_CIDR } from './layout.ts';
 
 const PREFIX_LENGTH = POD_CIDR.split('/')[1] ?? '24';
 const BRIDGE_NF = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+
+/** Which node folder owns the bridge and rules: one node per machine (fixed names and ranges). */
+const OWNER_FILE = '/run/op-kube/node-owner';
+
+async function ownerOfNetwork(): Promise<string | undefined> {
+  return (await readFile(OWNER_FILE, 'utf8').catch(() => '')).trim() || undefined;
+}
+
+/**
+ * Claims the machine's node network for `nodeDir`. Another node folder that still exists keeps it:
+ * the error names it, so its owner can `cluster:down` it first.
+ */
+export async function claimNetwork(nodeDir: string): Promise<void> {
+  const owner = await ownerOfNetwork();
+  if (owner && owner !== nodeDir && existsSync(owner))
+    throw new Error(
+      `another worker node (${owner}) owns this machine's node network (bridge ${BRIDGE}); ` +
+        `stop it first: OP_KUBE_CLUSTER_DIR=${owner.replace(/\/node$/, '')} npm run cluster:down`,
+    );
+  await mkdir('/run/op-kube', { recursive: true });
+  await writeFile(OWNER_FILE, nodeDir);
+}
+
+/** Whether `nodeDir` may tear the network down: it owns it, or nobody does. */
+export async function ownsNetwork(nodeDir: string): Promise<boolean> {
+  const owner = await ownerOfNetwork();
+  return owner === undefined || owner === nodeDir;
+}
+
+export async function releaseNetwork(nodeDir: string): Promise<void> {
+  if ((await ownerOfNetwork()) === nodeDir) await rm(OWNER_FILE, { force: true });
+  await rmdir('/run/op-kube').catch(() => undefined);
+}
 
 /** Whether Linux hands bridged pod-to-pod frames to iptables (kube-proxy needs it for hairpin). */
 export function bridgeNetfilterAvailable(): boolean {

@@ -23,7 +23,12 @@ import {
   stopProcess,
 } from '../processes.ts';
 import { ensureNodeCertificates, nodeKubeconfig } from './certificates.ts';
-import { removePodCgroups, removeStrayChains, unmountUnder } from './cleanup.ts';
+import {
+  removeFixedPathLeftovers,
+  removePodCgroups,
+  removeStrayChains,
+  unmountUnder,
+} from './cleanup.ts';
 import {
   cniConflist,
   containerdConfig,
@@ -34,7 +39,13 @@ import {
 import { corednsManifests } from './coredns.ts';
 import { ensureNodeImages, importArchive, type NodeImages } from './images.ts';
 import { NODE_IP, NODE_NAME } from './layout.ts';
-import { setUpNetwork, tearDownNetwork } from './network.ts';
+import {
+  claimNetwork,
+  ownsNetwork,
+  releaseNetwork,
+  setUpNetwork,
+  tearDownNetwork,
+} from './network.ts';
 import { run } from './run.ts';
 
 export const NODE_COMPONENTS = ['containerd', 'kube-scheduler', 'kubelet', 'kube-proxy'] as const;
@@ -188,6 +199,7 @@ export class LocalNode {
     ])
       await mkdir(this.#path(folder), { recursive: true });
     await ensureNodeCertificates(join(this.planeDir, 'pki'));
+    await claimNetwork(this.dir);
     await setUpNetwork(plane.apiserverPort, this.#path('network.json'));
     const config = (name: string): string => this.#path('config', name);
     await writeFile(
@@ -399,13 +411,15 @@ export class LocalNode {
 
   async #teardown(binaries: NodeBinaries): Promise<number> {
     let stopped = 0;
+    // Host-wide cleanup (rules, bridge, pod cgroups) only for the node that owns them.
+    const owner = await ownsNetwork(this.dir);
     const state = await this.#readState();
     for (const component of ['kubelet', 'kube-proxy', 'kube-scheduler'] as const) {
       const pid = state?.pids[component];
       if (pid !== undefined && (await stopProcess(pid, this.#belongs(component)))) stopped += 1;
     }
     // Containers are not children of anything we stop: kill them through their cgroups.
-    await removePodCgroups();
+    if (owner) await removePodCgroups();
     const containerd = state?.pids.containerd;
     if (containerd !== undefined && (await stopProcess(containerd, this.#belongs('containerd'))))
       stopped += 1;
@@ -414,12 +428,28 @@ export class LocalNode {
       const name = [...NODE_COMPONENTS, SHIM].find((candidate) => this.#belongs(candidate)(argv));
       if (name && (await stopProcess(pid, this.#belongs(name), 3000))) stopped += 1;
     }
-    await run(binaries.kubeProxy, ['--cleanup', '--v=0']).catch(() => undefined);
-    await removeStrayChains();
+    if (owner) {
+      await run(binaries.kubeProxy, ['--cleanup', '--v=0']).catch(() => undefined);
+      await removeStrayChains();
+    }
     await unmountUnder(this.dir);
-    await removePodCgroups();
-    await tearDownNetwork(this.#path('network.json'));
+    if (owner) {
+      await removePodCgroups();
+      await tearDownNetwork(this.#path('network.json'));
+      await releaseNetwork(this.dir);
+    }
     await this.#removeContainerLogLinks();
+    // libcni names its cache entries `<network>-<sandbox id>-<interface>`: the node's network is
+    // op-kube, and its sandboxes' loopbacks use the same ids.
+    const sandboxes = new Set(
+      (await readdir('/var/lib/cni/results').catch(() => [] as string[]))
+        .map((entry) => /^op-kube-([0-9a-f]{64})-/.exec(entry)?.[1])
+        .filter(Boolean),
+    );
+    await removeFixedPathLeftovers((entry) => {
+      const id = /-([0-9a-f]{64})-[^-]+$/.exec(entry)?.[1];
+      return id !== undefined && sandboxes.has(id);
+    });
     await rm(this.dir, { recursive: true, force: true });
     return stopped;
   }
