@@ -26,7 +26,7 @@ import {
 } from './processes.ts';
 import { KUBERNETES_VERSION } from './versions.ts';
 import { ensureNodeCertificates } from './node/certificates.ts';
-import { NODE_IP } from './node/layout.ts';
+import { NODE_IP, SERVICE_CIDR } from './node/layout.ts';
 import { stopNodeOf } from './node/node.ts';
 import { withDirectoryLock } from '../../src/util/directory-lock.ts';
 
@@ -62,7 +62,6 @@ export type ComponentStatus = Readonly<Record<Component, { running: boolean; pid
 const CERT_VALIDITY_DAYS = 365;
 const RENEW_BEFORE_DAYS = 30;
 const START_TIMEOUT_MS = 120_000;
-const SERVICE_CIDR = '10.96.0.0/16';
 
 async function tailOf(file: string, lines = 25): Promise<string> {
   try {
