@@ -52,7 +52,7 @@ async function pauseBinary(cacheRoot: string): Promise<string> {
 
 function buildah(cacheRoot: string): (args: readonly string[]) => Promise<string> {
   // A private store (vfs: no overlay mounts to clean up) so this never touches the machine's images.
-  const store = join(cacheRoot, 'images', 'buildah');
+  const store = join(cacheRoot, 'node-images', 'buildah');
   const base = [
     '--root',
     join(store, 'root'),
@@ -76,7 +76,7 @@ async function buildImage(
     ...contents,
   ).slice(0, 16);
   const name = `${recipe.repository}:${tag}`;
-  const dir = join(cacheRoot, 'images');
+  const dir = join(cacheRoot, 'node-images');
   const archive = join(dir, `${recipe.repository.replaceAll('/', '_')}-${tag}.oci.tar`);
   if (existsSync(archive)) return { name, archive };
   await mkdir(dir, { recursive: true });

@@ -21,6 +21,8 @@ export interface RunningNode {
   /** kubectl and helm, as the plane links them. */
   readonly binDir: string;
   readonly nodeName: string;
+  /** The node's address on its bridge (InternalIP; the apiserver's advertise address). */
+  readonly nodeIp: string;
   readonly podCidr: string;
   readonly serviceCidr: string;
   readonly dnsServiceIp: string;
@@ -62,6 +64,7 @@ export async function startNode(
     kubeconfigPath: plane.kubeconfigPath,
     binDir: plane.binDir,
     nodeName: NODE_NAME,
+    nodeIp: NODE_IP,
     podCidr: POD_CIDR,
     serviceCidr: SERVICE_CIDR,
     dnsServiceIp: DNS_SERVICE_IP,
