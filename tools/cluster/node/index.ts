@@ -11,6 +11,7 @@ import {
   POD_CIDR,
   SERVICE_CIDR,
 } from './layout.ts';
+import { ensureNodeImages } from './images.ts';
 import { LocalNode } from './node.ts';
 
 export { CLUSTER_DOMAIN, DNS_SERVICE_IP, NODE_IP, NODE_NAME, POD_CIDR, SERVICE_CIDR };
@@ -45,6 +46,9 @@ export async function startNode(
   options: { dir?: string; log?: ProgressLog } = {},
 ): Promise<RunningNode> {
   const log = options.log ?? (() => {});
+  // Build before taking the plane's lock: a first build takes minutes, a cached one milliseconds.
+  const binaries = await ensureNodeBinaries(log);
+  await ensureNodeImages(binaries.coredns, log);
   const plane = new ControlPlane(
     options.dir ?? process.env.OP_KUBE_CLUSTER_DIR ?? defaultClusterDir,
     log,
@@ -59,7 +63,6 @@ export async function startNode(
       kubeconfig: plane.kubeconfigPath,
     }),
   );
-  const binaries = await ensureNodeBinaries(log);
   return {
     kubeconfigPath: plane.kubeconfigPath,
     binDir: plane.binDir,

@@ -56,6 +56,8 @@ const SHIM = 'containerd-shim-runc-v2';
 
 interface NodeState {
   readonly pids: Partial<Record<NodeComponent, number>>;
+  /** The apiserver port the node's kubeconfigs point at; a plane restarted elsewhere means a new node. */
+  readonly apiserverPort: number;
   readonly schedulerPort: number;
   readonly sandboxImage: string;
   readonly corednsImage: string;
@@ -149,11 +151,12 @@ export class LocalNode {
     const images = await ensureNodeImages(binaries.coredns, this.#log);
     const current = await this.status();
     let state = await this.#readState();
-    if (state && NODE_COMPONENTS.every((component) => current[component].running)) {
+    const samePlane = state?.apiserverPort === plane.apiserverPort;
+    if (state && samePlane && NODE_COMPONENTS.every((component) => current[component].running)) {
       await this.#waitNodeReady(plane);
       return 'already-running';
     }
-    if (!state || NODE_COMPONENTS.every((component) => !current[component].running)) {
+    if (!state || !samePlane || NODE_COMPONENTS.every((component) => !current[component].running)) {
       await this.#teardown(binaries);
       state = await this.#prepare(plane, binaries, images);
     }
@@ -241,6 +244,7 @@ export class LocalNode {
       );
     const state: NodeState = {
       pids: {},
+      apiserverPort: plane.apiserverPort,
       schedulerPort: await freePort(),
       sandboxImage: images.pause.name,
       corednsImage: images.coredns.name,
