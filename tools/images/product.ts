@@ -15,7 +15,7 @@ import {
   type HashInput,
 } from './names.ts';
 import { run, type ProgressLog } from './run.ts';
-import { buildah, exportArchive, listGlob, type ImageDirs } from './store.ts';
+import { buildah, exportArchive, listGlob, pruneArchives, type ImageDirs } from './store.ts';
 import { verifyImage } from './verify.ts';
 
 export interface ProductOptions {
@@ -80,21 +80,45 @@ export async function productInputs(base: BaseImage, ref: string): Promise<HashI
   return inputs;
 }
 
-/** The host's npm cache, if any: mounted as an overlay (writes discarded) so `npm ci` in RUN reuses it. */
-async function npmCacheMounts(dirs: ImageDirs): Promise<string[]> {
-  let cache = join(homedir(), '.npm');
+async function npmConfig(key: string): Promise<string | undefined> {
   try {
-    cache = (await run('npm', ['config', 'get', 'cache'])).trim() || cache;
+    const value = (await run('npm', ['config', 'get', key])).trim();
+    return value && value !== 'null' && value !== 'undefined' ? value : undefined;
   } catch {
-    // npm missing on the host: the build simply downloads everything.
+    return undefined; // npm missing on the host: the build simply goes without.
   }
-  if (!existsSync(cache)) return [];
-  // prefer-offline: packages already in the cache are not revalidated (the lockfile pins their
-  // integrity), which turns a 2-minute `npm ci` into seconds. Mounted only during RUN steps, so
-  // the image carries no such setting.
+}
+
+/**
+ * What RUN steps borrow from the host, mounted for the build only (the image keeps none of it):
+ * - the host's npm cache as an overlay (writes discarded, so the Dockerfile's `npm cache clean`
+ *   cannot touch it), with prefer-offline: a package already cached is not revalidated (the
+ *   lockfile pins its integrity), which turns a 2-minute `npm ci` into seconds;
+ * - the CA certificates the host trusts for the registry (npm's cafile, NODE_EXTRA_CA_CERTS), so a
+ *   TLS-inspecting proxy that the host accepts works inside the build too.
+ */
+async function npmBuildMounts(dirs: ImageDirs): Promise<string[]> {
+  const mounts: string[] = [];
+  const settings = ['prefer-offline=true'];
+  const cache = (await npmConfig('cache')) ?? join(homedir(), '.npm');
+  if (existsSync(cache)) mounts.push('--volume', `${cache}:/root/.npm:O`);
+  const cafiles = [
+    (await npmConfig('cafile')) ?? '/etc/ssl/certs/ca-certificates.crt',
+    process.env.NODE_EXTRA_CA_CERTS,
+  ].filter((file): file is string => file !== undefined && existsSync(file));
+  if (cafiles.length > 0) {
+    const bundle = join(dirs.root, 'build-ca.crt');
+    await writeFile(
+      bundle,
+      (await Promise.all(cafiles.map((file) => readFile(file, 'utf8')))).join('\n'),
+    );
+    mounts.push('--volume', `${bundle}:/etc/op-kube-build/ca.crt:ro`);
+    settings.push('cafile=/etc/op-kube-build/ca.crt');
+  }
   const npmrc = join(dirs.root, 'build-npmrc');
-  await writeFile(npmrc, 'prefer-offline=true\n');
-  return ['--volume', `${cache}:/root/.npm:O`, '--volume', `${npmrc}:/root/.npmrc:ro`];
+  await writeFile(npmrc, `${settings.join('\n')}\n`);
+  mounts.push('--volume', `${npmrc}:/root/.npmrc:ro`);
+  return mounts;
 }
 
 export async function ensureProduct(
@@ -120,9 +144,11 @@ export async function ensureProduct(
       'host',
       '--pull=never',
       '--layers',
+      // A failed RUN would otherwise leave its container (and an overlay mount) in the store.
+      '--force-rm',
       '--build-arg',
       `NODE_IMAGE=${base.ref}`,
-      ...(await npmCacheMounts(dirs)),
+      ...(await npmBuildMounts(dirs)),
       '--tag',
       ref,
       '--file',
@@ -157,6 +183,7 @@ export async function ensureProduct(
   await rm(`${archive}.partial`, { force: true });
   await exportArchive(dirs, ref, `${archive}.partial`, normalizedReference(ref));
   await rename(`${archive}.partial`, archive);
+  await pruneArchives(dirs, 'product', 3);
   log(
     `images:   ${ref} built, checked and exported in ${((Date.now() - started) / 1000).toFixed(0)}s`,
   );

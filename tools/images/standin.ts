@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { contentHash, shortHash, type HashInput } from './names.ts';
 import type { BuiltImage } from './product.ts';
 import { run, type ProgressLog } from './run.ts';
-import { buildah, exportArchive, listGlob, type ImageDirs } from './store.ts';
+import { buildah, exportArchive, listGlob, pruneArchives, type ImageDirs } from './store.ts';
 import { verifyImage } from './verify.ts';
 import { BUSYBOX_PACKAGE } from './versions.ts';
 
@@ -145,6 +145,7 @@ export async function ensureStandin(dirs: ImageDirs, log: ProgressLog): Promise<
     await rm(`${archive}.partial`, { force: true });
     await exportArchive(dirs, ref, `${archive}.partial`, ref);
     await rename(`${archive}.partial`, archive);
+    await pruneArchives(dirs, 'op-standin', 3);
   } finally {
     await run('rm', ['-rf', work]);
   }

@@ -1,5 +1,5 @@
 // Where the images live: a private buildah store, archives and downloads under the per-user cache.
-import { glob } from 'node:fs/promises';
+import { glob, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { binaryCacheRoot } from '../cluster/paths.ts';
 import { run, type RunOptions } from './run.ts';
@@ -85,4 +85,17 @@ export async function listGlob(pattern: string, cwd: string): Promise<string[]> 
   const found: string[] = [];
   for await (const path of glob(pattern, { cwd })) found.push(path);
   return found;
+}
+
+/** Keeps the newest `keep` archives named `<prefix>-*.oci.tar`: each source change adds one (~90 MB). */
+export async function pruneArchives(dirs: ImageDirs, prefix: string, keep: number): Promise<void> {
+  const archives = await listGlob(`${prefix}-*.oci.tar`, dirs.archives);
+  const dated = await Promise.all(
+    archives.map(async (name) => ({
+      name,
+      mtime: (await stat(join(dirs.archives, name))).mtimeMs,
+    })),
+  );
+  dated.sort((a, b) => b.mtime - a.mtime);
+  for (const { name } of dated.slice(keep)) await rm(join(dirs.archives, name), { force: true });
 }
