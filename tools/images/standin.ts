@@ -43,11 +43,13 @@ export async function buildStandinBinary(dirs: ImageDirs): Promise<string> {
   const binary = join(dirs.root, `op-standin-${hash}`, 'op');
   if (existsSync(binary)) return binary;
   await mkdir(join(dirs.root, `op-standin-${hash}`), { recursive: true });
-  await run('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', `${binary}.partial`, '.'], {
+  // Tests build it outside the images lock: a private partial name keeps concurrent builds apart.
+  const partial = `${binary}.${process.pid}.partial`;
+  await run('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', partial, '.'], {
     cwd: OP_STANDIN_SOURCE,
     env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
   });
-  await rename(`${binary}.partial`, binary);
+  await rename(partial, binary);
   return binary;
 }
 
