@@ -67,7 +67,7 @@ export function isStatus(error: unknown, code: number): boolean {
 /** Polls `probe` until it yields a value other than undefined; fails with `description` on timeout. */
 export async function eventually<T>(
   description: string,
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined> | T | undefined,
   { timeoutMs = 30_000, intervalMs = 200 } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -1,17 +1,19 @@
-// `npm test`: brings the control plane up before any test runs, runs unit and e2e tests, and prints
-// one summary line. A plane it started is stopped afterwards; one that was already running is kept.
+// `npm test`: brings the control plane (and, for the node suite, its worker node and the images built
+// here) up before any test runs, runs unit, e2e and node tests, and prints one summary line. A plane
+// it started is stopped afterwards; one that was already running is kept.
 import { glob } from 'node:fs/promises';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { finished } from 'node:stream/promises';
 import { COMPONENTS, ControlPlane } from '../cluster/plane.ts';
 import { repoRoot } from '../cluster/paths.ts';
+import { testNode } from '../../test/support/node.ts';
 
-type Mode = 'all' | 'unit' | 'e2e';
+type Mode = 'all' | 'unit' | 'e2e' | 'node';
 
 const mode = (process.argv[2] ?? 'all') as Mode;
-if (!['all', 'unit', 'e2e'].includes(mode)) {
-  console.error('usage: npm test | npm run test:unit | npm run test:e2e');
+if (!['all', 'unit', 'e2e', 'node'].includes(mode)) {
+  console.error('usage: npm test | npm run test:unit | npm run test:e2e | npm run test:node');
   process.exit(2);
 }
 
@@ -25,11 +27,15 @@ const log = (line: string): void => {
   process.stderr.write(`[cluster] ${line}\n`);
 };
 
-const unitFiles = mode === 'e2e' ? [] : await testFiles('test/unit/**/*.test.ts');
-const e2eFiles = mode === 'unit' ? [] : await testFiles('test/e2e/**/*.test.ts');
+const unitFiles =
+  mode === 'all' || mode === 'unit' ? await testFiles('test/unit/**/*.test.ts') : [];
+const e2eFiles = mode === 'all' || mode === 'e2e' ? await testFiles('test/e2e/**/*.test.ts') : [];
+const nodeFiles =
+  mode === 'all' || mode === 'node' ? await testFiles('test/node/**/*.test.ts') : [];
 
 const plane = new ControlPlane(process.env.OP_KUBE_CLUSTER_DIR, log);
 let planeFailure: string | undefined;
+let nodeFailure: string | undefined;
 let stopPlaneAfter = false;
 const counts = { passed: 0, failed: 0, skipped: 0, todo: 0 };
 
@@ -47,27 +53,53 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+const message = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
+
 try {
-  if (e2eFiles.length > 0) {
+  if (e2eFiles.length + nodeFiles.length > 0) {
     const before = await plane.status();
     stopPlaneAfter =
       !COMPONENTS.every((component) => before[component].running) &&
       !process.env.OP_KUBE_KEEP_CLUSTER;
     try {
-      await plane.up();
+      // A plane started for the node suite is in node mode from the start, so e2e files share it.
+      await plane.up({ node: nodeFiles.length > 0 });
       process.env.OP_KUBE_CLUSTER_DIR = plane.dir;
     } catch (error) {
-      planeFailure = error instanceof Error ? error.message : String(error);
+      planeFailure = message(error);
+    }
+  }
+  if (nodeFiles.length > 0 && !planeFailure) {
+    const started = Date.now();
+    try {
+      await testNode(log);
+      log(`node and images ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    } catch (error) {
+      nodeFailure = message(error);
     }
   }
 
   const files = planeFailure ? unitFiles : [...unitFiles, ...e2eFiles];
+  await runFiles(files, 4, 300_000);
+  // The node suite installs cluster-wide objects (webhook configurations, CRDs): one file at a time.
+  if (!planeFailure && !nodeFailure && nodeFiles.length > 0) await runFiles(nodeFiles, 1, 900_000);
+} finally {
+  await stopOwnPlane();
+}
+
+async function runFiles(
+  files: readonly string[],
+  concurrency: number,
+  timeout: number,
+): Promise<void> {
+  if (files.length === 0) return;
   const stream = run({
     files: files.map((file) => `${repoRoot}/${file}`),
     cwd: repoRoot,
     // Files run in their own processes; e2e files mostly wait on the apiserver, so overlap them.
-    concurrency: 4,
-    timeout: 300_000,
+    concurrency,
+    timeout,
   });
   // Suites count only where they say something their tests cannot: a skipped suite never runs its
   // tests, and a suite that fails in its body or hooks may have no failing test to show for it.
@@ -85,8 +117,6 @@ try {
   const output = stream.compose(spec);
   output.pipe(process.stdout);
   await finished(output);
-} finally {
-  await stopOwnPlane();
 }
 
 const problems: string[] = [];
@@ -94,7 +124,14 @@ if (planeFailure) {
   counts.failed += 1;
   problems.push(
     `e2e: FAILED before any e2e test ran: the local control plane did not start.\n${planeFailure}\n` +
-      `(${e2eFiles.length} e2e file(s) not run: ${e2eFiles.join(', ')})`,
+      `(${e2eFiles.length + nodeFiles.length} e2e and node file(s) not run: ${[...e2eFiles, ...nodeFiles].join(', ')})`,
+  );
+}
+if (nodeFailure) {
+  counts.failed += 1;
+  problems.push(
+    `node: FAILED before any node test ran: the worker node or its images could not be made ready.\n` +
+      `${nodeFailure}\n(${nodeFiles.length} node file(s) not run: ${nodeFiles.join(', ')})`,
   );
 }
 if (counts.skipped + counts.todo > 0) {
