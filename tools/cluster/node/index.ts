@@ -13,6 +13,7 @@ import {
 } from './layout.ts';
 import { ensureNodeImages } from './images.ts';
 import { LocalNode } from './node.ts';
+import { assertNodePrerequisites } from './prerequisites.ts';
 
 export { CLUSTER_DOMAIN, DNS_SERVICE_IP, NODE_IP, NODE_NAME, POD_CIDR, SERVICE_CIDR };
 
@@ -46,6 +47,7 @@ export async function startNode(
   options: { dir?: string; log?: ProgressLog } = {},
 ): Promise<RunningNode> {
   const log = options.log ?? (() => {});
+  assertNodePrerequisites();
   // Build before taking the plane's lock: a first build takes minutes, a cached one milliseconds.
   const binaries = await ensureNodeBinaries(log);
   await ensureNodeImages(binaries.coredns, log);

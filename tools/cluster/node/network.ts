@@ -103,6 +103,8 @@ export interface NetworkRecord {
 
 /** Creates the bridge with NODE_IP, routes the Service range onto it, installs the guard rules. */
 export async function setUpNetwork(apiserverPort: number, recordFile: string): Promise<void> {
+  // A kernel that has the module but has not loaded it yet (kmod's modprobe, where installed).
+  if (!bridgeNetfilterAvailable()) await attempt('modprobe', ['br_netfilter']);
   if (!bridgeNetfilterAvailable())
     throw new Error(
       `${BRIDGE_NF} is missing: the br_netfilter kernel module is not loaded. Load it ` +
