@@ -4,37 +4,44 @@ import { join } from 'node:path';
 import { ControlPlane } from '../cluster/plane.ts';
 import { CleanUp } from './cleanup.ts';
 import { Kubectl } from './kubectl.ts';
+import type { NodeRun } from './node.ts';
 import { out, StepFailure } from './output.ts';
 import { Supervisor } from './processes.ts';
 
-const USAGE = `Usage: npm run demo [-- --keep]
+const USAGE = `Usage: npm run demo [-- [--node] [--keep]]
 
 Starts (or reuses) the local control plane in .cluster/, connect-local, the operator and the
 webhook, applies examples/demo/, shows the Secrets and the injected pod, edits an item and shows
 the new version arrive. Then removes everything it made (a control plane it started is stopped).
 
   --keep   leave everything running and print how to explore it
+  --node   the system as users run it, on the local worker node: builds the images here (first
+           time: minutes), \`helm install\`s charts/op-kube with connect-local, shows its pods
+           Running, a Secret's keys, an injected pod printing the names of the keys it received,
+           and an item edit arriving; then uninstalls (a node it started is stopped)
 
 It always uses the local control plane's kubeconfig: the webhook it starts listens on this
 machine's loopback, which only that apiserver can call, so --kubeconfig is not supported.
 OP_KUBE_DEMO_SUFFIX (lowercase letters, digits, '-') is appended to the names it creates.
 `;
 
-/** `{ keep }`, or the exit code when there is nothing to run (--help, a bad argument). */
-export function parseArguments(args: readonly string[]): { keep: boolean } | number {
+/** `{ keep, node }`, or the exit code when there is nothing to run (--help, a bad argument). */
+export function parseArguments(args: readonly string[]): { keep: boolean; node: boolean } | number {
   let keep = false;
+  let node = false;
   for (const arg of args) {
     if (['-h', '--help', '-help'].includes(arg)) {
       process.stdout.write(USAGE);
       return 0;
     }
     if (arg === '--keep' || arg === '-keep') keep = true;
+    else if (arg === '--node' || arg === '-node') node = true;
     else {
       process.stderr.write(`demo: unknown argument ${JSON.stringify(arg)}\n\n${USAGE}`);
       return 2;
     }
   }
-  return { keep };
+  return { keep, node };
 }
 
 export function suffixFromEnv(): string {
@@ -78,6 +85,8 @@ export interface Demo {
   token: string;
   /** The item-version of each Secret the operator made, as first shown. */
   itemVersions: Map<string, string>;
+  /** --node: what the node steps learnt (the release, the images). */
+  nodeRun?: NodeRun;
 }
 
 export function newDemo(keep: boolean, names: Names, workDir: string): Demo {

@@ -15,10 +15,23 @@ import {
   type Names,
 } from './demo.ts';
 import { applyExamples, editItem, showItem, showPod, showSecrets } from './examples.ts';
+import {
+  helmInstall,
+  injectedPod,
+  nodeAndImages,
+  nodeEditItem,
+  nodeNamespaces,
+  nodeSecret,
+  podsRunning,
+  printNodeDiagnostics,
+  printNodeExplore,
+} from './node.ts';
 import { failureMessage, out } from './output.ts';
 import { connectLocal, controlPlane, crd, namespaces, operator, webhook } from './start.ts';
 
-const STEPS: readonly (readonly [title: string, step: (demo: Demo) => Promise<void>])[] = [
+type Steps = readonly (readonly [title: string, step: (demo: Demo) => Promise<void>])[];
+
+const STEPS: Steps = [
   ['local control plane', controlPlane],
   ['namespaces', namespaces],
   ['connect-local and its token', connectLocal],
@@ -30,6 +43,17 @@ const STEPS: readonly (readonly [title: string, step: (demo: Demo) => Promise<vo
   ['OnePasswordItem status', showItem],
   ['the injected pod', showPod],
   ['editing the item in connect-local', editItem],
+];
+
+/** --node: the chart on the local worker node, as users run it. */
+const NODE_STEPS: Steps = [
+  ['local control plane, worker node and images', nodeAndImages],
+  ['namespaces', nodeNamespaces],
+  ['helm install charts/op-kube (with connect-local)', helmInstall],
+  ['pods Running and Ready', podsRunning],
+  ['a OnePasswordItem and its Secret', nodeSecret],
+  ['an injected pod', injectedPod],
+  ['editing the item in connect-local', nodeEditItem],
 ];
 
 async function main(): Promise<number> {
@@ -53,8 +77,9 @@ async function main(): Promise<number> {
     });
   }
 
-  for (const [index, [title, step]] of STEPS.entries()) {
-    out(`==> [${index + 1}/${STEPS.length}] ${title}`);
+  const steps = parsed.node ? NODE_STEPS : STEPS;
+  for (const [index, [title, step]] of steps.entries()) {
+    out(`==> [${index + 1}/${steps.length}] ${title}`);
     try {
       await step(demo);
     } catch (error) {
@@ -66,13 +91,15 @@ async function main(): Promise<number> {
         `\ndemo failed at step ${index + 1} (${title}): ${failureMessage(error)}\n`,
       );
       await demo.services.printLogTails();
+      if (parsed.node) await printNodeDiagnostics(demo);
       await demo.cleanUp.run();
       return 1;
     }
   }
   if (demo.keep) {
     demo.services.release();
-    printExplore(demo);
+    if (parsed.node) printNodeExplore(demo);
+    else printExplore(demo);
     return 0;
   }
   await demo.cleanUp.run();
