@@ -1,6 +1,7 @@
 // The worker node with the images built here imported, and the helm values that run the chart on
 // them: what the node tests and `npm run demo -- --node` install charts/op-kube with.
 import { startNode, type RunningNode } from '../cluster/node/index.ts';
+import { assertNodePrerequisites } from '../cluster/node/prerequisites.ts';
 import { ensureImages, type Images, type ProgressLog } from './index.ts';
 
 export interface NodeWithImages {
@@ -18,6 +19,8 @@ export async function nodeWithImages(
   log: ProgressLog,
   options: { dir?: string } = {},
 ): Promise<NodeWithImages> {
+  // Before the image builds, which need some of the same tools: one message names all that lacks.
+  assertNodePrerequisites();
   const images = await ensureImages(log);
   const node = await startNode({ log, ...options });
   await node.importImage(images.product.archive);
