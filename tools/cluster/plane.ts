@@ -10,7 +10,7 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { ensureBinaries, type Binaries, type ProgressLog } from './build.ts';
 import { CertificateAuthority, daysUntilExpiry, signingKeyPair } from './pki.ts';
@@ -18,12 +18,14 @@ import { defaultClusterDir } from './paths.ts';
 import { freePorts } from './ports.ts';
 import { httpsGet, waitUntil, type TlsIdentity } from './probe.ts';
 import {
+  belongsTo,
   commandLineOf,
-  isAlive,
+  componentStatus,
   processesMentioning,
   spawnDetached,
   stopProcess,
 } from './processes.ts';
+import { readStateFile, writeStateFile } from './state-file.ts';
 import { KUBERNETES_VERSION } from './versions.ts';
 import { ensureNodeCertificates } from './node/certificates.ts';
 import { NODE_IP, SERVICE_CIDR } from './node/layout.ts';
@@ -101,23 +103,16 @@ export class ControlPlane {
     return this.#path('pki', name);
   }
 
-  async #readState(): Promise<PlaneState | undefined> {
-    try {
-      return JSON.parse(await readFile(this.#path('state.json'), 'utf8')) as PlaneState;
-    } catch {
-      return undefined;
-    }
+  #readState(): Promise<PlaneState | undefined> {
+    return readStateFile<PlaneState>(this.#path('state.json'));
   }
 
-  async #writeState(state: PlaneState): Promise<void> {
-    const target = this.#path('state.json');
-    await writeFile(`${target}.tmp`, JSON.stringify(state, null, 2));
-    await rename(`${target}.tmp`, target);
+  #writeState(state: PlaneState): Promise<void> {
+    return writeStateFile(this.#path('state.json'), state);
   }
 
   #belongs(component: Component): (argv: readonly string[]) => boolean {
-    return (argv) =>
-      basename(argv[0] ?? '') === component && argv.some((arg) => arg.includes(`${this.dir}/`));
+    return belongsTo(component, this.dir);
   }
 
   /** Which components run now: a recorded pid that is alive and still one of ours (not recycled). */
@@ -125,9 +120,7 @@ export class ControlPlane {
     const state = await this.#readState();
     const entry = (component: Component): { running: boolean; pid?: number } => {
       const pid = state?.pids[component];
-      const ours =
-        pid !== undefined && isAlive(pid) && this.#belongs(component)(commandLineOf(pid) ?? []);
-      return ours ? { running: true, pid } : { running: false };
+      return componentStatus(pid, component, this.dir);
     };
     return {
       etcd: entry('etcd'),

@@ -1,6 +1,7 @@
 // Detached child processes that outlive the command which started them, found and stopped by pid.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function isAlive(pid: number): boolean {
@@ -114,4 +115,19 @@ export async function stopProcess(
   const reapDeadline = Date.now() + 5000;
   while (statOf(pid)?.parent === 1 && Date.now() < reapDeadline) await sleep(50);
   return true;
+}
+
+/** A process is a component's if its name matches and its argv points into the component's folder. */
+export function belongsTo(name: string, dir: string): (argv: readonly string[]) => boolean {
+  return (argv) => basename(argv[0] ?? '') === name && argv.some((arg) => arg.includes(`${dir}/`));
+}
+
+/** A recorded pid that is alive and still one of ours (a recycled pid is someone else's). */
+export function componentStatus(
+  pid: number | undefined,
+  name: string,
+  dir: string,
+): { running: boolean; pid?: number } {
+  const ours = pid !== undefined && isAlive(pid) && belongsTo(name, dir)(commandLineOf(pid) ?? []);
+  return ours ? { running: true, pid } : { running: false };
 }

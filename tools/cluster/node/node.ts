@@ -1,27 +1,20 @@
 // One worker node beside a local control plane: containerd, kubelet, kube-proxy, kube-scheduler and
 // CoreDNS on a sealed bridge network. Started detached and reused, like the plane's processes.
 import { existsSync } from 'node:fs';
-import {
-  mkdir,
-  readFile,
-  readdir,
-  readlink,
-  rename,
-  rm,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, readFile, readdir, readlink, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ensureNodeBinaries, type NodeBinaries, type ProgressLog } from '../build.ts';
 import { httpsGet, waitUntil } from '../probe.ts';
 import { freePort } from '../ports.ts';
 import {
+  belongsTo,
   commandLineOf,
-  isAlive,
+  componentStatus,
   processesMentioning,
   spawnDetached,
   stopProcess,
 } from '../processes.ts';
+import { readStateFile, writeStateFile } from '../state-file.ts';
 import { ensureNodeCertificates, nodeKubeconfig } from './certificates.ts';
 import {
   removeFixedPathLeftovers,
@@ -106,33 +99,23 @@ export class LocalNode {
     return join(this.planeDir, 'pki', name);
   }
 
-  async #readState(): Promise<NodeState | undefined> {
-    try {
-      return JSON.parse(await readFile(this.#path('state.json'), 'utf8')) as NodeState;
-    } catch {
-      return undefined;
-    }
+  #readState(): Promise<NodeState | undefined> {
+    return readStateFile<NodeState>(this.#path('state.json'));
   }
 
-  async #writeState(state: NodeState): Promise<void> {
-    const target = this.#path('state.json');
-    await writeFile(`${target}.tmp`, JSON.stringify(state, null, 2));
-    await rename(`${target}.tmp`, target);
+  #writeState(state: NodeState): Promise<void> {
+    return writeStateFile(this.#path('state.json'), state);
   }
 
-  /** A process is this node's if its name matches and its argv points into the node's folder. */
   #belongs(name: string): (argv: readonly string[]) => boolean {
-    return (argv) =>
-      basename(argv[0] ?? '') === name && argv.some((arg) => arg.includes(`${this.dir}/`));
+    return belongsTo(name, this.dir);
   }
 
   async status(): Promise<NodeStatus> {
     const state = await this.#readState();
     const entry = (component: NodeComponent): { running: boolean; pid?: number } => {
       const pid = state?.pids[component];
-      const ours =
-        pid !== undefined && isAlive(pid) && this.#belongs(component)(commandLineOf(pid) ?? []);
-      return ours ? { running: true, pid } : { running: false };
+      return componentStatus(pid, component, this.dir);
     };
     return {
       containerd: entry('containerd'),
