@@ -45,9 +45,7 @@ function onPath(command: string, path: string): boolean {
 export function missingPrerequisites(facts: HostFacts = hostFacts()): string[] {
   const problems: string[] = [];
   if (facts.uid !== 0) {
-    problems.push(
-      'the node runs containerd, the kubelet and iptables rules: run as root (uid 0)',
-    );
+    problems.push('the node runs containerd, the kubelet and iptables rules: run as root (uid 0)');
   }
   if (!facts.hasCgroups) problems.push('/sys/fs/cgroup is not mounted: the kubelet needs cgroups');
   const packages = Object.entries(NODE_PACKAGES)
