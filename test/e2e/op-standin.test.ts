@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import yaml from 'js-yaml';
-import { buildStandinBinary } from '../../tools/images/standin.ts';
+import { buildStandinBinary, OP_STANDIN_SOURCE } from '../../tools/images/standin.ts';
 import { imageDirs } from '../../tools/images/store.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
 
@@ -89,4 +89,15 @@ test('op run resolves op:// references through Connect and execs the command', a
     );
     assert.ok(!output.includes(token), 'the Connect token was printed');
   }
+});
+
+test("the stand-in's own Go tests pass (reference parsing, lookups, errors without values)", () => {
+  const result = spawnSync('go', ['test', './...'], {
+    cwd: OP_STANDIN_SOURCE,
+    encoding: 'utf8',
+    env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
+    timeout: 240_000,
+  });
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, /^ok\s/m);
 });
