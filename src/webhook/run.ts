@@ -62,9 +62,11 @@ export async function runWebhook(
     stop: () =>
       (stopping ??= (async () => {
         // With failurePolicy Fail a request routed here after close would fail a pod: report not
-        // ready and keep serving until the endpoints have dropped this pod, then stop accepting;
-        // requests in flight finish. Then the manager: controller, Lease, watches, clients.
+        // ready and keep serving until the endpoints have dropped this pod, closing each kept-alive
+        // connection after its next reply; then stop accepting; requests in flight finish. Then
+        // the manager: controller, Lease, watches, clients.
         shuttingDown = true;
+        server.drain();
         if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
         await server.stop();
         await manager.stop();

@@ -116,6 +116,7 @@ export class WebhookServer {
   readonly #options: WebhookServerOptions;
   readonly #server: Server;
   #closing: Promise<void> | undefined;
+  #draining = false;
 
   constructor(options: WebhookServerOptions) {
     this.#options = options;
@@ -142,6 +143,17 @@ export class WebhookServer {
     this.#server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
   }
 
+  /**
+   * From now on every reply asks its client to close the connection (`Connection: close`), as Go's
+   * server does once shutting down. The apiserver keeps a kept-alive connection pinned to this pod
+   * through the Service after the endpoints dropped it; retired after a reply, it reconnects to a
+   * ready replica. Left open until `stop`, it would be closed under a review the apiserver may be
+   * sending at that moment: a POST that Go's client does not retry, so a refused pod.
+   */
+  drain(): void {
+    this.#draining = true;
+  }
+
   /** Stops accepting connections and waits for requests in flight. */
   stop(): Promise<void> {
     this.#closing ??= closeServer(this.#server);
@@ -154,6 +166,7 @@ export class WebhookServer {
     app.disable('x-powered-by');
     app.disable('etag');
     app.use((request: Request, response: Response, next: NextFunction) => {
+      if (this.#draining) response.setHeader('Connection', 'close');
       const started = process.hrtime.bigint();
       response.once('finish', () => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -541,8 +541,10 @@ describe('op-kube webhook server over HTTPS', () => {
 });
 
 describe('op-kube webhook shutting down', () => {
-  it('reports not ready but keeps admitting during --shutdown-delay, then stops', async () => {
+  it('reports not ready but keeps admitting during --shutdown-delay, closing kept-alive connections after each reply, then stops', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-kube-webhook-shutdown-'));
+    // The apiserver's way: connections kept alive and reused, pinned to one pod.
+    const keptAlive = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const volume = new SecretVolume(join(dir, 'tls'));
       await mkdir(volume.dir);
@@ -558,24 +560,41 @@ describe('op-kube webhook shutting down', () => {
       const config = parseWebhookConfig(flags, {}, '0.1.0');
       const webhook = await runWebhook({ ...config, port: 0 }, {}, pino({ level: 'silent' }));
       const get = (path: string): Promise<HttpsExchange> => call(webhook.port, pair.ca.cert, path);
+      const review = (): Promise<HttpsExchange> =>
+        call(webhook.port, pair.ca.cert, '/inject', {
+          method: 'POST',
+          body: JSON.stringify(createReview()),
+          headers: { 'content-type': 'application/json' },
+          agent: keptAlive,
+        });
       assert.equal((await get('/readyz')).status, 200);
+      const before = await review();
+      assert.equal(before.status, 200);
+      assert.equal(before.headers.connection, 'keep-alive');
       const stopping = webhook.stop();
       const during = await get('/readyz');
       assert.equal(during.status, 503);
       assert.match(during.text, /shutting down/);
-      const admitted = await call(webhook.port, pair.ca.cert, '/inject', {
-        method: 'POST',
-        body: JSON.stringify(createReview()),
-        headers: { 'content-type': 'application/json' },
-      });
+      const admitted = await review();
       assert.equal(
         admitted.status,
         200,
         'requests routed here before the endpoints update still succeed',
       );
+      assert.equal(admitted.reusedSocket, true, 'on the connection kept alive before');
+      assert.equal(
+        admitted.headers.connection,
+        'close',
+        'the client is told to reconnect (to a ready replica) rather than have the connection ' +
+          'closed under a later review',
+      );
+      const next = await review();
+      assert.equal(next.status, 200);
+      assert.equal(next.reusedSocket, false, 'the next review came on a new connection');
       await withTimeout(stopping, 10_000, 'stop()');
       await assert.rejects(get('/healthz'));
     } finally {
+      keptAlive.destroy();
       await rm(dir, { recursive: true, force: true });
     }
   });
