@@ -9,6 +9,7 @@ import { CHART_DIR } from '../../tools/render-deploy.ts';
 import { eventually, kubectl } from '../support/cluster.ts';
 import {
   apply,
+  releaseNamespaces,
   helmOk,
   podsReady,
   pods,
@@ -61,24 +62,7 @@ describe('the chart on a real node', { timeout: 900_000 }, () => {
 
   before(async () => {
     node = await testNode();
-    apply([
-      {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: {
-          name: namespace,
-          labels: {
-            'pod-security.kubernetes.io/enforce': 'restricted',
-            'pod-security.kubernetes.io/enforce-version': 'latest',
-          },
-        },
-      },
-      {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name: apps, labels: { 'secrets-injection': 'enabled' } },
-      },
-    ]);
+    releaseNamespaces(namespace, apps);
   });
 
   after(() => {

@@ -18,7 +18,7 @@ import { listPage, openWatch } from '../../src/kube/cache/watch.ts';
 import { CHART_DIR } from '../../tools/render-deploy.ts';
 import { eventually, kubeClientFor, kubectl } from '../support/cluster.ts';
 import { expectedDigest, secretDataDigest } from '../support/connect-local-example.ts';
-import { apply, helmOk, isReady, pods, podsReady, testNode } from '../support/node.ts';
+import { helmOk, isReady, pods, podsReady, releaseNamespaces, testNode } from '../support/node.ts';
 
 const suffix = randomBytes(3).toString('hex');
 const release = `restart-${suffix}`;
@@ -194,20 +194,7 @@ describe('the operator killed mid-sync on a real node', { timeout: 900_000 }, ()
 
   before(async () => {
     const { chartImageArgs } = await testNode();
-    apply([
-      {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: {
-          name: namespace,
-          labels: {
-            'pod-security.kubernetes.io/enforce': 'restricted',
-            'pod-security.kubernetes.io/enforce-version': 'latest',
-          },
-        },
-      },
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: apps } },
-    ]);
+    releaseNamespaces(namespace, apps, false);
     const dataFile = join(dataDir, 'connect-local.yaml');
     writeFileSync(dataFile, connectLocalData());
     // The injector is not part of this test: left out, it takes no CPU from the two cores.

@@ -14,7 +14,14 @@ import {
 } from '@kubernetes/client-node';
 import { CHART_DIR } from '../../tools/render-deploy.ts';
 import { adminClient, eventually, kubectl } from '../support/cluster.ts';
-import { apply, helmAsync, helmOk, podsReady, testNode, type TestNode } from '../support/node.ts';
+import {
+  helmAsync,
+  helmOk,
+  podsReady,
+  releaseNamespaces,
+  testNode,
+  type TestNode,
+} from '../support/node.ts';
 
 const suffix = randomBytes(3).toString('hex');
 const release = `avail-${suffix}`;
@@ -200,24 +207,7 @@ describe(
     before(async () => {
       node = await testNode();
       baseArgs = ['-n', namespace, '--set', 'connectLocal.enabled=true', ...node.chartImageArgs];
-      apply([
-        {
-          apiVersion: 'v1',
-          kind: 'Namespace',
-          metadata: {
-            name: namespace,
-            labels: {
-              'pod-security.kubernetes.io/enforce': 'restricted',
-              'pod-security.kubernetes.io/enforce-version': 'latest',
-            },
-          },
-        },
-        {
-          apiVersion: 'v1',
-          kind: 'Namespace',
-          metadata: { name: apps, labels: { 'secrets-injection': 'enabled' } },
-        },
-      ]);
+      releaseNamespaces(namespace, apps);
     });
 
     after(() => {

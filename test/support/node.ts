@@ -150,3 +150,28 @@ export function helmAsync(args: readonly string[]): Promise<string> {
     );
   });
 }
+
+/**
+ * A release's namespace, enforcing restricted Pod Security as production clusters do, and its apps
+ * namespace (labelled for injection when `injected`).
+ */
+export function releaseNamespaces(namespace: string, apps: string, injected = true): void {
+  apply([
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: namespace,
+        labels: {
+          'pod-security.kubernetes.io/enforce': 'restricted',
+          'pod-security.kubernetes.io/enforce-version': 'latest',
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: apps, ...(injected ? { labels: { 'secrets-injection': 'enabled' } } : {}) },
+    },
+  ]);
+}
