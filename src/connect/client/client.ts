@@ -1,4 +1,5 @@
 // The typed Connect client: one method per endpoint, plus id-or-title lookups as 1Password's operator does them.
+import type { ProxyConfig } from '../../util/proxy-env.ts';
 import { ConnectError, isConnectError, type ConnectErrorInit } from '../errors.ts';
 import { formatFilter } from '../filter.ts';
 import {
@@ -41,6 +42,11 @@ export interface ConnectClientOptions {
   readonly onCall?: (call: CallInfo) => void;
   /** Shown in Connect's activity log. Default `op-kube`. */
   readonly userAgent?: string;
+  /**
+   * The environment's HTTPS_PROXY/HTTP_PROXY/NO_PROXY (`proxyConfigFromEnv(env)`): Connect is
+   * reached through the proxy they name for its host, as 1Password's Go programs do. Default direct.
+   */
+  readonly proxy?: ProxyConfig;
 }
 
 export interface FileOptions {
@@ -99,6 +105,7 @@ export class ConnectClient {
       ...(options.ca === undefined ? {} : { ca: options.ca }),
       userAgent: options.userAgent ?? 'op-kube',
       ...(options.onCall === undefined ? {} : { onCall: options.onCall }),
+      ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
     });
   }
 

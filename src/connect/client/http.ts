@@ -1,6 +1,8 @@
 // HTTP to Connect: keep-alive, bearer auth, per-attempt timeouts, retries with backoff, coalesced GETs.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
+import { proxyAgent, throughProxy } from '../../util/proxy-agent.ts';
+import { proxyFor, type ProxyConfig } from '../../util/proxy-env.ts';
 import { ConnectError, type ConnectErrorInit } from '../errors.ts';
 import { CONNECT_VERSION_HEADER } from '../models.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
@@ -33,6 +35,11 @@ export interface TransportOptions {
   readonly onCall?: (call: CallInfo) => void;
   /** Source of jitter; tests pass a fixed one. */
   readonly random?: () => number;
+  /**
+   * HTTPS_PROXY/HTTP_PROXY/NO_PROXY as read from the environment (`proxyConfigFromEnv`); the
+   * host goes through the proxy they name for it, as Go's net/http decides. Default: direct.
+   */
+  readonly proxy?: ProxyConfig;
 }
 
 export interface HttpRequest {
@@ -85,7 +92,9 @@ export class Transport {
   readonly #userAgent: string;
   readonly #onCall: ((call: CallInfo) => void) | undefined;
   readonly #random: (() => number) | undefined;
-  readonly #agent: Agent;
+  readonly #agent: Dispatcher;
+  /** The proxy every call goes through, if any: named in errors, never with its credentials. */
+  readonly #proxy: URL | undefined;
   readonly #closing = new AbortController();
   readonly #inflight = new Map<string, Promise<HttpResponse>>();
   #serverVersion: string | undefined;
@@ -105,7 +114,14 @@ export class Transport {
     this.#userAgent = options.userAgent;
     this.#onCall = options.onCall;
     this.#random = options.random;
-    this.#agent = new Agent(options.ca === undefined ? {} : { connect: { ca: options.ca } });
+    const tls = options.ca === undefined ? {} : { ca: options.ca };
+    const decision = options.proxy === undefined ? undefined : proxyFor(options.proxy, url);
+    if (decision?.kind === 'refused') throw new TypeError(`Connect host: ${decision.reason}`);
+    this.#proxy = decision?.kind === 'proxy' ? decision.proxy : undefined;
+    this.#agent =
+      this.#proxy === undefined
+        ? new Agent({ connect: tls })
+        : proxyAgent(this.#proxy, { requestTls: tls });
   }
 
   /** The `1Password-Connect-Version` of the latest answer that carried one. */
@@ -272,7 +288,8 @@ export class Transport {
   // must not put the token into an error.
   #message(req: HttpRequest, detail: string, attempt: number): string {
     const suffix = attempt > 1 ? ` (after ${attempt} attempts)` : '';
-    return `${req.method} ${req.endpoint}: ${detail.split(this.#token).join('[redacted]')}${suffix}`;
+    const message = `${req.method} ${req.endpoint}: ${detail.split(this.#token).join('[redacted]')}${suffix}`;
+    return throughProxy(message, this.#proxy);
   }
 
   #report(req: HttpRequest, status: number, started: number, attempt: number): void {
