@@ -1,5 +1,6 @@
 # op-kube's image: one image for `op-kube operator` and `op-kube webhook` (the chart picks the
-# subcommand and the Node flags of each component in the container's command).
+# subcommand and the Node flags of each component in the container's command; 1Password's
+# Deployments run unchanged: /manager, and the injector's flags pick `webhook`).
 # Build: docker build -t op-kube:0.1.0 .   (another base: --build-arg NODE_IMAGE=node:24-slim)
 
 ARG NODE_IMAGE=node:24-alpine
@@ -35,6 +36,11 @@ COPY --from=build /app/dist/ dist/
 COPY package.json ./
 COPY bin/ bin/
 COPY crds/ crds/
+# 1Password's manifests run with only the image swapped: its operator Deployment's
+# `command: ["/manager"]` runs `op-kube operator`, `/injector` (its injector image's entrypoint)
+# `op-kube webhook`. Links, so node resolves them to /app/bin (ESM, next to op-kube.js); the files'
+# shebang is /usr/local/bin/node, where every Node base image has it.
+RUN ln -s /app/bin/manager.js /manager && ln -s /app/bin/injector.js /injector
 # Numeric non-root user, so runAsNonRoot can be checked; nothing is written at run time except
 # under /tmp (an emptyDir in the chart), so the root filesystem may be read-only.
 USER 65532:65532

@@ -19,6 +19,9 @@ function topLevelUsage(commands: readonly Command[]): string {
     '',
     'Flags take one or two dashes and a value as `--name=value` or `--name value`,',
     'as Go programs accept them, so 1Password Deployment arguments work unchanged.',
+    "Without a command, the flags pick it: 1Password's injector flags (-service-name,",
+    "-port, glog's -v, -logtostderr, ...) run `webhook`, its operator's (--leader-elect,",
+    '--zap-*, --metrics-*, ...) run `operator`; flags of both: name the command.',
     '',
   ].join('\n');
 }
@@ -30,6 +33,68 @@ function commandUsage(command: Command): string {
 }
 
 /**
+ * How a command line whose first argument is a flag (1Password's Deployments name no subcommand:
+ * the operator's runs `/manager <flags>`, the injector's `<image entrypoint> <flags>`) picks one.
+ */
+export interface CommandInference {
+  /**
+   * Flag name → the command it selects whatever else defines it: the flags of 1Password's
+   * programs (its injector's select `webhook`, its operator's `operator`).
+   */
+  readonly impliedBy: ReadonlyMap<string, string>;
+  /** The commands that may be inferred; one of op-kube's own flags selects the one defining it. */
+  readonly candidates: readonly string[];
+}
+
+/** The names of the flags in `args` (up to `--`), help aside; values are not flags. */
+function flagNames(args: readonly string[]): string[] {
+  const names: string[] = [];
+  for (const arg of args) {
+    if (arg === '--') break;
+    if (arg.length < 2 || !arg.startsWith('-')) continue;
+    const body = arg.replace(/^--?/, '');
+    const name = body.split('=', 1)[0] ?? '';
+    if (name !== '' && !['h', 'help'].includes(name)) names.push(name);
+  }
+  return names;
+}
+
+/**
+ * The rule: each flag given names the commands it can belong to (one of 1Password's flags: the
+ * command `impliedBy` says; else every candidate defining it; unknown flags name none and are left
+ * to the command's parser). The command every known flag names is run; none known, or known flags
+ * naming different commands, is misuse.
+ */
+function inferCommand(
+  commands: readonly Command[],
+  args: readonly string[],
+  inference: CommandInference,
+): Command | { problem: string } {
+  let owners: Set<string> | undefined;
+  const known: string[] = [];
+  for (const name of flagNames(args)) {
+    const implied = inference.impliedBy.get(name);
+    const own = implied
+      ? [implied]
+      : inference.candidates.filter((candidate) =>
+          commands
+            .find((command) => command.name === candidate)
+            ?.flags.some((flag) => flag.name === name),
+        );
+    if (own.length === 0) continue;
+    known.push(name);
+    owners = new Set(owners ? own.filter((owner) => owners?.has(owner)) : own);
+  }
+  if (owners === undefined) return { problem: `flag provided but not defined: ${args[0] ?? ''}` };
+  const [only] = owners;
+  const command = commands.find((candidate) => candidate.name === only);
+  if (owners.size === 1 && command) return command;
+  return {
+    problem: `no subcommand given, and the flags ${known.map((name) => `-${name}`).join(' ')} do not belong to one of ${inference.candidates.join(', ')}: name the subcommand (op-kube <command> [flags])`,
+  };
+}
+
+/**
  * Runs the command `args` names with the rest of `args` as its flags and resolves to the exit
  * code; never throws.
  */
@@ -37,8 +102,10 @@ export async function dispatch(
   commands: readonly Command[],
   args: readonly string[],
   io: CommandIo,
+  inference?: CommandInference,
 ): Promise<number> {
-  const [first, ...rest] = args;
+  const [first] = args;
+  let rest = args.slice(1);
   if (first === undefined) {
     io.stderr.write(topLevelUsage(commands));
     return ExitCode.usage;
@@ -53,12 +120,22 @@ export async function dispatch(
     return ExitCode.ok;
   }
 
-  const command = commands.find((candidate) => candidate.name === first);
+  let command = commands.find((candidate) => candidate.name === first);
+  if (!command && first.startsWith('-')) {
+    const inferred = inference
+      ? inferCommand(commands, args, inference)
+      : { problem: `flag provided but not defined: ${first}` };
+    if ('problem' in inferred) {
+      io.stderr.write(`op-kube: ${inferred.problem}\n\n${topLevelUsage(commands)}`);
+      return ExitCode.usage;
+    }
+    command = inferred;
+    rest = [...args];
+  }
   if (!command) {
-    const problem = first.startsWith('-')
-      ? `flag provided but not defined: ${first}`
-      : `unknown command ${JSON.stringify(first)}`;
-    io.stderr.write(`op-kube: ${problem}\n\n${topLevelUsage(commands)}`);
+    io.stderr.write(
+      `op-kube: unknown command ${JSON.stringify(first)}\n\n${topLevelUsage(commands)}`,
+    );
     return ExitCode.usage;
   }
 

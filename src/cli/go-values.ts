@@ -48,6 +48,17 @@ export function parseGoInt(text: string): number | undefined {
   return negative ? -value : value;
 }
 
+/**
+ * strconv.Atoi as 1Password's operator reads POLLING_INTERVAL: an optional sign and decimal digits
+ * only (no base prefix, no underscores, no spaces; "010" is ten). Undefined when invalid or
+ * outside the safe-integer range (Go's limit is int64; beyond 2^53 nothing here could use it).
+ */
+export function parseGoAtoi(text: string): number | undefined {
+  if (!/^[+-]?[0-9]+$/.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
   ns: 1e-6,
   us: 1e-3,

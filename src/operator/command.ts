@@ -5,8 +5,9 @@ import { ExitCode } from '../cli/errors.ts';
 import { operatorFlags, parseOperatorConfig } from './config.ts';
 
 const DETAILS = `Environment (as 1Password's operator): OP_CONNECT_HOST, OP_CONNECT_TOKEN (required),
-WATCH_NAMESPACE (comma list; empty: all), POLLING_INTERVAL (seconds, 600), AUTO_RESTART (false),
-MANAGE_CONNECT (must be false), SSL_CERT_FILE (extra CA for Connect over HTTPS).`;
+WATCH_NAMESPACE (comma list; empty: all), POLLING_INTERVAL (whole seconds, 600; not a number:
+600 with a warning), AUTO_RESTART (true/false in any case, false), MANAGE_CONNECT (must be
+false), SSL_CERT_FILE (extra CA for Connect over HTTPS).`;
 
 export const operatorCommand: Command = {
   name: 'operator',
@@ -22,6 +23,7 @@ export const operatorCommand: Command = {
     );
     for (const { flag, why } of config.ignoredFlags)
       logger.info({ flag }, `flag accepted without effect: ${why}`);
+    for (const { setting, message } of config.warnings) logger.warn({ setting }, message);
     // Loaded only to run: `op-kube connect-local` or `--help` need none of the operator's modules.
     const { runOperator } = await import('./setup.ts');
     const operator = await runOperator(config, io.env, logger);

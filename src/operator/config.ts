@@ -1,7 +1,7 @@
 // The operator's settings: 1Password's environment variables and flags, validated once at start-up.
 import { ConfigError } from '../cli/errors.ts';
 import { defineFlag, ignoredFlagsGiven, readFlags, type ParsedFlags } from '../cli/flags.ts';
-import { parseGoBool, parseGoInt } from '../cli/go-values.ts';
+import { parseGoAtoi, parseGoBool, parseGoInt } from '../cli/go-values.ts';
 import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../kube/client/client.ts';
 import { VAULT_POLICIES, type VaultPolicy } from './vault-policy.ts';
 
@@ -98,6 +98,12 @@ export const operatorFlags = {
     usage: 'accepted for compatibility',
     ignored: 'op-kube logs an error with its stack whatever the level',
   }),
+  zapTimeEncoding: defineFlag({
+    name: 'zap-time-encoding',
+    kind: 'string',
+    usage: 'accepted for compatibility',
+    ignored: 'op-kube logs the time as milliseconds since the epoch',
+  }),
   kubeconfig: defineFlag({
     name: 'kubeconfig',
     kind: 'string',
@@ -136,6 +142,29 @@ export const operatorFlags = {
   }),
 } as const;
 
+/**
+ * The flags 1Password's operator binary (`/manager`) defines: its own, controller-runtime's zap
+ * options and `kubeconfig`. Given first with no subcommand they select `op-kube operator`.
+ */
+export const ONEPASSWORD_OPERATOR_FLAGS: readonly string[] = [
+  'metrics-bind-address',
+  'health-probe-bind-address',
+  'leader-elect',
+  'metrics-secure',
+  'metrics-cert-path',
+  'metrics-cert-name',
+  'metrics-cert-key',
+  'enable-http2',
+  'enable-annotations',
+  'allow-empty-values',
+  'zap-devel',
+  'zap-encoder',
+  'zap-log-level',
+  'zap-stacktrace-level',
+  'zap-time-encoding',
+  'kubeconfig',
+];
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface OperatorConfig {
@@ -162,6 +191,54 @@ export interface OperatorConfig {
   readonly vaultPolicy: VaultPolicy;
   /** Flags that were given but have no effect here, for one log line each at start-up. */
   readonly ignoredFlags: readonly { flag: string; why: string }[];
+  /**
+   * Settings 1Password's operator accepts by falling back silently (POLLING_INTERVAL "10s"), taken
+   * the same way here but with a warning each at start-up.
+   */
+  readonly warnings: readonly ConfigWarning[];
+}
+
+export interface ConfigWarning {
+  /** The variable or flag, as ConfigError names it. */
+  readonly setting: string;
+  readonly message: string;
+}
+
+/** 1Password's defaultPollingInterval, in seconds. */
+const DEFAULT_POLLING_INTERVAL_S = 600;
+/** The longest delay setTimeout keeps (2^31-1 ms); a longer one fires at once, with a warning. */
+const MAX_POLLING_INTERVAL_S = Math.floor((2 ** 31 - 1) / 1000);
+
+/**
+ * POLLING_INTERVAL as 1Password's operator reads it: strconv.Atoi, and on an error its default of
+ * 600 s (1Password logs "Invalid value set for polling interval"; here a warning says what was
+ * ignored). 0 or less is refused: 1Password's time.NewTicker panics on it, so neither starts.
+ */
+function pollingIntervalSeconds(env: NodeJS.ProcessEnv, warnings: ConfigWarning[]): number {
+  const raw = env.POLLING_INTERVAL;
+  if (raw === undefined) return DEFAULT_POLLING_INTERVAL_S;
+  const seconds = parseGoAtoi(raw);
+  if (seconds === undefined) {
+    warnings.push({
+      setting: 'POLLING_INTERVAL',
+      message: `${JSON.stringify(raw.slice(0, 32))} is not a whole number of seconds; using the default of ${DEFAULT_POLLING_INTERVAL_S} seconds, as 1Password's operator does`,
+    });
+    return DEFAULT_POLLING_INTERVAL_S;
+  }
+  if (seconds < 1) {
+    throw new ConfigError(
+      'POLLING_INTERVAL',
+      `invalid value ${JSON.stringify(raw)}: expected whole seconds, at least 1`,
+    );
+  }
+  if (seconds > MAX_POLLING_INTERVAL_S) {
+    warnings.push({
+      setting: 'POLLING_INTERVAL',
+      message: `${seconds} seconds is longer than a Node timer can wait; polling every ${MAX_POLLING_INTERVAL_S} seconds (about 24.8 days)`,
+    });
+    return MAX_POLLING_INTERVAL_S;
+  }
+  return seconds;
 }
 
 /** `:8080`, `0.0.0.0:8080`, `[::]:8080`, `8080`; `0` turns the listener off (undefined). */
@@ -185,10 +262,14 @@ export function parseBindAddress(
   return { host: host || '0.0.0.0', port };
 }
 
+/**
+ * 1Password's strconv.ParseBool(strings.ToLower(value)): true/false/t/f/1/0 in any case; anything
+ * else is refused, as 1Password's operator exits on it. Empty counts as unset (1Password exits).
+ */
 function envBool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  const value = parseGoBool(raw);
+  const value = parseGoBool(raw.toLowerCase());
   if (value === undefined)
     throw new ConfigError(name, `invalid value ${JSON.stringify(raw)}: expected true or false`);
   return value;
@@ -274,14 +355,8 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
     );
   }
 
-  const interval = env.POLLING_INTERVAL ?? '';
-  const seconds = interval === '' ? 600 : parseGoInt(interval);
-  if (seconds === undefined || seconds < 1) {
-    throw new ConfigError(
-      'POLLING_INTERVAL',
-      `invalid value ${JSON.stringify(interval)}: expected whole seconds, at least 1`,
-    );
-  }
+  const warnings: ConfigWarning[] = [];
+  const seconds = pollingIntervalSeconds(env, warnings);
 
   const flag = readFlags(flags, operatorFlags);
   const metricsAddress = parseBindAddress('--metrics-bind-address', flag.metricsBindAddress);
@@ -344,5 +419,6 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
     fullCheckEvery: positive('--full-check-every', flag.fullCheckEvery),
     vaultPolicy: vaultPolicy(flag.vaultPolicy),
     ignoredFlags,
+    warnings,
   };
 }

@@ -16,6 +16,23 @@ import {
   type InjectionOptions,
 } from './mutate.ts';
 
+/**
+ * The flags 1Password's injector binary defines (its main.go: port, service-name; glog's). Given
+ * first with no subcommand, as its Deployments do, they select `op-kube webhook`.
+ */
+export const ONEPASSWORD_INJECTOR_FLAGS: readonly string[] = [
+  'port',
+  'service-name',
+  'v',
+  'logtostderr',
+  'alsologtostderr',
+  'stderrthreshold',
+  'vmodule',
+  'log_backtrace_at',
+  'log_dir',
+  'log_link',
+];
+
 export const webhookFlags = {
   port: defineFlag({ name: 'port', kind: 'int', usage: 'HTTPS port', default: 8443 }),
   bindAddress: defineFlag({
@@ -195,6 +212,38 @@ export const webhookFlags = {
     usage: 'accepted for compatibility',
     default: false,
     ignored: 'op-kube always logs JSON to stdout',
+  }),
+  // The rest of glog's flags (github.com/golang/glog, which 1Password's injector links): Go's flag
+  // package would refuse the injector's Deployment if they were unknown, so they are accepted too.
+  stderrthreshold: defineFlag({
+    name: 'stderrthreshold',
+    kind: 'string',
+    usage: 'accepted for compatibility',
+    ignored: 'op-kube always logs JSON to stdout',
+  }),
+  vmodule: defineFlag({
+    name: 'vmodule',
+    kind: 'string',
+    usage: 'accepted for compatibility',
+    ignored: 'op-kube has no per-file verbosity; use -v or --log-level',
+  }),
+  logBacktraceAt: defineFlag({
+    name: 'log_backtrace_at',
+    kind: 'string',
+    usage: 'accepted for compatibility',
+    ignored: 'op-kube logs an error with its stack',
+  }),
+  logDir: defineFlag({
+    name: 'log_dir',
+    kind: 'string',
+    usage: 'accepted for compatibility',
+    ignored: 'op-kube writes no log files',
+  }),
+  logLink: defineFlag({
+    name: 'log_link',
+    kind: 'string',
+    usage: 'accepted for compatibility',
+    ignored: 'op-kube writes no log files',
   }),
 } as const;
 

@@ -98,6 +98,80 @@ describe('parseOperatorConfig', () => {
     );
   });
 
+  it("reads POLLING_INTERVAL as 1Password's strconv.Atoi: decimal seconds, else the default with a warning", () => {
+    const accepted: [string, number][] = [
+      ['10', 10_000],
+      ['+30', 30_000],
+      ['010', 10_000], // Atoi is base 10: not octal
+      ['600', 600_000],
+    ];
+    for (const [value, ms] of accepted) {
+      const config = configFor([], { ...base, POLLING_INTERVAL: value });
+      assert.equal(config.pollingIntervalMs, ms, value);
+      assert.deepEqual(config.warnings, [], value);
+    }
+    // 1Password logs "Invalid value set for polling interval" and polls every 600 s.
+    for (const value of [
+      '10s',
+      '10m',
+      '',
+      ' 30',
+      '30 ',
+      '0x10',
+      '1_000',
+      '1e3',
+      '3.5',
+      'x',
+      '99999999999999999999',
+    ]) {
+      const config = configFor([], { ...base, POLLING_INTERVAL: value });
+      assert.equal(config.pollingIntervalMs, 600_000, JSON.stringify(value));
+      assert.equal(config.warnings.length, 1, JSON.stringify(value));
+      const [warning] = config.warnings;
+      assert.equal(warning?.setting, 'POLLING_INTERVAL');
+      assert.match(warning?.message ?? '', /not a whole number of seconds.*default of 600 seconds/);
+    }
+    assert.deepEqual(configFor([], base).warnings, [], 'unset: the default, no warning');
+  });
+
+  it('caps POLLING_INTERVAL at the longest timer Node keeps (a longer one would fire at once), with a warning', () => {
+    const config = configFor([], { ...base, POLLING_INTERVAL: '3000000' });
+    assert.equal(config.pollingIntervalMs, 2_147_483_000);
+    assert.ok(config.pollingIntervalMs <= 2 ** 31 - 1);
+    assert.match(config.warnings[0]?.message ?? '', /2147483 seconds/);
+    assert.equal(
+      configFor([], { ...base, POLLING_INTERVAL: '2147483' }).pollingIntervalMs,
+      2_147_483_000,
+    );
+  });
+
+  it("reads AUTO_RESTART and MANAGE_CONNECT as 1Password's ParseBool(ToLower(value))", () => {
+    for (const [value, expected] of [
+      ['tRuE', true],
+      ['TRUE', true],
+      ['t', true],
+      ['T', true],
+      ['1', true],
+      ['FaLsE', false],
+      ['f', false],
+      ['F', false],
+      ['0', false],
+    ] as const) {
+      const config = configFor([], {
+        ...base,
+        AUTO_RESTART: value,
+        MANAGE_CONNECT: value === '1' ? '0' : 'fAlSe',
+      });
+      assert.equal(config.autoRestart, expected, value);
+      assert.deepEqual(config.warnings, [], value);
+    }
+    // 1Password exits 1 on these too.
+    for (const value of ['yes', 'on', 'true ', ' false', 'tru']) {
+      refuses([], { ...base, AUTO_RESTART: value }, 'AUTO_RESTART', /true or false/);
+    }
+    refuses([], { ...base, MANAGE_CONNECT: 'TrUe' }, 'MANAGE_CONNECT', /connect\.create=true/);
+  });
+
   it('maps numeric zap levels and --zap-devel', () => {
     assert.equal(configFor(['--zap-log-level=1']).log.level, 'info');
     assert.equal(configFor(['--zap-log-level=3']).log.level, 'debug');
@@ -115,8 +189,8 @@ describe('parseOperatorConfig', () => {
     refuses([], { OP_CONNECT_TOKEN: 't' }, 'OP_CONNECT_HOST', /is required/);
     refuses([], { OP_CONNECT_HOST: 'http://x' }, 'OP_CONNECT_TOKEN', /is required/);
     refuses([], { ...base, OP_CONNECT_HOST: 'connect:8080' }, 'OP_CONNECT_HOST', /invalid URL/);
-    refuses([], { ...base, POLLING_INTERVAL: '10m' }, 'POLLING_INTERVAL', /whole seconds/);
     refuses([], { ...base, POLLING_INTERVAL: '0' }, 'POLLING_INTERVAL', /at least 1/);
+    refuses([], { ...base, POLLING_INTERVAL: '-5' }, 'POLLING_INTERVAL', /at least 1/);
     refuses([], { ...base, AUTO_RESTART: 'yes' }, 'AUTO_RESTART', /true or false/);
     refuses([], { ...base, MANAGE_CONNECT: 'true' }, 'MANAGE_CONNECT', /connect\.create=true/);
     refuses(
@@ -152,7 +226,7 @@ describe('parseOperatorConfig', () => {
 
   it('never puts the token in an error message', () => {
     assert.throws(
-      () => configFor([], { ...base, POLLING_INTERVAL: 'x' }),
+      () => configFor([], { ...base, POLLING_INTERVAL: '0' }),
       (error: unknown) =>
         error instanceof ConfigError && !String(error).includes(base.OP_CONNECT_TOKEN),
     );
