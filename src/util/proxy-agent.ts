@@ -45,6 +45,23 @@ export function throughProxy(message: string, proxy: URL | undefined): string {
   return `${text} (through proxy ${describeProxy(proxy)})`;
 }
 
+/**
+ * The status a proxy refused a connection with (a CONNECT answered other than 200, or 407 to a
+ * forwarded request), from undici's error or its causes; undefined for any other failure.
+ */
+export function proxyRefusal(error: unknown): number | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 8; depth += 1) {
+    const match =
+      /^Proxy response \((\d{3})\) !== 200 when HTTP Tunneling|^Proxy Authentication Required \((407)\)/.exec(
+        current.message,
+      );
+    if (match) return Number(match[1] ?? match[2]);
+    current = current.cause;
+  }
+  return undefined;
+}
+
 function safeDecode(text: string): string {
   try {
     return decodeURIComponent(text);

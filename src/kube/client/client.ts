@@ -13,7 +13,9 @@ import type { Dispatcher } from 'undici';
 import { errorFromStatus, KubeApiError, parseJson, toKubeApiError } from './api-error.ts';
 import { ConnectionPool, type Lease, type PoolReplaced, type PoolTls } from './connection-pool.ts';
 import { CredentialSource, type ClientCertificate } from './credentials.ts';
-import type { KubeConnectionConfig } from './kubeconfig.ts';
+import { KubeConfigError, type KubeConnectionConfig } from './kubeconfig.ts';
+import { proxyRefusal, throughProxy, unsupportedProxy } from '../../util/proxy-agent.ts';
+import { proxyFor } from '../../util/proxy-env.ts';
 import { TokenBucketLimiter } from '../runtime/rate-limiter.ts';
 import {
   classifyTransportFailure,
@@ -92,6 +94,30 @@ function readCa(config: KubeConnectionConfig): string | undefined {
   return cluster.caFile === undefined ? undefined : readFileSync(cluster.caFile, 'utf8');
 }
 
+/**
+ * The proxy to reach `server` through, as client-go picks it: the cluster's `proxy-url` for every
+ * request; else HTTPS_PROXY/HTTP_PROXY/NO_PROXY by Go's rule; else none.
+ */
+function chooseProxy(config: KubeConnectionConfig, server: URL): URL | undefined {
+  const where = `cluster ${config.cluster.name}`;
+  let proxy: URL | undefined;
+  if (config.cluster.proxyUrl !== undefined) {
+    try {
+      proxy = new URL(config.cluster.proxyUrl);
+    } catch {
+      throw new KubeConfigError('Invalid', `${where}: proxy-url is not a URL`);
+    }
+  } else if (config.proxy !== undefined) {
+    const decision = proxyFor(config.proxy, server);
+    if (decision.kind === 'refused')
+      throw new KubeConfigError('Invalid', `${where}: ${decision.reason}`);
+    if (decision.kind === 'proxy') proxy = decision.proxy;
+  }
+  const unsupported = proxy === undefined ? undefined : unsupportedProxy(proxy);
+  if (unsupported !== undefined) throw new KubeConfigError('Invalid', `${where}: ${unsupported}`);
+  return proxy;
+}
+
 function encodeQuery(query: Query | undefined): string {
   if (query === undefined) return '';
   const search = new URLSearchParams();
@@ -127,6 +153,8 @@ export class KubeClient {
   readonly #options: KubeClientOptions;
   readonly #timeoutMs: number;
   readonly #limiter: TokenBucketLimiter | undefined;
+  /** Every connection goes through it; named in errors, never with its credentials. */
+  readonly #proxy: URL | undefined;
   /** One pair of pools per client certificate: exec plugins may hand out a new one as the old expires. */
   #pools: Pools | undefined;
   #closed = false;
@@ -138,6 +166,7 @@ export class KubeClient {
     this.server = new URL(config.cluster.server);
     this.#basePath = this.server.pathname.replace(/\/+$/, '');
     this.#ca = readCa(config);
+    this.#proxy = chooseProxy(config, this.server);
     this.#credentials = new CredentialSource(config.cluster, config.user);
     const qps = options.qps ?? DEFAULT_KUBE_API_QPS;
     this.#limiter =
@@ -172,6 +201,7 @@ export class KubeClient {
         tls,
         keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
         failureThreshold: POOL_FAILURE_THRESHOLD,
+        ...(this.#proxy !== undefined ? { proxy: this.#proxy } : {}),
       };
       const onReplace = (event: PoolReplaced): void => {
         try {
@@ -292,7 +322,7 @@ export class KubeClient {
           resent = true;
           continue;
         }
-        throw toKubeApiError(error, operation);
+        throw this.#transportError(error, operation);
       }
       if (outcome.ok) return outcome.value;
       // A rotated token or an expired exec credential: fetch new credentials once and retry.
@@ -303,6 +333,28 @@ export class KubeClient {
       }
       throw errorFromStatus(parseJson(outcome.text), outcome.status, operation);
     }
+  }
+
+  /** A call that got no answer; through a proxy, the error names it (a refusal as the proxy's). */
+  #transportError(error: unknown, operation: string): KubeApiError {
+    const converted = toKubeApiError(error, operation);
+    if (this.#proxy === undefined || converted.status !== 0) return converted;
+    const refused = proxyRefusal(error);
+    if (refused === undefined) {
+      return new KubeApiError(
+        { status: 0, reason: converted.reason, operation },
+        throughProxy(converted.message, this.#proxy),
+        { cause: error },
+      );
+    }
+    return new KubeApiError(
+      { status: 0, reason: 'Unavailable', operation },
+      throughProxy(
+        `${operation}: the proxy refused the connection to ${this.server.host} (${refused})`,
+        this.#proxy,
+      ),
+      { cause: error },
+    );
   }
 
   /** Sends one request and returns its parsed JSON answer; fails with a KubeApiError. */

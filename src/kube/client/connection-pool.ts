@@ -1,5 +1,6 @@
 // A replaceable pool of connections to the apiserver: undici's Agent, swapped for a fresh one when its connections keep failing, so a broken session cannot outlive a few calls.
 import { Agent, type Dispatcher } from 'undici';
+import { proxyAgent } from '../../util/proxy-agent.ts';
 import type { TransportFailureKind } from './transport-failure.ts';
 
 /** TLS settings of every connection in the pool, as undici's `connect` takes them. */
@@ -28,6 +29,8 @@ export interface PoolSettings {
   readonly drainMs: number;
   /** Failures of kind `connection` or `timeout` in a row, with no answer between, that replace the pool. */
   readonly failureThreshold: number;
+  /** Every connection goes through this proxy (a CONNECT tunnel to an https apiserver); undefined: direct. */
+  readonly proxy?: URL;
 }
 
 /** Which pool generation carried a call, so a failure on a pool already replaced is not held against its successor. */
@@ -57,23 +60,28 @@ export function shouldReplace(
   return false;
 }
 
-function createAgent(settings: PoolSettings): Agent {
+function createAgent(settings: PoolSettings): Dispatcher {
   const { tls } = settings;
-  return new Agent({
+  const common = {
     allowH2: settings.http2,
     ...(settings.connections !== undefined ? { connections: settings.connections } : {}),
     keepAliveTimeout: settings.keepAliveTimeoutMs,
-    connect: {
-      ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
-      ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
-      rejectUnauthorized: tls.rejectUnauthorized,
-      ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
-    },
-  });
+  };
+  const connect = {
+    ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+    ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized,
+    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+  };
+  // Through a proxy, the apiserver's TLS runs inside the tunnel: same CA, client certificate and
+  // server name as a direct connection.
+  if (settings.proxy !== undefined)
+    return proxyAgent(settings.proxy, { ...common, requestTls: connect });
+  return new Agent({ ...common, connect });
 }
 
 /** Closes `agent` once its calls are done, or destroys it (failing them) after `drainMs`. */
-async function retire(agent: Agent, drainMs: number): Promise<void> {
+async function retire(agent: Dispatcher, drainMs: number): Promise<void> {
   if (drainMs <= 0) {
     await agent.destroy().catch(() => undefined);
     return;
@@ -90,7 +98,7 @@ async function retire(agent: Agent, drainMs: number): Promise<void> {
 export class ConnectionPool {
   readonly #settings: PoolSettings;
   readonly #onReplace: ((event: PoolReplaced) => void) | undefined;
-  #agent: Agent;
+  #agent: Dispatcher;
   #generation = 0;
   #consecutive = 0;
   #replacements = 0;

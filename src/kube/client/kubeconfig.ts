@@ -7,6 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import yaml from 'js-yaml';
+import { unsupportedProxy } from '../../util/proxy-agent.ts';
+import { proxyConfigFromEnv, type ProxyConfig } from '../../util/proxy-env.ts';
 import { OpKubeError } from '../errors.ts';
 
 /** Where the kubelet mounts a pod's ServiceAccount token, CA and namespace. */
@@ -23,6 +25,11 @@ export interface ClusterConfig {
   readonly caFile?: string;
   readonly insecureSkipTlsVerify?: boolean;
   readonly tlsServerName?: string;
+  /**
+   * `proxy-url`: every request to this cluster goes through it, whatever HTTPS_PROXY and
+   * NO_PROXY say (client-go's rule); http, https or socks5.
+   */
+  readonly proxyUrl?: string;
 }
 
 /** An exec credential plugin (client.authentication.k8s.io), as EKS, GKE and AKS configure. */
@@ -82,6 +89,12 @@ export interface LoadKubeConfigOptions {
 export interface KubeConnectionConfig {
   readonly cluster: ClusterConfig;
   readonly user: UserConfig;
+  /**
+   * HTTPS_PROXY/HTTP_PROXY/NO_PROXY of the environment the configuration was loaded from: the
+   * apiserver is reached through the proxy they name for it (Go's rule, as client-go) unless the
+   * cluster has a `proxy-url`. Absent: direct.
+   */
+  readonly proxy?: ProxyConfig;
 }
 
 export interface LoadedKubeConfig extends KubeConnectionConfig {
@@ -154,6 +167,21 @@ function parseExec(fields: Fields, where: string): ExecConfig {
   };
 }
 
+/** client-go's parseProxyURL: http, https or socks5; the error never quotes the URL (it may hold a password). */
+function proxyUrl(cluster: Fields, where: string): string | undefined {
+  const value = text(cluster, 'proxy-url');
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new KubeConfigError('Invalid', `${where}: proxy-url is not a URL`);
+  }
+  const unsupported = unsupportedProxy(url);
+  if (unsupported !== undefined) throw new KubeConfigError('Invalid', `${where}: ${unsupported}`);
+  return value;
+}
+
 /** Parses one kubeconfig document; relative file paths are taken relative to `file`'s directory. */
 export function parseKubeConfig(source: string, file: string): KubeConfigDocument {
   let doc: unknown;
@@ -176,6 +204,7 @@ export function parseKubeConfig(source: string, file: string): KubeConfigDocumen
       caFile: pathIn(base, cluster, 'certificate-authority'),
       insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
       tlsServerName: text(cluster, 'tls-server-name'),
+      proxyUrl: proxyUrl(cluster, `${file}: cluster ${name}`),
     };
   });
   const users = named(fields.users, (name, entry): UserConfig => {
@@ -261,6 +290,7 @@ function finish(
   source: KubeConfigSource,
   files: readonly string[],
   contextName: string | undefined,
+  env: LoadKubeConfigOptions['env'],
 ): LoadedKubeConfig {
   const where = files.join(', ');
   const wanted = contextName !== undefined && contextName !== '' ? contextName : undefined;
@@ -293,6 +323,7 @@ function finish(
     cluster,
     user,
     namespace: context.namespace,
+    proxy: proxyConfigFromEnv(env),
   };
 }
 
@@ -305,7 +336,7 @@ function finish(
 export function loadKubeConfig(options: LoadKubeConfigOptions): LoadedKubeConfig {
   const { env, context } = options;
   if (options.kubeconfig) {
-    return finish(readFile(options.kubeconfig), 'flag', [options.kubeconfig], context);
+    return finish(readFile(options.kubeconfig), 'flag', [options.kubeconfig], context, env);
   }
   const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((file) => file !== '');
   if (listed.length > 0) {
@@ -316,19 +347,19 @@ export function loadKubeConfig(options: LoadKubeConfigOptions): LoadedKubeConfig
         `none of the KUBECONFIG files exist: ${listed.join(', ')}`,
       );
     }
-    return finish(mergeKubeConfigs(present.map(readFile)), 'KUBECONFIG', present, context);
+    return finish(mergeKubeConfigs(present.map(readFile)), 'KUBECONFIG', present, context, env);
   }
   const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   const token = join(dir, 'token');
   if (host && port && existsSync(token)) {
-    return finish(inCluster(host, port, dir), 'in-cluster', [token], context);
+    return finish(inCluster(host, port, dir), 'in-cluster', [token], context, env);
   }
   const home = env.HOME ?? env.USERPROFILE;
   const homeConfig = home ? join(home, '.kube', 'config') : undefined;
   if (homeConfig && existsSync(homeConfig)) {
-    return finish(readFile(homeConfig), 'home', [homeConfig], context);
+    return finish(readFile(homeConfig), 'home', [homeConfig], context, env);
   }
   throw new KubeConfigError(
     'NotFound',

@@ -72,6 +72,15 @@ function chain(error: unknown): { name: string; code: string; message: string }[
 
 function kindOf(link: { name: string; code: string; message: string }): TransportFailureKind {
   const { name, code, message } = link;
+  // undici reports a proxy's refusal (CONNECT answered 403, 407, 502, …) as an abort: it is a
+  // connection that could not be made, not the caller giving up.
+  if (
+    /^Proxy response \(\d{3}\) !== 200 when HTTP Tunneling|^Proxy Authentication Required/.test(
+      message,
+    )
+  ) {
+    return 'unreachable';
+  }
   if (name === 'TimeoutError') return 'timeout';
   if (name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR') {
     return 'aborted';
