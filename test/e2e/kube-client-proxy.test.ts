@@ -77,6 +77,7 @@ describe('KubeClient through a forward proxy', () => {
     void (async () => {
       try {
         for await (const event of events) {
+          if (event.type === 'ERROR') continue;
           const object = event.object as { metadata?: { name?: string } };
           seen.push(`${event.type} ${object.metadata?.name}`);
         }
