@@ -5,6 +5,7 @@ import { ExitCode } from './cli/errors.ts';
 import { connectLocalCommand } from './connect-local/index.ts';
 import { operatorCommand } from './operator/command.ts';
 import { ONEPASSWORD_OPERATOR_FLAGS } from './operator/config.ts';
+import { crdsCommand } from './operator/crds-command.ts';
 import { webhookCommand } from './webhook/command.ts';
 import { ONEPASSWORD_INJECTOR_FLAGS } from './webhook/config.ts';
 
@@ -28,6 +29,7 @@ export const commands: readonly Command[] = [
   operatorCommand,
   webhookCommand,
   connectLocalCommand,
+  crdsCommand,
   demoCommand,
 ];
 

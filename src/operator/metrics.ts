@@ -1,6 +1,7 @@
 // The operator's Prometheus metrics, in a registry of its own.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallInfo } from '../connect/index.ts';
+import { ITEM_CRD_NAME } from './crd-check.ts';
 import type { Outcome } from '../kube/runtime/controller.ts';
 import type { WorkQueueMetrics } from '../kube/runtime/workqueue.ts';
 
@@ -14,6 +15,8 @@ export interface OperatorMetrics {
   connectUp(up: boolean | undefined): void;
   /** A pool of apiserver connections that kept failing was replaced (decision 011). */
   apiserverPoolReplaced(pool: string): void;
+  /** The start-up CRD check: outdated or missing (1), current (0), not readable (no sample). */
+  crdOutdated(outdated: boolean | undefined): void;
 }
 
 /** `itemsByReason` is read at each scrape, from the informer cache. */
@@ -73,6 +76,12 @@ export function createOperatorMetrics(
     help: 'Whether the last change-detection poll reached Connect (1) or failed (0)',
     registers,
   });
+  const crdOutdated = new Gauge({
+    name: 'op_kube_crd_outdated',
+    help: "Whether the installed OnePasswordItem CRD is missing or not op-kube's current one (1), which drops status fields; absent when it could not be read",
+    labelNames: ['crd'],
+    registers,
+  });
   new Gauge({
     name: 'op_kube_onepassworditems',
     help: 'OnePasswordItems by the reason of their Ready condition (Unknown: not reconciled yet)',
@@ -106,6 +115,10 @@ export function createOperatorMetrics(
     },
     apiserverPoolReplaced(pool) {
       poolReplacements.inc({ pool });
+    },
+    crdOutdated(outdated) {
+      crdOutdated.reset();
+      if (outdated !== undefined) crdOutdated.set({ crd: ITEM_CRD_NAME }, outdated ? 1 : 0);
     },
     connectUp(up) {
       if (up === undefined) connectUp.reset();

@@ -6,6 +6,7 @@ import { operatorClients } from './clients.ts';
 import type { OperatorConfig } from './config.ts';
 import { ConnectHealth } from './connect-health.ts';
 import { addControllers } from './controllers.ts';
+import { checkItemCrd } from './crd-check.ts';
 import { operatorManager } from './election.ts';
 import { serveEndpoints } from './endpoints.ts';
 import { readyReasonCounts } from './item-reconciler.ts';
@@ -90,6 +91,13 @@ export async function runOperator(
   const endpoints = await serveEndpoints(manager, config, metrics.registry);
   manager.addCloser(() => events.flush());
 
+  // Before the caches wait on it: an outdated (1Password's) or missing CRD is reported at once.
+  await checkItemCrd({
+    kube,
+    events,
+    setOutdated: (outdated) => metrics.crdOutdated(outdated),
+    logger,
+  });
   await manager.start();
   logger.info(
     {
