@@ -5,6 +5,7 @@ import { ConnectClient, type CallInfo } from '../connect/index.ts';
 import { KubeClient } from '../kube/client/client.ts';
 import type { PoolReplaced } from '../kube/client/connection-pool.ts';
 import { loadKubeConfig } from '../kube/client/kubeconfig.ts';
+import { proxyConfigFromEnv } from '../util/proxy-env.ts';
 import type { OperatorConfig } from './config.ts';
 
 /** Per attempt of a change-detection poll (which gets one retry). */
@@ -50,6 +51,8 @@ export function operatorClients(
     ...(config.connect.caFile ? { ca: connectCa(config.connect.caFile) } : {}),
     onCall: hooks.onConnectCall,
     userAgent: USER_AGENT,
+    // HTTP_PROXY/HTTPS_PROXY/NO_PROXY, as 1Password's operator (Go's net/http) honours them.
+    proxy: proxyConfigFromEnv(env),
   };
   // Item reads: one retry rides out a blip; the work queue's backoff retries after that, so more
   // retries here only keep a hung Connect hidden behind Synced (10 s per attempt).

@@ -5,7 +5,12 @@
 // 0.0.0.0, which is no loopback address for the rule but reaches this machine's listeners.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConnectClient } from '../../../src/connect/index.ts';
+import { operatorClients } from '../../../src/operator/clients.ts';
+import type { OperatorConfig } from '../../../src/operator/config.ts';
 import { NO_PROXY_CONFIG, type ProxyConfig } from '../../../src/util/proxy-env.ts';
 import { startForwardProxy, type ForwardProxy } from '../../support/forward-proxy.ts';
 import { closedPort, json, startStub, type Stub } from './stub-server.ts';
@@ -129,6 +134,31 @@ describe('Connect client and proxies', () => {
       assert.ok(!error.message.includes('alice'), error.message);
       return true;
     });
+  });
+
+  it("the operator's Connect clients take HTTP_PROXY/NO_PROXY from its environment", async (t) => {
+    const { stub, proxy, port } = await setup(t);
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'op-kube-proxy-')), 'config');
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    );
+    const config = {
+      kubeconfig,
+      kubeApi: { qps: 0, burst: 1 },
+      connect: { host: `http://${NAME}:${port}`, token: TOKEN },
+    } as unknown as OperatorConfig;
+    const hooks = { onPoolReplaced: () => undefined, onConnectCall: () => undefined };
+    const clients = operatorClients(config, { HTTP_PROXY: proxy.url, NO_PROXY: '.svc' }, hooks);
+    t.after(() => clients.close());
+    await clients.connect.listVaults();
+    await clients.poll.listVaults();
+    assert.equal(proxy.forwarded.length, 2);
+    assert.equal(stub.received.length, 2);
   });
 
   it('HTTP_PROXY in a CGI environment (REQUEST_METHOD set) is refused, as Go refuses it', () => {
