@@ -14,6 +14,7 @@ import { loadKubeConfig } from '../../src/kube/client/kubeconfig.ts';
 import { openWatch } from '../../src/kube/cache/watch.ts';
 import { testNamespace, testPlane } from '../support/cluster.ts';
 import { startForwardProxy, type ForwardProxy } from '../support/forward-proxy.ts';
+import { startSocks5Proxy } from '../support/socks5-proxy.ts';
 
 const NAME = 'kubernetes.proxy.test';
 
@@ -153,6 +154,36 @@ describe('KubeClient through a forward proxy', () => {
     assert.deepEqual(proxy.authorizations, [
       `Basic ${Buffer.from(`ops:${password}`).toString('base64')}`,
     ]);
+  });
+
+  it('kubeconfig proxy-url socks5 (user and password): requests and a watch go through the SOCKS5 proxy', async (t) => {
+    const password = 'socks-pw';
+    const socks = await startSocks5Proxy({
+      hosts: { [NAME]: '127.0.0.1' },
+      credentials: `ops:${password}`,
+    });
+    t.after(() => socks.close());
+    const namespace = await testNamespace(t, 'client-socks');
+    const { kube, port } = client(t, NAME, {}, `socks5://ops:${password}@127.0.0.1:${socks.port}`);
+    assert.equal((await readNamespace(kube)).metadata?.name, 'default');
+    const stop = new AbortController();
+    t.after(() => stop.abort());
+    const events = await openWatch(
+      kube,
+      `/api/v1/namespaces/${namespace}/configmaps`,
+      {},
+      stop.signal,
+    );
+    const iterator = events[Symbol.asyncIterator]();
+    await kube.request({
+      method: 'POST',
+      path: `/api/v1/namespaces/${namespace}/configmaps`,
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'via-socks' } },
+    });
+    const next = await iterator.next();
+    assert.equal(next.done, false);
+    assert.equal(next.value?.type, 'ADDED');
+    assert.deepEqual(socks.tunnels, [`${NAME}:${port}`, `${NAME}:${port}`]);
   });
 
   it('a proxy that refuses, or wants other credentials, or is down: an Unavailable error naming the proxy, never its password', async (t) => {
