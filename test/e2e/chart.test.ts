@@ -406,7 +406,7 @@ describe('Helm chart', () => {
     const stored = secret.data?.['1password-credentials.json'] ?? '';
     assert.equal(Buffer.from(stored, 'base64').toString('utf8'), content);
     // Connect's in-chart Service becomes the operator's and the injector's host.
-    const host = 'http://creds-op-kube-connect.creds.svc:8080';
+    const host = 'http://onepassword-connect.creds.svc:8080';
     const operatorEnv = container(manifests, 'operator').env;
     assert.equal(operatorEnv?.find((item) => item.name === 'OP_CONNECT_HOST')?.value, host);
     assert.equal(flag(container(manifests, 'injector').args, 'connect-host'), host);
@@ -673,7 +673,8 @@ describe('Helm chart', () => {
       const deployments = kubectl(['get', 'deployments', '-n', namespace, '-o', 'name']);
       assert.equal(deployments.status, 0, deployments.stderr);
       const expected = [`${release}-op-kube-operator`, `${release}-op-kube-webhook`];
-      if (withConnect) expected.push(`${release}-op-kube-connect`);
+      // Connect keeps 1Password's name: apps' OP_CONNECT_HOST is http://onepassword-connect:8080.
+      if (withConnect) expected.push('onepassword-connect');
       if (withConnectLocal) expected.push(`${release}-op-kube-connect-local`);
       assert.deepEqual(
         deployments.stdout.trim().split('\n').sort(),

@@ -28,8 +28,22 @@
 {{- printf "%s-tls" (include "op-kube.webhook.fullname" .) }}
 {{- end }}
 
+{{/* The Connect Service and Deployment: onepassword-connect, the host apps' OP_CONNECT_HOST names. */}}
 {{- define "op-kube.connect.fullname" -}}
-{{- printf "%s-connect" (include "op-kube.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- .Values.connect.applicationName | default "onepassword-connect" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+"true" when the chart deploys Connect: connect.create, or when it is unset (1Password's chart
+deploys Connect by default) the credentials are given or their Secret exists.
+*/}}
+{{- define "op-kube.connect.enabled" -}}
+{{- $c := .Values.connect }}
+{{- if kindIs "bool" $c.create }}
+{{- if $c.create }}true{{ end }}
+{{- else if and (not .Values.connectLocal.enabled) (or $c.credentials $c.credentials_base64 (and $c.credentialsName (lookup "v1" "Secret" .Release.Namespace $c.credentialsName))) }}
+{{- "true" }}
+{{- end }}
 {{- end }}
 
 {{- define "op-kube.connectLocal.fullname" -}}
@@ -51,6 +65,9 @@ helm.sh/chart: {{ include "op-kube.chart" . }}
 app.kubernetes.io/part-of: op-kube
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "op-kube.labels" -}}
@@ -84,9 +101,12 @@ app.kubernetes.io/component: connect-local
 
 {{/* The Connect server the operator and injected pods talk to. */}}
 {{- define "op-kube.connectHost" -}}
-{{- if .Values.connect.host }}
+{{- if contains "://" .Values.connect.host }}
 {{- .Values.connect.host }}
-{{- else if .Values.connect.create }}
+{{- else if .Values.connect.host }}
+{{- /* 1Password's chart: a host name, in-cluster Connect over HTTP on connect.api.httpPort */}}
+{{- printf "http://%s:%v" .Values.connect.host .Values.connect.api.httpPort }}
+{{- else if include "op-kube.connect.enabled" . }}
 {{- printf "http://%s.%s.svc:%v" (include "op-kube.connect.fullname" .) .Release.Namespace .Values.connect.api.httpPort }}
 {{- else if .Values.connectLocal.enabled }}
 {{- printf "http://%s.%s.svc:%v" (include "op-kube.connectLocal.fullname" .) .Release.Namespace .Values.connectLocal.port }}
@@ -105,6 +125,7 @@ app.kubernetes.io/component: connect-local
 {{- end }}
 
 {{/* The restricted Pod Security profile, for every container. */}}
+{{/* A component's securityContext / podSecurityContext (1Password's chart values) replace these defaults. */}}
 {{- define "op-kube.containerSecurityContext" -}}
 allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
@@ -126,7 +147,15 @@ seccompProfile:
 
 {{/* nodeSelector, tolerations, affinity, priorityClassName and pull secrets of a component. */}}
 {{- define "op-kube.scheduling" -}}
-{{- with .root.Values.imagePullSecrets }}
+{{- $pull := list }}
+{{- range .root.Values.imagePullSecrets }}
+{{- $pull = append $pull . }}
+{{- end }}
+{{- /* A component's own pull secrets: names, as 1Password's charts take them, or {name: ...} */}}
+{{- range (.component.imagePullSecrets | default list) }}
+{{- $pull = append $pull (ternary (dict "name" .) . (kindIs "string" .)) }}
+{{- end }}
+{{- with $pull }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -151,7 +180,7 @@ affinity:
 {{- if and .Values.operator.create (not .Values.operator.token.name) }}
 {{- fail "operator.token.name is required: the Secret holding the Connect token" }}
 {{- end }}
-{{- if and .Values.connectLocal.enabled .Values.connect.create }}
+{{- if and .Values.connectLocal.enabled (include "op-kube.connect.enabled" .) }}
 {{- fail "connect.create and connectLocal.enabled both deploy a Connect server: enable one" }}
 {{- end }}
 {{- if and .Values.connectLocal.enabled .Values.operator.token.value }}
@@ -160,7 +189,7 @@ affinity:
 {{- if and .Values.connectLocal.enabled (not .Values.operator.token.name) }}
 {{- fail "connectLocal.enabled needs operator.token.name: the Secret connect-local fills with its token" }}
 {{- end }}
-{{- if and .Values.connect.create (not .Values.connect.credentials) (not .Values.connect.credentials_base64) (not .Values.connect.credentialsName) }}
+{{- if and (include "op-kube.connect.enabled" .) (not .Values.connect.credentials) (not .Values.connect.credentials_base64) (not .Values.connect.credentialsName) }}
 {{- fail "connect.create needs connect.credentials (--set-file connect.credentials=1password-credentials.json), connect.credentials_base64 or an existing Secret in connect.credentialsName" }}
 {{- end }}
 {{- end }}
@@ -190,3 +219,18 @@ item-path annotations. Status: merge patches only.
   resources: [events]
   verbs: [create, patch]
 {{- end }}
+
+{{/*
+A component's customEnvVars: container env entries; a plain value is quoted as 1Password's charts
+do (`value: 123` is the string "123").
+*/}}
+{{- define "op-kube.customEnv" -}}
+{{- range . }}
+{{- if and (hasKey . "value") (not (kindIs "invalid" .value)) }}
+{{- list (set (deepCopy .) "value" (toString .value)) | toYaml | nindent 0 }}
+{{- else }}
+{{- list . | toYaml | nindent 0 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
