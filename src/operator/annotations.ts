@@ -7,6 +7,12 @@ export const ITEM_NAME_ANNOTATION = `${ONEPASSWORD_PREFIX}item-name`;
 export const ITEM_VERSION_ANNOTATION = `${ONEPASSWORD_PREFIX}item-version`;
 export const AUTO_RESTART_ANNOTATION = `${ONEPASSWORD_PREFIX}auto-restart`;
 export const LAST_RESTARTED_ANNOTATION = `${ONEPASSWORD_PREFIX}last-restarted`;
+/**
+ * The finalizer 1Password's operator puts on every OnePasswordItem and annotated Deployment it
+ * handles. op-kube never adds it; it runs 1Password's clean-up and removes it from objects being
+ * deleted, so they do not hang in Terminating after a switch.
+ */
+export const ONEPASSWORD_FINALIZER = 'onepassword.com/finalizer.secret';
 /** Item tag that freezes a Secret's data. */
 export const IGNORE_SECRET_TAG = 'operator.1password.io:ignore-secret';
 

@@ -11,7 +11,11 @@ import type { OperatorConfig } from './config.ts';
 import { DeploymentReconciler } from './deployment-reconciler.ts';
 import { OnePasswordItemReconciler } from './item-reconciler.ts';
 import type { ItemSource } from './item-source.ts';
-import { kubeItemStatusWriter, kubeSecretStore } from './kube-secret-store.ts';
+import {
+  kubeFinalizerRemover,
+  kubeItemStatusWriter,
+  kubeSecretStore,
+} from './kube-secret-store.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { reconcileReporter } from './observe.ts';
 import type { Poller } from './poller.ts';
@@ -20,7 +24,8 @@ import { DEPLOYMENT_KIND, OPI_KIND } from './secret-ownership.ts';
 import type { VaultGate } from './vault-gate.ts';
 import {
   asksForSecret,
-  deploymentRequestChanged,
+  deploymentChanged,
+  deploymentMatters,
   itemChanged,
   itemOfSameName,
   secretChanged,
@@ -56,6 +61,7 @@ function sharedPorts(parts: ControllerParts) {
   const { kube, caches, source, vaultGate, events, logger } = parts;
   return {
     store: kubeSecretStore(kube),
+    finalizers: kubeFinalizerRemover(kube),
     secrets: caches.secrets,
     source,
     vaultGate,
@@ -128,8 +134,8 @@ function addDeploymentController(
     onResult: (key, outcome, _durationMs, error) => void reported(key, outcome, error),
   })
     .for(deployments, {
-      add: asksForSecret,
-      update: deploymentRequestChanged,
+      add: deploymentMatters,
+      update: deploymentChanged,
       delete: asksForSecret,
     })
     .watches(secrets, ownersOf(DEPLOYMENT_KIND), { add: never, update: secretChanged })

@@ -1,9 +1,12 @@
 // Reconciles Deployments annotated with 1Password's item-path and item-name into shared Secrets.
 //
 // Several Deployments may ask for the same Secret: each is one of its ownerReferences (none is the
-// controller), so the garbage collector removes the Secret only with the last of them, and a
-// Deployment's deletion is never blocked. Dropping the annotations drops that owner; the Secret goes
-// when no Deployment asks for it any more.
+// controller), and so is every other Deployment that reads it (env secretKeyRef, envFrom, a volume):
+// the garbage collector removes the Secret only with the last of them, as 1Password documents ("only
+// if ... no other deployment is using the secret"), and a Deployment's deletion is never blocked (op-kube
+// adds no finalizer). Dropping the annotations drops that owner; the Secret goes when no Deployment
+// asks for it or reads it any more. 1Password's finalizer, left on Deployments after a switch, is
+// taken over: on deletion its clean-up runs, then it is removed.
 import type { V1Deployment, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/runtime/controller.ts';
@@ -13,12 +16,14 @@ import {
   ITEM_PATH_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  ONEPASSWORD_FINALIZER,
 } from './annotations.ts';
 import { desiredSecret, sameData, secretDiffers, secretSizeProblem } from './desired-secret.ts';
 import { classifyFailure, SyncBlockedError } from './failure.ts';
 import { parseItemPath } from './item-path.ts';
 import type {
   EventSink,
+  FinalizerRemover,
   GatedLookup,
   IndexedLister,
   Items,
@@ -29,7 +34,7 @@ import type {
 import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { deletableWhenReleased, DEPLOYMENT_KIND } from './secret-ownership.ts';
-import { InvalidAnnotationError } from './workload-refs.ts';
+import { podSpecUsesSecret } from './workload-refs.ts';
 
 export interface SecretRequest {
   readonly itemPath: string;
@@ -38,8 +43,8 @@ export interface SecretRequest {
 
 /**
  * The Secret a Deployment asks for: the annotations on its metadata, else on its pod template (as
- * 1Password reads them). Undefined when it asks for none.
- * @throws InvalidAnnotationError when item-path is set without item-name
+ * 1Password reads them). Undefined when it asks for none — item-path without item-name included,
+ * which 1Password ignores too.
  */
 export function secretRequestOf(deployment: V1Deployment): SecretRequest | undefined {
   const sources = [
@@ -50,11 +55,7 @@ export function secretRequestOf(deployment: V1Deployment): SecretRequest | undef
   const itemPath = annotations?.[ITEM_PATH_ANNOTATION];
   if (itemPath === undefined) return undefined;
   const itemName = annotations?.[ITEM_NAME_ANNOTATION];
-  if (!itemName) {
-    throw new InvalidAnnotationError(
-      `${ITEM_PATH_ANNOTATION} is set but ${ITEM_NAME_ANNOTATION} (the Secret's name) is not`,
-    );
-  }
+  if (!itemName) return undefined;
   return { itemPath, secretName: sanitizeSecretName(itemName) };
 }
 
@@ -63,12 +64,22 @@ const SECRET_REQUEST_INDEX = 'secret-request';
 
 /** Where SECRET_REQUEST_INDEX files a Deployment: under the Secret it asks for, if it validly asks for one. */
 function secretRequestValues(deployment: V1Deployment): string[] {
-  try {
-    const request = secretRequestOf(deployment);
-    return request ? [`${deployment.metadata?.namespace ?? ''}/${request.secretName}`] : [];
-  } catch {
-    return [];
-  }
+  const request = secretRequestOf(deployment);
+  return request ? [`${deployment.metadata?.namespace ?? ''}/${request.secretName}`] : [];
+}
+
+/** A Secret made for Deployments (1Password's or op-kube's): only non-controller Deployment owners. */
+function heldByDeployments(secret: V1Secret): boolean {
+  const references = secret.metadata?.ownerReferences ?? [];
+  return (
+    references.length > 0 &&
+    references.every((reference) => reference.kind === DEPLOYMENT_KIND && !reference.controller) &&
+    secret.metadata?.annotations?.[ITEM_PATH_ANNOTATION] !== undefined
+  );
+}
+
+function uidsOf(deployments: readonly V1Deployment[]): string {
+  return JSON.stringify(deployments.map((deployment) => deployment.metadata?.uid ?? '').sort());
 }
 
 function ownerOf(deployment: V1Deployment): V1OwnerReference {
@@ -101,6 +112,8 @@ export interface DeploymentReconcilerOptions {
   readonly onSecretChanged: (namespace: string, secretName: string) => Promise<void>;
   /** After a failure that cannot heal by retrying alone (a Secret held by another), look again this late. */
   readonly blockedRecheckMs: number;
+  /** Removes 1Password's finalizer from Deployments being deleted. */
+  readonly finalizers: FinalizerRemover;
 }
 
 function asObject(deployment: V1Deployment): V1Deployment {
@@ -129,6 +142,21 @@ export class DeploymentReconciler implements Reconciler {
       .filter((deployment) => !deployment.metadata?.deletionTimestamp);
   }
 
+  /** Deployments in `namespace` (not being deleted) that ask for `secretName` or read it: its owners. */
+  #users(namespace: string, secretName: string): V1Deployment[] {
+    const requesters = this.#requesters(namespace, secretName);
+    const asked = new Set(requesters.map((deployment) => deployment.metadata?.uid));
+    const readers = this.#options.deployments
+      .list(namespace)
+      .filter(
+        (deployment) =>
+          !deployment.metadata?.deletionTimestamp &&
+          !asked.has(deployment.metadata?.uid) &&
+          podSpecUsesSecret(deployment.spec?.template.spec, secretName),
+      );
+    return [...requesters, ...readers];
+  }
+
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = parseKey(key);
     const deployment = this.#options.deployments.get(namespace, name);
@@ -137,17 +165,16 @@ export class DeploymentReconciler implements Reconciler {
       this.#options.users.delete(key);
       return {};
     }
-    let request: SecretRequest | undefined;
-    try {
-      request = secretRequestOf(deployment);
-    } catch (error) {
-      if (error instanceof InvalidAnnotationError) {
-        this.#options.events.warning(asObject(deployment), error.reason, error.message);
-        throw new TerminalError(error.reason, error.message, { cause: error });
-      }
-      throw error;
+    if (deployment.metadata?.deletionTimestamp) {
+      // Nothing is written for a Deployment on its way out: re-applying its Secret now would drop
+      // its own ownerReference (a foreground deletion would then leave the Secret behind).
+      this.#options.users.delete(key);
+      await this.#finalize(deployment);
+      return {};
     }
+    const request = secretRequestOf(deployment);
     await this.#releaseOthers(deployment, request?.secretName);
+    await this.#joinReadSecrets(deployment, request?.secretName);
     if (!request) {
       this.#options.users.delete(key);
       return {};
@@ -184,8 +211,24 @@ export class DeploymentReconciler implements Reconciler {
     const existing =
       this.#options.secrets.get(namespace, request.secretName) ??
       (await this.#options.store.read(namespace, request.secretName));
+    // Deployments that only read the Secret hold it for the garbage collector's sake; they are not
+    // claimants (the sole requester may still switch its item).
+    const readersOnly = new Set(
+      this.#users(namespace, request.secretName)
+        .filter((user) => !secretRequestOf(user))
+        .map((user) => user.metadata?.uid),
+    );
+    const claimed = existing && {
+      ...existing,
+      metadata: {
+        ...existing.metadata,
+        ownerReferences: (existing.metadata?.ownerReferences ?? []).filter(
+          (owner) => !readersOnly.has(owner.uid),
+        ),
+      },
+    };
     claimOrRefuse(
-      existing,
+      claimed,
       {
         kind: DEPLOYMENT_KIND,
         name: deployment.metadata?.name ?? '',
@@ -200,7 +243,7 @@ export class DeploymentReconciler implements Reconciler {
     });
     const tooLarge = secretSizeProblem(mapped.data, request.secretName);
     if (tooLarge !== undefined) throw new SyncBlockedError('SecretTooLarge', tooLarge);
-    const owners = this.#requesters(namespace, request.secretName).map(ownerOf);
+    const owners = this.#users(namespace, request.secretName).map(ownerOf);
     const base = desiredSecret({
       owner: {
         apiVersion: 'apps/v1',
@@ -246,45 +289,114 @@ export class DeploymentReconciler implements Reconciler {
   async #releaseOthers(deployment: V1Deployment, keep: string | undefined): Promise<void> {
     const namespace = deployment.metadata?.namespace ?? '';
     const uid = deployment.metadata?.uid;
+    const spec = deployment.spec?.template.spec;
     const held = this.#options.secrets
       .list(namespace)
       .filter(
         (secret) =>
           secret.metadata?.name !== keep &&
+          !podSpecUsesSecret(spec, secret.metadata?.name ?? '') &&
           secret.metadata?.ownerReferences?.some((owner) => owner.uid === uid),
       );
     for (const secret of held) {
       const name = secret.metadata?.name ?? '';
-      const owners = this.#requesters(namespace, name)
-        .filter((other) => other.metadata?.uid !== uid)
-        .map(ownerOf);
+      const owners = this.#users(namespace, name).filter((other) => other.metadata?.uid !== uid);
       if (!deletableWhenReleased(secret)) {
         // Not a Secret Deployments alone hold: only this Deployment's reference goes.
         await this.#options.store.dropOwnerReference(secret, uid ?? '');
       } else if (owners.length === 0) {
         await this.#options.store.deleteExactly(secret);
       } else {
-        // Re-apply what op-kube owns with the smaller owner list: SSA removes only entries the same
-        // field manager stops listing.
-        const annotations = secret.metadata?.annotations ?? {};
-        await this.#options.store.apply({
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: {
-            name,
-            namespace,
-            labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
-            annotations: Object.fromEntries(
-              Object.entries(annotations).filter(([annotation]) =>
-                annotation.startsWith('operator.1password.io/item-'),
-              ),
-            ),
-            ownerReferences: owners,
-          },
-          type: secret.type ?? 'Opaque',
-          data: secret.data ?? {},
-        });
+        await this.#applyOwners(secret, owners);
       }
+    }
+  }
+
+  /**
+   * Joins the owners of each Secret made for Deployments that this one reads but does not ask for,
+   * so the garbage collector keeps it while it is read.
+   */
+  async #joinReadSecrets(deployment: V1Deployment, requested: string | undefined): Promise<void> {
+    const namespace = deployment.metadata?.namespace ?? '';
+    const uid = deployment.metadata?.uid;
+    const spec = deployment.spec?.template.spec;
+    const read = this.#options.secrets
+      .list(namespace)
+      .filter(
+        (secret) =>
+          secret.metadata?.name !== requested &&
+          deletableWhenReleased(secret) &&
+          heldByDeployments(secret) &&
+          !secret.metadata?.ownerReferences?.some((owner) => owner.uid === uid) &&
+          podSpecUsesSecret(spec, secret.metadata?.name ?? ''),
+      );
+    for (const secret of read) {
+      await this.#applyOwners(secret, this.#users(namespace, secret.metadata?.name ?? ''));
+    }
+  }
+
+  /**
+   * Re-applies what op-kube owns of a Deployments' Secret with another owner list: SSA removes only
+   * entries the same field manager stops listing; the data is the Secret's own.
+   */
+  async #applyOwners(secret: V1Secret, owners: readonly V1Deployment[]): Promise<void> {
+    const annotations = secret.metadata?.annotations ?? {};
+    await this.#options.store.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: secret.metadata?.name ?? '',
+        namespace: secret.metadata?.namespace ?? '',
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+        annotations: Object.fromEntries(
+          Object.entries(annotations).filter(([annotation]) =>
+            annotation.startsWith('operator.1password.io/item-'),
+          ),
+        ),
+        ownerReferences: owners.map(ownerOf),
+      },
+      type: secret.type ?? 'Opaque',
+      data: secret.data ?? {},
+    });
+  }
+
+  /**
+   * A Deployment being deleted. The Secret it asked for stays while another Deployment asks for it
+   * or reads it (those become its owners, so the garbage collector keeps it and removes it with the
+   * last of them). With 1Password's finalizer, 1Password's clean-up runs: the Secret nobody else
+   * uses is deleted now — only a Secret made for Deployments that this one holds, never one someone
+   * else owns — then the finalizer is removed. Without it the garbage collector does the same.
+   */
+  async #finalize(deployment: V1Deployment): Promise<void> {
+    const namespace = deployment.metadata?.namespace ?? '';
+    const uid = deployment.metadata?.uid;
+    const finalizer = deployment.metadata?.finalizers?.includes(ONEPASSWORD_FINALIZER) === true;
+    const request = secretRequestOf(deployment);
+    const secret =
+      request &&
+      (this.#options.secrets.get(namespace, request.secretName) ??
+        (await this.#options.store.read(namespace, request.secretName)));
+    const references = secret?.metadata?.ownerReferences ?? [];
+    if (secret && heldByDeployments(secret) && references.some((owner) => owner.uid === uid)) {
+      const others = this.#users(namespace, request?.secretName ?? '').filter(
+        (other) => other.metadata?.uid !== uid,
+      );
+      const current = references.filter((owner) => owner.uid !== uid);
+      if (
+        others.length > 0 &&
+        uidsOf(others) !== JSON.stringify(current.map((o) => o.uid).sort())
+      ) {
+        await this.#applyOwners(secret, others);
+      } else if (others.length === 0 && finalizer) {
+        await this.#options.store.deleteExactly(secret);
+      }
+    }
+    if (finalizer) {
+      await this.#options.finalizers.removeFinalizer(
+        { apiVersion: 'apps/v1', plural: 'deployments' },
+        deployment,
+        ONEPASSWORD_FINALIZER,
+      );
     }
   }
 }

@@ -1,6 +1,7 @@
 // The Secret a OnePasswordItem asks for, and how an existing Secret of that name relates to it.
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
+  AUTO_RESTART_ANNOTATION,
   ITEM_PATH_ANNOTATION,
   ITEM_VERSION_ANNOTATION,
   MANAGED_BY_LABEL,
@@ -49,7 +50,14 @@ export function ownerReference(owner: OwnerObject): V1OwnerReference {
  * or annotations other tools add) is left alone, and what op-kube stops listing is removed.
  */
 export function desiredSecret(input: DesiredSecretInput): V1Secret {
-  const copied = input.copyAnnotations ? { ...input.owner.metadata.annotations } : {};
+  const ownerAnnotations = input.owner.metadata.annotations ?? {};
+  const autoRestart = ownerAnnotations[AUTO_RESTART_ANNOTATION];
+  // 1Password copies an item's auto-restart to its Secret even without --enable-annotations.
+  const copied: Record<string, string> = input.copyAnnotations
+    ? { ...ownerAnnotations }
+    : autoRestart !== undefined
+      ? { [AUTO_RESTART_ANNOTATION]: autoRestart }
+      : {};
   delete copied[RESYNC_ANNOTATION];
   delete copied['kubectl.kubernetes.io/last-applied-configuration'];
   return {

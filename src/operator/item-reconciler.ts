@@ -5,7 +5,7 @@ import { findCondition, setCondition, type Condition } from '../kube/conditions.
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/runtime/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
 import { formatTime } from '../kube/micro-time.ts';
-import { IGNORE_SECRET_TAG, RESYNC_ANNOTATION } from './annotations.ts';
+import { IGNORE_SECRET_TAG, ONEPASSWORD_FINALIZER, RESYNC_ANNOTATION } from './annotations.ts';
 import {
   desiredSecret,
   sameData,
@@ -18,6 +18,7 @@ import { SyncBlockedError, classifyFailure } from './failure.ts';
 import { parseItemPath } from './item-path.ts';
 import type {
   EventSink,
+  FinalizerRemover,
   GatedLookup,
   Items,
   ItemTracker,
@@ -56,6 +57,8 @@ export interface ItemReconcilerOptions {
   readonly onSecretChanged: SecretChanged;
   /** After a failure that cannot heal by retrying alone (foreign Secret), look again this late. */
   readonly blockedRecheckMs: number;
+  /** Removes 1Password's finalizer from items being deleted. */
+  readonly finalizers: FinalizerRemover;
 }
 
 function ownerOf(item: OnePasswordItem): OwnerObject {
@@ -89,6 +92,7 @@ export class OnePasswordItemReconciler implements Reconciler {
       // The garbage collector removes the Secret through its ownerReference.
       this.#options.users.delete(key);
       this.#resyncSeen.delete(key);
+      if (item?.metadata?.finalizers?.includes(ONEPASSWORD_FINALIZER)) await this.#finalize(item);
       return {};
     }
     try {
@@ -107,6 +111,30 @@ export class OnePasswordItemReconciler implements Reconciler {
         throw new TerminalError(failure.reason, failure.message, { cause: error });
       throw error;
     }
+  }
+
+  /**
+   * 1Password's clean-up for an item being deleted with its finalizer: its Secret goes, but only
+   * when this item alone owns it (1Password deletes the name whoever owns it; op-kube never deletes
+   * a Secret someone else holds). Then the finalizer goes, so the deletion completes.
+   */
+  async #finalize(item: OnePasswordItem): Promise<void> {
+    const namespace = item.metadata?.namespace ?? '';
+    const secretName = sanitizeSecretName(item.metadata?.name ?? '');
+    const uid = item.metadata?.uid;
+    const existing =
+      this.#options.secrets.get(namespace, secretName) ??
+      (await this.#options.store.read(namespace, secretName));
+    const references = existing?.metadata?.ownerReferences ?? [];
+    const ownedByThisItem =
+      references.length > 0 &&
+      references.every((reference) => reference.kind === OPI_KIND && reference.uid === uid);
+    if (existing && ownedByThisItem) await this.#options.store.deleteExactly(existing);
+    await this.#options.finalizers.removeFinalizer(
+      { apiVersion: `${OPI_GROUP}/${OPI_VERSION}`, plural: 'onepassworditems' },
+      item,
+      ONEPASSWORD_FINALIZER,
+    );
   }
 
   async #sync(key: string, item: OnePasswordItem, signal: AbortSignal): Promise<ReconcileResult> {
@@ -164,6 +192,10 @@ export class OnePasswordItemReconciler implements Reconciler {
     const tooLarge = frozen ? undefined : secretSizeProblem(mapped.data, secretName);
     if (tooLarge !== undefined) throw new SyncBlockedError('SecretTooLarge', tooLarge);
     const dataChanged = !frozen && (!existing || !sameData(existing, desired));
+    if (frozen && secretDiffers(existing, { ...desired, data: existing.data ?? {} })) {
+      // As 1Password does: the data stays frozen, item-version and item-path move.
+      await this.#options.store.apply({ ...desired, data: existing.data ?? {} });
+    }
     if (!frozen && (!existing || ownership === 'adoptable' || secretDiffers(existing, desired))) {
       const applied = await this.#options.store.apply(desired);
       // Keys another field manager (1Password's operator) wrote that the item no longer has.

@@ -5,7 +5,7 @@ import { patchStatus, serverSideApply } from '../kube/client/apply.ts';
 import { CONTENT_TYPE, type KubeClient } from '../kube/client/client.ts';
 import { resourcePath } from '../kube/client/resources.ts';
 import { FIELD_MANAGER } from './annotations.ts';
-import type { SecretStore, StatusWriter } from './ports.ts';
+import type { FinalizerRemover, SecretStore, StatusWriter } from './ports.ts';
 import { readSecret } from './read-secret.ts';
 
 const secretPath = (namespace: string, name: string): string =>
@@ -72,6 +72,33 @@ export function kubeSecretStore(client: KubeClient): SecretStore {
           ],
           contentType: CONTENT_TYPE.jsonPatch,
           operation: `patch v1 Secret ${namespace}/${name}`,
+        })
+        .catch(ignoreNotFound);
+    },
+  };
+}
+
+/** Removes one finalizer by JSON patch (test, then remove at its index). */
+export function kubeFinalizerRemover(client: KubeClient): FinalizerRemover {
+  return {
+    async removeFinalizer(resource, object, finalizer) {
+      const index = (object.metadata?.finalizers ?? []).indexOf(finalizer);
+      if (index < 0) return;
+      const namespace = object.metadata?.namespace ?? '';
+      const name = object.metadata?.name ?? '';
+      const plural = resource.plural;
+      await client
+        .request({
+          method: 'PATCH',
+          path: resourcePath({ apiVersion: resource.apiVersion, plural, namespace, name }),
+          query: { fieldManager: FIELD_MANAGER },
+          body: [
+            { op: 'test', path: `/metadata/uid`, value: object.metadata?.uid },
+            { op: 'test', path: `/metadata/finalizers/${index}`, value: finalizer },
+            { op: 'remove', path: `/metadata/finalizers/${index}` },
+          ],
+          contentType: CONTENT_TYPE.jsonPatch,
+          operation: `remove finalizer from ${plural} ${namespace}/${name}`,
         })
         .catch(ignoreNotFound);
     },

@@ -36,6 +36,20 @@ export interface SecretStore {
   dropOwnerReference(secret: V1Secret, uid: string): Promise<void>;
 }
 
+/** Removes a finalizer another program left (1Password's operator) from an object being deleted. */
+export interface FinalizerRemover {
+  /**
+   * A JSON patch that tests the entry is still at its index, then removes it: nothing else in the
+   * list is lost, and a list changed meanwhile fails the patch (the caller retries from the cache).
+   * Gone already is fine.
+   */
+  removeFinalizer(
+    resource: { readonly apiVersion: string; readonly plural: string },
+    object: KubernetesObject,
+    finalizer: string,
+  ): Promise<void>;
+}
+
 /** Writes a OnePasswordItem's status subresource. */
 export interface StatusWriter {
   patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;

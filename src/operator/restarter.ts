@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import { CONTENT_TYPE, type KubeClient } from '../kube/client/client.ts';
 import { resourcePath } from '../kube/client/resources.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import { FIELD_MANAGER, LAST_RESTARTED_ANNOTATION } from './annotations.ts';
+import { FIELD_MANAGER, ITEM_NAME_ANNOTATION, LAST_RESTARTED_ANNOTATION } from './annotations.ts';
+import { sanitizeSecretName } from './secret-data.ts';
 import type { OnePasswordItem } from './api.ts';
 import { InvalidAnnotationError, podSpecUsesSecret, shouldRestart } from './workload-refs.ts';
 
@@ -42,7 +43,8 @@ export class WorkloadRestarter {
   }
 
   /**
-   * Restarts, once, every workload in the namespace whose pods use the Secret and whose precedence
+   * Restarts, once, every workload in the namespace whose pods use the Secret (or, a Deployment,
+   * whose item-name annotation names it) and whose precedence
    * chain (item > workload > namespace > AUTO_RESTART) says so. An invalid annotation on a
    * workload or namespace is reported on that object and skips it; one on the item throws.
    */
@@ -73,7 +75,16 @@ export class WorkloadRestarter {
       ...daemonSets.items.map((w): [WorkloadKind, Workload] => ['DaemonSet', w]),
     ];
     for (const [kind, workload] of candidates) {
-      if (!podSpecUsesSecret(workload.spec?.template?.spec, secretName)) continue;
+      if (!podSpecUsesSecret(workload.spec?.template?.spec, secretName)) {
+        // 1Password also rolls a Deployment whose item-name annotation (on its metadata) names the
+        // Secret, even when its pods do not read it.
+        const itemName = workload.metadata?.annotations?.[ITEM_NAME_ANNOTATION];
+        const asks =
+          kind === 'Deployment' &&
+          itemName !== undefined &&
+          (itemName === secretName || sanitizeSecretName(itemName) === secretName);
+        if (!asks) continue;
+      }
       let restart: boolean;
       try {
         restart = shouldRestart({

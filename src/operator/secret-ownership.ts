@@ -1,8 +1,8 @@
 // The one rule both reconcilers follow to decide whether a Secret is theirs to write or delete.
 //
 // A Secret has exactly one owner kind: one OnePasswordItem (its controller), or the annotated
-// Deployments that asked for it (each a non-controller owner, so the garbage collector removes it
-// with the last of them). The first claimant keeps it; a later claimant of the other kind, or a
+// Deployments that asked for it and the Deployments that read it (each a non-controller owner, so
+// the garbage collector removes it with the last of them; readers never claim it). The first claimant keeps it; a later claimant of the other kind, or a
 // Deployment asking for another item under a name Deployments already hold, is refused and told
 // who holds it. Nothing is overwritten, re-owned or deleted across that line.
 import type { KubernetesObject, V1OwnerReference, V1Secret } from '@kubernetes/client-node';

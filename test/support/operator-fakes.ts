@@ -8,6 +8,7 @@ import type { ItemPath } from '../../src/operator/item-path.ts';
 import type { ItemRef, SyncedItem } from '../../src/operator/item-source.ts';
 import type {
   EventSink,
+  FinalizerRemover,
   GatedLookup,
   IndexedLister,
   Items,
@@ -95,6 +96,22 @@ export class MemorySecretStore extends MemoryLister<V1Secret> implements SecretS
     }
     return Promise.resolve();
   }
+}
+
+/** Records each finalizer removal as `plural namespace/name finalizer`. */
+export function memoryFinalizers(): FinalizerRemover & { readonly removed: string[] } {
+  const removed: string[] = [];
+  return {
+    removed,
+    removeFinalizer(resource, object, finalizer) {
+      if ((object.metadata?.finalizers ?? []).includes(finalizer)) {
+        removed.push(
+          `${resource.plural} ${object.metadata?.namespace}/${object.metadata?.name} ${finalizer}`,
+        );
+      }
+      return Promise.resolve();
+    },
+  };
 }
 
 /** Status writes land on the lister's objects, as the informer would show them next. */
@@ -191,12 +208,14 @@ type SharedOptions =
   | 'logger'
   | 'allowEmptyValues'
   | 'onSecretChanged'
-  | 'blockedRecheckMs';
+  | 'blockedRecheckMs'
+  | 'finalizers';
 
 export interface ReconcilerFakes {
   readonly store: MemorySecretStore;
   readonly events: ReturnType<typeof memoryEvents>;
   readonly source: MemoryItems;
+  readonly finalizers: ReturnType<typeof memoryFinalizers>;
   /** The options both reconcilers take, on these fakes: Secrets in `store`, items from `source`. */
   readonly ports: Pick<DeploymentReconcilerOptions, SharedOptions>;
 }
@@ -206,6 +225,7 @@ export function reconcilerFakes(): ReconcilerFakes {
   const store = new MemorySecretStore();
   const events = memoryEvents();
   const source = new MemoryItems();
+  const finalizers = memoryFinalizers();
   const ports = {
     store,
     secrets: store,
@@ -217,8 +237,9 @@ export function reconcilerFakes(): ReconcilerFakes {
     allowEmptyValues: false,
     onSecretChanged: () => Promise.resolve(),
     blockedRecheckMs: 300_000,
+    finalizers,
   };
-  return { store, events, source, ports };
+  return { store, events, source, finalizers, ports };
 }
 
 /** The Secret apps/db as op-kube wrote it (its label and field manager) with one password, held by `ownerReferences`. */

@@ -36,7 +36,7 @@ function deployment(name: string, itemId: string | undefined, secretName = 'shar
 
 function setUp() {
   const deployments = new MemoryLister<V1Deployment>();
-  const { store, events, source, ports } = reconcilerFakes();
+  const { store, events, source, finalizers, ports } = reconcilerFakes();
   source.put(fullItem({ password: 'one' }, { id: ITEM, title: ITEM, type: 'CONCEALED' }));
   source.put(fullItem({ password: 'other' }, { id: OTHER, title: OTHER, type: 'CONCEALED' }));
   const reconciler = new DeploymentReconciler({ ...ports, deployments });
@@ -45,7 +45,7 @@ function setUp() {
       .get('apps', name)
       ?.metadata?.ownerReferences?.map((owner) => owner.name)
       .sort();
-  return { deployments, store, events, reconciler, owners };
+  return { deployments, store, events, finalizers, reconciler, owners };
 }
 
 describe('DeploymentReconciler', () => {
@@ -121,5 +121,146 @@ describe('DeploymentReconciler', () => {
     await reconciler.reconcile('apps/web');
     assert.deepEqual(store.writes, ['drop owner uid-web from db']);
     assert.equal(store.get('apps', 'db')?.data?.password, itemSecret.data?.password);
+  });
+});
+
+describe('DeploymentReconciler and 1Password migrations', () => {
+  const FINALIZER = 'onepassword.com/finalizer.secret';
+  const deleting = (object: V1Deployment, finalizers = [FINALIZER]): V1Deployment => ({
+    ...object,
+    metadata: {
+      ...object.metadata,
+      deletionTimestamp: new Date('2026-01-01T00:00:00Z'),
+      finalizers,
+    },
+  });
+  /** A Deployment that only reads Secret `secretName` (no 1Password annotation). */
+  const reader = (name: string, how: 'env' | 'envFrom' | 'volume', secretName = 'shared') => {
+    const base = deployment(name, undefined);
+    const container = {
+      name: 'app',
+      ...(how === 'env' && {
+        env: [{ name: 'P', valueFrom: { secretKeyRef: { name: secretName, key: 'password' } } }],
+      }),
+      ...(how === 'envFrom' && { envFrom: [{ secretRef: { name: secretName } }] }),
+    };
+    const volumes = how === 'volume' ? [{ name: 'v', secret: { secretName } }] : [];
+    return {
+      ...base,
+      spec: { selector: {}, template: { spec: { containers: [container], volumes } } },
+    };
+  };
+
+  it('ignores item-path without item-name, as 1Password does (no InvalidAnnotation)', async () => {
+    const { deployments, events, reconciler, store } = setUp();
+    const lone = deployment('web', ITEM);
+    delete lone.metadata?.annotations?.['operator.1password.io/item-name'];
+    deployments.put(lone);
+    assert.deepEqual(await reconciler.reconcile('apps/web'), {});
+    assert.deepEqual(events.recorded, []);
+    assert.deepEqual(store.writes, []);
+  });
+
+  for (const how of ['env', 'envFrom', 'volume'] as const) {
+    it(`makes a Deployment reading the Secret through ${how} one of its owners, so the garbage collector keeps it`, async () => {
+      const { deployments, reconciler, owners } = setUp();
+      deployments.put(deployment('web', ITEM));
+      deployments.put(reader('reader', how));
+      await reconciler.reconcile('apps/web');
+      assert.deepEqual(owners(), ['reader', 'web']);
+    });
+  }
+
+  it('adds a Deployment that starts reading an existing Secret as an owner', async () => {
+    const { deployments, reconciler, owners } = setUp();
+    deployments.put(deployment('web', ITEM));
+    await reconciler.reconcile('apps/web');
+    deployments.put(reader('reader', 'env'));
+    await reconciler.reconcile('apps/reader');
+    assert.deepEqual(owners(), ['reader', 'web']);
+    // And drops it when it stops reading.
+    deployments.put(deployment('reader', undefined));
+    await reconciler.reconcile('apps/reader');
+    assert.deepEqual(owners(), ['web']);
+  });
+
+  it('keeps the owners of a Deployment being deleted in the foreground (no stripped ownerReferences, no leak)', async () => {
+    const { deployments, reconciler, owners, store } = setUp();
+    deployments.put(deployment('web', ITEM));
+    await reconciler.reconcile('apps/web');
+    const web = deployments.get('apps', 'web');
+    assert.ok(web);
+    deployments.put(deleting(web, ['foregroundDeletion']));
+    store.writes.length = 0;
+    await reconciler.reconcile('apps/web');
+    assert.deepEqual(owners(), ['web']);
+    assert.deepEqual(store.writes, []);
+  });
+
+  it("runs 1Password's clean-up for a Deployment being deleted with its finalizer: the unread Secret goes", async () => {
+    const { deployments, reconciler, store, finalizers } = setUp();
+    deployments.put(deployment('web', ITEM));
+    await reconciler.reconcile('apps/web');
+    const web = deployments.get('apps', 'web');
+    assert.ok(web);
+    deployments.put(deleting(web));
+    await reconciler.reconcile('apps/web');
+    assert.equal(store.get('apps', 'shared'), undefined);
+    assert.deepEqual(finalizers.removed, [`deployments apps/web ${FINALIZER}`]);
+  });
+
+  it("keeps the Secret another Deployment still reads when one with 1Password's finalizer is deleted", async () => {
+    const { deployments, reconciler, store, finalizers, owners } = setUp();
+    deployments.put(deployment('web', ITEM));
+    await reconciler.reconcile('apps/web');
+    // The reader appeared while op-kube was not looking: it is not an owner yet.
+    deployments.put(reader('reader', 'volume'));
+    const web = deployments.get('apps', 'web');
+    assert.ok(web);
+    deployments.put(deleting(web));
+    await reconciler.reconcile('apps/web');
+    assert.ok(store.get('apps', 'shared'));
+    assert.deepEqual(owners(), ['reader']);
+    assert.deepEqual(finalizers.removed, [`deployments apps/web ${FINALIZER}`]);
+  });
+
+  it("deletes a Secret 1Password's operator made for the Deployment being deleted, never one someone else owns", async () => {
+    const { deployments, reconciler, store, finalizers } = setUp();
+    const web = deleting(deployment('web', ITEM));
+    deployments.put(web);
+    const leftBy1Password = managedSecret(
+      [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'uid-web' }],
+      'one',
+      { 'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}` },
+    );
+    store.put({
+      ...leftBy1Password,
+      metadata: { ...leftBy1Password.metadata, name: 'shared', labels: {}, managedFields: [] },
+    });
+    await reconciler.reconcile('apps/web');
+    assert.equal(store.get('apps', 'shared'), undefined);
+
+    const users = managedSecret([], 'mine');
+    store.put({ ...users, metadata: { ...users.metadata, name: 'shared', managedFields: [] } });
+    deployments.put(deleting(deployment('web', ITEM)));
+    await reconciler.reconcile('apps/web');
+    assert.ok(store.get('apps', 'shared'));
+    assert.equal(finalizers.removed.length, 2);
+  });
+
+  it("removes 1Password's finalizer from a Deployment being deleted whose annotations are gone", async () => {
+    const { deployments, reconciler, finalizers, store } = setUp();
+    deployments.put(deleting(deployment('web', undefined)));
+    await reconciler.reconcile('apps/web');
+    assert.deepEqual(finalizers.removed, [`deployments apps/web ${FINALIZER}`]);
+    assert.deepEqual(store.writes, []);
+  });
+
+  it("leaves 1Password's finalizer on a Deployment that is not being deleted", async () => {
+    const { deployments, reconciler, finalizers } = setUp();
+    const web = deployment('web', ITEM);
+    deployments.put({ ...web, metadata: { ...web.metadata, finalizers: [FINALIZER] } });
+    await reconciler.reconcile('apps/web');
+    assert.deepEqual(finalizers.removed, []);
   });
 });

@@ -43,7 +43,7 @@ function desired(copyAnnotations = false): V1Secret {
 }
 
 describe('desiredSecret', () => {
-  it('carries the data, type, owner labels, managed-by label, item annotations and a controller ownerReference', () => {
+  it('carries the data, type, owner labels, managed-by label, item annotations, the owner auto-restart (as 1Password copies it) and a controller ownerReference', () => {
     const secret = desired();
     assert.deepEqual(secret.data, { password: Buffer.from('s3cr3t').toString('base64') });
     assert.equal(secret.type, 'Opaque');
@@ -52,6 +52,7 @@ describe('desiredSecret', () => {
       'app.kubernetes.io/managed-by': 'op-kube',
     });
     assert.deepEqual(secret.metadata?.annotations, {
+      'operator.1password.io/auto-restart': 'true',
       'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}`,
       'operator.1password.io/item-version': '3',
     });

@@ -18,7 +18,7 @@ const signal = new AbortController().signal;
 
 function setUp() {
   const items = new MemoryLister<OnePasswordItem>();
-  const { store, events, source, ports } = reconcilerFakes();
+  const { store, events, source, finalizers, ports } = reconcilerFakes();
   const status = memoryStatusWriter(items);
   const reconciler = new OnePasswordItemReconciler({
     ...ports,
@@ -41,7 +41,7 @@ function setUp() {
         Buffer.from(value, 'base64').toString(),
       ]),
     );
-  return { items, store, status, events, source, reconciler, ready, data };
+  return { items, store, status, events, source, finalizers, reconciler, ready, data };
 }
 
 describe('OnePasswordItemReconciler', () => {
@@ -149,5 +149,102 @@ describe('OnePasswordItemReconciler', () => {
     items.objects.clear();
     assert.deepEqual(await reconciler.reconcile('apps/db', signal), {});
     assert.deepEqual(store.writes, []);
+  });
+});
+
+describe('OnePasswordItemReconciler and 1Password migrations', () => {
+  const FINALIZER = 'onepassword.com/finalizer.secret';
+  const deleting = (item: OnePasswordItem, finalizers = [FINALIZER]): OnePasswordItem => ({
+    ...item,
+    metadata: {
+      ...item.metadata,
+      deletionTimestamp: new Date('2026-01-01T00:00:00Z'),
+      finalizers,
+    },
+  });
+
+  it("runs 1Password's clean-up on an item being deleted with its finalizer, then removes it", async () => {
+    const fakes = setUp();
+    const { items, store, reconciler, source } = fakes;
+    source.put(fullItem({ password: 's3cr3t' }));
+    await reconciler.reconcile('apps/db', signal);
+    const item = items.get('apps', 'db');
+    assert.ok(item);
+    items.put(deleting(item, ['other.example/keep', FINALIZER]));
+    assert.deepEqual(await reconciler.reconcile('apps/db', signal), {});
+    assert.equal(store.get('apps', 'db'), undefined);
+    assert.deepEqual(fakes.finalizers.removed, [`onepassworditems apps/db ${FINALIZER}`]);
+  });
+
+  it("never deletes a Secret the item being deleted does not own, but still removes 1Password's finalizer", async () => {
+    const fakes = setUp();
+    const { items, store, reconciler } = fakes;
+    store.put(managedSecret([], 'users-own'));
+    const item = items.get('apps', 'db');
+    assert.ok(item);
+    items.put(deleting(item));
+    await reconciler.reconcile('apps/db', signal);
+    assert.ok(store.get('apps', 'db'));
+    assert.deepEqual(store.writes, []);
+    assert.deepEqual(fakes.finalizers.removed, [`onepassworditems apps/db ${FINALIZER}`]);
+  });
+
+  it('leaves an item being deleted without the finalizer to the garbage collector', async () => {
+    const fakes = setUp();
+    const { items, store, reconciler, source } = fakes;
+    source.put(fullItem({ password: 's3cr3t' }));
+    await reconciler.reconcile('apps/db', signal);
+    const item = items.get('apps', 'db');
+    assert.ok(item);
+    items.put(deleting(item, []));
+    store.writes.length = 0;
+    await reconciler.reconcile('apps/db', signal);
+    assert.deepEqual(store.writes, []);
+    assert.deepEqual(fakes.finalizers.removed, []);
+  });
+
+  it("leaves 1Password's finalizer on an item that is not being deleted", async () => {
+    const fakes = setUp();
+    const { items, reconciler, source } = fakes;
+    source.put(fullItem({ password: 's3cr3t' }));
+    const item = items.get('apps', 'db');
+    assert.ok(item);
+    items.put({ ...item, metadata: { ...item.metadata, finalizers: [FINALIZER] } });
+    await reconciler.reconcile('apps/db', signal);
+    assert.deepEqual(fakes.finalizers.removed, []);
+  });
+
+  it("copies the item's auto-restart annotation to its Secret without --enable-annotations", async () => {
+    const { items, store, reconciler, source } = setUp();
+    source.put(fullItem({ password: 's3cr3t' }));
+    const item = items.get('apps', 'db');
+    assert.ok(item);
+    items.put({
+      ...item,
+      metadata: {
+        ...item.metadata,
+        annotations: { 'operator.1password.io/auto-restart': 'true', 'team.example/x': 'y' },
+      },
+    });
+    await reconciler.reconcile('apps/db', signal);
+    const annotations = store.get('apps', 'db')?.metadata?.annotations ?? {};
+    assert.equal(annotations['operator.1password.io/auto-restart'], 'true');
+    assert.equal(annotations['team.example/x'], undefined);
+  });
+
+  it('moves item-version (not the data) of a Secret whose item carries ignore-secret', async () => {
+    const { store, reconciler, source, data } = setUp();
+    source.put(fullItem({ password: 'first' }, { version: 1 }));
+    await reconciler.reconcile('apps/db', signal);
+    source.put({
+      ...fullItem({ password: 'second' }, { version: 2 }),
+      tags: ['operator.1password.io:ignore-secret'],
+    });
+    await reconciler.reconcile('apps/db', signal);
+    assert.deepEqual(data(), { password: 'first' });
+    assert.equal(
+      store.get('apps', 'db')?.metadata?.annotations?.['operator.1password.io/item-version'],
+      '2',
+    );
   });
 });
