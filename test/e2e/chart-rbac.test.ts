@@ -207,6 +207,34 @@ describe('chart RBAC', () => {
     );
     assert.doesNotMatch(operator.output(), /forbidden/i);
 
+    // An item 1Password's operator handled carries its finalizer: with only the chart's rights the
+    // operator completes its delete (it patches the finalizer away), as after a migration.
+    await createOnePasswordItem(kubeConfigFor().makeApiClient(CustomObjectsApi), namespace, {
+      metadata: { name: 'migrated', finalizers: ['onepassword.com/finalizer.secret'] },
+      spec: { itemPath: 'vaults/Production/items/database' },
+    });
+    const deleted = kubectl([
+      'delete',
+      'onepassworditem',
+      'migrated',
+      '-n',
+      namespace,
+      '--wait=false',
+    ]);
+    assert.equal(deleted.status, 0, deleted.stderr);
+    await showingOutput(
+      eventually(
+        'the item carrying 1Password finalizer to be deleted',
+        () =>
+          kubectl(['get', 'onepassworditem', 'migrated', '-n', namespace]).status !== 0
+            ? true
+            : undefined,
+        { timeoutMs: 30_000 },
+      ),
+      operator,
+    );
+    assert.doesNotMatch(operator.output(), /forbidden/i);
+
     // And nothing beyond: no Secrets outside the watched namespace, no other webhook configuration.
     const can = (account: string, ...check: string[]): string =>
       serviceAccountCan(namespace, account, ...check);

@@ -200,12 +200,13 @@ empty). Secrets: it creates and server-side applies (PATCH) the Secrets it syncs
 away stale keys, deletes those annotated Deployments no longer ask for, and watches them to restore
 hand edits; it never replaces one (PUT), so no `update`. Workloads: it patches a pod-template
 annotation to restart those using a changed Secret, and watches Deployments for 1Password's
-item-path annotations. Status: merge patches only.
+item-path annotations. Status: merge patches only. Items and Deployments: a JSON patch takes
+1Password's finalizer away once its clean-up ran (the object is being deleted).
 */}}
 {{- define "op-kube.operator.rules" -}}
 - apiGroups: [onepassword.com]
   resources: [onepassworditems]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, patch]
 - apiGroups: [onepassword.com]
   resources: [onepassworditems/status]
   verbs: [patch]
