@@ -138,7 +138,7 @@ describe("1Password's chart values", () => {
         accepted++;
       }
     }
-    assert.ok(accepted >= 40, `${accepted} accepted defaults`);
+    assert.ok(accepted >= 35, `${accepted} accepted defaults`);
     const result = await template(args);
     assert.equal(result.status, 0, result.stderr);
     // Each accepted default one by one too (a later --set-json of the same name wins above).
@@ -225,7 +225,7 @@ describe("1Password's chart values", () => {
     }
   });
 
-  it("creates 1Password's autoscaler and disruption budgets as objects the apiserver accepts", async (t) => {
+  it("creates 1Password's autoscaler, disruption budgets and Ingress as objects the apiserver accepts", async (t) => {
     const namespace = await testNamespace(t, 'opv');
     const result = await template([
       '--set',
@@ -236,13 +236,20 @@ describe("1Password's chart values", () => {
       }),
       ...setJson('connect.pdb', { enabled: true, maxUnavailable: '50%' }),
       ...setJson('operator.pdb', { enabled: true, maxUnavailable: null, minAvailable: 1 }),
+      ...setJson('connect.ingress', {
+        enabled: true,
+        ingressClassName: 'nginx',
+        hosts: [{ host: 'connect.example', paths: ['/'] }],
+        tls: [{ secretName: 'connect-tls', hosts: ['connect.example'] }],
+      }),
     ]);
     assert.equal(result.status, 0, result.stderr);
     const wanted = documents(result.stdout).filter((doc) =>
-      ['HorizontalPodAutoscaler', 'PodDisruptionBudget'].includes(doc.kind),
+      ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress'].includes(doc.kind),
     );
     assert.deepEqual(wanted.map((doc) => `${doc.kind}/${doc.metadata.name}`).sort(), [
       'HorizontalPodAutoscaler/onepassword-connect',
+      'Ingress/onepassword-connect',
       'PodDisruptionBudget/onepassword-connect',
       'PodDisruptionBudget/opv-op-kube-operator',
     ]);
