@@ -132,6 +132,7 @@ async function run(): Promise<BenchmarkResult> {
         cli,
         'operator',
         `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+        '--metrics-secure=false',
         '--health-probe-bind-address=0',
         '--zap-log-level=error',
       ],

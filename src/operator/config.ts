@@ -35,8 +35,9 @@ export const operatorFlags = {
   metricsSecure: defineFlag({
     name: 'metrics-secure',
     kind: 'bool',
-    usage: 'serve /metrics over HTTPS with the certificate from --metrics-cert-path',
-    default: false,
+    usage:
+      "serve /metrics over HTTPS (--metrics-cert-path's certificate, else a self-signed one) to callers whose token the apiserver allows get /metrics; --metrics-secure=false: plain HTTP to anyone",
+    default: true,
   }),
   metricsCertPath: defineFlag({
     name: 'metrics-cert-path',
@@ -175,6 +176,12 @@ export interface OperatorConfig {
   readonly autoRestart: boolean;
   readonly metrics: {
     readonly address?: { host: string; port: number };
+    /**
+     * HTTPS, and callers reviewed by the apiserver (TokenReview, SubjectAccessReview `get` on the
+     * path), as 1Password's operator (controller-runtime's secure serving) by default.
+     */
+    readonly secure: boolean;
+    /** With `secure`, the certificate files; else a self-signed certificate made at start. */
     readonly tls?: { certFile: string; keyFile: string };
   };
   readonly probeAddress?: { host: string; port: number };
@@ -361,12 +368,6 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
   const flag = readFlags(flags, operatorFlags);
   const metricsAddress = parseBindAddress('--metrics-bind-address', flag.metricsBindAddress);
   const certPath = flag.metricsCertPath;
-  if (flag.metricsSecure && !certPath && metricsAddress) {
-    throw new ConfigError(
-      '--metrics-secure',
-      'needs --metrics-cert-path (a directory with tls.crt and tls.key)',
-    );
-  }
   const encoder = flag.zapEncoder;
   if (encoder !== 'json' && encoder !== 'console') {
     throw new ConfigError(
@@ -393,6 +394,7 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
     autoRestart,
     metrics: {
       ...(metricsAddress ? { address: metricsAddress } : {}),
+      secure: flag.metricsSecure,
       ...(flag.metricsSecure && certPath
         ? {
             tls: {

@@ -7,6 +7,11 @@ import type { Registry } from 'prom-client';
 import type { Manager } from '../kube/runtime/manager.ts';
 import { closeServer, listen } from '../util/http-server.ts';
 import type { OperatorConfig } from './config.ts';
+import {
+  MetricsAuthorizer,
+  selfSignedMetricsCertificate,
+  type ReviewClient,
+} from './metrics-auth.ts';
 
 export interface Readiness {
   /** Undefined when ready, else why not (shown in the /readyz body). */
@@ -31,25 +36,48 @@ export async function serveProbes(
   return { server, port: (await listen(server, address.host, address.port)).port };
 }
 
+export interface MetricsServing {
+  /** Certificate files (--metrics-cert-path); with `secure` and none, a self-signed one. */
+  readonly tls?: { certFile: string; keyFile: string };
+  /**
+   * --metrics-secure (1Password's default): HTTPS, and each caller's bearer token reviewed by the
+   * apiserver (TokenReview) and allowed `get` on the path (SubjectAccessReview).
+   */
+  readonly authorizer?: MetricsAuthorizer;
+}
+
 export async function serveMetrics(
   address: { host: string; port: number },
   registry: Registry,
-  tls?: { certFile: string; keyFile: string },
+  serving: MetricsServing = {},
 ): Promise<{ server: Server; port: number }> {
   const app = express();
   app.disable('x-powered-by');
+  const { authorizer, tls } = serving;
+  if (authorizer) {
+    app.use((req, res, next) => {
+      authorizer
+        .check(
+          req.headers.authorization,
+          req.path,
+          req.method === 'HEAD' ? 'get' : req.method.toLowerCase(),
+        )
+        .then(({ status, reason }) => {
+          if (status === 200) next();
+          else res.status(status).type('text/plain').send(`${reason}\n`);
+        }, next);
+    });
+  }
   app.get('/metrics', async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());
   });
-  const server = tls
-    ? createHttpsServer(
-        {
-          cert: await readFile(tls.certFile),
-          key: await readFile(tls.keyFile),
-          minVersion: 'TLSv1.2',
-        },
-        app,
-      )
+  const pair = tls
+    ? { cert: await readFile(tls.certFile), key: await readFile(tls.keyFile) }
+    : authorizer
+      ? await selfSignedMetricsCertificate()
+      : undefined;
+  const server = pair
+    ? createHttpsServer({ ...pair, minVersion: 'TLSv1.2' }, app)
     : createHttpServer(app);
   return { server, port: (await listen(server, address.host, address.port)).port };
 }
@@ -59,17 +87,26 @@ export interface Endpoints {
   readonly metricsPort?: number;
 }
 
-/** The listeners the configuration asks for, each closed by the manager when it stops. */
+/**
+ * The listeners the configuration asks for, each closed by the manager when it stops. `reviews`
+ * (the apiserver client) checks the callers of /metrics when it is secure.
+ */
 export async function serveEndpoints(
   manager: Manager,
   config: Pick<OperatorConfig, 'probeAddress' | 'metrics'>,
   registry: Registry,
+  reviews: ReviewClient,
 ): Promise<Endpoints> {
   const probes = config.probeAddress
     ? await serveProbes(config.probeAddress, () => manager.notReady())
     : undefined;
   const metrics = config.metrics.address
-    ? await serveMetrics(config.metrics.address, registry, config.metrics.tls)
+    ? await serveMetrics(config.metrics.address, registry, {
+        ...(config.metrics.tls ? { tls: config.metrics.tls } : {}),
+        ...(config.metrics.secure
+          ? { authorizer: new MetricsAuthorizer({ client: reviews }) }
+          : {}),
+      })
     : undefined;
   if (metrics) manager.addCloser(() => closeServer(metrics.server));
   if (probes) manager.addCloser(() => closeServer(probes.server));

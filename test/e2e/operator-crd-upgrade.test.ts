@@ -149,6 +149,7 @@ describe("a cluster that kept 1Password's CRD", () => {
       [
         'operator',
         `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+        '--metrics-secure=false',
         `--health-probe-bind-address=127.0.0.1:${await freePort()}`,
       ],
       {
@@ -358,6 +359,7 @@ describe("a cluster that kept 1Password's CRD", () => {
       [
         'operator',
         `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+        '--metrics-secure=false',
         `--health-probe-bind-address=127.0.0.1:${await freePort()}`,
       ],
       {

@@ -87,6 +87,8 @@ export async function startOperator(
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
       '--zap-log-level=debug',
+      // Plain HTTP, so tests read /metrics without a token; `args` may turn it back on.
+      '--metrics-secure=false',
       ...(options.args ?? []),
     ],
     {

@@ -81,6 +81,7 @@ describe('parseOperatorConfig', () => {
     );
     assert.deepEqual(config.metrics, {
       address: { host: '127.0.0.1', port: 8443 },
+      secure: true,
       tls: { certFile: '/certs/c.pem', keyFile: '/certs/k.pem' },
     });
     assert.deepEqual(config.probeAddress, { host: '0.0.0.0', port: 9081 });
@@ -172,6 +173,18 @@ describe('parseOperatorConfig', () => {
     refuses([], { ...base, MANAGE_CONNECT: 'TrUe' }, 'MANAGE_CONNECT', /connect\.create=true/);
   });
 
+  it('secures /metrics by default as 1Password (HTTPS, callers reviewed); --metrics-secure=false is plain HTTP', () => {
+    assert.deepEqual(configFor([]).metrics, {
+      address: { host: '0.0.0.0', port: 8080 },
+      secure: true,
+    });
+    assert.deepEqual(configFor(['--metrics-secure']).metrics.secure, true);
+    assert.deepEqual(configFor(['--metrics-secure=false', '--metrics-cert-path=/certs']).metrics, {
+      address: { host: '0.0.0.0', port: 8080 },
+      secure: false,
+    });
+  });
+
   it('maps numeric zap levels and --zap-devel', () => {
     assert.equal(configFor(['--zap-log-level=1']).log.level, 'info');
     assert.equal(configFor(['--zap-log-level=3']).log.level, 'debug');
@@ -206,7 +219,6 @@ describe('parseOperatorConfig', () => {
       /not supported yet/,
     );
     refuses(['--metrics-bind-address=nope'], base, '--metrics-bind-address', /invalid address/);
-    refuses(['--metrics-secure'], base, '--metrics-secure', /--metrics-cert-path/);
     refuses(['--zap-log-level=loud'], base, '--zap-log-level', /unknown level/);
     refuses(['--zap-encoder=xml'], base, '--zap-encoder', /unknown encoder/);
     refuses(['--max-concurrent-reconciles=0'], base, '--max-concurrent-reconciles', /at least 1/);
