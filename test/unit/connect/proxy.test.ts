@@ -8,7 +8,14 @@ import { describe, it, type TestContext } from 'node:test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { ConnectClient } from '../../../src/connect/index.ts';
+import {
+  generateCertificateAuthority,
+  issueServingCertificate,
+} from '../../../src/webhook/tls/certificates.ts';
 import { operatorClients } from '../../../src/operator/clients.ts';
 import type { OperatorConfig } from '../../../src/operator/config.ts';
 import { NO_PROXY_CONFIG, type ProxyConfig } from '../../../src/util/proxy-env.ts';
@@ -159,6 +166,63 @@ describe('Connect client and proxies', () => {
     await clients.poll.listVaults();
     assert.equal(proxy.forwarded.length, 2);
     assert.equal(stub.received.length, 2);
+  });
+
+  it('an https Connect with a private CA: HTTPS_PROXY opens a CONNECT tunnel, TLS to Connect inside it; a refused CONNECT names the proxy', async (t) => {
+    const now = new Date();
+    const day = 24 * 60 * 60 * 1000;
+    const ca = await generateCertificateAuthority({
+      now,
+      validityMs: day,
+      commonName: `proxy-test@${now.getTime()}`,
+    });
+    const serving = await issueServingCertificate(ca, { dnsNames: [NAME], now, validityMs: day });
+    const authorizations: (string | undefined)[] = [];
+    const server = createHttpsServer({ cert: serving.cert, key: serving.key }, (req, res) => {
+      authorizations.push(req.headers.authorization);
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        '1Password-Connect-Version': '1.7.3',
+      });
+      res.end('[]');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const { port } = server.address() as AddressInfo;
+    const proxy = await startForwardProxy({ hosts: { [NAME]: '127.0.0.1' } });
+    t.after(() => proxy.close());
+    const connect = new ConnectClient({
+      host: `https://${NAME}:${port}`,
+      token: TOKEN,
+      ca: ca.cert,
+      retries: 0,
+      proxy: { ...NO_PROXY_CONFIG, httpsProxy: proxy.url, httpProxy: 'http://127.0.0.1:9' },
+    });
+    t.after(() => connect.close());
+    assert.deepEqual(await connect.listVaults(), []);
+    assert.deepEqual(proxy.tunnels, [`${NAME}:${port}`]);
+    assert.deepEqual(authorizations, [`Bearer ${TOKEN}`]);
+
+    proxy.refuse(true);
+    const refused = new ConnectClient({
+      host: `https://${NAME}:${port}`,
+      token: TOKEN,
+      ca: ca.cert,
+      retries: 0,
+      proxy: { ...NO_PROXY_CONFIG, httpsProxy: proxy.url },
+    });
+    t.after(() => refused.close());
+    await assert.rejects(refused.listVaults(), (error: Error) => {
+      assert.match(error.message, /Proxy response \(403\)/);
+      assert.ok(error.message.includes(`through proxy ${proxy.url}`), error.message);
+      assert.ok(!error.message.includes(TOKEN), error.message);
+      return true;
+    });
+    assert.equal(authorizations.length, 1);
   });
 
   it('HTTP_PROXY in a CGI environment (REQUEST_METHOD set) is refused, as Go refuses it', () => {
