@@ -195,8 +195,11 @@ export async function readCrdFile(path: string): Promise<CustomResourceDefinitio
 
 /**
  * Server-side applies `crd` with force, as `kubectl apply --server-side --force-conflicts` does:
- * fields Helm or 1Password's tools set pass to op-kube's field manager. Needs get, create and patch
- * on this one CRD (create through apply carries the name, so resourceNames can restrict it).
+ * fields Helm or 1Password's tools set pass to op-kube's field manager. A version's
+ * openAPIV3Schema is atomic for server-side apply, so it is replaced whole: nothing of
+ * 1Password's schema (e.g. its status.required) is left behind (the e2e test compares). Needs
+ * create and patch on this one CRD only (create through apply carries the name in the URL, so
+ * resourceNames restricts it; a POST create could not be restricted).
  */
 export function applyCrd(
   kube: KubeClient,

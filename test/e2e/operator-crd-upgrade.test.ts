@@ -20,6 +20,7 @@ import {
   CRD_VERSION,
   ITEM_CRD_NAME,
   assessCrd,
+  readCrdFile,
   type CustomResourceDefinition,
 } from '../../src/operator/crd-check.ts';
 import { eventually, helm, kubectl } from '../support/cluster.ts';
@@ -108,6 +109,54 @@ function waitEstablished(): void {
   ok(['wait', '--for=condition=Established', '--timeout=60s', `crd/${ITEM_CRD_NAME}`]);
 }
 
+/** A kubeconfig for the private plane authenticating as ServiceAccount `account` of NAMESPACE. */
+async function accountKubeconfig(account: string): Promise<string> {
+  const token = ok(['create', 'token', account, '-n', NAMESPACE]).trim();
+  const admin = yaml.load(await readFile(plane.kubeconfigPath, 'utf8')) as {
+    clusters: { cluster: Record<string, string> }[];
+  };
+  const file = join(dir, `${account}.kubeconfig`);
+  await writeFile(
+    file,
+    yaml.dump({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'plane', cluster: admin.clusters[0]?.cluster }],
+      users: [{ name: account, user: { token } }],
+      contexts: [{ name: account, context: { cluster: 'plane', user: account } }],
+      'current-context': account,
+    }),
+  );
+  return file;
+}
+
+/** The chart's template `template` rendered for RELEASE in NAMESPACE, as objects. */
+function renderChart(template: string, ...sets: string[]): ChartObject[] {
+  const rendered = helm(
+    [
+      'template',
+      RELEASE,
+      CHART_DIR,
+      '--namespace',
+      NAMESPACE,
+      ...sets.flatMap((set) => ['--set', set]),
+      '--show-only',
+      template,
+    ],
+    plane,
+  );
+  assert.equal(rendered.status, 0, rendered.stderr);
+  return (yaml.loadAll(rendered.stdout) as (ChartObject | null)[]).filter(
+    (object): object is ChartObject => object !== null,
+  );
+}
+
+interface ChartObject {
+  kind: string;
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+}
+
 async function operatorMetrics(port: number): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
   return response.text();
@@ -142,22 +191,47 @@ describe("a cluster that kept 1Password's CRD", () => {
     assert.match(k(['get', 'opi', '-n', NAMESPACE]).stderr, /doesn't have a resource type "opi"/);
   });
 
-  it('the operator reports it at start (log, Warning Event on the CRD, gauge 1) and keeps running', async (t) => {
+  it("the operator, with the chart's RBAC, reports it at start (log, Warning Event on the CRD, gauge 1) and keeps running", async (t) => {
+    // The chart's operator ServiceAccount and RBAC (all namespaces, the chart's default).
+    ok(
+      ['apply', '-f', '-'],
+      renderChart('templates/operator-rbac.yaml')
+        .map((object) => JSON.stringify(object))
+        .join('\n'),
+    );
+    const account = `${RELEASE}-op-kube-operator`;
+    const as = ['--as', `system:serviceaccount:${NAMESPACE}:${account}`];
+    assert.equal(
+      k([
+        'auth',
+        'can-i',
+        'get',
+        `customresourcedefinitions/${ITEM_CRD_NAME}`,
+        ...as,
+      ]).stdout.trim(),
+      'yes',
+    );
+    for (const check of [
+      ['get', 'customresourcedefinitions/other.example.com'],
+      ['list', 'customresourcedefinitions'],
+      ['patch', `customresourcedefinitions/${ITEM_CRD_NAME}`],
+    ]) {
+      assert.equal(k(['auth', 'can-i', ...check, ...as]).stdout.trim(), 'no', check.join(' '));
+    }
     const metricsPort = await freePort();
     const operator = spawnOpKube(
       t,
       [
         'operator',
+        `--kubeconfig=${await accountKubeconfig(account)}`,
         `--metrics-bind-address=127.0.0.1:${metricsPort}`,
         '--metrics-secure=false',
         `--health-probe-bind-address=127.0.0.1:${await freePort()}`,
       ],
       {
         ...process.env,
-        KUBECONFIG: plane.kubeconfigPath,
         OP_CONNECT_HOST: 'http://127.0.0.1:9',
         OP_CONNECT_TOKEN: 'not-a-real-token',
-        WATCH_NAMESPACE: NAMESPACE,
       },
     );
     const warning = await eventually('the outdated-CRD warning', () => {
@@ -212,26 +286,7 @@ describe("a cluster that kept 1Password's CRD", () => {
   });
 
   it("the chart's crds.upgrade Job renders restricted, with RBAC on that one CRD only", () => {
-    const rendered = helm(
-      [
-        'template',
-        RELEASE,
-        CHART_DIR,
-        '--namespace',
-        NAMESPACE,
-        '--set',
-        'crds.upgrade=true',
-        '--show-only',
-        'templates/crds-upgrade-job.yaml',
-      ],
-      plane,
-    );
-    assert.equal(rendered.status, 0, rendered.stderr);
-    const objects = yaml.loadAll(rendered.stdout) as {
-      kind: string;
-      metadata: { name: string; annotations?: Record<string, string> };
-      spec?: Record<string, unknown>;
-    }[];
+    const objects = renderChart('templates/crds-upgrade-job.yaml', 'crds.upgrade=true');
     assert.deepEqual(
       objects.map((object) => object.kind),
       ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Job'],
@@ -303,22 +358,7 @@ describe("a cluster that kept 1Password's CRD", () => {
   });
 
   it("`op-kube crds apply` with that account's token makes it op-kube's CRD, and status fields persist", async (t) => {
-    const token = ok(['create', 'token', JOB_ACCOUNT, '-n', NAMESPACE]).trim();
-    const admin = yaml.load(await readFile(plane.kubeconfigPath, 'utf8')) as {
-      clusters: { cluster: Record<string, string> }[];
-    };
-    const kubeconfig = join(dir, 'crds-upgrade.kubeconfig');
-    await writeFile(
-      kubeconfig,
-      yaml.dump({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'plane', cluster: admin.clusters[0]?.cluster }],
-        users: [{ name: 'job', user: { token } }],
-        contexts: [{ name: 'job', context: { cluster: 'plane', user: 'job' } }],
-        'current-context': 'job',
-      }),
-    );
+    const kubeconfig = await accountKubeconfig(JOB_ACCOUNT);
     const before = installedCrd().metadata?.uid;
     const applied = spawnSync(
       process.execPath,
@@ -333,6 +373,12 @@ describe("a cluster that kept 1Password's CRD", () => {
     const crd = installedCrd();
     assert.equal(crd.metadata?.uid, before, 'upgraded in place, not recreated (items kept)');
     assert.deepEqual(assessCrd(crd), { outdated: false, version: CRD_VERSION, missing: [] });
+    // Exactly op-kube's schema: nothing of 1Password's left behind (e.g. its status.required).
+    const ours = await readCrdFile(join(repoRoot, 'crds', 'onepassword.com_onepassworditems.yaml'));
+    assert.deepEqual(
+      crd.spec?.versions?.map((version) => version.schema),
+      ours.spec?.versions?.map((version) => version.schema),
+    );
     const status = writeStatus('db');
     assert.equal(status.itemVersion, 7);
     assert.equal(status.lastSyncTime, '2026-12-06T09:00:00Z');
