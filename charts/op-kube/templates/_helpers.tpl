@@ -99,15 +99,32 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: connect-local
 {{- end }}
 
+{{/* Connect's API over TLS (1Password's connect.tls.enabled): https on connect.api.httpsPort. */}}
+{{- define "op-kube.connect.tls" -}}
+{{- if dig "tls" "enabled" false .Values.connect }}true{{ end }}
+{{- end }}
+
+{{- define "op-kube.connect.scheme" -}}
+{{- ternary "https" "http" (eq (include "op-kube.connect.tls" .) "true") }}
+{{- end }}
+
+{{- define "op-kube.connect.apiPort" -}}
+{{- if include "op-kube.connect.tls" . }}
+{{- dig "api" "httpsPort" 8443 .Values.connect }}
+{{- else }}
+{{- .Values.connect.api.httpPort }}
+{{- end }}
+{{- end }}
+
 {{/* The Connect server the operator and injected pods talk to. */}}
 {{- define "op-kube.connectHost" -}}
 {{- if contains "://" .Values.connect.host }}
 {{- .Values.connect.host }}
 {{- else if .Values.connect.host }}
-{{- /* 1Password's chart: a host name, in-cluster Connect over HTTP on connect.api.httpPort */}}
-{{- printf "http://%s:%v" .Values.connect.host .Values.connect.api.httpPort }}
+{{- /* 1Password's chart: a host name; http on connect.api.httpPort, or https on httpsPort with connect.tls.enabled */}}
+{{- printf "%s://%s:%v" (include "op-kube.connect.scheme" .) .Values.connect.host (include "op-kube.connect.apiPort" .) }}
 {{- else if include "op-kube.connect.enabled" . }}
-{{- printf "http://%s.%s.svc:%v" (include "op-kube.connect.fullname" .) .Release.Namespace .Values.connect.api.httpPort }}
+{{- printf "%s://%s.%s.svc:%v" (include "op-kube.connect.scheme" .) (include "op-kube.connect.fullname" .) .Release.Namespace (include "op-kube.connect.apiPort" .) }}
 {{- else if .Values.connectLocal.enabled }}
 {{- printf "http://%s.%s.svc:%v" (include "op-kube.connectLocal.fullname" .) .Release.Namespace .Values.connectLocal.port }}
 {{- else }}
