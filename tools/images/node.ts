@@ -1,5 +1,6 @@
 // The worker node with the images built here imported, and the helm values that run the chart on
 // them: what the node tests and `npm run demo -- --node` install charts/op-kube with.
+import { ensureNodeBinaries } from '../cluster/build.ts';
 import { startNode, type RunningNode } from '../cluster/node/index.ts';
 import { assertNodePrerequisites } from '../cluster/node/prerequisites.ts';
 import { ensureImages, type Images, type ProgressLog } from './index.ts';
@@ -21,6 +22,9 @@ export async function nodeWithImages(
 ): Promise<NodeWithImages> {
   // Before the image builds, which need some of the same tools: one message names all that lacks.
   assertNodePrerequisites();
+  // The node's runc first: the image builds check each new image under it (a fresh machine has
+  // no other runc).
+  await ensureNodeBinaries(log);
   const images = await ensureImages(log);
   const node = await startNode({ log, ...options });
   await node.importImage(images.product.archive);
