@@ -1,15 +1,21 @@
-// The operator's clients: the apiserver's, and two for Connect (item reads, and change detection with a short budget).
+// The operator's clients: the apiserver's, and two for items (reads, and change detection with a
+// short budget): Connect's, or 1Password's SDK in service-account mode.
 import { readFileSync } from 'node:fs';
 import { getCACertificates } from 'node:tls';
 import { ConnectClient, type CallInfo } from '../connect/index.ts';
 import { KubeClient } from '../kube/client/client.ts';
 import type { PoolReplaced } from '../kube/client/connection-pool.ts';
+import { packageVersion } from '../cli/version.ts';
 import { loadKubeConfig } from '../kube/client/kubeconfig.ts';
 import { proxyConfigFromEnv } from '../util/proxy-env.ts';
 import type { OperatorConfig } from './config.ts';
+import type { ItemBackend } from './item-source.ts';
+import { loadServiceAccountClient, SdkItemBackend } from './sdk-items.ts';
 
 /** Per attempt of a change-detection poll (which gets one retry). */
 const POLL_TIMEOUT_MS = 5000;
+/** Per SDK call of a poll (the SDK retries inside; it has no timeout of its own). */
+const SDK_POLL_TIMEOUT_MS = 10_000;
 const USER_AGENT = 'op-kube-operator';
 
 export interface OperatorClients {
@@ -33,11 +39,23 @@ function connectCa(caFile: string): string {
   return [...getCACertificates('default'), readFileSync(caFile, 'utf8')].join('\n');
 }
 
-export function operatorClients(
+export interface ItemClients {
+  readonly kube: KubeClient;
+  readonly kubeconfigNamespace: string | undefined;
+  /** Item reads. */
+  readonly items: ItemBackend;
+  /** Change detection. */
+  readonly pollItems: ItemBackend;
+  /** Which backend: for logs. */
+  readonly mode: 'connect' | 'service-account';
+  close(): Promise<void>;
+}
+
+function kubeClient(
   config: OperatorConfig,
   env: NodeJS.ProcessEnv,
   hooks: ClientHooks,
-): OperatorClients {
+): { kube: KubeClient; kubeconfigNamespace: string | undefined } {
   const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
   const kube = new KubeClient(loaded, {
     qps: config.kubeApi.qps,
@@ -45,6 +63,58 @@ export function operatorClients(
     userAgent: USER_AGENT,
     onPoolReplaced: hooks.onPoolReplaced,
   });
+  return { kube, kubeconfigNamespace: loaded.namespace };
+}
+
+/**
+ * The clients for the mode the configuration names. Service-account mode imports the SDK (and
+ * signs in) here, so Connect mode never loads it.
+ */
+export async function itemClients(
+  config: OperatorConfig,
+  env: NodeJS.ProcessEnv,
+  hooks: ClientHooks,
+): Promise<ItemClients> {
+  if (!config.serviceAccount) {
+    const clients = operatorClients(config, env, hooks);
+    return {
+      kube: clients.kube,
+      kubeconfigNamespace: clients.kubeconfigNamespace,
+      items: clients.connect,
+      pollItems: clients.poll,
+      mode: 'connect',
+      close: () => clients.close(),
+    };
+  }
+  const { kube, kubeconfigNamespace } = kubeClient(config, env, hooks);
+  try {
+    const sdk = await loadServiceAccountClient(
+      config.serviceAccount.token,
+      packageVersion() ?? 'unknown',
+    );
+    const items = new SdkItemBackend(sdk);
+    return {
+      kube,
+      kubeconfigNamespace,
+      items,
+      pollItems: items.withTimeout(SDK_POLL_TIMEOUT_MS),
+      mode: 'service-account',
+      close: () => kube.close(),
+    };
+  } catch (error) {
+    await kube.close();
+    throw error;
+  }
+}
+
+/** Connect mode's clients. */
+export function operatorClients(
+  config: OperatorConfig,
+  env: NodeJS.ProcessEnv,
+  hooks: ClientHooks,
+): OperatorClients {
+  if (!config.connect) throw new Error('operatorClients: Connect mode needs config.connect');
+  const { kube, kubeconfigNamespace } = kubeClient(config, env, hooks);
   const common = {
     host: config.connect.host,
     token: config.connect.token,
@@ -62,7 +132,7 @@ export function operatorClients(
   const poll = new ConnectClient({ ...common, timeoutMs: POLL_TIMEOUT_MS, retries: 1 });
   return {
     kube,
-    kubeconfigNamespace: loaded.namespace,
+    kubeconfigNamespace,
     connect,
     poll,
     async close() {

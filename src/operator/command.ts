@@ -4,8 +4,9 @@ import { consoleDestination, createLogger } from '../cli/logger.ts';
 import { ExitCode } from '../cli/errors.ts';
 import { operatorFlags, parseOperatorConfig } from './config.ts';
 
-const DETAILS = `Environment (as 1Password's operator): OP_CONNECT_HOST, OP_CONNECT_TOKEN (required),
-WATCH_NAMESPACE (comma list; empty: all), POLLING_INTERVAL (whole seconds, 600; not a number:
+const DETAILS = `Environment (as 1Password's operator): OP_CONNECT_HOST, OP_CONNECT_TOKEN (Connect
+mode), or OP_SERVICE_ACCOUNT_TOKEN (service-account mode, through 1Password's SDK; refused with
+both Connect variables), WATCH_NAMESPACE (comma list; empty: all), POLLING_INTERVAL (whole seconds, 600; not a number:
 600 with a warning), AUTO_RESTART (true/false in any case, false), MANAGE_CONNECT (must be
 false), SSL_CERT_FILE (extra CA for Connect over HTTPS).`;
 

@@ -169,7 +169,10 @@ export const ONEPASSWORD_OPERATOR_FLAGS: readonly string[] = [
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface OperatorConfig {
-  readonly connect: { readonly host: string; readonly token: string; readonly caFile?: string };
+  /** Connect mode (OP_CONNECT_HOST, OP_CONNECT_TOKEN); exactly one of `connect` and `serviceAccount` is set. */
+  readonly connect?: { readonly host: string; readonly token: string; readonly caFile?: string };
+  /** Service-account mode (OP_SERVICE_ACCOUNT_TOKEN): items through 1Password's SDK, no Connect. */
+  readonly serviceAccount?: { readonly token: string };
   /** Namespaces to watch; empty means all. */
   readonly watchNamespaces: readonly string[];
   readonly pollingIntervalMs: number;
@@ -323,6 +326,24 @@ function vaultPolicy(value: string): VaultPolicy {
   return policy;
 }
 
+function connectSettings(host: string, token: string): void {
+  if (!host)
+    throw new ConfigError(
+      'OP_CONNECT_HOST',
+      'is required (e.g. http://onepassword-connect:8080), or set OP_SERVICE_ACCOUNT_TOKEN',
+    );
+  if (!token) throw new ConfigError('OP_CONNECT_TOKEN', 'is required');
+  try {
+    const url = new URL(host);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw new ConfigError(
+      'OP_CONNECT_HOST',
+      `invalid URL ${JSON.stringify(host)}: expected http(s)://host:port`,
+    );
+  }
+}
+
 /**
  * Validates the environment and flags into the operator's configuration.
  * @throws ConfigError naming the variable or flag at fault
@@ -337,32 +358,28 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
   const host = env.OP_CONNECT_HOST ?? '';
   const token = env.OP_CONNECT_TOKEN ?? '';
   const serviceAccount = env.OP_SERVICE_ACCOUNT_TOKEN ?? '';
-  if (serviceAccount && (host || token)) {
+  const warnings: ConfigWarning[] = [];
+  // 1Password's rule (client.NewFromEnvironment): all three set is refused; the token alone, or
+  // with only one of the Connect variables, is service-account mode.
+  if (serviceAccount && host && token) {
     throw new ConfigError(
       'OP_SERVICE_ACCOUNT_TOKEN',
-      'set either OP_CONNECT_HOST and OP_CONNECT_TOKEN (Connect) or OP_SERVICE_ACCOUNT_TOKEN, not both',
+      'invalid configuration. Either Connect or Service Account credentials should be set, not both: unset OP_CONNECT_HOST and OP_CONNECT_TOKEN, or OP_SERVICE_ACCOUNT_TOKEN',
     );
   }
   if (serviceAccount) {
-    throw new ConfigError(
-      'OP_SERVICE_ACCOUNT_TOKEN',
-      'service-account mode is not supported yet; use a Connect server (OP_CONNECT_HOST, OP_CONNECT_TOKEN)',
-    );
-  }
-  if (!host)
-    throw new ConfigError('OP_CONNECT_HOST', 'is required (e.g. http://onepassword-connect:8080)');
-  if (!token) throw new ConfigError('OP_CONNECT_TOKEN', 'is required');
-  try {
-    const url = new URL(host);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
-  } catch {
-    throw new ConfigError(
-      'OP_CONNECT_HOST',
-      `invalid URL ${JSON.stringify(host)}: expected http(s)://host:port`,
-    );
+    for (const setting of ['OP_CONNECT_HOST', 'OP_CONNECT_TOKEN'] as const) {
+      if (env[setting]) {
+        warnings.push({
+          setting,
+          message: `${setting} is ignored: OP_SERVICE_ACCOUNT_TOKEN is set (service-account mode), as 1Password's operator ignores it`,
+        });
+      }
+    }
+  } else {
+    connectSettings(host, token);
   }
 
-  const warnings: ConfigWarning[] = [];
   const seconds = pollingIntervalSeconds(env, warnings);
 
   const flag = readFlags(flags, operatorFlags);
@@ -385,7 +402,9 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
   const caFile = env.SSL_CERT_FILE;
 
   return {
-    connect: { host: host.replace(/\/+$/, ''), token, ...(caFile ? { caFile } : {}) },
+    ...(serviceAccount
+      ? { serviceAccount: { token: serviceAccount } }
+      : { connect: { host: host.replace(/\/+$/, ''), token, ...(caFile ? { caFile } : {}) } }),
     watchNamespaces: (env.WATCH_NAMESPACE ?? '')
       .split(',')
       .map((namespace) => namespace.trim())

@@ -1,6 +1,7 @@
-// Items from Connect for the reconcilers: each item fetched once per version however many
-// OnePasswordItems use it, and change detection that costs one request per idle poll.
-import type { ConnectClient, FullItem, Vault } from '../connect/index.ts';
+// Items from Connect (or 1Password's SDK in service-account mode) for the reconcilers: each item
+// fetched once per version however many OnePasswordItems use it, and change detection that costs
+// one request per idle poll.
+import type { FullItem, Vault } from '../connect/index.ts';
 import { ConnectError, isConnectError } from '../connect/index.ts';
 import type { ItemPath } from './item-path.ts';
 
@@ -19,6 +20,26 @@ export function refKey(ref: ItemRef): string {
   return `${ref.vaultId}/${ref.itemId}`;
 }
 
+/**
+ * Where items come from, in Connect's item model: a ConnectClient, or the service-account backend
+ * (sdk-items.ts), which maps 1Password's SDK types to this model so the mapping to Secret data is
+ * one and the same. Failures are ConnectErrors either way (classifyFailure reads their reason).
+ */
+export interface ItemBackend {
+  /** Ids or titles, by 1Password's lookup rules for the mode. */
+  resolveItem(vaultIdOrTitle: string, itemIdOrTitle: string): Promise<FullItem>;
+  listVaults(): Promise<readonly Vault[]>;
+  /** Every item of the vault with its version. */
+  listItems(vaultId: string): Promise<readonly { readonly id: string; readonly version: number }[]>;
+  getItem(vaultId: string, itemId: string): Promise<FullItem>;
+  getFileContent(
+    vaultId: string,
+    itemId: string,
+    fileId: string,
+    options: { readonly expectedSize?: number },
+  ): Promise<Buffer>;
+}
+
 interface CacheEntry {
   readonly synced: Promise<SyncedItem>;
   /** Set once the poller saw a newer version: the next get() fetches again. */
@@ -27,18 +48,18 @@ interface CacheEntry {
 
 export interface ItemSourceOptions {
   /** Fetches items and resolves paths; its retries ride out a blip during a sync. */
-  readonly client: ConnectClient;
+  readonly client: ItemBackend;
   /**
    * Makes the change-detection calls. Give it few retries and a short timeout: a poll that fails
    * is simply made again, and a hung Connect must be reported within seconds, not after every
    * retry of every attempt has timed out. Default: `client`.
    */
-  readonly pollClient?: ConnectClient;
+  readonly pollClient?: ItemBackend;
 }
 
 export class ItemSource {
-  readonly #client: ConnectClient;
-  readonly #pollClient: ConnectClient;
+  readonly #client: ItemBackend;
+  readonly #pollClient: ItemBackend;
   /** itemPath (as written) → ids, so a title lookup is paid once. */
   readonly #resolved = new Map<string, Promise<ItemRef>>();
   readonly #items = new Map<string, CacheEntry>();

@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import { EventRecorder } from '../kube/events.ts';
 import { operatorCaches } from './caches.ts';
-import { operatorClients } from './clients.ts';
+import { itemClients } from './clients.ts';
 import type { OperatorConfig } from './config.ts';
 import { ConnectHealth } from './connect-health.ts';
 import { addControllers } from './controllers.ts';
@@ -30,7 +30,7 @@ export async function runOperator(
   logger: Logger,
 ): Promise<RunningOperator> {
   const identity = env.POD_NAME ?? `op-kube-operator-${process.pid}`;
-  const clients = operatorClients(config, env, {
+  const clients = await itemClients(config, env, {
     onPoolReplaced: (event) => {
       metrics.apiserverPoolReplaced(event.pool);
       logger.warn(
@@ -41,7 +41,13 @@ export async function runOperator(
     onConnectCall: (call) => metrics.connectCall(call),
   });
   const { kube } = clients;
-  const source = new ItemSource({ client: clients.connect, pollClient: clients.poll });
+  logger.info(
+    { mode: clients.mode },
+    clients.mode === 'connect'
+      ? 'items from 1Password Connect'
+      : "items from 1Password's SDK (service-account mode)",
+  );
+  const source = new ItemSource({ client: clients.items, pollClient: clients.pollItems });
   const manager = operatorManager(config, env, clients, identity, logger);
   const caches = operatorCaches(manager, kube, config.watchNamespaces, logger);
   const { items } = caches;

@@ -210,13 +210,7 @@ describe('parseOperatorConfig', () => {
       [],
       { ...base, OP_SERVICE_ACCOUNT_TOKEN: 'ops_x' },
       'OP_SERVICE_ACCOUNT_TOKEN',
-      /not both/,
-    );
-    refuses(
-      [],
-      { OP_SERVICE_ACCOUNT_TOKEN: 'ops_x' },
-      'OP_SERVICE_ACCOUNT_TOKEN',
-      /not supported yet/,
+      /Either Connect or Service Account credentials should be set, not both/,
     );
     refuses(['--metrics-bind-address=nope'], base, '--metrics-bind-address', /invalid address/);
     refuses(['--zap-log-level=loud'], base, '--zap-log-level', /unknown level/);
@@ -260,4 +254,42 @@ describe('parseBindAddress', () => {
   for (const value of [':0', ':70000', 'host:', 'a:b:c']) {
     it(`refuses ${value}`, () => assert.throws(() => parseBindAddress('--x', value), ConfigError));
   }
+});
+
+describe('parseOperatorConfig: service-account mode (OP_SERVICE_ACCOUNT_TOKEN)', () => {
+  it('the token alone selects service-account mode, with no Connect settings', () => {
+    const config = configFor([], { OP_SERVICE_ACCOUNT_TOKEN: 'ops_secret-token' });
+    assert.deepEqual(config.serviceAccount, { token: 'ops_secret-token' });
+    assert.equal(config.connect, undefined);
+    assert.deepEqual(config.warnings, []);
+  });
+
+  it('with only one Connect variable, as 1Password: service-account mode, and a warning naming the variable ignored', () => {
+    for (const extra of ['OP_CONNECT_HOST', 'OP_CONNECT_TOKEN'] as const) {
+      const config = configFor([], { OP_SERVICE_ACCOUNT_TOKEN: 'ops_secret-token', [extra]: 'x' });
+      assert.equal(config.connect, undefined);
+      assert.deepEqual(
+        config.warnings.map((warning) => warning.setting),
+        [extra],
+      );
+      assert.doesNotMatch(JSON.stringify(config.warnings), /ops_secret-token/);
+    }
+  });
+
+  it("all three set: refused with 1Password's message, and the token is in no message", () => {
+    assert.throws(
+      () => configFor([], { ...base, OP_SERVICE_ACCOUNT_TOKEN: 'ops_secret-token' }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /Either Connect or Service Account credentials should be set, not both/.test(
+          error.message,
+        ) &&
+        !error.message.includes('ops_secret-token') &&
+        !error.message.includes('token-value'),
+    );
+  });
+
+  it('neither set: OP_CONNECT_HOST is required, and the message names the other mode', () => {
+    refuses([], {}, 'OP_CONNECT_HOST', /OP_SERVICE_ACCOUNT_TOKEN/);
+  });
 });
