@@ -138,7 +138,7 @@ describe("1Password's chart values", () => {
         accepted++;
       }
     }
-    assert.ok(accepted >= 35, `${accepted} accepted defaults`);
+    assert.ok(accepted >= 32, `${accepted} accepted defaults`);
     const result = await template(args);
     assert.equal(result.status, 0, result.stderr);
     // Each accepted default one by one too (a later --set-json of the same name wins above).
@@ -274,13 +274,60 @@ describe("1Password's chart values", () => {
     assert.equal(applied.status, 0, applied.stderr);
   });
 
-  it('refuses ci/with-service-account-values.yaml: service-account mode is not there yet', async () => {
+  it('renders ci/with-service-account-values.yaml: the operator gets OP_SERVICE_ACCOUNT_TOKEN from the Secret and no OP_CONNECT_*, no Connect', async () => {
     const result = await template(['-f', fixture('connect-ci-with-service-account-values.yaml')]);
-    assert.notEqual(result.status, 0);
-    assert.match(
-      result.stderr,
-      / {2}- operator\.authMethod: service-account mode is not supported by op-kube yet: use a Connect server/,
+    assert.equal(result.status, 0, result.stderr);
+    const docs = documents(result.stdout);
+    const operator = docs.filter(
+      (doc) =>
+        doc.kind === 'Deployment' &&
+        doc.metadata.labels?.['app.kubernetes.io/component'] === 'operator',
     );
+    assert.equal(operator.length, 1);
+    const container = (operator[0] as V1Deployment).spec?.template.spec?.containers[0];
+    const env = container?.env ?? [];
+    assert.deepEqual(
+      env.filter((item) => item.name.startsWith('OP_')),
+      [
+        {
+          name: 'OP_SERVICE_ACCOUNT_TOKEN',
+          valueFrom: { secretKeyRef: { name: 'onepassword-service-account-token', key: 'token' } },
+        },
+      ],
+    );
+    assert.equal(
+      docs.filter((doc) => doc.kind === 'Deployment' && doc.metadata.name === 'onepassword-connect')
+        .length,
+      0,
+      'connect.create: false',
+    );
+    // With the token given, the chart creates the Secret (as 1Password's chart), and never prints it.
+    const withValue = await template([
+      '-f',
+      fixture('connect-ci-with-service-account-values.yaml'),
+      '--set',
+      'operator.serviceAccountToken.value=ops_sample-token',
+    ]);
+    assert.equal(withValue.status, 0, withValue.stderr);
+    const secret = object<{ data?: Record<string, string> }>(
+      documents(withValue.stdout),
+      'Secret',
+      'onepassword-service-account-token',
+    );
+    assert.equal(Buffer.from(secret.data?.token ?? '', 'base64').toString(), 'ops_sample-token');
+  });
+
+  it('refuses service-account mode without a token Secret name, and with connect-local', async () => {
+    const sa = ['--set', 'operator.create=true', '--set', 'operator.authMethod=service-account'];
+    const noName = await template([...sa, '--set', 'operator.serviceAccountToken.name=']);
+    assert.notEqual(noName.status, 0);
+    assert.match(noName.stderr, /serviceAccountToken\W+name/);
+    const local = await template([...sa, '--set', 'connectLocal.enabled=true']);
+    assert.notEqual(local.status, 0);
+    assert.match(local.stderr, /connectLocal\.enabled .*operator\.authMethod=connect/);
+    const unknown = await template(['--set', 'operator.authMethod=desktop']);
+    assert.notEqual(unknown.status, 0);
+    assert.match(unknown.stderr, /authMethod/);
   });
 
   it('renders ci/with-connect-sa-values.yaml: Connect runs as the annotated ServiceAccount', async () => {

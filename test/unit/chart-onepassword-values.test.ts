@@ -64,7 +64,7 @@ describe("1Password's chart values table", () => {
       'nameOverride',
       'operator.tls.trust.secret',
     ]);
-    assert.deepEqual(counts(rows), { works: 153, refused: 39 });
+    assert.deepEqual(counts(rows), { works: 157, refused: 35 });
   });
 
   it('gets every name past the schema (so the chart, not the schema, answers it)', async () => {

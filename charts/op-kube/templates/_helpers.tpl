@@ -194,8 +194,15 @@ affinity:
 {{- end }}
 
 {{- define "op-kube.validate" -}}
-{{- if and .Values.operator.create (not .Values.operator.token.name) }}
+{{- $serviceAccount := eq (.Values.operator.authMethod | default "connect") "service-account" }}
+{{- if and .Values.operator.create (not $serviceAccount) (not .Values.operator.token.name) }}
 {{- fail "operator.token.name is required: the Secret holding the Connect token" }}
+{{- end }}
+{{- if and .Values.operator.create $serviceAccount (not .Values.operator.serviceAccountToken.name) }}
+{{- fail "operator.serviceAccountToken.name is required with operator.authMethod=service-account: the Secret holding the service-account token" }}
+{{- end }}
+{{- if and .Values.connectLocal.enabled $serviceAccount }}
+{{- fail "connectLocal.enabled gives the operator a Connect token: it needs operator.authMethod=connect, not service-account" }}
 {{- end }}
 {{- if and .Values.connectLocal.enabled (include "op-kube.connect.enabled" .) }}
 {{- fail "connect.create and connectLocal.enabled both deploy a Connect server: enable one" }}
