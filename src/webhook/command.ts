@@ -8,7 +8,9 @@ import { WebhookSettingError, parseWebhookConfig, webhookFlags } from './config.
 const DETAILS = `Pods in namespaces labelled secrets-injection=enabled that list containers in the
 operator.1password.io/inject annotation start those containers through "op run", which resolves
 op:// references in their environment. 1Password's injector arguments (-service-name=X,
--alsologtostderr, -v=N, a trailing 2>&1) are accepted unchanged.`;
+-alsologtostderr, -v=N, a trailing 2>&1) are accepted unchanged; given only those (no
+--tls-mode), the TLS is 1Password's (--tls-mode=onepassword: CA in memory, its configuration
+secrets-injector-webhook-config, its RBAC; one replica).`;
 
 export const webhookCommand: Command = {
   name: 'webhook',

@@ -15,6 +15,10 @@ import {
   defaultInjectionOptions,
   type InjectionOptions,
 } from './mutate.ts';
+import {
+  ONEPASSWORD_DEFAULT_SERVICE_NAME,
+  ONEPASSWORD_WEBHOOK_CONFIG_NAME,
+} from './tls/onepassword-spec.ts';
 
 /**
  * The flags 1Password's injector binary defines (its main.go: port, service-name; glog's). Given
@@ -87,8 +91,7 @@ export const webhookFlags = {
     name: 'tls-mode',
     kind: 'string',
     usage:
-      'self-managed: CA and certificate kept in --tls-secret-name; files: --tls-cert-file and --tls-key-file (cert-manager)',
-    default: 'self-managed',
+      "self-managed: CA and certificate kept in --tls-secret-name; files: --tls-cert-file and --tls-key-file (cert-manager); onepassword: 1Password's injector's (in memory, one replica only). Default: onepassword when every flag given is one of 1Password's injector (-port, -service-name, glog's), else self-managed",
   }),
   tlsCertFile: defineFlag({
     name: 'tls-cert-file',
@@ -267,6 +270,8 @@ export class WebhookSettingError extends OpKubeError<'InvalidSetting'> {
 
 export type WebhookTlsConfig =
   | { readonly mode: 'files'; readonly certFile: string; readonly keyFile: string }
+  /** 1Password's injector's TLS (tls/onepassword.ts): in memory, its configuration and RBAC. */
+  | { readonly mode: 'onepassword' }
   | {
       readonly mode: 'self-managed';
       readonly secretName: string;
@@ -345,6 +350,20 @@ function oneOf<T extends string>(flag: string, value: string, allowed: readonly 
     );
   }
   return value as T;
+}
+
+/**
+ * The TLS mode when `--tls-mode` is not given: `onepassword` for a command line 1Password's
+ * injector binary would run as it is — at least one flag, and every flag given one of its
+ * (ONEPASSWORD_INJECTOR_FLAGS: -port, -service-name, glog's) —, so its Deployments with only the
+ * image swapped work with its RBAC; `self-managed` as soon as one op-kube flag is given, and with
+ * no flag at all.
+ */
+export function defaultTlsMode(given: ReadonlySet<string>): 'onepassword' | 'self-managed' {
+  const names = [...given];
+  return names.length > 0 && names.every((name) => ONEPASSWORD_INJECTOR_FLAGS.includes(name))
+    ? 'onepassword'
+    : 'self-managed';
 }
 
 function registerUrl(value: string): URL {
@@ -443,9 +462,15 @@ export function parseWebhookConfig(
     },
   };
 
-  const mode = oneOf('--tls-mode', flag.tlsMode, ['self-managed', 'files']);
+  const mode = oneOf('--tls-mode', flag.tlsMode ?? defaultTlsMode(flags.given), [
+    'self-managed',
+    'files',
+    'onepassword',
+  ]);
   let tls: WebhookTlsConfig;
-  if (mode === 'files') {
+  if (mode === 'onepassword') {
+    tls = { mode };
+  } else if (mode === 'files') {
     tls = {
       mode,
       certFile: required('tls-cert-file', flag.tlsCertFile, 'with --tls-mode=files'),
@@ -476,7 +501,7 @@ export function parseWebhookConfig(
   }
 
   const url = flag.registerUrl;
-  if (url !== undefined && url !== '' && tls.mode === 'files') {
+  if (url !== undefined && url !== '' && tls.mode !== 'self-managed') {
     throw new ConfigError(
       '--register-url',
       'needs --tls-mode=self-managed: the configuration it creates must carry the CA that signed the certificate',
@@ -491,9 +516,20 @@ export function parseWebhookConfig(
   return {
     host: flag.bindAddress,
     port,
-    serviceName: required('service-name', flag.serviceName),
+    // 1Password mode: 1Password's defaults for what its flags leave unsaid.
+    serviceName: required(
+      'service-name',
+      mode === 'onepassword' && !flags.given.has('service-name')
+        ? ONEPASSWORD_DEFAULT_SERVICE_NAME
+        : flag.serviceName,
+    ),
     namespace: namespace === '' ? undefined : namespace,
-    webhookConfigName: required('webhook-config-name', flag.webhookConfigName),
+    webhookConfigName: required(
+      'webhook-config-name',
+      mode === 'onepassword' && !flags.given.has('webhook-config-name')
+        ? ONEPASSWORD_WEBHOOK_CONFIG_NAME
+        : flag.webhookConfigName,
+    ),
     injection,
     tls,
     ...(url !== undefined && url !== ''

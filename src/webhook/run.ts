@@ -1,11 +1,11 @@
-// Starts the injector: the TLS source its mode names, the HTTPS server, and in self-managed mode the leader's certificate controller, on one Manager.
+// Starts the injector: the TLS source its mode names, the HTTPS server, the leader's certificate controller (self-managed), or 1Password's in-memory CA, on one Manager.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { WebhookConfig } from './config.ts';
 import { createWebhookMetrics } from './metrics.ts';
 import { WebhookServer } from './server.ts';
 import { describeCertificate } from './tls/certificates.ts';
-import { filesMode, selfManagedMode } from './tls-mode.ts';
+import { filesMode, onePasswordMode, selfManagedMode } from './tls-mode.ts';
 
 export interface RunningWebhook {
   readonly port: number;
@@ -23,7 +23,9 @@ export async function runWebhook(
   const { manager, tls } =
     config.tls.mode === 'files'
       ? await filesMode(config.tls, logger)
-      : await selfManagedMode(config, config.tls, env, logger);
+      : config.tls.mode === 'onepassword'
+        ? await onePasswordMode(config, env, logger)
+        : await selfManagedMode(config, config.tls, env, logger);
   let shuttingDown = false;
   const server = new WebhookServer({
     host: config.host,

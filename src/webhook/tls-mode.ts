@@ -1,4 +1,4 @@
-// The webhook's two TLS modes, each a Manager and a TlsSource: files on disk, or a Secret kept by the leader's controller.
+// The webhook's TLS modes, each a Manager and a TlsSource: files on disk, a Secret kept by the leader's controller, or 1Password's in-memory CA.
 import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Informer } from '../kube/cache/informer.ts';
@@ -11,6 +11,7 @@ import { Manager } from '../kube/runtime/manager.ts';
 import { WebhookSettingError, type WebhookConfig, type WebhookTlsConfig } from './config.ts';
 import { servingNames } from './tls/certificates.ts';
 import { FilesTls } from './tls/files.ts';
+import { OnePasswordTls } from './tls/onepassword.ts';
 import { SecretTls } from './tls/secret-source.ts';
 import { TlsBundleReconciler, unregister } from './tls/self-managed.ts';
 import type { TlsSource } from './tls/source.ts';
@@ -155,5 +156,41 @@ export async function selfManagedMode(
     });
   }
   const tls = await SecretTls.create({ secrets, namespace, secretName, logger });
+  return { manager, tls };
+}
+
+/**
+ * `--tls-mode=onepassword` (1Password's injector's Deployment run unchanged): a CA and certificate
+ * in memory, published in 1Password's configuration; only that configuration is read or written,
+ * as 1Password's ClusterRole allows. No election: each replica publishes its own CA (1Password's
+ * flaw, see tls/onepassword.ts).
+ */
+export async function onePasswordMode(
+  config: WebhookConfig,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<Mode> {
+  const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
+  const namespace = config.namespace ?? loaded.namespace;
+  if (namespace === undefined) {
+    throw new WebhookSettingError(
+      '--namespace',
+      "is required outside a pod (or set POD_NAMESPACE, as 1Password's Deployment does)",
+    );
+  }
+  const kube = new KubeClient(loaded, { userAgent: 'op-kube-webhook' });
+  const manager = new Manager();
+  manager.addCloser(() => kube.close());
+  const tls = await OnePasswordTls.create({
+    client: kube,
+    serviceName: config.serviceName,
+    namespace,
+    webhookConfigName: config.webhookConfigName,
+    logger,
+  });
+  logger.warn(
+    { webhookConfiguration: config.webhookConfigName },
+    "1Password's TLS mode: CA and certificate in memory, each replica publishes its own caBundle (last one wins); run one replica, or switch to op-kube's chart (--tls-mode=self-managed)",
+  );
   return { manager, tls };
 }

@@ -96,7 +96,8 @@ describe('parseWebhookConfig', () => {
   it('stops parsing at the first positional argument and records the rest as ignored', () => {
     const config = configFor(['--port=9443', '2>&1', '--port=1', '--tls-mode=bogus']);
     assert.equal(config.port, 9443);
-    assert.equal(config.tls.mode, 'self-managed');
+    // Only 1Password's flags were parsed (the rest is ignored): its TLS mode, not --tls-mode=bogus.
+    assert.equal(config.tls.mode, 'onepassword');
     assert.deepEqual(config.ignored, [
       {
         argument: '2>&1 --port=1 --tls-mode=bogus',
