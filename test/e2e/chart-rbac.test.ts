@@ -2,6 +2,7 @@
 // arguments of the chart's Deployments and the tokens of the chart's ServiceAccounts, do their work.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { CustomObjectsApi, type V1Deployment } from '@kubernetes/client-node';
@@ -40,6 +41,31 @@ function withFlag(args: readonly string[], name: string, value: string): string[
 function showingOutput<T>(waiting: Promise<T>, process: { output(): string }): Promise<T> {
   return waiting.catch((error: unknown) => {
     throw new Error(`${String(error)}\n${process.output()}`);
+  });
+}
+
+/** GET an HTTPS URL with an optional bearer token; the self-signed certificate is not verified. */
+function getInsecure(url: string, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        rejectUnauthorized: false,
+        agent: false,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        timeout: 10_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+        );
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
   });
 }
 
@@ -136,7 +162,10 @@ describe('chart RBAC', () => {
     const operatorName = `${release}-op-kube-operator`;
     let operatorArgs = deploymentArgs(namespace, operatorName);
     assert.ok(operatorArgs.includes('--leader-elect'));
-    operatorArgs = withFlag(operatorArgs, 'metrics-bind-address', `127.0.0.1:${await freePort()}`);
+    // As 1Password's Deployment, the chart passes no --metrics-secure: its default (on) applies.
+    assert.ok(!operatorArgs.some((arg) => arg.startsWith('--metrics-secure')), 'secure default');
+    const metricsUrl = `https://127.0.0.1:${await freePort()}/metrics`;
+    operatorArgs = withFlag(operatorArgs, 'metrics-bind-address', new URL(metricsUrl).host);
     operatorArgs = withFlag(
       operatorArgs,
       'health-probe-bind-address',
@@ -207,6 +236,57 @@ describe('chart RBAC', () => {
     );
     assert.doesNotMatch(operator.output(), /forbidden/i);
 
+    // /metrics (--metrics-secure): the chart's RBAC lets the operator review callers' tokens; a
+    // ServiceAccount bound to the chart's metrics-reader ClusterRole reads it, one not bound is
+    // refused, one without a token is not recognised.
+    const reader = `${release}-op-kube-metrics-reader-${namespace}`;
+    assert.equal(kubectl(['get', 'clusterrole', reader]).status, 0, `${reader} exists`);
+    const scraperBinding = `${namespace}-scraper`;
+    t.after(() => {
+      kubectl(['delete', 'clusterrolebinding', scraperBinding, '--ignore-not-found']);
+    });
+    for (const account of ['scraper', 'bystander']) {
+      const created = kubectl(['create', 'serviceaccount', account, '-n', namespace]);
+      assert.equal(created.status, 0, created.stderr);
+    }
+    const bound = kubectl([
+      'create',
+      'clusterrolebinding',
+      scraperBinding,
+      `--clusterrole=${reader}`,
+      `--serviceaccount=${namespace}:scraper`,
+    ]);
+    assert.equal(bound.status, 0, bound.stderr);
+    // The apiserver's authorizer sees the binding (a denial would be cached 30 s by the operator).
+    await eventually(
+      'the metrics-reader binding to take effect',
+      () =>
+        Promise.resolve(
+          serviceAccountCan(namespace, 'scraper', 'get', '/metrics') === 'yes' ? true : undefined,
+        ),
+      { timeoutMs: 15_000 },
+    );
+    const tokenOf = (account: string): string => {
+      const created = kubectl(['create', 'token', account, '-n', namespace]);
+      assert.equal(created.status, 0, created.stderr);
+      return created.stdout.trim();
+    };
+    const scraperToken = tokenOf('scraper');
+    const bystanderToken = tokenOf('bystander');
+    const scraped = await showingOutput(getInsecure(metricsUrl, scraperToken), operator);
+    assert.equal(scraped.status, 200, scraped.body);
+    assert.match(scraped.body, /^# TYPE op_kube_polls_total counter$/m);
+    const refused = await getInsecure(metricsUrl, bystanderToken);
+    assert.equal(refused.status, 403, refused.body);
+    assert.doesNotMatch(refused.body, /op_kube_/);
+    assert.equal((await getInsecure(metricsUrl)).status, 401);
+    await assert.rejects(fetch(metricsUrl.replace('https:', 'http:')), 'no plain HTTP');
+    for (const token of [scraperToken, bystanderToken]) {
+      assert.ok(!operator.output().includes(token), 'a token is in the log');
+      assert.ok(!refused.body.includes(token) && !scraped.body.includes(token));
+    }
+    assert.doesNotMatch(operator.output(), /forbidden/i);
+
     // An item 1Password's operator handled carries its finalizer: with only the chart's rights the
     // operator completes its delete (it patches the finalizer away), as after a migration.
     await createOnePasswordItem(kubeConfigFor().makeApiClient(CustomObjectsApi), namespace, {
@@ -251,6 +331,12 @@ describe('chart RBAC', () => {
     assert.equal(can(operatorName, 'patch', `namespace/${namespace}`), 'no');
     assert.equal(can(operatorName, 'list', 'namespaces'), 'no');
     assert.equal(can(operatorName, 'get', 'namespace/default'), 'no');
+    // Creating the reviews (nothing to read back: the apiserver stores none).
+    assert.equal(can(operatorName, 'create', 'tokenreviews.authentication.k8s.io'), 'yes');
+    assert.equal(can(operatorName, 'create', 'subjectaccessreviews.authorization.k8s.io'), 'yes');
+    assert.equal(can(operatorName, 'get', '/metrics'), 'no');
+    assert.equal(can('scraper', 'get', '/metrics'), 'yes');
+    assert.equal(can('bystander', 'get', '/metrics'), 'no');
     assert.equal(can(webhookName, 'list', 'secrets', '-n', namespace), 'no');
     assert.equal(can(webhookName, 'create', 'leases', '-n', namespace), 'no');
     await operator.stop();

@@ -297,6 +297,141 @@ describe('Helm chart', () => {
     );
   });
 
+  it("serves the operator's /metrics secure by default, with the RBAC and ServiceMonitor it needs", () => {
+    type Rule = {
+      apiGroups?: string[];
+      resources?: string[];
+      nonResourceURLs?: string[];
+      verbs: string[];
+    };
+    type Role = { metadata: { name: string }; rules: Rule[] };
+    type Binding = {
+      metadata: { name: string };
+      roleRef: { kind: string; name: string };
+      subjects: { kind: string; name: string; namespace: string }[];
+    };
+    type Endpoint = Record<string, unknown> & { port: string };
+    type Monitor = { spec: { endpoints: Endpoint[] } };
+    type Service = {
+      spec: { ports: { name: string; appProtocol?: string; targetPort: string }[] };
+    };
+    const operatorAccount = {
+      kind: 'ServiceAccount',
+      name: 'sec-op-kube-operator',
+      namespace: 'mon',
+    };
+    // Also with operator.watchNamespace (namespaced Roles): the reviews are cluster-scoped.
+    for (const extra of [[], ['--set', 'operator.watchNamespace={apps}']]) {
+      const manifests = template('sec', 'mon', ['--set', 'serviceMonitor.enabled=true', ...extra]);
+      const operator = container(manifests, 'operator');
+      // As 1Password's Deployment: no --metrics-secure flag, so its default (true) applies.
+      assert.equal(flag(operator.args, 'metrics-secure'), undefined);
+      assert.ok(!operator.args?.includes('--metrics-secure'));
+
+      // The operator creates TokenReviews and SubjectAccessReviews (controller-runtime's
+      // metrics_auth_role), bound cluster-wide to its ServiceAccount.
+      const auth = one<Role>(manifests, 'ClusterRole', 'sec-op-kube-operator-metrics-auth-mon');
+      assert.deepEqual(auth.rules, [
+        { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+        {
+          apiGroups: ['authorization.k8s.io'],
+          resources: ['subjectaccessreviews'],
+          verbs: ['create'],
+        },
+      ]);
+      const binding = one<Binding>(
+        manifests,
+        'ClusterRoleBinding',
+        'sec-op-kube-operator-metrics-auth-mon',
+      );
+      assert.deepEqual(binding.roleRef, {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: auth.metadata.name,
+      });
+      assert.deepEqual(binding.subjects, [operatorAccount]);
+      // No other role of the operator grants the reviews (nor anything cluster-scoped beyond it).
+      for (const role of [
+        ...find<Role>(manifests, 'ClusterRole'),
+        ...find<Role>(manifests, 'Role'),
+      ]) {
+        if (role.metadata.name === auth.metadata.name) continue;
+        for (const rule of role.rules) {
+          assert.ok(!rule.resources?.includes('tokenreviews'), role.metadata.name);
+          assert.ok(!rule.resources?.includes('subjectaccessreviews'), role.metadata.name);
+        }
+      }
+      // What Prometheus's ServiceAccount is to be bound to (controller-runtime's
+      // metrics_reader_role); the chart binds no one to it.
+      const reader = one<Role>(manifests, 'ClusterRole', 'sec-op-kube-metrics-reader-mon');
+      assert.deepEqual(reader.rules, [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
+      for (const item of find<Binding>(manifests, 'ClusterRoleBinding')) {
+        assert.notEqual(item.roleRef.name, reader.metadata.name);
+      }
+
+      const service = one<Service>(manifests, 'Service', 'sec-op-kube-operator-metrics');
+      assert.deepEqual(
+        service.spec.ports.map(({ name, appProtocol, targetPort }) => ({
+          name,
+          appProtocol,
+          targetPort,
+        })),
+        [{ name: 'https', appProtocol: 'https', targetPort: 'metrics' }],
+      );
+      const monitor = one<Monitor>(manifests, 'ServiceMonitor', 'sec-op-kube-operator');
+      assert.deepEqual(monitor.spec.endpoints, [
+        {
+          port: 'https',
+          scheme: 'https',
+          path: '/metrics',
+          interval: '30s',
+          bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+          tlsConfig: { insecureSkipVerify: true },
+        },
+      ]);
+    }
+
+    // A token from a Secret instead of Prometheus's own (Prometheus denying file access to
+    // ServiceMonitors): the endpoint's authorization field, and no bearerTokenFile.
+    const fromSecret = one<Monitor>(
+      template('sec', 'mon', [
+        '--set',
+        'serviceMonitor.enabled=true',
+        '--set',
+        'serviceMonitor.tokenSecret.name=prometheus-token',
+      ]),
+      'ServiceMonitor',
+      'sec-op-kube-operator',
+    );
+    const endpoint = fromSecret.spec.endpoints[0];
+    assert.deepEqual(endpoint?.authorization, {
+      type: 'Bearer',
+      credentials: { name: 'prometheus-token', key: 'token' },
+    });
+    assert.equal(endpoint.bearerTokenFile, undefined);
+    assert.deepEqual(endpoint.tlsConfig, { insecureSkipVerify: true });
+
+    // operator.metricsSecure=false: --metrics-secure=false, plain HTTP, no review rights, no reader.
+    const plain = template('sec', 'mon', [
+      '--set',
+      'serviceMonitor.enabled=true',
+      '--set',
+      'operator.metricsSecure=false',
+    ]);
+    assert.equal(flag(container(plain, 'operator').args, 'metrics-secure'), 'false');
+    const names = plain.map((item) => `${item.kind}/${item.metadata.name}`);
+    assert.ok(!names.some((name) => /metrics-(auth|reader)/.test(name)), names.join(' '));
+    assert.deepEqual(
+      one<Service>(plain, 'Service', 'sec-op-kube-operator-metrics').spec.ports.map(
+        (port) => port.name,
+      ),
+      ['metrics'],
+    );
+    assert.deepEqual(one<Monitor>(plain, 'ServiceMonitor', 'sec-op-kube-operator').spec.endpoints, [
+      { port: 'metrics', path: '/metrics', interval: '30s' },
+    ]);
+  });
+
   it('wires the injector to its own per-release objects, with no caBundle in the template', () => {
     const manifests = template('wired', 'inj');
     const configuration = one<V1MutatingWebhookConfiguration>(

@@ -77,6 +77,38 @@ describe('chart files', () => {
     check(schema, values, '');
   });
 
+  it("defaults the operator to --metrics-secure, with value names 1Password's charts do not use", async () => {
+    const values = await loadYaml<Record<string, unknown>>(join(chartDir, 'values.yaml'));
+    const leaves = (node: unknown, path: string): string[] =>
+      node !== null && typeof node === 'object' && !Array.isArray(node) && Object.keys(node).length
+        ? Object.entries(node).flatMap(([key, child]) => leaves(child, `${path}${key}.`))
+        : [path.slice(0, -1)];
+    const ours = leaves(values, '');
+    const theirs = await loadYaml<{ name: string; status: string; op?: string }[]>(
+      join(chartDir, 'files', 'onepassword-values.yaml'),
+    );
+    const overlap = (a: string, b: string): boolean =>
+      a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+    // 1Password's charts have no value of these names: they mean only what op-kube says.
+    for (const name of ['operator.metricsSecure', 'serviceMonitor.tokenSecret.name']) {
+      assert.ok(ours.includes(name), `${name} is in values.yaml`);
+      const clash = theirs.filter((row) => overlap(row.name, name));
+      assert.deepEqual(clash, [], `${name} is one of 1Password's value names`);
+    }
+    const operator = values.operator as { metricsSecure: unknown };
+    assert.equal(operator.metricsSecure, true, "1Password's operator default");
+    // And every op-kube value that is also one of 1Password's names keeps 1Password's meaning.
+    for (const name of ours) {
+      for (const row of theirs.filter((item) => overlap(item.name, name))) {
+        assert.equal(row.status, 'works', `${row.name} (op-kube's ${name}) is refused`);
+        assert.ok(
+          row.op && overlap(row.op, name),
+          `${row.name} means ${row.op ?? '?'}, not ${name}`,
+        );
+      }
+    }
+  });
+
   it('carries the same CRDs as crds/', async () => {
     const names = (await readdir(join(repoRoot, 'crds'))).sort();
     assert.deepEqual((await readdir(join(chartDir, 'crds'))).sort(), names);
