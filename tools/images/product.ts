@@ -16,7 +16,7 @@ import {
 } from './names.ts';
 import { run, type ProgressLog } from './run.ts';
 import { buildah, exportArchive, listGlob, pruneArchives, type ImageDirs } from './store.ts';
-import { verifyImage } from './verify.ts';
+import { verifyImage, type Check } from './verify.ts';
 
 export interface ProductOptions {
   /** Default: the chart's operator.image.repository (so the chart's defaults find the image). */
@@ -35,6 +35,24 @@ export interface BuiltImage {
 }
 
 const chartDir = join(repoRoot, 'charts', 'op-kube');
+
+/**
+ * What each new product image must run (under runc, read-only root, uid 65532) before it is
+ * exported: the CLI and each command's help, and the entries 1Password's manifests run with only
+ * the image swapped — `/manager` (its operator Deployment's command) and `/injector` (its injector
+ * image's entrypoint), links in the Dockerfile to bin/manager.js and bin/injector.js, executed
+ * through their shebang. A missing link, a lost exec bit or a wrong target fails the build.
+ */
+export const PRODUCT_CHECKS: readonly Check[] = [
+  { args: ['node', '/app/bin/op-kube.js', '--help'], expect: /operator/ },
+  ...['operator', 'webhook', 'connect-local'].map((command) => ({
+    args: ['node', '/app/bin/op-kube.js', command, '--help'],
+    expect: new RegExp(`^Usage: op-kube ${command} `, 'm'),
+  })),
+  { args: ['/manager', '--help'], expect: /^Usage: op-kube operator /m },
+  // Go's flag package spelling, as 1Password's injector takes its flags.
+  { args: ['/injector', '-h'], expect: /^Usage: op-kube webhook /m },
+];
 
 export async function productReference(options: ProductOptions = {}): Promise<string> {
   const values = yaml.load(await readFile(join(chartDir, 'values.yaml'), 'utf8')) as {
@@ -167,18 +185,7 @@ export async function ensureProduct(
     },
   );
   log(`images:   checking ${ref} runs as uid 65532 on a read-only root`);
-  await verifyImage(
-    dirs,
-    ref,
-    [
-      { args: ['node', '/app/bin/op-kube.js', '--help'], expect: /operator/ },
-      ...['operator', 'webhook', 'connect-local'].map((command) => ({
-        args: ['node', '/app/bin/op-kube.js', command, '--help'],
-        expect: new RegExp(`Usage: op-kube ${command}`),
-      })),
-    ],
-    65532,
-  );
+  await verifyImage(dirs, ref, PRODUCT_CHECKS, 65532);
   await mkdir(dirs.archives, { recursive: true });
   await rm(`${archive}.partial`, { force: true });
   await exportArchive(dirs, ref, `${archive}.partial`, normalizedReference(ref));
