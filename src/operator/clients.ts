@@ -11,6 +11,7 @@ import { proxyConfigFromEnv } from '../util/proxy-env.ts';
 import type { OperatorConfig } from './config.ts';
 import type { ItemBackend } from './item-source.ts';
 import { loadServiceAccountClient, SdkItemBackend } from './sdk-items.ts';
+import { routeGlobalFetch } from './sdk-proxy.ts';
 
 /** Per attempt of a change-detection poll (which gets one retry). */
 const POLL_TIMEOUT_MS = 5000;
@@ -87,6 +88,8 @@ export async function itemClients(
     };
   }
   const { kube, kubeconfigNamespace } = kubeClient(config, env, hooks);
+  // The SDK calls the global fetch: HTTPS_PROXY/HTTP_PROXY/NO_PROXY as 1Password's (Go) operator.
+  routeGlobalFetch(proxyConfigFromEnv(env));
   try {
     const sdk = await loadServiceAccountClient(
       config.serviceAccount.token,

@@ -16,6 +16,8 @@ import {
   type VaultOverview,
 } from '@1password/sdk';
 import { isConnectError } from '../../../src/connect/index.ts';
+import type { OnePasswordItem } from '../../../src/operator/api.ts';
+import { OnePasswordItemReconciler } from '../../../src/operator/item-reconciler.ts';
 import { classifyFailure } from '../../../src/operator/failure.ts';
 import { ItemSource } from '../../../src/operator/item-source.ts';
 import {
@@ -25,6 +27,7 @@ import {
   type SdkClient,
 } from '../../../src/operator/sdk-items.ts';
 import { mapItemToSecretData } from '../../../src/operator/secret-data.ts';
+import { MemoryLister, memoryStatusWriter, reconcilerFakes } from '../../support/operator-fakes.ts';
 
 const VAULT = 'vvvvvvvvvvvvvvvvvvvvvvvvvv';
 const ITEM = 'iiiiiiiiiiiiiiiiiiiiiiiiii';
@@ -308,5 +311,69 @@ describe('service-account mode: ItemSource over the SDK', () => {
       assert.match(String(error), /no answer within 50 ms/);
       return true;
     });
+  });
+});
+
+describe('service-account mode: a OnePasswordItem reconciled through the SDK', () => {
+  it('writes the Secret from the SDK item (titles resolved, the file read), then keeps its data and says ItemNotFound when the item is deleted', async () => {
+    const state = {
+      vaults: [vault(10)],
+      items: [sdkItem()],
+      files: new Map([[FILE_ID, new Uint8Array(Buffer.from('cert'))]]),
+    };
+    const { client } = fakeSdk(state);
+    const backend = new SdkItemBackend(client);
+    const source = new ItemSource({ client: backend });
+    const { store, ports } = reconcilerFakes();
+    const items = new MemoryLister<OnePasswordItem>();
+    const reconciler = new OnePasswordItemReconciler({
+      ...ports,
+      source,
+      vaultGate: { resolve: (_namespace, path) => source.resolve(path) },
+      status: memoryStatusWriter(items),
+      items,
+      enableAnnotations: false,
+    });
+    items.put({
+      apiVersion: 'onepassword.com/v1',
+      kind: 'OnePasswordItem',
+      metadata: { namespace: 'apps', name: 'db', uid: 'opi-uid', generation: 1 },
+      spec: { itemPath: 'vaults/Prod/items/db' },
+    });
+    const signal = new AbortController().signal;
+    const ready = () =>
+      items.get('apps', 'db')?.status?.conditions?.find((condition) => condition.type === 'Ready');
+    const data = () =>
+      Object.fromEntries(
+        Object.entries(store.get('apps', 'db')?.data ?? {}).map(([key, value]) => [
+          key,
+          Buffer.from(value, 'base64').toString(),
+        ]),
+      );
+
+    await reconciler.reconcile('apps/db', signal);
+    assert.equal(ready()?.reason, 'Synced');
+    const written = {
+      website: 'https://a.example',
+      username: 'admin',
+      password: 's3cret',
+      'host-name': 'db.example',
+      'cert.pem': 'cert',
+    };
+    assert.deepEqual(data(), written);
+    assert.equal(
+      store.get('apps', 'db')?.metadata?.annotations?.['operator.1password.io/item-version'],
+      '3',
+    );
+
+    state.items = [];
+    state.vaults = [vault(11)];
+    assert.deepEqual(await source.poll([{ vaultId: VAULT, itemId: ITEM }], 1000), [
+      { vaultId: VAULT, itemId: ITEM },
+    ]);
+    await reconciler.reconcile('apps/db', signal).catch(() => undefined);
+    assert.equal(ready()?.reason, 'ItemNotFound');
+    assert.deepEqual(data(), written, 'the Secret keeps its last data');
+    assert.doesNotMatch(JSON.stringify(items.get('apps', 'db')?.status), /s3cret|admin/);
   });
 });
