@@ -364,7 +364,7 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
   if (serviceAccount && host && token) {
     throw new ConfigError(
       'OP_SERVICE_ACCOUNT_TOKEN',
-      'invalid configuration. Either Connect or Service Account credentials should be set, not both: unset OP_CONNECT_HOST and OP_CONNECT_TOKEN, or OP_SERVICE_ACCOUNT_TOKEN',
+      "Either Connect or Service Account credentials should be set, not both (1Password's rule): unset OP_CONNECT_HOST and OP_CONNECT_TOKEN, or OP_SERVICE_ACCOUNT_TOKEN",
     );
   }
   if (serviceAccount) {

@@ -1,7 +1,10 @@
 // Service-account mode up to the SDK boundary: the real @1password/sdk module and types, a fake
 // Client behind them (1Password.com is not reachable here), the same mapping and ItemSource.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   AutofillBehavior,
@@ -161,6 +164,42 @@ describe('service-account mode: the real @1password/sdk module', () => {
       return true;
     });
     assert.ok(Date.now() - started < 5000);
+  });
+});
+
+describe('service-account mode: `op-kube operator` with a token the SDK cannot read', () => {
+  it('exits 1 within seconds, naming the SDK’s reason and never the token', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'op-kube-sa-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+        users: [{ name: 'u', user: { token: 'kube-token' } }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    );
+    const token = 'ops_eyJub3QiOiJhIHJlYWwgdG9rZW4ifQ';
+    const result = spawnSync(
+      process.execPath,
+      [
+        new URL('../../../bin/op-kube.js', import.meta.url).pathname,
+        'operator',
+        `--kubeconfig=${kubeconfig}`,
+        '--metrics-bind-address=0',
+        '--health-probe-bind-address=0',
+      ],
+      {
+        env: { PATH: process.env.PATH, OP_SERVICE_ACCOUNT_TOKEN: token },
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /1Password SDK createClient: invalid service account token/);
+    assert.ok(!`${result.stdout}${result.stderr}`.includes(token.slice(4)));
   });
 });
 
