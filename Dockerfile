@@ -40,7 +40,11 @@ COPY crds/ crds/
 # `command: ["/manager"]` runs `op-kube operator`, `/injector` (its injector image's entrypoint)
 # `op-kube webhook`. Links, so node resolves them to /app/bin (ESM, next to op-kube.js); the files'
 # shebang is /usr/local/bin/node, where every Node base image has it.
-RUN ln -s /app/bin/manager.js /manager && ln -s /app/bin/injector.js /injector
+# 1Password's injector Deployment runs `/bin/sh -c /prestop.sh` before stopping (its script deletes
+# the webhook configuration); op-kube's webhook removes its own on SIGTERM, so the hook does nothing
+# here, and no FailedPreStopHook Event is recorded.
+RUN ln -s /app/bin/manager.js /manager && ln -s /app/bin/injector.js /injector \
+    && printf '#!/bin/sh\nexit 0\n' > /prestop.sh && chmod 755 /prestop.sh
 # Numeric non-root user, so runAsNonRoot can be checked; nothing is written at run time except
 # under /tmp (an emptyDir in the chart), so the root filesystem may be read-only.
 USER 65532:65532

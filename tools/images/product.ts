@@ -52,6 +52,8 @@ export const PRODUCT_CHECKS: readonly Check[] = [
   { args: ['/manager', '--help'], expect: /^Usage: op-kube operator /m },
   // Go's flag package spelling, as 1Password's injector takes its flags.
   { args: ['/injector', '-h'], expect: /^Usage: op-kube webhook /m },
+  // 1Password's injector Deployment's preStop hook, exactly as it runs it: a no-op here.
+  { args: ['/bin/sh', '-c', '/prestop.sh'], expect: /^$/ },
 ];
 
 export async function productReference(options: ProductOptions = {}): Promise<string> {

@@ -32,6 +32,9 @@ function output(args: readonly string[], links: Map<string, string>): string {
   return result.stdout + result.stderr;
 }
 
+/** The checks of node programs and their entries; the shell check (the preStop hook) runs only in the image. */
+const NODE_CHECKS = PRODUCT_CHECKS.filter((check) => check.args[0] !== '/bin/sh');
+
 describe('product image checks', () => {
   it("runs 1Password's entries /manager --help and /injector -h", () => {
     const commands = PRODUCT_CHECKS.map((check) => check.args.join(' '));
@@ -41,7 +44,7 @@ describe('product image checks', () => {
 
   it('checks entries the Dockerfile links to executable files with a node shebang', async () => {
     const links = await entryFiles();
-    for (const check of PRODUCT_CHECKS) {
+    for (const check of NODE_CHECKS) {
       const [program = ''] = check.args;
       if (program === 'node') continue;
       const file = links.get(program);
@@ -54,15 +57,25 @@ describe('product image checks', () => {
 
   it("expects output only the right command prints: /manager is the operator's, /injector the webhook's", async () => {
     const links = await entryFiles();
-    const outputs = PRODUCT_CHECKS.map((check) => output(check.args, links));
-    for (const [index, check] of PRODUCT_CHECKS.entries()) {
+    const outputs = NODE_CHECKS.map((check) => output(check.args, links));
+    for (const [index, check] of NODE_CHECKS.entries()) {
       assert.match(outputs[index] ?? '', check.expect, check.args.join(' '));
     }
     // A wrong link (/manager to the injector's file, or the reverse) fails its check.
-    const byCommand = new Map(PRODUCT_CHECKS.map((check, i) => [check.args.join(' '), i]));
+    const byCommand = new Map(NODE_CHECKS.map((check, i) => [check.args.join(' '), i]));
     const manager = byCommand.get('/manager --help') ?? -1;
     const injector = byCommand.get('/injector -h') ?? -1;
-    assert.doesNotMatch(outputs[injector] ?? '', PRODUCT_CHECKS[manager]?.expect ?? /^$/);
-    assert.doesNotMatch(outputs[manager] ?? '', PRODUCT_CHECKS[injector]?.expect ?? /^$/);
+    assert.doesNotMatch(outputs[injector] ?? '', NODE_CHECKS[manager]?.expect ?? /^$/);
+    assert.doesNotMatch(outputs[manager] ?? '', NODE_CHECKS[injector]?.expect ?? /^$/);
+  });
+
+  it("runs 1Password's preStop hook as its Deployment does, and the Dockerfile makes it a no-op", async () => {
+    const commands = PRODUCT_CHECKS.map((check) => check.args.join(' '));
+    assert.ok(commands.includes('/bin/sh -c /prestop.sh'), commands.join(', '));
+    const dockerfile = await readFile(join(repoRoot, 'Dockerfile'), 'utf8');
+    assert.match(
+      dockerfile,
+      /printf '#!\/bin\/sh\\nexit 0\\n' > \/prestop\.sh && chmod 755 \/prestop\.sh/,
+    );
   });
 });
