@@ -47,15 +47,11 @@ export async function selfManagedMode(
   env: NodeJS.ProcessEnv,
   logger: Logger,
 ): Promise<Mode> {
-  const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
-  const namespace = config.namespace ?? loaded.namespace;
-  if (namespace === undefined) {
-    throw new WebhookSettingError(
-      '--namespace',
-      'is required outside a pod (or set POD_NAMESPACE)',
-    );
-  }
-  const kube = new KubeClient(loaded, { userAgent: 'op-kube-webhook' });
+  const { kube, namespace } = webhookClient(
+    config,
+    env,
+    'is required outside a pod (or set POD_NAMESPACE)',
+  );
   const { secretName, leaseName } = tlsConfig;
   // Whether this replica leads when it stops; its own release on shutdown does not clear it.
   let leading = false;
@@ -170,15 +166,11 @@ export async function onePasswordMode(
   env: NodeJS.ProcessEnv,
   logger: Logger,
 ): Promise<Mode> {
-  const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
-  const namespace = config.namespace ?? loaded.namespace;
-  if (namespace === undefined) {
-    throw new WebhookSettingError(
-      '--namespace',
-      "is required outside a pod (or set POD_NAMESPACE, as 1Password's Deployment does)",
-    );
-  }
-  const kube = new KubeClient(loaded, { userAgent: 'op-kube-webhook' });
+  const { kube, namespace } = webhookClient(
+    config,
+    env,
+    "is required outside a pod (or set POD_NAMESPACE, as 1Password's Deployment does)",
+  );
   const manager = new Manager();
   manager.addCloser(() => kube.close());
   const tls = await OnePasswordTls.create({
@@ -193,4 +185,16 @@ export async function onePasswordMode(
     "1Password's TLS mode: CA and certificate in memory, each replica publishes its own caBundle (last one wins); run one replica, or switch to op-kube's chart (--tls-mode=self-managed)",
   );
   return { manager, tls };
+}
+
+/** The apiserver client of the modes that keep their TLS in the cluster, and the namespace they use. */
+function webhookClient(
+  config: WebhookConfig,
+  env: NodeJS.ProcessEnv,
+  namespaceMissing: string,
+): { kube: KubeClient; namespace: string } {
+  const loaded = loadKubeConfig({ kubeconfig: config.kubeconfig, env });
+  const namespace = config.namespace ?? loaded.namespace;
+  if (namespace === undefined) throw new WebhookSettingError('--namespace', namespaceMissing);
+  return { kube: new KubeClient(loaded, { userAgent: 'op-kube-webhook' }), namespace };
 }

@@ -72,16 +72,7 @@ export async function publishConfiguration(
     name,
   });
   for (let attempt = 0; ; attempt += 1) {
-    const existing = await client
-      .request<V1MutatingWebhookConfiguration>({
-        method: 'GET',
-        path,
-        operation: `get MutatingWebhookConfiguration ${name}`,
-      })
-      .catch((error: unknown) => {
-        if (isKubeApiError(error, 404)) return undefined;
-        throw error;
-      });
+    const existing = await getConfiguration(client, path, name);
     try {
       if (existing === undefined) {
         await client.request({
@@ -133,16 +124,7 @@ export async function deleteConfigurationIfOurs(
     plural: 'mutatingwebhookconfigurations',
     name,
   });
-  const existing = await client
-    .request<V1MutatingWebhookConfiguration>({
-      method: 'GET',
-      path,
-      operation: `get MutatingWebhookConfiguration ${name}`,
-    })
-    .catch((error: unknown) => {
-      if (isKubeApiError(error, 404)) return undefined;
-      throw error;
-    });
+  const existing = await getConfiguration(client, path, name);
   if (existing === undefined || caBundleOfConfiguration(existing) !== caPem) return false;
   try {
     await client.request({
@@ -305,4 +287,22 @@ export class OnePasswordTls implements TlsSource {
   #emit(pair: PemKeyPair): void {
     for (const listener of this.#listeners) listener(pair, 'in memory (1Password mode)');
   }
+}
+
+/** The configuration as stored, or undefined when there is none. */
+function getConfiguration(
+  client: KubeClient,
+  path: string,
+  name: string,
+): Promise<V1MutatingWebhookConfiguration | undefined> {
+  return client
+    .request<V1MutatingWebhookConfiguration>({
+      method: 'GET',
+      path,
+      operation: `get MutatingWebhookConfiguration ${name}`,
+    })
+    .catch((error: unknown) => {
+      if (isKubeApiError(error, 404)) return undefined;
+      throw error;
+    });
 }
