@@ -1,6 +1,8 @@
 // `npm test`: brings the control plane (and, for the node suite, its worker node and the images built
 // here) up before any test runs, runs unit, e2e and node tests, and prints one summary line. A plane
 // it started is stopped afterwards; one that was already running is kept.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { glob } from 'node:fs/promises';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
@@ -8,6 +10,8 @@ import { finished } from 'node:stream/promises';
 import { COMPONENTS, ControlPlane } from '../cluster/plane.ts';
 import { repoRoot } from '../cluster/paths.ts';
 import { testNode } from '../../test/support/node.ts';
+import { NODE_NAME } from '../cluster/node/layout.ts';
+import { LocalNode } from '../cluster/node/node.ts';
 
 type Mode = 'all' | 'unit' | 'e2e' | 'node';
 
@@ -70,6 +74,16 @@ try {
       planeFailure = message(error);
     }
   }
+  const files = planeFailure ? unitFiles : [...unitFiles, ...e2eFiles];
+  // A node already up (cluster:up -- --node) is cordoned meanwhile, for the same reason as below.
+  const cordoned = !planeFailure && e2eFiles.length > 0 && (await cordonRunningNode(true));
+  try {
+    await runFiles(files, 4, 300_000);
+  } finally {
+    if (cordoned) await cordonRunningNode(false);
+  }
+  // The node joins after the e2e files: they expect a plane where pods are stored, never run (a
+  // chart they install would otherwise start its operator, take its Lease and fill its Secrets).
   if (nodeFiles.length > 0 && !planeFailure) {
     const started = Date.now();
     try {
@@ -79,13 +93,27 @@ try {
       nodeFailure = message(error);
     }
   }
-
-  const files = planeFailure ? unitFiles : [...unitFiles, ...e2eFiles];
-  await runFiles(files, 4, 300_000);
   // The node suite installs cluster-wide objects (webhook configurations, CRDs): one file at a time.
   if (!planeFailure && !nodeFailure && nodeFiles.length > 0) await runFiles(nodeFiles, 1, 900_000);
 } finally {
   await stopOwnPlane();
+}
+
+/** Cordons (or uncordons) the worker node if its kubelet runs; says whether it did. */
+async function cordonRunningNode(cordon: boolean): Promise<boolean> {
+  const node = new LocalNode(plane.dir);
+  if (!existsSync(node.dir) || !(await node.status()).kubelet.running) return false;
+  const result = spawnSync(
+    `${plane.binDir}/kubectl`,
+    ['--kubeconfig', plane.kubeconfigPath, cordon ? 'cordon' : 'uncordon', NODE_NAME],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  if (result.status !== 0)
+    throw new Error(`kubectl ${cordon ? 'cordon' : 'uncordon'}: ${result.stderr}`);
+  log(
+    `${cordon ? 'cordoned' : 'uncordoned'} ${NODE_NAME} ${cordon ? 'for' : 'after'} the e2e files`,
+  );
+  return true;
 }
 
 async function runFiles(
