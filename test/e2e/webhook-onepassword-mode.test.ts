@@ -1,6 +1,6 @@
 // 1Password's injector Deployment with only the image swapped (issue #13, point 5): op-kube's
 // ENTRYPOINT (bin/op-kube.js) run with the exact args of 1Password's manifest, as a
-// ServiceAccount bound to 1Password's exact ClusterRole, against the real control plane.
+// ServiceAccount bound to 1Password's exact ClusterRole, against a real control plane of its own.
 //
 // The plain plane has no node, so the apiserver cannot reach a webhook through its Service: the
 // test checks that the apiserver holds 1Password's configuration and consults it (a pod in a
@@ -9,7 +9,10 @@
 // caBundle, under the Service's DNS name. On shutdown the configuration is removed.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -32,6 +35,7 @@ import {
   testNamespace,
   waitForDefaultServiceAccount,
 } from '../support/cluster.ts';
+import { ControlPlane } from '../../tools/cluster/plane.ts';
 import { spawnOpKube } from '../support/op-kube-process.ts';
 import { httpsExchange } from '../support/webhook-https.ts';
 
@@ -50,6 +54,19 @@ const ONEPASSWORD_RULES = [
 ];
 const CONFIG_NAME = 'secrets-injector-webhook-config';
 const { applyPatch } = fastJsonPatch;
+
+// 1Password's configuration matches every namespace labelled secrets-injection=enabled with
+// failurePolicy Fail: on the shared plane it would refuse the pods of the webhook tests running at
+// the same time (seen in CI). So this file runs on a private plane, which the helpers then use.
+const privatePlane = new ControlPlane(
+  realpathSync(mkdtempSync(join(tmpdir(), 'op-kube-1p-webhook-plane-'))),
+);
+await privatePlane.up();
+process.env.OP_KUBE_CLUSTER_DIR = privatePlane.dir;
+after(async () => {
+  await privatePlane.down();
+  rmSync(privatePlane.dir, { recursive: true, force: true });
+});
 
 const config = kubeConfigFor();
 const admission = config.makeApiClient(AdmissionregistrationV1Api);
