@@ -2,7 +2,6 @@
 // arguments of the chart's Deployments and the tokens of the chart's ServiceAccounts, do their work.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { CustomObjectsApi, type V1Deployment } from '@kubernetes/client-node';
@@ -23,6 +22,7 @@ import { readyCondition } from '../support/item-status.ts';
 import { spawnOpKube } from '../support/op-kube-process.ts';
 import { createOnePasswordItem, installCrd } from '../support/operator.ts';
 import { readSecret, secretText } from '../support/secrets.ts';
+import { getInsecure } from '../support/https-get.ts';
 
 function deploymentArgs(namespace: string, name: string): string[] {
   const got = kubectl(['get', 'deployment', name, '-n', namespace, '-o', 'json']);
@@ -41,31 +41,6 @@ function withFlag(args: readonly string[], name: string, value: string): string[
 function showingOutput<T>(waiting: Promise<T>, process: { output(): string }): Promise<T> {
   return waiting.catch((error: unknown) => {
     throw new Error(`${String(error)}\n${process.output()}`);
-  });
-}
-
-/** GET an HTTPS URL with an optional bearer token; the self-signed certificate is not verified. */
-function getInsecure(url: string, token?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        rejectUnauthorized: false,
-        agent: false,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-        timeout: 10_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
-        );
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
   });
 }
 

@@ -12,9 +12,6 @@
 // completes. 1Password's operator sample item is applied unchanged after the switch.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, realpathSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,20 +25,18 @@ import {
   type V1OwnerReference,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { ControlPlane } from '../../tools/cluster/plane.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
 import {
   ITEM_CRD_NAME,
   assessCrd,
   type CustomResourceDefinition,
 } from '../../src/operator/crd-check.ts';
-import { eventually, isStatus, kubeConfigFor, kubectl } from '../support/cluster.ts';
+import { eventually, isStatus, kubeConfigFor, kubectl, privatePlane } from '../support/cluster.ts';
 import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { launcher, startConnectLocal } from '../support/connect-local.ts';
 import { startOperator } from '../support/operator.ts';
 
-const dir = realpathSync(mkdtempSync(join(tmpdir(), 'op-kube-migration-plane-')));
-const plane = new ControlPlane(dir);
+const { plane, remove: removePlane } = privatePlane('migration');
 const THEIRS = join(repoRoot, 'test', 'fixtures', '1password-crd', 'chart.yaml');
 const SAMPLE = join(
   repoRoot,
@@ -373,8 +368,7 @@ describe("migrating from 1Password's operator and injector", () => {
   });
 
   after(async () => {
-    await plane.down();
-    await rm(dir, { recursive: true, force: true });
+    await removePlane();
   });
 
   it("step 1: `op-kube crds apply` upgrades 1Password's CRD in place, items kept", async () => {

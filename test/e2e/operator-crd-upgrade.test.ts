@@ -6,13 +6,10 @@
 // the status fields persist.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, realpathSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import yaml from 'js-yaml';
-import { ControlPlane } from '../../tools/cluster/plane.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
 import { freePort } from '../../tools/cluster/ports.ts';
 import { CHART_DIR } from '../../tools/render-deploy.ts';
@@ -23,12 +20,11 @@ import {
   readCrdFile,
   type CustomResourceDefinition,
 } from '../../src/operator/crd-check.ts';
-import { eventually, helm, kubectl } from '../support/cluster.ts';
+import { eventually, helm, kubectl, privatePlane } from '../support/cluster.ts';
 import { launcher } from '../support/connect-local.ts';
 import { spawnOpKube } from '../support/op-kube-process.ts';
 
-const dir = realpathSync(mkdtempSync(join(tmpdir(), 'op-kube-crd-plane-')));
-const plane = new ControlPlane(dir);
+const { plane, remove: removePlane } = privatePlane('crd');
 const THEIRS = join(repoRoot, 'test', 'fixtures', '1password-crd', 'chart.yaml');
 const NAMESPACE = 'migrated';
 const RELEASE = 'opk';
@@ -115,7 +111,7 @@ async function accountKubeconfig(account: string): Promise<string> {
   const admin = yaml.load(await readFile(plane.kubeconfigPath, 'utf8')) as {
     clusters: { cluster: Record<string, string> }[];
   };
-  const file = join(dir, `${account}.kubeconfig`);
+  const file = join(plane.dir, `${account}.kubeconfig`);
   await writeFile(
     file,
     yaml.dump({
@@ -176,8 +172,7 @@ describe("a cluster that kept 1Password's CRD", () => {
   });
 
   after(async () => {
-    await plane.down();
-    await rm(dir, { recursive: true, force: true });
+    await removePlane();
   });
 
   it("prunes op-kube's status fields (the defect)", () => {

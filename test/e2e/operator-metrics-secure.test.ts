@@ -2,13 +2,12 @@
 // and the apiserver decides who reads /metrics (TokenReview, SubjectAccessReview), against the real
 // control plane with ServiceAccount tokens.
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import { describe, it } from 'node:test';
 import { kubectl, testNamespace } from '../support/cluster.ts';
 import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { startConnectLocal } from '../support/connect-local.ts';
 import { startOperator } from '../support/operator.ts';
+import { getInsecure } from '../support/https-get.ts';
 
 const DATA = dataFile({ name: 'Production', items: [passwordItem('Database', 'unused')] });
 
@@ -16,38 +15,6 @@ function ok(args: string[]): string {
   const result = kubectl(args);
   assert.equal(result.status, 0, `kubectl ${args.join(' ')}: ${result.stderr}`);
   return result.stdout;
-}
-
-function getMetrics(
-  url: string,
-  token?: string,
-): Promise<{ status: number; body: string; subject: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        // The self-signed certificate verifies nothing (Prometheus: insecureSkipVerify).
-        rejectUnauthorized: false,
-        agent: false,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-        timeout: 10_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body: Buffer.concat(chunks).toString(),
-            subject: String((res.socket as TLSSocket).getPeerCertificate().subject.CN),
-          }),
-        );
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 describe('operator /metrics secure by default', () => {
@@ -63,17 +30,17 @@ describe('operator /metrics secure by default', () => {
     });
     const url = `${operator.metricsUrl.replace('http:', 'https:')}/metrics`;
 
-    const anonymous = await getMetrics(url);
+    const anonymous = await getInsecure(url);
     assert.equal(anonymous.status, 401);
     assert.equal(anonymous.subject, 'op-kube-operator-metrics');
     assert.doesNotMatch(anonymous.body, /op_kube_/);
     await assert.rejects(fetch(operator.metricsUrl + '/metrics'), 'no plain HTTP');
 
-    assert.equal((await getMetrics(url, 'not-a-token')).status, 401);
+    assert.equal((await getInsecure(url, 'not-a-token')).status, 401);
 
     ok(['create', 'serviceaccount', 'scraper', '-n', namespace]);
     const token = ok(['create', 'token', 'scraper', '-n', namespace]).trim();
-    const denied = await getMetrics(url, token);
+    const denied = await getInsecure(url, token);
     assert.equal(denied.status, 403);
     assert.match(denied.body, new RegExp(`system:serviceaccount:${namespace}:scraper`));
 
@@ -93,10 +60,10 @@ describe('operator /metrics secure by default', () => {
     ]);
     // A denial is remembered 30 s (controller-runtime's cache); wait it out.
     const deadline = Date.now() + 60_000;
-    let allowed = await getMetrics(url, token);
+    let allowed = await getInsecure(url, token);
     while (allowed.status !== 200 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 2_000));
-      allowed = await getMetrics(url, token);
+      allowed = await getInsecure(url, token);
     }
     assert.equal(allowed.status, 200);
     assert.match(allowed.body, /^# TYPE op_kube_polls_total counter$/m);

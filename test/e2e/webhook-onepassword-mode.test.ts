@@ -9,9 +9,6 @@
 // caBundle, under the Service's DNS name. On shutdown the configuration is removed.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,11 +28,11 @@ import {
   isStatus,
   kubeConfigFor,
   kubectl,
+  privatePlane,
   serviceAccountKubeconfig,
   testNamespace,
   waitForDefaultServiceAccount,
 } from '../support/cluster.ts';
-import { ControlPlane } from '../../tools/cluster/plane.ts';
 import { spawnOpKube } from '../support/op-kube-process.ts';
 import { httpsExchange } from '../support/webhook-https.ts';
 
@@ -58,15 +55,10 @@ const { applyPatch } = fastJsonPatch;
 // 1Password's configuration matches every namespace labelled secrets-injection=enabled with
 // failurePolicy Fail: on the shared plane it would refuse the pods of the webhook tests running at
 // the same time (seen in CI). So this file runs on a private plane, which the helpers then use.
-const privatePlane = new ControlPlane(
-  realpathSync(mkdtempSync(join(tmpdir(), 'op-kube-1p-webhook-plane-'))),
-);
-await privatePlane.up();
-process.env.OP_KUBE_CLUSTER_DIR = privatePlane.dir;
-after(async () => {
-  await privatePlane.down();
-  rmSync(privatePlane.dir, { recursive: true, force: true });
-});
+const { plane: ownPlane, remove: removePlane } = privatePlane('1p-webhook');
+await ownPlane.up();
+process.env.OP_KUBE_CLUSTER_DIR = ownPlane.dir;
+after(removePlane);
 
 const config = kubeConfigFor();
 const admission = config.makeApiClient(AdmissionregistrationV1Api);

@@ -1,7 +1,7 @@
 // Helpers for e2e tests against the real control plane that `npm test` started before the runner.
 import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -201,4 +201,22 @@ export async function serviceAccountKubeconfig(
     }),
   );
   return file;
+}
+
+/**
+ * A control plane of the test file's own, in a fresh temporary folder: for tests that change
+ * cluster-wide state (the CRD, a webhook configuration matching every labelled namespace) that the
+ * shared plane's other tests rely on. `remove` stops it and deletes the folder.
+ */
+export function privatePlane(name: string): { plane: ControlPlane; remove: () => Promise<void> } {
+  const plane = new ControlPlane(
+    realpathSync(mkdtempSync(join(tmpdir(), `op-kube-${name}-plane-`))),
+  );
+  return {
+    plane,
+    remove: async () => {
+      await plane.down();
+      await rm(plane.dir, { recursive: true, force: true });
+    },
+  };
 }
