@@ -16,6 +16,7 @@ import {
   testNode,
   type PodView,
   type TestNode,
+  removeRelease,
 } from '../support/node.ts';
 
 const suffix = randomBytes(3).toString('hex');
@@ -66,8 +67,7 @@ describe('the chart on a real node', { timeout: 900_000 }, () => {
   });
 
   after(() => {
-    helmOk(['uninstall', release, '-n', namespace, '--ignore-not-found', '--wait']);
-    kubectl(['delete', 'namespace', namespace, apps, '--ignore-not-found', '--wait=false']);
+    removeRelease(release, namespace, apps);
   });
 
   it('helm install with connect-local: every pod Running and Ready, restricted, read-only root', async (t) => {

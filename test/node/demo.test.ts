@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { LocalNode, NODE_COMPONENTS } from '../../tools/cluster/node/node.ts';
 import { repoRoot } from '../../tools/cluster/paths.ts';
 import { helm, kubectl, testPlane } from '../support/cluster.ts';
-import { testNode } from '../support/node.ts';
+import { removeRelease, testNode } from '../support/node.ts';
 
 // Values of examples/connect-local.yaml (the chart's connect-local data); none may be printed.
 const SEEDED_VALUES = ['s3cr3t', 'prod-api-key-1', 'staging-password', 'BEGIN CERTIFICATE'];
@@ -45,8 +45,7 @@ describe('npm run demo -- --node', { timeout: 900_000 }, () => {
 
   // The demo cleans up after itself; this is for a demo that failed or was killed half-way.
   after(() => {
-    helm(['uninstall', release, '-n', namespace, '--ignore-not-found', '--wait']);
-    kubectl(['delete', 'namespace', namespace, apps, '--ignore-not-found', '--wait=false']);
+    removeRelease(release, namespace, apps);
   });
 
   it('shows the chart running on the node and the injected app naming its keys, prints no value, and removes what it made', async () => {

@@ -18,7 +18,15 @@ import { listPage, openWatch } from '../../src/kube/cache/watch.ts';
 import { CHART_DIR } from '../../tools/render-deploy.ts';
 import { eventually, kubeClientFor, kubectl } from '../support/cluster.ts';
 import { expectedDigest, secretDataDigest } from '../support/connect-local-example.ts';
-import { helmOk, isReady, pods, podsReady, releaseNamespaces, testNode } from '../support/node.ts';
+import {
+  helmOk,
+  isReady,
+  pods,
+  podsReady,
+  releaseNamespaces,
+  removeRelease,
+  testNode,
+} from '../support/node.ts';
 
 const suffix = randomBytes(3).toString('hex');
 const release = `restart-${suffix}`;
@@ -244,8 +252,7 @@ describe('the operator killed mid-sync on a real node', { timeout: 900_000 }, ()
   after(async () => {
     stopWatch.abort();
     await client?.close();
-    helmOk(['uninstall', release, '-n', namespace, '--ignore-not-found', '--wait']);
-    kubectl(['delete', 'namespace', namespace, apps, '--ignore-not-found', '--wait=false']);
+    removeRelease(release, namespace, apps);
     rmSync(dataDir, { recursive: true, force: true });
   });
 

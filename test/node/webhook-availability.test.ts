@@ -21,6 +21,7 @@ import {
   releaseNamespaces,
   testNode,
   type TestNode,
+  removeRelease,
 } from '../support/node.ts';
 
 const suffix = randomBytes(3).toString('hex');
@@ -211,8 +212,7 @@ describe(
     });
 
     after(() => {
-      helmOk(['uninstall', release, '-n', namespace, '--ignore-not-found', '--wait']);
-      kubectl(['delete', 'namespace', namespace, apps, '--ignore-not-found', '--wait=false']);
+      removeRelease(release, namespace, apps);
     });
 
     it('helm install: every pod Ready, and a pod created now is mutated', async (t) => {

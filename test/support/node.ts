@@ -175,3 +175,9 @@ export function releaseNamespaces(namespace: string, apps: string, injected = tr
     },
   ]);
 }
+
+/** Clean-up after a node test: its release uninstalled and its namespaces on their way out. */
+export function removeRelease(release: string, namespace: string, apps: string): void {
+  helm(['uninstall', release, '-n', namespace, '--ignore-not-found', '--wait']);
+  kubectl(['delete', 'namespace', namespace, apps, '--ignore-not-found', '--wait=false']);
+}
