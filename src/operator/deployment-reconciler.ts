@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { parseKey, type ReconcileResult, type Reconciler } from '../kube/runtime/controller.ts';
 import { TerminalError } from '../kube/errors.ts';
 import {
+  IGNORE_SECRET_TAG,
   ITEM_NAME_ANNOTATION,
   ITEM_PATH_ANNOTATION,
   MANAGED_BY_LABEL,
@@ -238,13 +239,16 @@ export class DeploymentReconciler implements Reconciler {
       },
       { namespace, secretName: request.secretName, events: this.#options.events },
     );
+    // An existing Secret whose item carries 1Password's ignore-secret tag keeps its data (no
+    // restart either); item-version and item-path still move, as 1Password's operator does.
+    const frozen = existing !== undefined && (synced.item.tags ?? []).includes(IGNORE_SECRET_TAG);
     const mapped = mapItemToSecretData(synced.item, synced.files, {
       allowEmptyValues: this.#options.allowEmptyValues,
     });
-    const tooLarge = secretSizeProblem(mapped.data, request.secretName);
+    const tooLarge = frozen ? undefined : secretSizeProblem(mapped.data, request.secretName);
     if (tooLarge !== undefined) throw new SyncBlockedError('SecretTooLarge', tooLarge);
     const owners = this.#users(namespace, request.secretName).map(ownerOf);
-    const base = desiredSecret({
+    const computed = desiredSecret({
       owner: {
         apiVersion: 'apps/v1',
         kind: 'Deployment',
@@ -262,6 +266,7 @@ export class DeploymentReconciler implements Reconciler {
       data: mapped.data,
       copyAnnotations: false,
     });
+    const base = frozen ? { ...computed, data: existing.data ?? {} } : computed;
     const desired: V1Secret = { ...base, metadata: { ...base.metadata, ownerReferences: owners } };
     const ownersChanged =
       JSON.stringify(
@@ -271,7 +276,7 @@ export class DeploymentReconciler implements Reconciler {
       await this.#options.store.apply(desired);
     }
     const dataChanged = !existing || !sameData(existing, desired);
-    const losses = describeKeyLosses(mapped.losses);
+    const losses = frozen ? undefined : describeKeyLosses(mapped.losses);
     if (dataChanged && losses !== undefined) {
       this.#options.events.warning(
         asObject(deployment),

@@ -48,7 +48,43 @@ function setUp() {
   return { deployments, store, events, finalizers, reconciler, owners };
 }
 
+/** As setUp, with the Secret changes that would restart workloads recorded. */
+function setUpWithRestarts() {
+  const deployments = new MemoryLister<V1Deployment>();
+  const { store, source, ports } = reconcilerFakes();
+  source.put(fullItem({ password: 'one' }, { id: ITEM, title: ITEM, type: 'CONCEALED' }));
+  const restarts: string[] = [];
+  const reconciler = new DeploymentReconciler({
+    ...ports,
+    deployments,
+    onSecretChanged: (namespace, name) => {
+      restarts.push(`${namespace}/${name}`);
+      return Promise.resolve();
+    },
+  });
+  return { deployments, store, source, reconciler, restarts };
+}
+
 describe('DeploymentReconciler', () => {
+  it('moves item-version (not the data, no restart) of its Secret when the item carries ignore-secret, as 1Password does', async () => {
+    const { deployments, store, source, reconciler, restarts } = setUpWithRestarts();
+    deployments.put(deployment('web', ITEM));
+    await reconciler.reconcile('apps/web');
+    const before = store.get('apps', 'shared')?.data;
+    source.put({
+      ...fullItem(
+        { password: 'changed' },
+        { id: ITEM, title: ITEM, type: 'CONCEALED', version: 7 },
+      ),
+      tags: ['operator.1password.io:ignore-secret'],
+    });
+    await reconciler.reconcile('apps/web');
+    const secret = store.get('apps', 'shared');
+    assert.deepEqual(secret?.data, before);
+    assert.equal(secret?.metadata?.annotations?.['operator.1password.io/item-version'], '7');
+    assert.deepEqual(restarts, []);
+  });
+
   it('shares one Secret between Deployments asking for the same item', async () => {
     const { deployments, reconciler, owners } = setUp();
     deployments.put(deployment('web', ITEM));
