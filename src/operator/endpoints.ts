@@ -1,11 +1,12 @@
 // The operator's probe (/healthz, /readyz) and metrics (/metrics) listeners.
-import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import express from 'express';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Manager } from '../kube/runtime/manager.ts';
 import { closeServer, listen } from '../util/http-server.ts';
+import { loadKeyPair, watchCertificateFiles } from '../util/tls-files.ts';
 import type { OperatorConfig } from './config.ts';
 import {
   MetricsAuthorizer,
@@ -37,8 +38,13 @@ export async function serveProbes(
 }
 
 export interface MetricsServing {
-  /** Certificate files (--metrics-cert-path); with `secure` and none, a self-signed one. */
+  /**
+   * Certificate files (--metrics-cert-path), reloaded when they change (cert-manager renewing
+   * them), as 1Password's operator reloads them; with `secure` and none, a self-signed one.
+   */
   readonly tls?: { certFile: string; keyFile: string };
+  /** Told of each reload, and of files that cannot be read or hold an unusable pair (kept serving the last good one). */
+  readonly logger?: Pick<Logger, 'info' | 'warn'>;
   /**
    * --metrics-secure (1Password's default): HTTPS, and each caller's bearer token reviewed by the
    * apiserver (TokenReview) and allowed `get` on the path (SubjectAccessReview).
@@ -72,13 +78,31 @@ export async function serveMetrics(
     res.type(registry.contentType).send(await registry.metrics());
   });
   const pair = tls
-    ? { cert: await readFile(tls.certFile), key: await readFile(tls.keyFile) }
+    ? await loadKeyPair(tls.certFile, tls.keyFile)
     : authorizer
       ? await selfSignedMetricsCertificate()
       : undefined;
-  const server = pair
-    ? createHttpsServer({ ...pair, minVersion: 'TLSv1.2' }, app)
-    : createHttpServer(app);
+  if (!pair) {
+    const server = createHttpServer(app);
+    return { server, port: (await listen(server, address.host, address.port)).port };
+  }
+  const server = createHttpsServer({ ...pair, minVersion: 'TLSv1.2' }, app);
+  if (tls) {
+    const watch = watchCertificateFiles({
+      ...tls,
+      current: pair,
+      onChange: (next) => {
+        server.setSecureContext({ ...next, minVersion: 'TLSv1.2' });
+        serving.logger?.info({ certFile: tls.certFile }, 'metrics certificate reloaded');
+      },
+      onError: (error) =>
+        serving.logger?.warn(
+          { err: error, certFile: tls.certFile },
+          'metrics certificate not reloaded: serving the last good one',
+        ),
+    });
+    server.once('close', () => watch.close());
+  }
   return { server, port: (await listen(server, address.host, address.port)).port };
 }
 
@@ -96,6 +120,7 @@ export async function serveEndpoints(
   config: Pick<OperatorConfig, 'probeAddress' | 'metrics'>,
   registry: Registry,
   reviews: ReviewClient,
+  logger: Pick<Logger, 'info' | 'warn'>,
 ): Promise<Endpoints> {
   const probes = config.probeAddress
     ? await serveProbes(config.probeAddress, () => manager.notReady())
@@ -103,6 +128,7 @@ export async function serveEndpoints(
   const metrics = config.metrics.address
     ? await serveMetrics(config.metrics.address, registry, {
         ...(config.metrics.tls ? { tls: config.metrics.tls } : {}),
+        logger,
         ...(config.metrics.secure
           ? { authorizer: new MetricsAuthorizer({ client: reviews }) }
           : {}),

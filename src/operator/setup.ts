@@ -94,7 +94,7 @@ export async function runOperator(
 
   // Closed last to first: the Events flushed, then the listeners, then the clients.
   manager.addCloser(() => clients.close());
-  const endpoints = await serveEndpoints(manager, config, metrics.registry, kube);
+  const endpoints = await serveEndpoints(manager, config, metrics.registry, kube, logger);
   manager.addCloser(() => events.flush());
 
   // Before the caches wait on it: an outdated (1Password's) or missing CRD is reported at once.

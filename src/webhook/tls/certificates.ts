@@ -19,11 +19,9 @@ const SIGNING_ALGORITHM = { ...KEY_ALGORITHM, hash: 'SHA-256' } as const;
  */
 export const BACKDATE_MS = 60 * 60 * 1000;
 
-/** A certificate and its private key, both PEM (the key PKCS #8). */
-export interface PemKeyPair {
-  readonly cert: string;
-  readonly key: string;
-}
+import type { PemKeyPair } from '../../util/tls-files.ts';
+
+export type { PemKeyPair };
 
 export interface CertificateAuthorityRequest {
   readonly now: Date;

@@ -8,7 +8,7 @@ import {
   issueServingCertificate,
   type PemKeyPair,
 } from './certificates.ts';
-import { validateKeyPair } from './file-watcher.ts';
+import { validateKeyPair } from '../../util/tls-files.ts';
 import type { CertificateListener, TlsSource } from './source.ts';
 
 const PLACEHOLDER_VALIDITY_MS = 86_400_000;

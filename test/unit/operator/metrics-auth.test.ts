@@ -1,9 +1,14 @@
 // --metrics-secure (1Password's default): HTTPS and callers reviewed by the apiserver, on fakes.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { describe, it } from 'node:test';
+import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { KubeRequest } from '../../../src/kube/client/client.ts';
 import { serveMetrics } from '../../../src/operator/endpoints.ts';
@@ -14,6 +19,12 @@ import {
   type ReviewClient,
 } from '../../../src/operator/metrics-auth.ts';
 import { closeServer } from '../../../src/util/http-server.ts';
+import type { PemKeyPair } from '../../../src/util/tls-files.ts';
+import {
+  generateCertificateAuthority,
+  issueServingCertificate,
+} from '../../../src/webhook/tls/certificates.ts';
+import { SecretVolume } from '../../support/secret-volume.ts';
 
 const TOKEN = 'sa-token-that-must-never-show';
 
@@ -207,5 +218,68 @@ describe('serveMetrics with --metrics-secure', () => {
     } finally {
       await closeServer(server);
     }
+  });
+});
+
+describe('serveMetrics with --metrics-cert-path', () => {
+  async function pair(name: string): Promise<PemKeyPair> {
+    const now = new Date();
+    const ca = await generateCertificateAuthority({
+      now,
+      validityMs: 86_400_000,
+      commonName: `ca-${name}`,
+    });
+    return issueServingCertificate(ca, { dnsNames: [name], now, validityMs: 86_400_000 });
+  }
+
+  async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+    for (let waited = 0; waited < 10_000; waited += 50) {
+      if (await check()) return;
+      await sleep(50);
+    }
+    assert.fail(`not within 10 s: ${what}`);
+  }
+
+  it('reloads the certificate when the mounted Secret changes, and keeps the last good one when it breaks', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-kube-metrics-cert-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const volume = new SecretVolume(dir);
+    const first = await pair('metrics-first');
+    await volume.publish(first);
+    const warnings: string[] = [];
+    const logger = {
+      info: () => undefined,
+      warn: (fields: object, message: string) =>
+        void warnings.push(`${message} ${JSON.stringify(fields)}`),
+    } as unknown as Pick<Logger, 'info' | 'warn'>;
+    const { server, port } = await serveMetrics({ host: '127.0.0.1', port: 0 }, new Registry(), {
+      tls: { certFile: volume.certFile, keyFile: volume.keyFile },
+      logger,
+    });
+    t.after(() => closeServer(server));
+    assert.equal((await get(port)).peerCert, 'metrics-first');
+
+    const second = await pair('metrics-second');
+    await volume.publish(second);
+    await until(
+      'the new certificate served',
+      async () => (await get(port)).peerCert === 'metrics-second',
+    );
+
+    // A pair whose key is not the certificate's: refused, the last good pair stays, said once.
+    await volume.publish({ cert: (await pair('metrics-broken')).cert, key: second.key });
+    await until('the broken pair reported', () => warnings.length > 0);
+    assert.equal((await get(port)).peerCert, 'metrics-second');
+    assert.match(warnings[0] ?? '', /serving the last good one/);
+    assert.ok(!warnings.join('').includes('PRIVATE KEY'), 'no key material in the log');
+  });
+
+  it('refuses to start on unreadable files, naming them', async () => {
+    await assert.rejects(
+      serveMetrics({ host: '127.0.0.1', port: 0 }, new Registry(), {
+        tls: { certFile: '/nonexistent/tls.crt', keyFile: '/nonexistent/tls.key' },
+      }),
+      /cannot read \/nonexistent\/tls\.crt/,
+    );
   });
 });

@@ -14,7 +14,7 @@ import {
   loadKeyPair,
   watchCertificateFiles,
   type CertificateFileWatch,
-} from '../../../src/webhook/tls/file-watcher.ts';
+} from '../../../src/util/tls-files.ts';
 import { SecretVolume } from '../../support/secret-volume.ts';
 
 async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

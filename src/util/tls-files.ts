@@ -8,13 +8,24 @@
 // removed, so a slow poll compares the files' content as well and re-creates lost watches. The new
 // pair is handed over only once it parses and the key matches the certificate: a pair half written
 // by a tool that replaces the files one at a time is skipped until the other half arrives.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { contentHash, type PemKeyPair } from './certificates.ts';
-import { OpKubeError } from '../../kube/errors.ts';
+import { OpKubeError } from '../kube/errors.ts';
+
+/** A certificate and its private key, both PEM (the key PKCS #8). */
+export interface PemKeyPair {
+  readonly cert: string;
+  readonly key: string;
+}
+
+function contentHash(...parts: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part).update('\0');
+  return hash.digest('hex');
+}
 
 /** Why a key pair cannot be served. Messages name files, never key material. */
 export type TlsKeyPairProblem =
