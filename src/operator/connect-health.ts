@@ -11,6 +11,11 @@ export interface ConnectHealthOptions {
   readonly unreadyAfterFailures?: number;
   /** Delay before the first repeat of a failed poll. Default 1 s. */
   readonly firstRetryMs?: number;
+  /**
+   * What is polled, in /readyz and log messages: 'Connect' (default), or in service-account mode
+   * '1Password' (the SDK's servers).
+   */
+  readonly sourceName?: string;
 }
 
 export type PollVerdict =
@@ -25,6 +30,7 @@ export class ConnectHealth {
   readonly #intervalMs: number;
   readonly #unreadyAfter: number;
   readonly #firstRetryMs: number;
+  readonly sourceName: string;
   #failures = 0;
   #polled = false;
 
@@ -32,6 +38,7 @@ export class ConnectHealth {
     this.#intervalMs = options.pollingIntervalMs;
     this.#unreadyAfter = Math.max(1, options.unreadyAfterFailures ?? 3);
     this.#firstRetryMs = Math.max(1, options.firstRetryMs ?? 1000);
+    this.sourceName = options.sourceName ?? 'Connect';
   }
 
   /** Undefined before the first poll and while Connect answers; false once a poll failed. */
@@ -62,6 +69,6 @@ export class ConnectHealth {
   /** Why /readyz should fail, or undefined. */
   notReady(): string | undefined {
     if (this.#failures < this.#unreadyAfter) return undefined;
-    return `Connect unreachable for the last ${this.#failures} polls`;
+    return `${this.sourceName} unreachable for the last ${this.#failures} polls`;
   }
 }

@@ -73,7 +73,7 @@ export function createOperatorMetrics(
   });
   const connectUp = new Gauge({
     name: 'op_kube_connect_up',
-    help: 'Whether the last change-detection poll reached Connect (1) or failed (0)',
+    help: 'Whether the last change-detection poll reached Connect (1Password in service-account mode) (1) or failed (0)',
     registers,
   });
   const crdOutdated = new Gauge({

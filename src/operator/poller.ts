@@ -80,7 +80,7 @@ export class Poller {
       metrics.poll('success', changed.length);
       // Recovered: every item that reported the failure gets its Synced condition back.
       if (health.succeeded() === 'recovered') {
-        logger.info('Connect answers again');
+        logger.info(`${health.sourceName} answers again`);
         this.#emit({ type: 'recovered' });
       }
     } catch (error) {
@@ -91,7 +91,7 @@ export class Poller {
           err: error instanceof Error ? { message: error.message } : undefined,
           retryInMs: health.nextDelayMs(),
         },
-        'polling Connect failed',
+        `polling ${health.sourceName} failed`,
       );
       // Items whose Secrets may now be stale report the failure through a reconcile.
       if (verdict === 'failed-first') this.#emit({ type: 'failed' });

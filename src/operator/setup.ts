@@ -68,7 +68,10 @@ export async function runOperator(
     namespaces: caches.namespaces,
     source,
   });
-  const health = new ConnectHealth({ pollingIntervalMs: config.pollingIntervalMs });
+  const health = new ConnectHealth({
+    pollingIntervalMs: config.pollingIntervalMs,
+    sourceName: clients.mode === 'connect' ? 'Connect' : '1Password',
+  });
   const poller = new Poller({
     source,
     health,

@@ -41,6 +41,9 @@ describe('ConnectHealth', () => {
     assert.equal(health.notReady(), undefined);
     health.failed();
     assert.match(health.notReady() ?? '', /Connect unreachable for the last 3 polls/);
+    const serviceAccount = new ConnectHealth({ pollingIntervalMs: 1000, sourceName: '1Password' });
+    for (let failure = 0; failure < 3; failure += 1) serviceAccount.failed();
+    assert.equal(serviceAccount.notReady(), '1Password unreachable for the last 3 polls');
     assert.equal(health.up, false);
     health.succeeded();
     assert.equal(health.notReady(), undefined);
