@@ -53,8 +53,19 @@ const ITEMS = '/v1/vaults/{vault}/items';
 const ITEM = '/v1/vaults/{vault}/items/{item}';
 const FILE = '/v1/vaults/{vault}/items/{item}/files/{file}/content';
 
-/** SDK messages carry no status; these are the ones that mean "not there". */
-const NOT_FOUND = /not found|does not exist|doesn't exist|no such|could not find|couldn't find/i;
+/**
+ * SDK messages carry no status; these are the ones that mean "not there" (the SDK's core says
+ * "item couldn't be found", "vault couldn't be found", "resource not found").
+ */
+const NOT_FOUND =
+  /not found|does not exist|doesn't exist|no such|could not find|couldn't find|could(?: not|n't) be found/i;
+/**
+ * Input the SDK refuses before any request, e.g. "invalid user input: encountered the following
+ * errors: the provided ID is not a valid UUID" for a 26-character title read as an id: a 400, so
+ * the id lookup falls back to the title as 1Password's operator does (not Unavailable, retried).
+ */
+const INVALID_INPUT =
+  /invalid user input|bad input passed by the user|not a valid uuid|does not refer to a valid uuid/i;
 const MAX_MESSAGE = 300;
 
 /** Any SDK failure as a ConnectError: a reason for conditions and metrics, never the token. */
@@ -74,6 +85,7 @@ export function sdkError(
   else if (name === 'AuthExpiredError' || /invalid service account token/i.test(message))
     status = 401;
   else if (NOT_FOUND.test(message)) status = 404;
+  else if (INVALID_INPUT.test(message)) status = 400;
   else if (/forbidden|permission|not authori[sz]ed|access denied/i.test(message)) status = 403;
   // Status 0 is "no answer": Unavailable, retried by the work queue and the poller.
   return new ConnectError(

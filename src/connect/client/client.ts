@@ -271,7 +271,7 @@ export class ConnectClient {
     try {
       return await this.getVault(idOrTitle);
     } catch (error) {
-      if (!isConnectError(error, 'NotFound') && !isConnectError(error, 'Forbidden')) throw error;
+      if (!idMissed(error, 'vault')) throw error;
       return this.#vaultByTitleElse(idOrTitle, error);
     }
   }
@@ -292,10 +292,12 @@ export class ConnectClient {
     } catch (error) {
       if (!isConnectError(error)) throw error;
       // Grants are per vault, so any 403 is about the vault; the item list 404s only when the
-      // vault does not exist. Either way an id-like reference may be a title after all, and a
+      // vault does not exist; a 400 is a vault id Connect cannot parse (an item id's 400 went to
+      // the title in #itemIn). Each way an id-like reference may be a title after all, and a
       // cached vault that 404s is gone (#vaultScoped has already dropped it).
       const vaultGone = error.reason === 'NotFound' && error.endpoint === ENDPOINTS.items;
-      if (byId && (vaultGone || error.reason === 'Forbidden')) {
+      const refused = error.reason === 'Forbidden' || error.reason === 'BadRequest';
+      if (byId && (vaultGone || refused)) {
         const vault = await this.#vaultByTitleElse(vaultIdOrTitle, error);
         return this.#itemIn(vault.id, vaultIdOrTitle, itemIdOrTitle);
       }
@@ -338,7 +340,7 @@ export class ConnectClient {
       try {
         return await this.getItem(vaultId, idOrTitle);
       } catch (error) {
-        if (!isConnectError(error, 'NotFound')) throw error;
+        if (!idMissed(error, 'item')) throw error;
       }
     }
     const filter = formatFilter({ attribute: 'title', operator: 'eq', value: idOrTitle });
@@ -382,6 +384,20 @@ export class ConnectClient {
     }
     return item;
   }
+}
+
+/**
+ * An id lookup answered "no such id": 404; 400, which Connect answers for an id it cannot parse
+ * (`Invalid Item UUID`, e.g. a 26-character title); for a vault also 403 (ids outside the token's
+ * scope, ids of no vault at all). 1Password's operator then tries the reference as a title.
+ */
+function idMissed(error: unknown, kind: 'vault' | 'item'): error is ConnectError {
+  if (!isConnectError(error)) return false;
+  return (
+    error.reason === 'NotFound' ||
+    error.reason === 'BadRequest' ||
+    (kind === 'vault' && error.reason === 'Forbidden')
+  );
 }
 
 function get(endpoint: HttpRequest['endpoint'], path: string = endpoint): HttpRequest {

@@ -18,6 +18,7 @@ interface FakeVault {
 }
 
 const id = (prefix: string): string => prefix.padEnd(26, '0');
+const TITLE26 = 'test26charlongitemtitle123';
 
 function vaultBody(vault: FakeVault): object {
   const { items, ...rest } = vault;
@@ -247,6 +248,29 @@ describe('resolveItem', () => {
     paths();
     assert.equal((await client.resolveItem('Production', 'db')).id, id('dbmoved'));
     assert.equal(paths().length, 2, 'no vault lookup');
+  });
+
+  // 1Password's operator falls back to the title whatever the id lookup failed with (items.go);
+  // Connect answers 400 `Invalid Item UUID` / `Invalid Vault UUID` for an id it cannot parse,
+  // e.g. the 26-character title of 1Password's e2e secret-26char-title.yaml.
+  it('falls back to the title when Connect refuses an id-like title as no UUID (400)', async (t) => {
+    const vaults = world();
+    const refusing = (request: Received): Reply => {
+      const [, , , vaultId, , itemId] = new URL(request.url, 'http://connect').pathname.split('/');
+      if (vaultId === TITLE26) return fail(400, 'Invalid Vault UUID');
+      if (itemId === TITLE26) return fail(400, 'Invalid Item UUID');
+      return fakeConnect(vaults, new Set(vaults.map((v) => v.id)))(request);
+    };
+    const [prodold, idlike] = [vaults[1], vaults[2]];
+    assert.ok(prodold && idlike);
+    prodold.items.push({ id: id('title26'), title: TITLE26, createdAt: '2021-01-01T00:00:00Z' });
+    idlike.name = TITLE26;
+    const stub = await startStub(t, refusing);
+    const client = new ConnectClient({ host: stub.url, token: 'test-token', retries: 0 });
+    t.after(() => client.close());
+    assert.equal((await client.resolveItem(id('prodold'), TITLE26)).id, id('title26'));
+    assert.equal((await client.resolveVault(TITLE26)).id, id('idlike'));
+    assert.equal((await client.resolveItem(TITLE26, 'web')).id, id('web'));
   });
 
   it('passes other errors through without fallback', async (t) => {

@@ -324,6 +324,42 @@ describe('service-account mode: ItemSource over the SDK', () => {
     });
   });
 
+  // Messages of the SDK's core (strings of @1password/sdk-core's WASM; the first as the Go SDK,
+  // on the same core, prints it in 1Password/terraform-provider-onepassword#306).
+  const NOT_A_UUID =
+    'invalid user input: encountered the following errors: the provided ID is not a valid UUID';
+  const NOT_FOUND_MESSAGES = ["item couldn't be found", 'resource not found'];
+
+  it('a 26-character title the SDK refuses as an id falls back to the title (1Password’s e2e secret-26char-title.yaml); an id it cannot find is ItemNotFound', async () => {
+    const { source, state, client } = setup();
+    const titled = 'kkkkkkkkkkkkkkkkkkkkkkkkkk';
+    state.items.push(sdkItem({ id: titled, title: 'test26charlongitemtitle123' }));
+    // 1Password ids are base32 ([a-z2-7]); the SDK refuses others before any request.
+    const refusing = (message: string): SdkClient => ({
+      ...client,
+      items: {
+        ...client.items,
+        get: (vaultId: string, itemId: string) =>
+          /^[a-z2-7]{26}$/.test(itemId)
+            ? client.items.get(vaultId, itemId).catch(() => Promise.reject(new Error(message)))
+            : Promise.reject(new Error(NOT_A_UUID)),
+      },
+    });
+    for (const message of NOT_FOUND_MESSAGES) {
+      const backend = new SdkItemBackend(refusing(message));
+      const resolved = await backend.resolveItem('prod', 'test26charlongitemtitle123');
+      assert.equal(resolved.id, titled);
+      await assert.rejects(backend.getItem(VAULT, 'zzzzzzzzzzzzzzzzzzzzzzzzzz'), (error) => {
+        assert.equal(classifyFailure(error).reason, 'ItemNotFound', message);
+        return true;
+      });
+    }
+    assert.deepEqual(await source.resolve({ vault: 'Prod', item: 'db' }), {
+      vaultId: VAULT,
+      itemId: ITEM,
+    });
+  });
+
   it('a file whose size is not the item’s is not served; SDK rate limits and hangs become RateLimited and ConnectUnavailable', async () => {
     const { source, state, client } = setup();
     state.files.set(FILE_ID, new Uint8Array(Buffer.from('cer')));
