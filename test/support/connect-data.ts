@@ -13,6 +13,12 @@ export interface DataItem {
   readonly title: string;
   readonly id?: string;
   readonly category?: string;
+  readonly urls?: readonly {
+    readonly href: string;
+    readonly label?: string;
+    readonly primary?: boolean;
+  }[];
+  readonly tags?: readonly string[];
   readonly fields?: readonly DataField[];
   readonly files?: readonly { readonly name: string; readonly content: string }[];
 }
