@@ -28,7 +28,8 @@ export function spawnOpKube(
     if (stopped) return;
     stopped = true;
     child.kill('SIGTERM');
-    await Promise.race([exited, sleep(20_000)]);
+    // Unref'd: a pending 20 s timer would otherwise hold the test process open after it exited.
+    await Promise.race([exited, sleep(20_000, undefined, { ref: false })]);
     if (child.exitCode === null) child.kill('SIGKILL');
     await exited;
   };
