@@ -6,12 +6,15 @@
 // name, uid: no controller, no blockOwnerDeletion); a workload reading them with the token env
 // 1Password's injector documents; the injector's `secrets-injector-webhook-config` and token
 // Secrets. It then follows the README's migration steps (`op-kube crds apply`, the operator
-// against connect-local holding the same items, the injector's configuration removed) and checks:
+// against connect-local holding the same items — started while 1Password's operator still holds
+// and renews their shared Lease, so it must wait, write nothing, and take over only once 1Password's
+// is scaled away and the Lease expires —, the injector's configuration removed) and checks:
 // Secret data and uids unchanged, no workload restart, every item Ready with its reason in
 // `kubectl get opi`, deletes of items and annotated Deployments complete, namespace deletion
 // completes. 1Password's operator sample item is applied unchanged after the switch.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -221,6 +224,61 @@ async function workloadsState(): Promise<Map<string, string>> {
   );
 }
 
+/** A MicroTime as controller-runtime writes it: six fractional digits. */
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/**
+ * 1Password's operator holding `c26807fd.onepassword.com` (holder `<pod>_<uuid>`, 15 s, renewed
+ * every 2 s) until stop() — which, like a pod scaled away without release, leaves it to expire.
+ */
+function holdLeaseAs1Password(): { stop: () => Promise<void> } {
+  const name = 'c26807fd.onepassword.com';
+  const now = microTime(new Date());
+  const file = join(plane.dir, 'onepassword-lease.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, namespace: INJECTOR_NAMESPACE },
+      spec: {
+        holderIdentity:
+          'onepassword-connect-operator-5d8f7c9b4-x2x7q_3f2a9c1e-8d47-4b8e-9a51-2c6d0e7f1b33',
+        leaseDurationSeconds: 15,
+        acquireTime: now,
+        renewTime: now,
+        leaseTransitions: 0,
+      },
+    }),
+  );
+  ok(['create', '-f', file]);
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      await sleep(2_000);
+      if (stopped) break;
+      ok([
+        'patch',
+        'lease',
+        name,
+        '-n',
+        INJECTOR_NAMESPACE,
+        '--type=merge',
+        '-p',
+        JSON.stringify({ spec: { renewTime: microTime(new Date()) } }),
+      ]);
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
 async function gone(read: () => Promise<unknown>): Promise<true | undefined> {
   try {
     await read();
@@ -399,13 +457,47 @@ describe("migrating from 1Password's operator and injector", () => {
 
   it('step 2: the operator takes over: Secret data and uids unchanged, no restart, every item Ready with its reason', async (t) => {
     const workloadsBefore = await workloadsState();
+    // 1Password's operator still runs during the switch: it holds their shared Lease (as
+    // controller-runtime writes it) and renews it every 2 s, as its RetryPeriod does.
+    const renewal = holdLeaseAs1Password();
     const connect = await startConnectLocal(t, { data: DATA });
     const operator = await startOperator(t, {
       plane,
       connectUrl: connect.url,
       token: await connect.token({ vaults: ['Production,r'] }),
       namespaces: [NAMESPACE],
+      args: ['--leader-elect', `--leader-election-namespace=${INJECTOR_NAMESPACE}`],
     });
+    // While 1Password's operator holds the Lease, op-kube writes nothing: no status, no Secret.
+    await sleep(4_000);
+    assert.doesNotMatch(operator.logs(), /became leader/);
+    const untouched = JSON.parse(ok(['get', 'opi', '-n', NAMESPACE, '-o', 'json'])) as {
+      items: Item[];
+    };
+    for (const item of untouched.items) {
+      assert.deepEqual(
+        item.status?.conditions?.map((condition) => condition.reason),
+        [undefined],
+        `${item.metadata.name}: still as 1Password's operator left it`,
+      );
+    }
+    assert.deepEqual(await secretsState(NAMESPACE), secretsBefore);
+    // 1Password's operator is scaled to 0: its Lease expires (15 s) and op-kube takes over.
+    const stoppedAt = Date.now();
+    await renewal.stop();
+    await eventually(
+      'op-kube to lead once the Lease expired',
+      () => Promise.resolve(/became leader/.test(operator.logs()) ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    const handOverMs = Date.now() - stoppedAt;
+    assert.ok(handOverMs >= 10_000, `not before the Lease expired (${handOverMs} ms)`);
+    const lease = JSON.parse(
+      ok(['get', 'lease', 'c26807fd.onepassword.com', '-n', INJECTOR_NAMESPACE, '-o', 'json']),
+    ) as { spec: { holderIdentity?: string; leaseTransitions?: number } };
+    assert.doesNotMatch(lease.spec.holderIdentity ?? '', /^onepassword-connect-operator-/);
+    assert.equal(lease.spec.leaseTransitions, 1);
+    t.diagnostic(`Lease handed over ${handOverMs} ms after 1Password's operator stopped renewing`);
     await eventually('every item Ready (Synced)', () => {
       const listed = JSON.parse(ok(['get', 'opi', '-n', NAMESPACE, '-o', 'json'])) as {
         items: Item[];
