@@ -10,7 +10,7 @@ import { loadKubeConfig } from '../kube/client/kubeconfig.ts';
 import { proxyConfigFromEnv } from '../util/proxy-env.ts';
 import type { OperatorConfig } from './config.ts';
 import type { ItemBackend } from './item-source.ts';
-import { loadServiceAccountClient, SdkItemBackend } from './sdk-items.ts';
+import { loadServiceAccountClient, SdkItemBackend, type SdkCallInfo } from './sdk-items.ts';
 import { routeGlobalFetch } from './sdk-proxy.ts';
 
 /** Per attempt of a change-detection poll (which gets one retry). */
@@ -33,6 +33,7 @@ export interface OperatorClients {
 export interface ClientHooks {
   readonly onPoolReplaced: (event: PoolReplaced) => void;
   readonly onConnectCall: (call: CallInfo) => void;
+  readonly onSdkCall: (call: SdkCallInfo) => void;
 }
 
 /** Connect over HTTPS with a private CA: SSL_CERT_FILE adds to the CAs Node already trusts. */
@@ -95,7 +96,7 @@ export async function itemClients(
       config.serviceAccount.token,
       packageVersion() ?? 'unknown',
     );
-    const items = new SdkItemBackend(sdk);
+    const items = new SdkItemBackend(sdk, { onCall: hooks.onSdkCall });
     return {
       kube,
       kubeconfigNamespace,

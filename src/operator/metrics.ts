@@ -1,6 +1,7 @@
 // The operator's Prometheus metrics, in a registry of its own.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallInfo } from '../connect/index.ts';
+import type { SdkCallInfo } from './sdk-items.ts';
 import { ITEM_CRD_NAME } from './crd-check.ts';
 import type { Outcome } from '../kube/runtime/controller.ts';
 import type { WorkQueueMetrics } from '../kube/runtime/workqueue.ts';
@@ -9,6 +10,8 @@ export interface OperatorMetrics {
   readonly registry: Registry;
   reconciled(outcome: Outcome, reason: string, durationMs: number): void;
   connectCall(call: CallInfo): void;
+  /** A call to 1Password's SDK (service-account mode). */
+  sdkCall(call: SdkCallInfo): void;
   readonly queue: WorkQueueMetrics;
   poll(result: 'success' | 'error', changed: number): void;
   /** After each poll: whether Connect answered (undefined: not polled yet, e.g. a standby). */
@@ -42,6 +45,12 @@ export function createOperatorMetrics(
     name: 'op_kube_connect_requests_total',
     help: 'HTTP requests to Connect by method, endpoint template and status (0: no answer)',
     labelNames: ['method', 'endpoint', 'status'],
+    registers,
+  });
+  const sdkCalls = new Counter({
+    name: 'op_kube_sdk_calls_total',
+    help: "Calls to 1Password's SDK (service-account mode) by operation and the HTTP status their outcome maps to (0: no answer)",
+    labelNames: ['operation', 'status'],
     registers,
   });
   const depth = new Gauge({
@@ -104,6 +113,9 @@ export function createOperatorMetrics(
         endpoint: call.endpoint,
         status: String(call.status),
       });
+    },
+    sdkCall(call) {
+      sdkCalls.inc({ operation: call.operation, status: String(call.status) });
     },
     queue: {
       depth: (value) => depth.set(value),

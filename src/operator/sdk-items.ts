@@ -236,11 +236,21 @@ interface SeenItem {
 /** What the read and poll views of one client share: what each item looked like when last read. */
 class SdkState {
   readonly seen = new Map<string, SeenItem>();
+  onCall: ((call: SdkCallInfo) => void) | undefined;
+}
+
+/** One SDK call, reported for metrics: the HTTP-like status its outcome maps to (0: no answer). */
+export interface SdkCallInfo {
+  readonly operation: string;
+  readonly status: number;
+  readonly durationMs: number;
 }
 
 export interface SdkItemBackendOptions {
   /** Per call; the SDK has no timeout of its own and a hung call must not stall a poll. */
   readonly timeoutMs?: number;
+  /** Told of every call (and shared with the views withTimeout makes). */
+  readonly onCall?: (call: SdkCallInfo) => void;
 }
 
 /**
@@ -259,6 +269,7 @@ export class SdkItemBackend implements ItemBackend {
     this.#client = client;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#state = state;
+    if (options.onCall) this.#state.onCall = options.onCall;
   }
 
   /** The same client and knowledge of items, with another per-call timeout (for the poller). */
@@ -382,10 +393,17 @@ export class SdkItemBackend implements ItemBackend {
         this.#timeoutMs,
       );
     });
+    const started = performance.now();
+    const report = (status: number): void =>
+      this.#state.onCall?.({ operation, status, durationMs: performance.now() - started });
     try {
-      return await Promise.race([call(), timeout]);
+      const result = await Promise.race([call(), timeout]);
+      report(200);
+      return result;
     } catch (error) {
-      throw sdkError(error, operation, endpoint);
+      const failure = sdkError(error, operation, endpoint);
+      report(failure.status);
+      throw failure;
     } finally {
       clearTimeout(timer);
     }

@@ -39,6 +39,7 @@ export async function runOperator(
       );
     },
     onConnectCall: (call) => metrics.connectCall(call),
+    onSdkCall: (call) => metrics.sdkCall(call),
   });
   const { kube } = clients;
   logger.info(

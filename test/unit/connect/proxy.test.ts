@@ -159,7 +159,11 @@ describe('Connect client and proxies', () => {
       kubeApi: { qps: 0, burst: 1 },
       connect: { host: `http://${NAME}:${port}`, token: TOKEN },
     } as unknown as OperatorConfig;
-    const hooks = { onPoolReplaced: () => undefined, onConnectCall: () => undefined };
+    const hooks = {
+      onPoolReplaced: () => undefined,
+      onConnectCall: () => undefined,
+      onSdkCall: () => undefined,
+    };
     const clients = operatorClients(config, { HTTP_PROXY: proxy.url, NO_PROXY: '.svc' }, hooks);
     t.after(() => clients.close());
     await clients.connect.listVaults();

@@ -22,6 +22,7 @@ import { isConnectError } from '../../../src/connect/index.ts';
 import type { OnePasswordItem } from '../../../src/operator/api.ts';
 import { OnePasswordItemReconciler } from '../../../src/operator/item-reconciler.ts';
 import { classifyFailure } from '../../../src/operator/failure.ts';
+import { createOperatorMetrics } from '../../../src/operator/metrics.ts';
 import { ItemSource } from '../../../src/operator/item-source.ts';
 import {
   fromSdkItem,
@@ -322,6 +323,27 @@ describe('service-account mode: ItemSource over the SDK', () => {
       assert.equal(classifyFailure(error).reason, 'ItemNotFound');
       return true;
     });
+  });
+
+  it('counts every SDK call in op_kube_sdk_calls_total, by operation and outcome, from both views', async () => {
+    const state = {
+      vaults: [vault(10)],
+      items: [sdkItem()],
+      files: new Map([[FILE_ID, new Uint8Array(Buffer.from('cert'))]]),
+    };
+    const { client } = fakeSdk(state);
+    const metrics = createOperatorMetrics(() => new Map());
+    const backend = new SdkItemBackend(client, { onCall: (call) => metrics.sdkCall(call) });
+    const source = new ItemSource({ client: backend, pollClient: backend.withTimeout(1000) });
+    const ref = { vaultId: VAULT, itemId: ITEM };
+    await source.get(ref);
+    await source.poll([ref], 1000);
+    await assert.rejects(source.get({ vaultId: VAULT, itemId: 'zzzzzzzzzzzzzzzzzzzzzzzzzz' }));
+    const text = await metrics.registry.metrics();
+    assert.match(text, /op_kube_sdk_calls_total\{operation="items.get",status="200"\} 1/);
+    assert.match(text, /op_kube_sdk_calls_total\{operation="items.files.read",status="200"\} 1/);
+    assert.match(text, /op_kube_sdk_calls_total\{operation="vaults.list",status="200"\} 1/);
+    assert.match(text, /op_kube_sdk_calls_total\{operation="items.get",status="404"\} 1/);
   });
 
   // Messages of the SDK's core (strings of @1password/sdk-core's WASM; the first as the Go SDK,
