@@ -205,7 +205,7 @@ describe("1Password's chart values", () => {
       const containers = deployment.spec?.template.spec?.containers ?? [];
       assert.deepEqual(
         containers.map((item) => item.image),
-        ['docker.io/1password/connect-api:1.7.3', 'docker.io/1password/connect-sync:1.7.3'],
+        ['docker.io/1password/connect-api:1.8.2', 'docker.io/1password/connect-sync:1.8.2'],
       );
       assert.equal(deployment.spec?.template.spec?.securityContext?.fsGroup, 999);
       // 1Password's resources, merged with op-kube's defaults as Helm merges values (the table says so).
