@@ -28,6 +28,7 @@ import {
 } from '../support/cluster.ts';
 import {
   onePasswordBuildNumber,
+  onePasswordWebhookConfiguration,
   ONEPASSWORD_INJECTOR_VERSION,
   startOnePasswordInjector,
   type OnePasswordInjector,
@@ -184,30 +185,10 @@ describe("migrating from 1Password's injector to op-kube's", () => {
     // 1Password's injector and its configuration (k8s_client.go's spec, reached by URL here).
     injector = await startOnePasswordInjector();
     await admission.createMutatingWebhookConfiguration({
-      body: {
-        metadata: { name: ONEPASSWORD_CONFIG },
-        webhooks: [
-          {
-            name: 'secrets-injector.1password.com',
-            admissionReviewVersions: ['v1', 'v1beta1'],
-            sideEffects: 'None',
-            clientConfig: {
-              caBundle: Buffer.from(injector.caPem).toString('base64'),
-              url: injector.url,
-            },
-            rules: [
-              {
-                operations: ['CREATE', 'UPDATE'],
-                apiGroups: [''],
-                apiVersions: ['v1'],
-                resources: ['pods'],
-              },
-            ],
-            namespaceSelector: { matchLabels: { 'secrets-injection': 'enabled' } },
-            failurePolicy: 'Fail',
-          },
-        ],
-      },
+      body: onePasswordWebhookConfiguration({
+        caBundle: Buffer.from(injector.caPem).toString('base64'),
+        url: injector.url,
+      }),
     });
     for (const workload of WORKLOADS) {
       await apply(workload, workload.before);

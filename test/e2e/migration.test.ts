@@ -37,6 +37,7 @@ import {
 import { eventually, isStatus, kubeConfigFor, kubectl, privatePlane } from '../support/cluster.ts';
 import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { launcher, startConnectLocal } from '../support/connect-local.ts';
+import { onePasswordWebhookConfiguration } from '../support/onepassword-injector.ts';
 import { startOperator } from '../support/operator.ts';
 
 const { plane, remove: removePlane } = privatePlane('migration');
@@ -312,30 +313,10 @@ describe("migrating from 1Password's operator and injector", () => {
     // The injector's state: its configuration (k8s_client.go's spec) and the token Secrets (the
     // chart's operator.token Secret, and the one the app's env reads).
     await admission.createMutatingWebhookConfiguration({
-      body: {
-        metadata: { name: WEBHOOK_CONFIG },
-        webhooks: [
-          {
-            name: 'secrets-injector.1password.com',
-            admissionReviewVersions: ['v1', 'v1beta1'],
-            sideEffects: 'None',
-            clientConfig: {
-              caBundle: Buffer.from('not a CA of this test').toString('base64'),
-              service: { name: 'secrets-injector', namespace: INJECTOR_NAMESPACE, path: '/inject' },
-            },
-            rules: [
-              {
-                operations: ['CREATE', 'UPDATE'],
-                apiGroups: [''],
-                apiVersions: ['v1'],
-                resources: ['pods'],
-              },
-            ],
-            namespaceSelector: { matchLabels: { 'secrets-injection': 'enabled' } },
-            failurePolicy: 'Fail',
-          },
-        ],
-      },
+      body: onePasswordWebhookConfiguration({
+        caBundle: Buffer.from('not a CA of this test').toString('base64'),
+        service: { name: 'secrets-injector', namespace: INJECTOR_NAMESPACE, path: '/inject' },
+      }),
     });
     const token = Buffer.from('connect-token-of-the-test').toString('base64');
     await core.createNamespacedSecret({

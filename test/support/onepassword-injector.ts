@@ -6,7 +6,13 @@
 // (init containers patched at the container index, copy-op-bin last, no securityContext).
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1EnvVar,
+  V1MutatingWebhookConfiguration,
+  V1Pod,
+  AdmissionregistrationV1WebhookClientConfig,
+} from '@kubernetes/client-node';
 import {
   generateCertificateAuthority,
   issueServingCertificate,
@@ -190,5 +196,38 @@ export async function startOnePasswordInjector(): Promise<OnePasswordInjector> {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * `secrets-injector-webhook-config` as 1Password's injector writes it (k8s_client.go), with the
+ * `clientConfig` given: the oracle the tests hold op-kube's `--tls-mode=onepassword` to, and the
+ * configuration a migrating cluster still has.
+ */
+export function onePasswordWebhookConfiguration(
+  clientConfig: AdmissionregistrationV1WebhookClientConfig,
+): V1MutatingWebhookConfiguration {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: 'secrets-injector-webhook-config' },
+    webhooks: [
+      {
+        name: 'secrets-injector.1password.com',
+        admissionReviewVersions: ['v1', 'v1beta1'],
+        sideEffects: 'None',
+        clientConfig,
+        rules: [
+          {
+            operations: ['CREATE', 'UPDATE'],
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['pods'],
+          },
+        ],
+        namespaceSelector: { matchLabels: { 'secrets-injection': 'enabled' } },
+        failurePolicy: 'Fail',
+      },
+    ],
   };
 }

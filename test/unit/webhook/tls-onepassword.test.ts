@@ -10,6 +10,7 @@ import { ConfigError } from '../../../src/cli/errors.ts';
 import { KubeApiError } from '../../../src/kube/client/api-error.ts';
 import type { KubeClient, KubeRequest } from '../../../src/kube/client/client.ts';
 import { defaultTlsMode, parseWebhookConfig, webhookFlags } from '../../../src/webhook/config.ts';
+import { onePasswordWebhookConfiguration as expectedConfiguration } from '../../support/onepassword-injector.ts';
 import {
   caBundleOfConfiguration,
   onePasswordWebhookConfiguration,
@@ -84,32 +85,10 @@ describe("1Password's MutatingWebhookConfiguration", () => {
         namespace: 'ns',
         caPem: ca,
       }),
-      {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'MutatingWebhookConfiguration',
-        metadata: { name: 'secrets-injector-webhook-config' },
-        webhooks: [
-          {
-            name: 'secrets-injector.1password.com',
-            admissionReviewVersions: ['v1', 'v1beta1'],
-            sideEffects: 'None',
-            clientConfig: {
-              caBundle: Buffer.from(ca).toString('base64'),
-              service: { name: 'secrets-injector', namespace: 'ns', path: '/inject' },
-            },
-            rules: [
-              {
-                operations: ['CREATE', 'UPDATE'],
-                apiGroups: [''],
-                apiVersions: ['v1'],
-                resources: ['pods'],
-              },
-            ],
-            namespaceSelector: { matchLabels: { 'secrets-injection': 'enabled' } },
-            failurePolicy: 'Fail',
-          },
-        ],
-      },
+      expectedConfiguration({
+        caBundle: Buffer.from(ca).toString('base64'),
+        service: { name: 'secrets-injector', namespace: 'ns', path: '/inject' },
+      }),
     );
   });
 
