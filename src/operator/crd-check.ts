@@ -20,7 +20,7 @@ export const ITEM_CRD_NAME = 'onepassworditems.onepassword.com';
 /** Carried by op-kube's CRD: the revision of its schema (an integer, raised when crds/ changes). */
 export const CRD_VERSION_ANNOTATION = 'op-kube.io/crd-version';
 /** The revision this build's crds/ carries; a unit test keeps the two equal. */
-export const CRD_VERSION = 1;
+export const CRD_VERSION = 2;
 /** Who owns the CRD's fields after `op-kube crds apply` (server-side apply). */
 export const CRD_FIELD_MANAGER = 'op-kube-crds';
 
@@ -33,6 +33,8 @@ export const CRD_UPGRADE_ADVICE =
 /** Status fields op-kube writes; a schema without them prunes them. */
 const STATUS_FIELDS = ['itemVersion', 'lastSyncTime', 'observedGeneration', 'secretName'] as const;
 const CONDITION_FIELDS = ['reason', 'observedGeneration'] as const;
+/** op-kube's optional spec fields (revision 2); a schema without them refuses or prunes them. */
+const SPEC_FIELDS = ['keys', 'includeOtherKeys'] as const;
 const PRINTER_COLUMNS = ['Reason', 'Version', 'Synced'] as const;
 
 interface SchemaNode {
@@ -78,6 +80,10 @@ export function assessCrd(crd: CustomResourceDefinition): CrdAssessment {
   }
   const versions = crd.spec?.versions ?? [];
   const v1 = versions.find((version) => version.name === 'v1') ?? versions[0];
+  const spec = v1?.schema?.openAPIV3Schema?.properties?.spec;
+  for (const field of SPEC_FIELDS) {
+    if (!keeps(spec, field)) missing.push(`spec.${field}`);
+  }
   const status = v1?.schema?.openAPIV3Schema?.properties?.status;
   for (const field of STATUS_FIELDS) {
     if (!keeps(status, field)) missing.push(`status.${field}`);
@@ -91,6 +97,16 @@ export function assessCrd(crd: CustomResourceDefinition): CrdAssessment {
     if (!columns.has(column)) missing.push(`printer column ${column}`);
   }
   return { outdated: missing.length > 0, version: parsed, missing };
+}
+
+/** What an outdated CRD does to op-kube's own spec fields, or '' when it has them all. */
+function specFieldsAdvice(missing: readonly string[]): string {
+  const lacking = missing.filter((entry) => entry.startsWith('spec.'));
+  if (lacking.length === 0) return '';
+  return (
+    `It has no ${lacking.join(', ')}: kubectl apply refuses them (strict field validation) and ` +
+    `other clients' writes lose them, so such items get 1Password's whole-item mapping. `
+  );
 }
 
 export interface CrdCheckOptions {
@@ -158,7 +174,7 @@ export async function checkItemCrd(options: CrdCheckOptions): Promise<CrdAssessm
   const message =
     `The CRD ${name} ${what}: the apiserver drops the status fields it lacks ` +
     `(${assessment.missing.filter((entry) => entry.startsWith('status')).join(', ') || 'none'}), so kubectl get opi shows less; ` +
-    `items still sync. To ${CRD_UPGRADE_ADVICE}`;
+    `items still sync. ${specFieldsAdvice(assessment.missing)}To ${CRD_UPGRADE_ADVICE}`;
   logger.warn(
     {
       crd: name,

@@ -18,6 +18,9 @@ export const READY_REASONS = [
   'SecretTooLarge',
   'VaultNotAllowed',
   'InvalidAnnotation',
+  'NoToken',
+  'FieldNotFound',
+  'AmbiguousField',
 ] as const;
 export type ReadyReason = (typeof READY_REASONS)[number];
 
@@ -54,7 +57,7 @@ export class SyncBlockedError extends OpKubeError<BlockedReason> {
 }
 
 export function classifyFailure(error: unknown): Failure {
-  // InvalidItemPathError, InvalidAnnotationError, SyncBlockedError: their reason is the Ready reason.
+  // InvalidItemPathError, InvalidAnnotationError, SyncBlockedError, KeySpecError: their reason is the Ready reason.
   if (isOpKubeError(error) && error.terminal && isFailedReason(error.reason)) {
     return { reason: error.reason, message: error.message, terminal: true };
   }

@@ -26,7 +26,8 @@ import type {
   SecretStore,
   StatusWriter,
 } from './ports.ts';
-import { describeKeyLosses, mapItemToSecretData, sanitizeSecretName } from './secret-data.ts';
+import { describeKeyLosses, sanitizeSecretName } from './secret-data.ts';
+import { selectSecretData } from './secret-keys.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { OPI_KIND } from './secret-ownership.ts';
 import { OPI_GROUP, OPI_VERSION, type OnePasswordItem, type OnePasswordItemStatus } from './api.ts';
@@ -174,7 +175,8 @@ export class OnePasswordItemReconciler implements Reconciler {
       );
     }
     const frozen = existing !== undefined && (synced.item.tags ?? []).includes(IGNORE_SECRET_TAG);
-    const mapped = mapItemToSecretData(synced.item, synced.files, {
+    // spec.keys absent: 1Password's mapping. A KeySpecError leaves the Secret as it was.
+    const mapped = selectSecretData(synced.item, synced.files, item.spec ?? {}, {
       allowEmptyValues: this.#options.allowEmptyValues,
     });
     const desired = desiredSecret({

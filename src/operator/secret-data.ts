@@ -45,7 +45,9 @@ export type KeyLoss =
   /** Several entries map to one key; the last one written is kept, as 1Password's operator does. */
   | { readonly kind: 'merged'; readonly key: string; readonly entries: readonly string[] }
   /** A file whose name's key a URL or field already took (files never overwrite). */
-  | { readonly kind: 'fileShadowed'; readonly key: string; readonly entry: string };
+  | { readonly kind: 'fileShadowed'; readonly key: string; readonly entry: string }
+  /** With spec.keys and includeOtherKeys: an entry of spec.keys took the key the item's mapping gave. */
+  | { readonly kind: 'overridden'; readonly key: string };
 
 export interface SecretDataResult {
   readonly data: Map<string, Buffer>;
@@ -121,6 +123,8 @@ export function describeKeyLosses(losses: readonly KeyLoss[]): string | undefine
         return `${loss.entries.join(', ')} all map to key ${loss.key} (the last one is kept)`;
       case 'fileShadowed':
         return `${loss.entry} is left out: key ${loss.key} is taken`;
+      case 'overridden':
+        return `key ${loss.key} is taken by spec.keys, so the item's own entry of that key is left out`;
     }
   });
   const more = losses.length - parts.length;

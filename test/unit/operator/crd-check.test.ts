@@ -94,6 +94,8 @@ describe('assessCrd', () => {
         'status.observedGeneration',
         'status.secretName',
         'status.conditions[].reason',
+        'spec.keys',
+        'spec.includeOtherKeys',
         'printer column Reason',
         'printer column Version',
         'printer column Synced',
@@ -139,6 +141,9 @@ describe('checkItemCrd', () => {
       'kubectl apply --server-side --force-conflicts -f crds/onepassword.com_onepassworditems.yaml',
       'op-kube crds apply',
       'status.itemVersion',
+      // A selection the CRD drops would map the whole item: the warning must say so.
+      'spec.keys',
+      "1Password's whole-item mapping",
     ]) {
       assert.ok(warning.msg.includes(text), `${text} in ${warning.msg}`);
     }

@@ -144,6 +144,38 @@ describe('OnePasswordItemReconciler', () => {
     assert.equal(events.recorded.filter((event) => event.reason === 'KeysDropped').length, 1);
   });
 
+  it('writes only the keys spec.keys picks, renamed', async () => {
+    const { source, reconciler, items, data, ready } = setUp();
+    const item = items.get('apps', 'db');
+    items.put({ ...item, spec: { ...item?.spec, keys: [{ to: 'PGPASSWORD', from: 'password' }] } });
+    source.put(fullItem({ username: 'app', password: 's3cr3t' }));
+    await reconciler.reconcile('apps/db', signal);
+    assert.deepEqual(data(), { PGPASSWORD: 's3cr3t' });
+    assert.equal(ready()?.reason, 'Synced');
+  });
+
+  it('keeps the last good Secret when a picked field goes, and names the entry (never a value)', async () => {
+    const { source, reconciler, items, store, data, ready, events } = setUp();
+    const item = items.get('apps', 'db');
+    items.put({ ...item, spec: { ...item?.spec, keys: [{ to: 'PGPASSWORD', from: 'password' }] } });
+    source.put(fullItem({ password: 'good' }, { version: 1 }));
+    await reconciler.reconcile('apps/db', signal);
+    source.put(fullItem({ pass: 'renamed' }, { version: 2 }));
+    await assert.rejects(reconciler.reconcile('apps/db', signal), /spec\.keys\[0\]\.from/);
+    assert.deepEqual(data(), { PGPASSWORD: 'good' });
+    assert.equal(store.writes.length, 1);
+    assert.equal(ready()?.status, 'False');
+    assert.equal(ready()?.reason, 'FieldNotFound');
+    assert.match(
+      ready()?.message ?? '',
+      /^spec\.keys\[0\]\.from: item "database" has no field labelled "password"/,
+    );
+    const warning = events.recorded.find((event) => event.reason === 'FieldNotFound');
+    assert.equal(warning?.message, ready()?.message);
+    assert.ok(!JSON.stringify(events.recorded).includes('renamed'));
+    assert.ok(!JSON.stringify(events.recorded).includes('good'));
+  });
+
   it('does nothing for an item that is gone', async () => {
     const { reconciler, items, store } = setUp();
     items.objects.clear();
