@@ -16,6 +16,11 @@ export interface OperatorCaches {
   readonly deployments: Informer<V1Deployment>;
   /** For the vault access policy: each namespace's op-kube.io/allowed-vaults. */
   readonly namespaces: NamespaceWatch;
+  /**
+   * With --token-source=namespace: each namespace's token Secret, listed and watched by
+   * metadata.name alone (no other Secret is cached).
+   */
+  readonly tokenSecrets?: Informer<V1Secret>;
 }
 
 export function operatorCaches(
@@ -23,8 +28,14 @@ export function operatorCaches(
   kube: KubeClient,
   namespaces: readonly string[],
   logger: Logger,
+  tokenSecretName?: string,
 ): OperatorCaches {
-  const informer = <T extends KubernetesObject>(name: string, path: string, selector?: string) =>
+  const informer = <T extends KubernetesObject>(
+    name: string,
+    path: string,
+    selector?: string,
+    fieldSelector?: string,
+  ) =>
     manager.addCache(
       new Informer<T>({
         client: kube,
@@ -34,9 +45,20 @@ export function operatorCaches(
         name,
         observe: informerObserver(logger, name),
         ...(selector ? { labelSelector: selector } : {}),
+        ...(fieldSelector ? { fieldSelector } : {}),
       }),
     );
   return {
+    ...(tokenSecretName === undefined
+      ? {}
+      : {
+          tokenSecrets: informer<V1Secret>(
+            'token secrets',
+            '/api/v1/namespaces/{namespace}/secrets',
+            undefined,
+            `metadata.name=${tokenSecretName}`,
+          ),
+        }),
     items: informer<OnePasswordItem>(
       'onepassworditems',
       '/apis/onepassword.com/v1/namespaces/{namespace}/onepassworditems',

@@ -11,6 +11,7 @@ import { proxyConfigFromEnv } from '../util/proxy-env.ts';
 import type { OperatorConfig } from './config.ts';
 import type { ItemBackend } from './item-source.ts';
 import { loadServiceAccountClient, SdkItemBackend, type SdkCallInfo } from './sdk-items.ts';
+import type { TokenClients } from './token-sources.ts';
 import { routeGlobalFetch } from './sdk-proxy.ts';
 
 /** Per attempt of a change-detection poll (which gets one retry). */
@@ -44,10 +45,12 @@ function connectCa(caFile: string): string {
 export interface ItemClients {
   readonly kube: KubeClient;
   readonly kubeconfigNamespace: string | undefined;
-  /** Item reads. */
-  readonly items: ItemBackend;
-  /** Change detection. */
-  readonly pollItems: ItemBackend;
+  /** Item reads (undefined with --token-source=namespace: see forToken). */
+  readonly items?: ItemBackend;
+  /** Change detection (undefined with --token-source=namespace). */
+  readonly pollItems?: ItemBackend;
+  /** With --token-source=namespace: Connect's clients for one namespace's token. */
+  readonly forToken?: (token: string) => TokenClients;
   /** Which backend: for logs. */
   readonly mode: 'connect' | 'service-account';
   close(): Promise<void>;
@@ -77,6 +80,23 @@ export async function itemClients(
   env: NodeJS.ProcessEnv,
   hooks: ClientHooks,
 ): Promise<ItemClients> {
+  if (config.tokenSource.mode === 'namespace') {
+    const { kube, kubeconfigNamespace } = kubeClient(config, env, hooks);
+    return {
+      kube,
+      kubeconfigNamespace,
+      forToken: (token) => {
+        const { connect, poll } = connectPair(config, env, hooks, token);
+        return {
+          items: connect,
+          pollItems: poll,
+          close: () => Promise.all([connect.close(), poll.close()]).then(() => undefined),
+        };
+      },
+      mode: 'connect',
+      close: () => kube.close(),
+    };
+  }
   if (!config.serviceAccount) {
     const clients = operatorClients(config, env, hooks);
     return {
@@ -119,9 +139,30 @@ export function operatorClients(
 ): OperatorClients {
   if (!config.connect) throw new Error('operatorClients: Connect mode needs config.connect');
   const { kube, kubeconfigNamespace } = kubeClient(config, env, hooks);
+  const { connect, poll } = connectPair(config, env, hooks, config.connect.token);
+  return {
+    kube,
+    kubeconfigNamespace,
+    connect,
+    poll,
+    async close() {
+      await Promise.all([connect.close(), poll.close()]);
+      await kube.close();
+    },
+  };
+}
+
+/** Connect's two clients (item reads, change detection) for one token. */
+function connectPair(
+  config: OperatorConfig,
+  env: NodeJS.ProcessEnv,
+  hooks: ClientHooks,
+  token: string,
+): { connect: ConnectClient; poll: ConnectClient } {
+  if (!config.connect) throw new Error('connectPair: Connect mode needs config.connect');
   const common = {
     host: config.connect.host,
-    token: config.connect.token,
+    token,
     ...(config.connect.caFile ? { ca: connectCa(config.connect.caFile) } : {}),
     onCall: hooks.onConnectCall,
     userAgent: USER_AGENT,
@@ -134,14 +175,5 @@ export function operatorClients(
   // Change detection: a failed poll is repeated within seconds anyway, and a hung Connect must
   // show on the items at once, not after every retry timed out (decision 014).
   const poll = new ConnectClient({ ...common, timeoutMs: POLL_TIMEOUT_MS, retries: 1 });
-  return {
-    kube,
-    kubeconfigNamespace,
-    connect,
-    poll,
-    async close() {
-      await Promise.all([connect.close(), poll.close()]);
-      await kube.close();
-    },
-  };
+  return { connect, poll };
 }

@@ -141,6 +141,26 @@ export const operatorFlags = {
       'vaults of a namespace without the op-kube.io/allowed-vaults annotation: allow-unlisted (every vault the token reaches) or deny-unlisted (none)',
     default: 'allow-unlisted',
   }),
+  tokenSource: defineFlag({
+    name: 'token-source',
+    kind: 'string',
+    usage:
+      "where the Connect token comes from: env (OP_CONNECT_TOKEN, one for every namespace) or namespace (the Secret --token-secret-name in each item's own namespace)",
+    default: 'env',
+  }),
+  tokenSecretName: defineFlag({
+    name: 'token-secret-name',
+    kind: 'string',
+    usage:
+      'with --token-source=namespace: the Secret in each namespace that holds its Connect token',
+    default: 'onepassword-token',
+  }),
+  tokenSecretKey: defineFlag({
+    name: 'token-secret-key',
+    kind: 'string',
+    usage: 'with --token-source=namespace: the key of the token in that Secret',
+    default: 'token',
+  }),
 } as const;
 
 /**
@@ -199,6 +219,11 @@ export interface OperatorConfig {
   readonly fullCheckEvery: number;
   /** What a namespace without the op-kube.io/allowed-vaults annotation may read. */
   readonly vaultPolicy: VaultPolicy;
+  /**
+   * Where the Connect token comes from: `env` (OP_CONNECT_TOKEN, as 1Password's operator), or
+   * `namespace` (a Secret in each namespace; decision 023).
+   */
+  readonly tokenSource: TokenSourceConfig;
   /** Flags that were given but have no effect here, for one log line each at start-up. */
   readonly ignoredFlags: readonly { flag: string; why: string }[];
   /**
@@ -207,6 +232,10 @@ export interface OperatorConfig {
    */
   readonly warnings: readonly ConfigWarning[];
 }
+
+export type TokenSourceConfig =
+  | { readonly mode: 'env' }
+  | { readonly mode: 'namespace'; readonly secretName: string; readonly secretKey: string };
 
 export interface ConfigWarning {
   /** The variable or flag, as ConfigError names it. */
@@ -326,13 +355,44 @@ function vaultPolicy(value: string): VaultPolicy {
   return policy;
 }
 
-function connectSettings(host: string, token: string): void {
+/** A Secret name (DNS subdomain) and a data key, as the apiserver accepts them. */
+const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+function tokenSource(
+  flags: ParsedFlags,
+  mode: string,
+  name: string,
+  key: string,
+): TokenSourceConfig {
+  if (mode === 'env') {
+    // Accepted but doing nothing would hide a mistake: the Secret flags need the namespace mode.
+    for (const flag of ['token-secret-name', 'token-secret-key']) {
+      if (flags.given.has(flag))
+        throw new ConfigError(`--${flag}`, 'takes effect only with --token-source=namespace');
+    }
+    return { mode: 'env' };
+  }
+  if (mode !== 'namespace') {
+    throw new ConfigError(
+      '--token-source',
+      `unknown source ${JSON.stringify(mode)}: use env or namespace`,
+    );
+  }
+  if (name.length > 253 || !SECRET_NAME.test(name))
+    throw new ConfigError('--token-secret-name', `${JSON.stringify(name)} is not a Secret name`);
+  if (key.length > 253 || !SECRET_KEY.test(key))
+    throw new ConfigError('--token-secret-key', `${JSON.stringify(key)} is not a Secret key`);
+  return { mode: 'namespace', secretName: name, secretKey: key };
+}
+
+function connectSettings(host: string, token: string, tokenRequired = true): void {
   if (!host)
     throw new ConfigError(
       'OP_CONNECT_HOST',
       'is required (e.g. http://onepassword-connect:8080), or set OP_SERVICE_ACCOUNT_TOKEN',
     );
-  if (!token) throw new ConfigError('OP_CONNECT_TOKEN', 'is required');
+  if (!token && tokenRequired) throw new ConfigError('OP_CONNECT_TOKEN', 'is required');
   try {
     const url = new URL(host);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
@@ -359,6 +419,20 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
   const token = env.OP_CONNECT_TOKEN ?? '';
   const serviceAccount = env.OP_SERVICE_ACCOUNT_TOKEN ?? '';
   const warnings: ConfigWarning[] = [];
+  const flag = readFlags(flags, operatorFlags);
+  const tokens = tokenSource(flags, flag.tokenSource, flag.tokenSecretName, flag.tokenSecretKey);
+  if (tokens.mode === 'namespace' && serviceAccount) {
+    throw new ConfigError(
+      '--token-source',
+      'namespace takes Connect tokens; it cannot be used with OP_SERVICE_ACCOUNT_TOKEN (service-account mode)',
+    );
+  }
+  if (tokens.mode === 'namespace' && token) {
+    warnings.push({
+      setting: 'OP_CONNECT_TOKEN',
+      message: `OP_CONNECT_TOKEN is ignored: --token-source=namespace reads each namespace's token from its Secret ${tokens.secretName}`,
+    });
+  }
   // 1Password's rule (client.NewFromEnvironment): all three set is refused; the token alone, or
   // with only one of the Connect variables, is service-account mode.
   if (serviceAccount && host && token) {
@@ -377,12 +451,11 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
       }
     }
   } else {
-    connectSettings(host, token);
+    connectSettings(host, token, tokens.mode === 'env');
   }
 
   const seconds = pollingIntervalSeconds(env, warnings);
 
-  const flag = readFlags(flags, operatorFlags);
   const metricsAddress = parseBindAddress('--metrics-bind-address', flag.metricsBindAddress);
   const certPath = flag.metricsCertPath;
   const encoder = flag.zapEncoder;
@@ -404,7 +477,13 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
   return {
     ...(serviceAccount
       ? { serviceAccount: { token: serviceAccount } }
-      : { connect: { host: host.replace(/\/+$/, ''), token, ...(caFile ? { caFile } : {}) } }),
+      : {
+          connect: {
+            host: host.replace(/\/+$/, ''),
+            token: tokens.mode === 'env' ? token : '',
+            ...(caFile ? { caFile } : {}),
+          },
+        }),
     watchNamespaces: (env.WATCH_NAMESPACE ?? '')
       .split(',')
       .map((namespace) => namespace.trim())
@@ -439,6 +518,7 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
     },
     fullCheckEvery: positive('--full-check-every', flag.fullCheckEvery),
     vaultPolicy: vaultPolicy(flag.vaultPolicy),
+    tokenSource: tokens,
     ignoredFlags,
     warnings,
   };

@@ -10,7 +10,7 @@ import type { OperatorCaches } from './caches.ts';
 import type { OperatorConfig } from './config.ts';
 import { DeploymentReconciler } from './deployment-reconciler.ts';
 import { OnePasswordItemReconciler } from './item-reconciler.ts';
-import type { ItemSource } from './item-source.ts';
+import type { NamespaceTokens, SourceRouter } from './token-sources.ts';
 import {
   kubeFinalizerRemover,
   kubeItemStatusWriter,
@@ -39,7 +39,10 @@ export interface ControllerParts {
   readonly config: OperatorConfig;
   readonly kube: KubeClient;
   readonly caches: OperatorCaches;
-  readonly source: ItemSource;
+  /** The ItemSource of each namespace. */
+  readonly sources: SourceRouter;
+  /** With --token-source=namespace: a changed token Secret re-queues its namespace's objects. */
+  readonly tokens?: NamespaceTokens;
   readonly vaultGate: VaultGate;
   readonly poller: Poller;
   readonly restarter: WorkloadRestarter;
@@ -58,12 +61,12 @@ export function addControllers(manager: Manager, parts: ControllerParts): void {
 type Reported = ReturnType<typeof reconcileReporter>;
 
 function sharedPorts(parts: ControllerParts) {
-  const { kube, caches, source, vaultGate, events, logger } = parts;
+  const { kube, caches, sources, vaultGate, events, logger } = parts;
   return {
     store: kubeSecretStore(kube),
     finalizers: kubeFinalizerRemover(kube),
     secrets: caches.secrets,
-    source,
+    sourceFor: (namespace: string) => sources.sourceFor(namespace),
     vaultGate,
     events,
     logger,
@@ -89,7 +92,8 @@ function addItemController(manager: Manager, parts: ControllerParts, reported: R
       restarter.secretChanged(namespace, secretName, item),
     blockedRecheckMs: BLOCKED_RECHECK_MS,
   });
-  controllerFor(manager, {
+  const byToken = parts.tokens?.keysOnChange((namespace) => items.list(namespace).flatMap(ownKey));
+  const built = controllerFor(manager, {
     name: 'onepassworditem',
     reconciler,
     concurrency: config.concurrency,
@@ -107,8 +111,8 @@ function addItemController(manager: Manager, parts: ControllerParts, reported: R
         enqueue(items.list(namespace).flatMap(ownKey)),
       ),
     )
-    .watchesKeys(poller.keysFor(users, () => items.keys()))
-    .complete();
+    .watchesKeys(poller.keysFor(users, () => items.keys()));
+  (byToken ? built.watchesKeys(byToken) : built).complete();
 }
 
 function addDeploymentController(
@@ -127,7 +131,10 @@ function addDeploymentController(
     onSecretChanged: (namespace, secretName) => restarter.secretChanged(namespace, secretName, {}),
     blockedRecheckMs: BLOCKED_RECHECK_MS,
   });
-  controllerFor(manager, {
+  const byToken = parts.tokens?.keysOnChange((namespace) =>
+    deployments.list(namespace).filter(asksForSecret).flatMap(ownKey),
+  );
+  const built = controllerFor(manager, {
     name: 'deployment',
     reconciler,
     concurrency: config.concurrency,
@@ -151,6 +158,6 @@ function addDeploymentController(
         enqueue(deployments.list(namespace).filter(asksForSecret).flatMap(ownKey)),
       ),
     )
-    .watchesKeys(poller.keysFor(users, () => deployments.keys()))
-    .complete();
+    .watchesKeys(poller.keysFor(users, () => deployments.keys()));
+  (byToken ? built.watchesKeys(byToken) : built).complete();
 }

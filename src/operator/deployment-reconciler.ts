@@ -101,7 +101,8 @@ export interface DeploymentReconcilerOptions {
   readonly deployments: IndexedLister<V1Deployment>;
   /** op-kube's managed Secrets (the cache); others are read through `store`. */
   readonly secrets: Lister<V1Secret>;
-  readonly source: Items;
+  /** The namespace's items (its own token's with --token-source=namespace). */
+  readonly sourceFor: (namespace: string) => Items;
   /** Which item each Deployment resolved to, for the poller. */
   readonly users: ItemTracker;
   /** The vault access policy: every item lookup goes through it. */
@@ -208,7 +209,7 @@ export class DeploymentReconciler implements Reconciler {
       () => this.#options.users.delete(key),
     );
     this.#options.users.set(key, ref);
-    const synced = await this.#options.source.get(ref);
+    const synced = await this.#options.sourceFor(namespace).get(ref);
     const existing =
       this.#options.secrets.get(namespace, request.secretName) ??
       (await this.#options.store.read(namespace, request.secretName));

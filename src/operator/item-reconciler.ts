@@ -46,7 +46,8 @@ export interface ItemReconcilerOptions {
   readonly items: Lister<OnePasswordItem>;
   /** op-kube's managed Secrets (the cache); others are read through `store`. */
   readonly secrets: Lister<V1Secret>;
-  readonly source: Items;
+  /** The namespace's items (its own token's with --token-source=namespace). */
+  readonly sourceFor: (namespace: string) => Items;
   /** Which item each OnePasswordItem resolved to, for the poller and for shared items. */
   readonly users: ItemTracker;
   /** The vault access policy: every item lookup goes through it. */
@@ -139,7 +140,7 @@ export class OnePasswordItemReconciler implements Reconciler {
   }
 
   async #sync(key: string, item: OnePasswordItem, signal: AbortSignal): Promise<ReconcileResult> {
-    const { source, secrets } = this.#options;
+    const { secrets } = this.#options;
     const namespace = item.metadata?.namespace ?? '';
     const path = parseItemPath(item.spec?.itemPath ?? '');
     // Before any item read: the namespace may be allowed fewer vaults than the token reaches.
@@ -147,6 +148,7 @@ export class OnePasswordItemReconciler implements Reconciler {
       this.#options.users.delete(key),
     );
     this.#options.users.set(key, ref);
+    const source = this.#options.sourceFor(namespace);
     const resync = item.metadata?.annotations?.[RESYNC_ANNOTATION] ?? '';
     const previousResync = this.#resyncSeen.get(key);
     if (previousResync !== undefined && previousResync !== resync) source.invalidate(ref);

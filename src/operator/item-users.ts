@@ -12,9 +12,10 @@ export class ItemUsers {
     this.#refs.delete(key);
   }
 
-  /** Items in use, each once. */
-  refs(): ItemRef[] {
-    return [...new Map([...this.#refs.values()].map((ref) => [refKey(ref), ref])).values()];
+  /** Items in use (by the keys `keys` accepts, default all), each once. */
+  refs(keys: (key: string) => boolean = () => true): ItemRef[] {
+    const used = [...this.#refs].filter(([key]) => keys(key)).map(([, ref]) => ref);
+    return [...new Map(used.map((ref) => [refKey(ref), ref])).values()];
   }
 
   keysUsing(ref: ItemRef): string[] {

@@ -11,6 +11,7 @@ import { operatorManager } from './election.ts';
 import { serveEndpoints } from './endpoints.ts';
 import { readyReasonCounts } from './item-reconciler.ts';
 import { ItemSource } from './item-source.ts';
+import { NamespaceTokens, sharedSource, type SourceRouter } from './token-sources.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import { Poller } from './poller.ts';
 import { WorkloadRestarter } from './restarter.ts';
@@ -48,9 +49,15 @@ export async function runOperator(
       ? 'items from 1Password Connect'
       : "items from 1Password's SDK (service-account mode)",
   );
-  const source = new ItemSource({ client: clients.items, pollClient: clients.pollItems });
   const manager = operatorManager(config, env, clients, identity, logger);
-  const caches = operatorCaches(manager, kube, config.watchNamespaces, logger);
+  const { tokenSource } = config;
+  const caches = operatorCaches(
+    manager,
+    kube,
+    config.watchNamespaces,
+    logger,
+    tokenSource.mode === 'namespace' ? tokenSource.secretName : undefined,
+  );
   const { items } = caches;
   const metrics = createOperatorMetrics(() => readyReasonCounts(items.list()));
   const events = new EventRecorder(kube, {
@@ -64,27 +71,52 @@ export async function runOperator(
     logger,
     autoRestart: config.autoRestart,
   });
+  const poller = new Poller({ fullCheckEvery: config.fullCheckEvery, metrics, logger });
+  let sources: SourceRouter;
+  let tokens: NamespaceTokens | undefined;
+  if (tokenSource.mode === 'namespace' && clients.forToken && caches.tokenSecrets) {
+    // One source (and one poll) per distinct token, made when an object of a namespace needs it.
+    const secrets = caches.tokenSecrets;
+    const perNamespace = new NamespaceTokens({
+      secrets,
+      secretName: tokenSource.secretName,
+      secretKey: tokenSource.secretKey,
+      open: clients.forToken,
+      poller,
+      pollingIntervalMs: config.pollingIntervalMs,
+      logger,
+    });
+    secrets.onAdd((secret) => perNamespace.secretChanged(undefined, secret));
+    secrets.onUpdate((previous, secret) => perNamespace.secretChanged(previous, secret));
+    secrets.onDelete((secret) => perNamespace.secretChanged(secret, undefined));
+    manager.addCloser(() => perNamespace.close());
+    logger.info(
+      { secret: tokenSource.secretName, key: tokenSource.secretKey },
+      "each namespace's items are read with the Connect token of its own Secret",
+    );
+    sources = perNamespace;
+    tokens = perNamespace;
+  } else {
+    if (!clients.items) throw new Error('runOperator: no item clients');
+    const source = new ItemSource({ client: clients.items, pollClient: clients.pollItems });
+    const health = new ConnectHealth({
+      pollingIntervalMs: config.pollingIntervalMs,
+      sourceName: clients.mode === 'connect' ? 'Connect' : '1Password',
+    });
+    poller.addTarget({ source, health });
+    sources = sharedSource(source);
+  }
   const vaultGate = new VaultGate({
     policy: config.vaultPolicy,
     namespaces: caches.namespaces,
-    source,
-  });
-  const health = new ConnectHealth({
-    pollingIntervalMs: config.pollingIntervalMs,
-    sourceName: clients.mode === 'connect' ? 'Connect' : '1Password',
-  });
-  const poller = new Poller({
-    source,
-    health,
-    fullCheckEvery: config.fullCheckEvery,
-    metrics,
-    logger,
+    sourceFor: (namespace) => sources.sourceFor(namespace),
   });
   addControllers(manager, {
     config,
     kube,
     caches,
-    source,
+    sources,
+    ...(tokens ? { tokens } : {}),
     vaultGate,
     poller,
     restarter,
@@ -94,7 +126,7 @@ export async function runOperator(
   });
   // After the controllers it feeds: the first poll's changes find them running.
   manager.add(poller, { leaderOnly: true });
-  manager.addReadiness(() => health.notReady());
+  manager.addReadiness(() => poller.notReady());
 
   // Closed last to first: the Events flushed, then the listeners, then the clients.
   manager.addCloser(() => clients.close());

@@ -29,7 +29,8 @@ export interface VaultSource {
 export interface VaultGateOptions {
   readonly policy: VaultPolicy;
   readonly namespaces: NamespaceAnnotations;
-  readonly source: VaultSource;
+  /** The namespace's source (its own token's with --token-source=namespace); may throw NoTokenError. */
+  readonly sourceFor: (namespace: string) => VaultSource;
 }
 
 /**
@@ -51,19 +52,27 @@ export class VaultGate {
    * @throws SyncBlockedError `VaultNotAllowed`, after `onDenied` (so the caller stops watching)
    */
   async resolve(namespace: string, path: ItemPath, onDenied: () => void): Promise<ItemRef> {
-    const { namespaces, policy, source } = this.#options;
+    const { namespaces, policy } = this.#options;
+    let source: VaultSource;
+    try {
+      source = this.#options.sourceFor(namespace);
+    } catch (error) {
+      // No token: nothing of this namespace is watched until one comes.
+      onDenied();
+      throw error;
+    }
     const allowed = allowedVaults(
       await namespaces.annotation(namespace, ALLOWED_VAULTS_ANNOTATION),
       policy,
     );
     const reference = path.vault;
-    const admitted = await this.#decide((vaults) =>
+    const admitted = await this.#decide(source, (vaults) =>
       decideVault({ namespace, allowed, reference, ...(vaults ? { vaults } : {}) }),
     );
     if (admitted.verdict !== 'allow') throw denied(admitted, onDenied);
     const pinned = admitted.vaultId;
     const ref = await source.resolve(pinned === undefined ? path : { ...path, vault: pinned });
-    const confirmed = await this.#decide((vaults) =>
+    const confirmed = await this.#decide(source, (vaults) =>
       confirmVault({
         namespace,
         allowed,
@@ -79,9 +88,9 @@ export class VaultGate {
 
   /** The rule without the vault list, else with the known list, else (on a denial) a new one. */
   async #decide(
+    source: VaultSource,
     rule: (vaults: readonly VaultIdentity[] | undefined) => VaultDecision,
   ): Promise<VaultDecision> {
-    const { source } = this.#options;
     const first = rule(undefined);
     if (first.verdict !== 'needs-vaults') return first;
     const known = rule(await source.vaults());

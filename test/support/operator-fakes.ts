@@ -201,7 +201,7 @@ export function fullItem(
 type SharedOptions =
   | 'store'
   | 'secrets'
-  | 'source'
+  | 'sourceFor'
   | 'users'
   | 'vaultGate'
   | 'events'
@@ -229,7 +229,7 @@ export function reconcilerFakes(): ReconcilerFakes {
   const ports = {
     store,
     secrets: store,
-    source,
+    sourceFor: () => source,
     users: new ItemUsers(),
     vaultGate: openGate,
     events,

@@ -37,6 +37,63 @@ describe('parseOperatorConfig', () => {
     assert.equal(config.fullCheckEvery, 10);
   });
 
+  it('reads the token from OP_CONNECT_TOKEN by default; --token-source=namespace takes a Secret name and key instead', () => {
+    assert.deepEqual(configFor([]).tokenSource, { mode: 'env' });
+    const perNamespace = configFor(['--token-source=namespace'], {
+      OP_CONNECT_HOST: 'http://connect:8080',
+    });
+    assert.deepEqual(perNamespace.tokenSource, {
+      mode: 'namespace',
+      secretName: 'onepassword-token',
+      secretKey: 'token',
+    });
+    assert.equal(perNamespace.connect?.token, '');
+    assert.deepEqual(
+      configFor([
+        '--token-source=namespace',
+        '--token-secret-name=team-token',
+        '--token-secret-key=connect',
+      ]).tokenSource,
+      { mode: 'namespace', secretName: 'team-token', secretKey: 'connect' },
+    );
+    // The shared token is not used in this mode: said, and not kept.
+    const warned = configFor(['--token-source=namespace']);
+    assert.equal(warned.connect?.token, '');
+    assert.match(warned.warnings.map((w) => w.message).join(), /OP_CONNECT_TOKEN is ignored/);
+    refuses(['--token-source=vault'], base, '--token-source', /use env or namespace/);
+    refuses(
+      ['--token-secret-name=x'],
+      base,
+      '--token-secret-name',
+      /only with --token-source=namespace/,
+    );
+    refuses(
+      ['--token-secret-key=x'],
+      base,
+      '--token-secret-key',
+      /only with --token-source=namespace/,
+    );
+    refuses(
+      ['--token-source=namespace', '--token-secret-name=Bad_Name'],
+      base,
+      '--token-secret-name',
+      /not a Secret name/,
+    );
+    refuses(
+      ['--token-source=namespace', '--token-secret-key=a/b'],
+      base,
+      '--token-secret-key',
+      /not a Secret key/,
+    );
+    refuses(
+      ['--token-source=namespace'],
+      { OP_SERVICE_ACCOUNT_TOKEN: 'ops_x' },
+      '--token-source',
+      /service-account/,
+    );
+    refuses(['--token-source=namespace'], {}, 'OP_CONNECT_HOST', /is required/);
+  });
+
   it('takes --vault-policy allow-unlisted (the default, as 1Password) or deny-unlisted only', () => {
     assert.equal(configFor([]).vaultPolicy, 'allow-unlisted');
     assert.equal(configFor(['--vault-policy=deny-unlisted']).vaultPolicy, 'deny-unlisted');

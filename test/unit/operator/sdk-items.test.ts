@@ -425,7 +425,7 @@ describe('service-account mode: a OnePasswordItem reconciled through the SDK', (
     const items = new MemoryLister<OnePasswordItem>();
     const reconciler = new OnePasswordItemReconciler({
       ...ports,
-      source,
+      sourceFor: () => source,
       vaultGate: { resolve: (_namespace, path) => source.resolve(path) },
       status: memoryStatusWriter(items),
       items,

@@ -53,7 +53,7 @@ function gate(annotation: string | null | undefined, policy: VaultPolicy = 'allo
   const asked: string[] = [];
   const vaultGate = new VaultGate({
     policy,
-    source,
+    sourceFor: () => source,
     namespaces: {
       annotation: (namespace, name) => {
         asked.push(`${namespace}:${name}`);
