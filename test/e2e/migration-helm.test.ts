@@ -27,6 +27,11 @@ import { repoRoot } from '../../tools/cluster/paths.ts';
 import { CHART_DIR } from '../../tools/render-deploy.ts';
 import { loadOnePasswordValues } from '../../tools/onepassword-values.ts';
 import { helm, kubectl, privatePlane, type ToolResult } from '../support/cluster.ts';
+import {
+  ONEPASSWORD_FINALIZER,
+  ONEPASSWORD_READY_STATUS,
+  onePasswordSecret,
+} from '../support/onepassword-operator.ts';
 
 const { plane, remove: removePlane } = privatePlane('migration-helm');
 const CHARTS = join(repoRoot, 'test', 'fixtures', 'onepassword-charts');
@@ -37,7 +42,7 @@ const CONNECT = { release: 'connect', namespace: 'onepassword' } as const;
 const INJECTOR = { release: 'injector', namespace: 'secrets-injector' } as const;
 const APP_NAMESPACE = 'shop';
 const CRD = 'onepassworditems.onepassword.com';
-const FINALIZER = 'onepassword.com/finalizer.secret';
+const FINALIZER = ONEPASSWORD_FINALIZER;
 const ITEM_PATH = 'vaults/production0000000000000000/items/database000000000000000000';
 
 /** The user's values for 1Password's connect chart: non-default names, 1Password's images pinned. */
@@ -617,40 +622,27 @@ describe("switching the Helm release from 1Password's charts to op-kube's", () =
       '--subresource=status',
       '--type=merge',
       '-p',
-      JSON.stringify({
-        status: {
-          conditions: [
-            { type: 'Ready', status: 'True', lastTransitionTime: '2026-12-01T00:00:00Z' },
-          ],
-        },
-      }),
+      JSON.stringify(ONEPASSWORD_READY_STATUS),
     ]);
     ok(kubectl, [
       'create',
       '--namespace',
       APP_NAMESPACE,
       '-f',
-      file('secret.yaml', {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        type: 'Opaque',
-        metadata: {
+      file(
+        'secret.yaml',
+        onePasswordSecret({
           name: 'db',
-          annotations: {
-            'operator.1password.io/item-path': ITEM_PATH,
-            'operator.1password.io/item-version': '1',
+          itemPath: ITEM_PATH,
+          data: { password: 'db-password' },
+          owner: {
+            apiVersion: 'onepassword.com/v1',
+            kind: 'OnePasswordItem',
+            name: 'db',
+            uid: item.metadata.uid ?? '',
           },
-          ownerReferences: [
-            {
-              apiVersion: 'onepassword.com/v1',
-              kind: 'OnePasswordItem',
-              name: 'db',
-              uid: item.metadata.uid,
-            },
-          ],
-        },
-        data: { password: Buffer.from('db-password').toString('base64') },
-      }),
+        }),
+      ),
     ]);
     leftBehind = {
       crd,

@@ -38,6 +38,11 @@ import { eventually, isStatus, kubeConfigFor, kubectl, privatePlane } from '../s
 import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { launcher, startConnectLocal } from '../support/connect-local.ts';
 import { onePasswordWebhookConfiguration } from '../support/onepassword-injector.ts';
+import {
+  ONEPASSWORD_FINALIZER,
+  ONEPASSWORD_READY_STATUS,
+  onePasswordSecret,
+} from '../support/onepassword-operator.ts';
 import { startOperator } from '../support/operator.ts';
 
 const { plane, remove: removePlane } = privatePlane('migration');
@@ -49,7 +54,7 @@ const SAMPLE = join(
   'onepassword-operator-samples',
   'onepassword_v1_onepassworditem.yaml',
 );
-const FINALIZER = 'onepassword.com/finalizer.secret';
+const FINALIZER = ONEPASSWORD_FINALIZER;
 const NAMESPACE = 'shop';
 const INJECTOR_NAMESPACE = 'onepassword';
 const WEBHOOK_CONFIG = 'secrets-injector-webhook-config';
@@ -105,29 +110,22 @@ interface Item {
   status?: { conditions?: { type: string; status: string; reason?: string }[] };
 }
 
-/** A Secret as 1Password's operator writes it (kubernetes_secrets_builder.go). */
 function secretBy1Password(
   name: string,
   item: keyof typeof ITEMS,
   value: string,
   owner: V1OwnerReference,
-  extraAnnotations: Record<string, string> = {},
+  annotations: Record<string, string> = {},
   labels?: Record<string, string>,
 ): V1Secret {
-  return {
-    metadata: {
-      name,
-      annotations: {
-        ...extraAnnotations,
-        'operator.1password.io/item-path': path(item),
-        'operator.1password.io/item-version': '1',
-      },
-      ...(labels ? { labels } : {}),
-      ownerReferences: [owner],
-    },
-    type: 'Opaque',
-    data: { password: Buffer.from(value).toString('base64') },
-  };
+  return onePasswordSecret({
+    name,
+    itemPath: path(item),
+    data: { password: value },
+    owner,
+    annotations,
+    ...(labels ? { labels } : {}),
+  });
 }
 
 /** An annotated Deployment as 1Password's operator leaves it: its finalizer added. */
@@ -351,13 +349,7 @@ describe("migrating from 1Password's operator and injector", () => {
         '--subresource=status',
         '--type=merge',
         '-p',
-        JSON.stringify({
-          status: {
-            conditions: [
-              { type: 'Ready', status: 'True', lastTransitionTime: '2026-12-01T00:00:00Z' },
-            ],
-          },
-        }),
+        JSON.stringify(ONEPASSWORD_READY_STATUS),
       ]);
       await core.createNamespacedSecret({
         namespace: NAMESPACE,
