@@ -297,6 +297,49 @@ describe('Helm chart', () => {
     );
   });
 
+  it("reads each namespace's own token Secret with operator.tokenSource=namespace, the injector wiring the same one", () => {
+    const operator = container(
+      template('op', 'ops', [
+        '--set',
+        'operator.tokenSource=namespace',
+        '--set',
+        'operator.namespaceToken.name=team-token',
+        '--set',
+        'operator.namespaceToken.key=connect',
+        '--set',
+        'injector.tokenSecretName=team-token',
+        '--set',
+        'injector.tokenSecretKey=connect',
+      ]),
+      'operator',
+    );
+    assert.equal(flag(operator.args, 'token-source'), 'namespace');
+    assert.equal(flag(operator.args, 'token-secret-name'), 'team-token');
+    assert.equal(flag(operator.args, 'token-secret-key'), 'connect');
+    const names = operator.env?.map((item) => item.name) ?? [];
+    assert.ok(names.includes('OP_CONNECT_HOST'));
+    assert.ok(!names.includes('OP_CONNECT_TOKEN'), 'no shared token in this mode');
+    // The default: 1Password's one token, no new flag.
+    const shared = container(template('op', 'ops'), 'operator');
+    assert.equal(flag(shared.args, 'token-source'), undefined);
+    for (const [extra, message] of [
+      [['--set', 'operator.namespaceToken.name=team-token'], /injector.tokenSecretName/],
+      [['--set', 'operator.authMethod=service-account'], /needs operator.authMethod=connect/],
+      [['--set', 'operator.tokenSource=vault'], /tokenSource/],
+    ] as const) {
+      const result = helm([
+        'template',
+        'bad',
+        CHART_DIR,
+        '--set',
+        'operator.tokenSource=namespace',
+        ...extra,
+      ]);
+      assert.notEqual(result.status, 0, extra.join(' '));
+      assert.match(result.stderr, message);
+    }
+  });
+
   it("serves the operator's /metrics secure by default, with the RBAC and ServiceMonitor it needs", () => {
     type Rule = {
       apiGroups?: string[];

@@ -201,6 +201,13 @@ affinity:
 {{- if and .Values.operator.create $serviceAccount (not .Values.operator.serviceAccountToken.name) }}
 {{- fail "operator.serviceAccountToken.name is required with operator.authMethod=service-account: the Secret holding the service-account token" }}
 {{- end }}
+{{- $perNamespace := eq (.Values.operator.tokenSource | default "env") "namespace" }}
+{{- if and .Values.operator.create $perNamespace $serviceAccount }}
+{{- fail "operator.tokenSource=namespace reads Connect tokens: it needs operator.authMethod=connect, not service-account" }}
+{{- end }}
+{{- if and .Values.operator.create $perNamespace .Values.injector.create (or (ne .Values.injector.tokenSecretName .Values.operator.namespaceToken.name) (ne .Values.injector.tokenSecretKey .Values.operator.namespaceToken.key)) }}
+{{- fail "operator.tokenSource=namespace: injector.tokenSecretName/tokenSecretKey must equal operator.namespaceToken.name/key, so injected pods use the same Secret as the operator in their namespace" }}
+{{- end }}
 {{- if and .Values.connectLocal.enabled $serviceAccount }}
 {{- fail "connectLocal.enabled gives the operator a Connect token: it needs operator.authMethod=connect, not service-account" }}
 {{- end }}
