@@ -1,7 +1,7 @@
 // AdmissionReview in → AdmissionReview out, with the mutation as a JSONPatch; no HTTP, no I/O.
 import jsonpatch from 'fast-json-patch';
 import { mutatePod } from './mutate.ts';
-import type { InjectionOptions } from './mutate.ts';
+import type { InjectionOptions, ResolvedImages } from './mutate.ts';
 import { checkPodShape } from './pod-shape.ts';
 import { quoted } from './quote.ts';
 import { OpKubeError } from '../kube/errors.ts';
@@ -49,6 +49,15 @@ export interface AdmissionResponse {
   /** Base64 of the JSON array of operations. */
   readonly patch?: string;
   readonly status?: AdmissionStatus;
+  /** Shown by kubectl as "Warning: …" (admission.k8s.io/v1). */
+  readonly warnings?: readonly string[];
+}
+
+/** What the edge read from registries for containers without a command (registry/entrypoints.ts). */
+export interface ImageResolution {
+  readonly images: ResolvedImages;
+  /** admit: a pod whose image could not be read is admitted unmutated, with a warning. */
+  readonly onFailure: 'deny' | 'admit';
 }
 
 export interface AdmissionReviewResponse {
@@ -150,8 +159,14 @@ export const DENIAL_CODE = 400;
 
 /** kubectl prints the whole message; a pod with thousands of faults gets the first few. */
 export const MAX_DENIAL_LENGTH = 2_000;
+/** The apiserver shortens longer warnings itself. */
+export const MAX_WARNING_LENGTH = 256;
 
-export function admit(review: AdmissionReview, options: InjectionOptions): AdmissionReviewResponse {
+export function admit(
+  review: AdmissionReview,
+  options: InjectionOptions,
+  resolution?: ImageResolution,
+): AdmissionReviewResponse {
   const { request } = review;
   const answer = (response: Omit<AdmissionResponse, 'uid'>): AdmissionReviewResponse => ({
     apiVersion: review.apiVersion,
@@ -184,7 +199,24 @@ export function admit(review: AdmissionReview, options: InjectionOptions): Admis
   const original = request.object;
   const shape = checkPodShape(original);
   if (shape.kind === 'unreadable') return deny(shape.problems.join('; '));
-  const result = mutatePod(shape.pod, options);
+  if (resolution?.onFailure === 'admit') {
+    const failed = [...resolution.images].flatMap(([name, image]) =>
+      image.kind === 'failed' ? [`container ${quoted(name)}: ${image.why}`] : [],
+    );
+    if (failed.length > 0) {
+      // Started without op: its op:// references stay literal. The operator chose this.
+      return answer({
+        allowed: true,
+        warnings: [
+          `op-kube admitted the pod without injecting secrets: ${failed.join('; ')}`.slice(
+            0,
+            MAX_WARNING_LENGTH,
+          ),
+        ],
+      });
+    }
+  }
+  const result = mutatePod(shape.pod, options, resolution?.images);
   switch (result.kind) {
     case 'skip':
       return answer({ allowed: true });
@@ -217,7 +249,11 @@ export interface InvalidReviewBody {
 }
 
 /** parseAdmissionReview then admit, with a malformed body turned into the 400 to send. */
-export function reviewReply(body: unknown, options: InjectionOptions): ReviewReply {
+export function reviewReply(
+  body: unknown,
+  options: InjectionOptions,
+  resolution?: ImageResolution,
+): ReviewReply {
   let review: AdmissionReview;
   try {
     review = parseAdmissionReview(body);
@@ -235,5 +271,5 @@ export function reviewReply(body: unknown, options: InjectionOptions): ReviewRep
       },
     };
   }
-  return { status: 200, body: admit(review, options) };
+  return { status: 200, body: admit(review, options, resolution) };
 }

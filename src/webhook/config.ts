@@ -1,6 +1,12 @@
 // The injector's settings: op-kube's flags plus 1Password's injector arguments, validated once at start-up.
 import { ConfigError } from '../cli/errors.ts';
-import { defineFlag, ignoredFlagsGiven, readFlags, type ParsedFlags } from '../cli/flags.ts';
+import {
+  defineFlag,
+  ignoredFlagsGiven,
+  readFlags,
+  type FlagValues,
+  type ParsedFlags,
+} from '../cli/flags.ts';
 import { OpKubeError } from '../kube/errors.ts';
 import {
   DEFAULT_CA_PROPAGATION_MS,
@@ -15,6 +21,7 @@ import {
   defaultInjectionOptions,
   type InjectionOptions,
 } from './mutate.ts';
+import { parsePlatform, type Platform } from './registry/manifest.ts';
 import {
   ONEPASSWORD_DEFAULT_SERVICE_NAME,
   ONEPASSWORD_WEBHOOK_CONFIG_NAME,
@@ -177,6 +184,68 @@ export const webhookFlags = {
       'memory request and limit of copy-op-bin (at least 64Mi: the op binary it copies into memory counts against it)',
     default: String(DEFAULT_COPY_CONTAINER_RESOURCES.limits?.memory ?? ''),
   }),
+  resolveEntrypoints: defineFlag({
+    name: 'resolve-entrypoints',
+    kind: 'bool',
+    usage:
+      "for listed containers without a command, read the image's ENTRYPOINT and CMD from its registry and wrap them (off: such pods are denied, as 1Password's injector cannot wrap them either)",
+    default: false,
+  }),
+  registryTimeout: defineFlag({
+    name: 'registry-timeout',
+    kind: 'duration',
+    usage:
+      'with --resolve-entrypoints: longest an admission waits for pull Secrets and registries (keep it well under the webhook timeoutSeconds)',
+    default: 2_000,
+  }),
+  registryPlatform: defineFlag({
+    name: 'registry-platform',
+    kind: 'string',
+    usage:
+      "with --resolve-entrypoints: the node platform (os/arch[/variant]) chosen from a multi-platform image when the pod's nodeSelector names no kubernetes.io/os or kubernetes.io/arch",
+    default: 'linux/amd64',
+  }),
+  registryFailure: defineFlag({
+    name: 'registry-failure',
+    kind: 'string',
+    usage:
+      'with --resolve-entrypoints, when an image cannot be read: deny the pod (saying why), or admit it unmutated with a warning (its op:// references stay unresolved)',
+    default: 'deny',
+  }),
+  registryPullSecrets: defineFlag({
+    name: 'registry-pull-secrets',
+    kind: 'bool',
+    usage:
+      "with --resolve-entrypoints: read the pod's imagePullSecrets (or its ServiceAccount's) for registry credentials; needs get on serviceaccounts and secrets in every injected namespace (off: anonymous access only)",
+    default: false,
+  }),
+  registryInsecure: defineFlag({
+    name: 'registry-insecure',
+    kind: 'string',
+    usage:
+      'with --resolve-entrypoints: registries (host[:port], comma-separated) reached over plain http',
+    default: '',
+  }),
+  registryAllowInternal: defineFlag({
+    name: 'registry-allow-internal',
+    kind: 'string',
+    usage:
+      'with --resolve-entrypoints: registries (host[:port], comma-separated) that may be on a loopback or link-local address; others (and their redirects) are refused there, as are cloud metadata addresses',
+    default: '',
+  }),
+  registryCacheSize: defineFlag({
+    name: 'registry-cache-size',
+    kind: 'int',
+    usage: 'with --resolve-entrypoints: entries kept in each of the tag and digest caches',
+    default: 1_000,
+  }),
+  registryTagTtl: defineFlag({
+    name: 'registry-tag-ttl',
+    kind: 'duration',
+    usage:
+      'with --resolve-entrypoints: how long a tag is taken to point at the digest last read for it (0: ask the registry every time)',
+    default: 60_000,
+  }),
   shutdownDelay: defineFlag({
     name: 'shutdown-delay',
     kind: 'duration',
@@ -281,6 +350,84 @@ export type WebhookTlsConfig =
       readonly caPropagationMs: number;
     };
 
+/** --resolve-entrypoints and its settings. */
+export interface EntrypointConfig {
+  readonly timeoutMs: number;
+  readonly platform: Platform;
+  readonly onFailure: 'deny' | 'admit';
+  readonly pullSecrets: boolean;
+  readonly insecure: ReadonlySet<string>;
+  readonly allowInternal: ReadonlySet<string>;
+  readonly cacheSize: number;
+  readonly tagTtlMs: number;
+}
+
+/** The longest --registry-timeout: the apiserver gives a webhook at most 30 s. */
+export const MAX_REGISTRY_TIMEOUT_MS = 25_000;
+
+const REGISTRY_FLAGS = [
+  'registry-timeout',
+  'registry-platform',
+  'registry-failure',
+  'registry-pull-secrets',
+  'registry-insecure',
+  'registry-allow-internal',
+  'registry-cache-size',
+  'registry-tag-ttl',
+];
+
+function hostList(flag: string, value: string): ReadonlySet<string> {
+  const hosts = value
+    .split(',')
+    .map((entry) => entry.trim().toLowerCase())
+    .filter((entry) => entry !== '');
+  for (const host of hosts) {
+    if (!/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/.test(host)) {
+      throw new ConfigError(flag, `${JSON.stringify(host)} is not host[:port]`);
+    }
+  }
+  return new Set(hosts);
+}
+
+function entrypointConfig(
+  flag: FlagValues<typeof webhookFlags>,
+  given: ReadonlySet<string>,
+): EntrypointConfig | undefined {
+  if (!flag.resolveEntrypoints) {
+    const stray = REGISTRY_FLAGS.find((name) => given.has(name));
+    if (stray) throw new ConfigError(`--${stray}`, 'has no effect without --resolve-entrypoints');
+    return undefined;
+  }
+  const timeoutMs = flag.registryTimeout;
+  if (!(timeoutMs >= 100 && timeoutMs <= MAX_REGISTRY_TIMEOUT_MS)) {
+    throw new ConfigError(
+      '--registry-timeout',
+      'must be between 100ms and 25s (the apiserver waits at most 30s for a webhook)',
+    );
+  }
+  const platform = parsePlatform(flag.registryPlatform);
+  if (!platform) {
+    throw new ConfigError(
+      '--registry-platform',
+      `${JSON.stringify(flag.registryPlatform)} is not os/arch[/variant], e.g. linux/amd64`,
+    );
+  }
+  if (!(Number.isInteger(flag.registryCacheSize) && flag.registryCacheSize >= 0)) {
+    throw new ConfigError('--registry-cache-size', 'must be 0 or more');
+  }
+  if (flag.registryTagTtl < 0) throw new ConfigError('--registry-tag-ttl', 'must not be negative');
+  return {
+    timeoutMs,
+    platform,
+    onFailure: oneOf('--registry-failure', flag.registryFailure, ['deny', 'admit']),
+    pullSecrets: flag.registryPullSecrets,
+    insecure: hostList('--registry-insecure', flag.registryInsecure),
+    allowInternal: hostList('--registry-allow-internal', flag.registryAllowInternal),
+    cacheSize: flag.registryCacheSize,
+    tagTtlMs: flag.registryTagTtl,
+  };
+}
+
 export type WebhookLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface WebhookConfig {
@@ -291,6 +438,8 @@ export interface WebhookConfig {
   readonly namespace: string | undefined;
   readonly webhookConfigName: string;
   readonly injection: InjectionOptions;
+  /** --resolve-entrypoints: undefined when off (containers without a command are denied). */
+  readonly entrypoints?: EntrypointConfig;
   readonly tls: WebhookTlsConfig;
   readonly register?: { readonly url: URL; readonly failurePolicy: 'Fail' | 'Ignore' };
   readonly logLevel: WebhookLogLevel;
@@ -513,6 +662,7 @@ export function parseWebhookConfig(
       : oneOf('--log-level', flag.logLevel, ['debug', 'info', 'warn', 'error']);
   const namespace = flag.namespace ?? env.POD_NAMESPACE;
   const { kubeconfig } = flag;
+  const entrypoints = entrypointConfig(flag, flags.given);
   return {
     host: flag.bindAddress,
     port,
@@ -531,6 +681,7 @@ export function parseWebhookConfig(
         : flag.webhookConfigName,
     ),
     injection,
+    ...(entrypoints ? { entrypoints } : {}),
     tls,
     ...(url !== undefined && url !== ''
       ? {

@@ -14,6 +14,9 @@ export interface WebhookMetrics {
   admission(namespace: string, outcome: AdmissionOutcome): void;
   certificate(notAfter: Date): void;
   tlsReload(result: 'success' | 'failure'): void;
+  /** An image's ENTRYPOINT/CMD read: `cache`, `registry`, or why not (a fixed set of reasons). */
+  imageResolution(result: string, seconds: number): void;
+  imageCache(kind: 'tag' | 'digest', hit: boolean): void;
 }
 
 export function createWebhookMetrics(): WebhookMetrics {
@@ -50,6 +53,27 @@ export function createWebhookMetrics(): WebhookMetrics {
     labelNames: ['result'],
     registers,
   });
+  // No image name or registry as a label: the set would grow with every image, and carry nothing
+  // of any credential in any case.
+  const resolutions = new Counter({
+    name: 'op_kube_webhook_image_resolutions_total',
+    help: "Images' ENTRYPOINT and CMD read for containers without a command, by result (cache, registry, or the failure's reason)",
+    labelNames: ['result'],
+    registers,
+  });
+  const resolutionLatency = new Histogram({
+    name: 'op_kube_webhook_image_resolution_duration_seconds',
+    help: "Time to read an image's ENTRYPOINT and CMD, by result",
+    labelNames: ['result'],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const cacheLookups = new Counter({
+    name: 'op_kube_webhook_image_cache_lookups_total',
+    help: 'Image cache lookups by kind (tag: tag to digest; digest: digest to command) and result (hit, miss)',
+    labelNames: ['kind', 'result'],
+    registers,
+  });
   // Known paths only, so a scanner cannot grow the label set.
   const KNOWN = new Set(['/inject', '/healthz', '/readyz', '/metrics']);
   // Anyone who reaches /inject can name a namespace; past this many, the rest share one series.
@@ -73,6 +97,13 @@ export function createWebhookMetrics(): WebhookMetrics {
     },
     tlsReload(result) {
       reloads.inc({ result });
+    },
+    imageResolution(result, seconds) {
+      resolutions.inc({ result });
+      resolutionLatency.observe({ result }, seconds);
+    },
+    imageCache(kind, hit) {
+      cacheLookups.inc({ kind, result: hit ? 'hit' : 'miss' });
     },
   };
 }

@@ -91,6 +91,23 @@ export function integrationBuildNumber(version: string): string {
   return `${major}${minor.padStart(2, '0')}${patch.padStart(2, '0')}01`;
 }
 
+/** An image's ENTRYPOINT and CMD (see registry/manifest.ts), as Kubernetes combines them. */
+export interface ImageStart {
+  readonly entrypoint: readonly string[];
+  readonly cmd: readonly string[];
+}
+
+/**
+ * For listed containers without a command: what their image starts, read from its registry at
+ * the edge (registry/entrypoints.ts), or why it could not be. Absent: no resolution (a container
+ * without a command is denied, as before).
+ */
+export type ResolvedImages = ReadonlyMap<string, ResolvedImage>;
+
+export type ResolvedImage =
+  | { readonly kind: 'resolved'; readonly start: ImageStart }
+  | { readonly kind: 'failed'; readonly why: string };
+
 export type MutationResult =
   /** Not for this webhook, or already done: admit unchanged. */
   | { readonly kind: 'skip'; readonly reason: string }
@@ -143,7 +160,11 @@ export function injectionTargets(
  * `pod` must have the types V1Pod gives it wherever this reads, which checkPodShape ensures for
  * any JSON; lists may also be null, which reads as absent.
  */
-export function mutatePod(pod: V1Pod, options: InjectionOptions): MutationResult {
+export function mutatePod(
+  pod: V1Pod,
+  options: InjectionOptions,
+  images?: ResolvedImages,
+): MutationResult {
   const annotations = pod.metadata?.annotations ?? {};
   const targets = injectionTargets(annotations[INJECT_ANNOTATION], annotations[STATUS_ANNOTATION]);
   if (targets.kind === 'skip') return targets;
@@ -184,7 +205,9 @@ export function mutatePod(pod: V1Pod, options: InjectionOptions): MutationResult
     );
   }
   const targeted = (container: V1Container): boolean => names.includes(container.name);
-  for (const container of all.filter(targeted)) problems.push(...containerProblems(container));
+  for (const container of all.filter(targeted)) {
+    problems.push(...containerProblems(container, images?.get(container.name)));
+  }
   const existingVolume = pod.spec?.volumes?.find((volume) => volume.name === OP_BIN_VOLUME);
   if (existingVolume && !existingVolume.emptyDir) {
     problems.push(
@@ -201,7 +224,7 @@ export function mutatePod(pod: V1Pod, options: InjectionOptions): MutationResult
   // `?? []`: a pod with only init containers arrives with "containers": null.
   for (const container of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
     if (!targeted(container)) continue;
-    injectContainer(container, options);
+    injectContainer(container, options, images?.get(container.name));
     injected.push(container.name);
   }
 
@@ -241,11 +264,25 @@ const normalizedOpBinPath = OP_BIN_PATH.replace(/\/+$/, '');
 const mountsAtOpBin = (mountPath: string): boolean =>
   mountPath.replace(/\/+$/, '') === normalizedOpBinPath;
 
-function containerProblems(container: V1Container): string[] {
+function containerProblems(container: V1Container, image: ResolvedImage | undefined): string[] {
   const problems: string[] = [];
-  // Without a command, Kubernetes runs the image's ENTRYPOINT, which the pod spec does not show,
-  // so there is nothing to put after `op run --`.
-  if (!container.command?.length) {
+  // Without a command, Kubernetes runs the image's ENTRYPOINT, which the pod spec does not show:
+  // read from the registry when resolution is on, else there is nothing to put after `op run --`.
+  if (!container.command?.length && image?.kind === 'failed') {
+    problems.push(
+      `container ${quoted(container.name)} has no command and its image's ENTRYPOINT could not be read: ${image.why}`,
+    );
+  } else if (
+    !container.command?.length &&
+    image?.kind === 'resolved' &&
+    image.start.entrypoint.length === 0 &&
+    image.start.cmd.length === 0 &&
+    !container.args?.length
+  ) {
+    problems.push(
+      `container ${quoted(container.name)} has no command or args and its image has no ENTRYPOINT or CMD: nothing to run`,
+    );
+  } else if (!container.command?.length && image === undefined) {
     problems.push(
       `container ${quoted(container.name)} has no command; op-kube needs the command to wrap it ` +
         `with "op run" (set command to the image's entrypoint)`,
@@ -271,7 +308,18 @@ function startsWithOpRun(command: readonly string[]): boolean {
  * Each step checks for its own earlier result, so a pod injected before but stripped of its status
  * annotation comes out the same rather than wrapped twice.
  */
-function injectContainer(container: V1Container, options: InjectionOptions): void {
+function injectContainer(
+  container: V1Container,
+  options: InjectionOptions,
+  image: ResolvedImage | undefined,
+): void {
+  if (!container.command?.length && image?.kind === 'resolved') {
+    // Kubernetes' rules: no command → the image's ENTRYPOINT, and then args, if set, replace its
+    // CMD; op run goes in front of what the runtime would have run, unchanged.
+    container.command = [...image.start.entrypoint];
+    if (!container.args?.length && image.start.cmd.length > 0)
+      container.args = [...image.start.cmd];
+  }
   const command = container.command ?? [];
   if (!startsWithOpRun(command)) container.command = [...OP_RUN_PREFIX, ...command];
 

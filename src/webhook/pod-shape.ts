@@ -111,6 +111,9 @@ export function checkPodShape(object: Json): PodShape {
   const container = (path: string, entry: Json): void => {
     if (!check.string(`${path}.name`, entry.name) || !targets.names.includes(entry.name)) return;
     check.optionalStrings(`${path}.command`, entry.command);
+    // Read when the command is to come from the image (--resolve-entrypoints).
+    check.optionalStrings(`${path}.args`, entry.args);
+    check.optionalString(`${path}.image`, entry.image);
     check.optionalObjects(`${path}.env`, entry.env, (at, variable) => {
       check.string(`${at}.name`, variable.name);
     });

@@ -2,7 +2,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { WebhookConfig } from './config.ts';
+import { KubeClient } from '../kube/client/client.ts';
+import { loadKubeConfig } from '../kube/client/kubeconfig.ts';
 import { createWebhookMetrics } from './metrics.ts';
+import { entrypointResolution } from './registry/setup.ts';
 import { WebhookServer } from './server.ts';
 import { describeCertificate } from './tls/certificates.ts';
 import { filesMode, onePasswordMode, selfManagedMode } from './tls-mode.ts';
@@ -27,10 +30,38 @@ export async function runWebhook(
         ? await onePasswordMode(config, env, logger)
         : await selfManagedMode(config, config.tls, env, logger);
   let shuttingDown = false;
+  const resolving = config.entrypoints;
+  // Its own client: the files TLS mode has none, and pull Secret reads should not queue behind TLS work.
+  const pullSecretsClient = resolving?.pullSecrets
+    ? new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig, env }), {
+        userAgent: 'op-kube-webhook',
+      })
+    : undefined;
+  if (pullSecretsClient) manager.addCloser(() => pullSecretsClient.close());
+  const entrypoints = resolving
+    ? entrypointResolution({
+        config: resolving,
+        kube: pullSecretsClient,
+        metrics,
+        logger,
+        userAgent: 'op-kube-webhook',
+      })
+    : undefined;
+  if (resolving) {
+    logger.info(
+      {
+        timeout: `${resolving.timeoutMs}ms`,
+        pullSecrets: resolving.pullSecrets,
+        onFailure: resolving.onFailure,
+      },
+      'containers without a command get their image entrypoint from its registry',
+    );
+  }
   const server = new WebhookServer({
     host: config.host,
     port: config.port,
     injection: config.injection,
+    ...(entrypoints ? { entrypoints } : {}),
     metrics,
     logger,
     certificate: tls.initial,

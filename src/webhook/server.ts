@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:https';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { closeServer, listen } from '../util/http-server.ts';
-import { reviewReply, type AdmissionReviewResponse } from './admission.ts';
+import { reviewReply, type AdmissionReviewResponse, type ImageResolution } from './admission.ts';
 import { MAX_REVIEW_CONTAINERS, MAX_REVIEW_DEPTH, jsonShape } from './json-depth.ts';
 import type { AdmissionOutcome, WebhookMetrics } from './metrics.ts';
 import type { InjectionOptions } from './mutate.ts';
@@ -29,6 +29,8 @@ export interface WebhookServerOptions {
   readonly logger: Logger;
   /** The certificate to start with; `setCertificate` replaces it. */
   readonly certificate: PemKeyPair;
+  /** --resolve-entrypoints: reads images' ENTRYPOINT and CMD before the (pure) admission. */
+  readonly entrypoints?: { resolve(body: unknown): Promise<ImageResolution | undefined> };
   /** Undefined when ready to admit pods, else why not (the /readyz body). */
   readonly notReady: () => string | undefined;
 }
@@ -161,7 +163,7 @@ export class WebhookServer {
   }
 
   #app(): express.Express {
-    const { metrics, logger, injection } = this.#options;
+    const { metrics, logger, injection, entrypoints } = this.#options;
     const app = express();
     app.disable('x-powered-by');
     app.disable('etag');
@@ -203,7 +205,7 @@ export class WebhookServer {
         next();
       },
       express.json({ limit: BODY_LIMIT, strict: true, verify: refuseUnreadable }),
-      (request: Request, response: Response) => {
+      async (request: Request, response: Response) => {
         const body: unknown = request.body;
         if (
           body === undefined ||
@@ -217,7 +219,9 @@ export class WebhookServer {
         const namespace = reviewNamespace(body);
         let reply;
         try {
-          reply = reviewReply(body, injection);
+          // I/O first (registries, pull Secrets; bounded by --registry-timeout), then the pure part.
+          const resolution = await entrypoints?.resolve(body);
+          reply = reviewReply(body, injection, resolution);
         } catch (error) {
           metrics.admission(namespace, 'error');
           logger.error({ err: error, namespace }, 'admission failed');
@@ -239,6 +243,11 @@ export class WebhookServer {
           logger.info(
             { uid, namespace, message: reply.body.response.status?.message },
             'pod denied',
+          );
+        } else if (reply.body.response.warnings) {
+          logger.warn(
+            { uid, namespace, warnings: reply.body.response.warnings },
+            'pod admitted unmutated',
           );
         } else {
           logger.debug({ uid, namespace, outcome }, 'pod admitted');
