@@ -1,7 +1,11 @@
 // `--tls-mode=files`: serve the key pair in two files, and each new pair written to them (see src/util/tls-files.ts).
 import type { Logger } from 'pino';
 import type { PemKeyPair } from './certificates.ts';
-import { loadKeyPair, watchCertificateFiles, type CertificateFileWatch } from '../../util/tls-files.ts';
+import {
+  loadKeyPair,
+  watchCertificateFiles,
+  type CertificateFileWatch,
+} from '../../util/tls-files.ts';
 import type { CertificateListener, TlsSource } from './source.ts';
 
 export interface FilesTlsOptions {
