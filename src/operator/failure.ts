@@ -21,6 +21,8 @@ export const READY_REASONS = [
   'NoToken',
   'FieldNotFound',
   'AmbiguousField',
+  'InvalidTemplate',
+  'InvalidSecretData',
 ] as const;
 export type ReadyReason = (typeof READY_REASONS)[number];
 

@@ -180,6 +180,7 @@ export class OnePasswordItemReconciler implements Reconciler {
     // spec.keys absent: 1Password's mapping. A KeySpecError leaves the Secret as it was.
     const mapped = selectSecretData(synced.item, synced.files, item.spec ?? {}, {
       allowEmptyValues: this.#options.allowEmptyValues,
+      secretType: type,
     });
     const desired = desiredSecret({
       owner,

@@ -1,7 +1,9 @@
-// spec.keys: the Secret's keys chosen, renamed (and, with templates, composed) from the item's
-// fields and files, instead of 1Password's whole-item mapping. Pure: item in, data or a typed error out.
-import type { Field, FullItem, ItemFile } from '../connect/index.ts';
-import { OpKubeError } from '../kube/errors.ts';
+// spec.keys: the Secret's keys chosen, renamed or composed (templates) from the item's fields
+// and files, instead of 1Password's whole-item mapping. Pure: item in, data or a typed error out.
+import type { FullItem, ItemFile } from '../connect/index.ts';
+import { fieldByName, KeySpecError } from './item-fields.ts';
+export { KeySpecError } from './item-fields.ts';
+import { renderKeyTemplate } from './key-template.ts';
 import { mapItemToSecretData, type KeyLoss, type SecretDataOptions } from './secret-data.ts';
 
 /** One entry of spec.keys: the key `to`, and exactly one source. */
@@ -13,46 +15,14 @@ export interface KeySpec {
   readonly fromFieldId?: string;
   /** A file's name. */
   readonly fromFile?: string;
+  /** A Mustache template over the item's fields (key-template.ts). */
+  readonly template?: string;
 }
 
 export interface KeysSpec {
   readonly keys?: readonly KeySpec[];
   /** Also the item's other entries, mapped as 1Password does (default false when keys are given). */
   readonly includeOtherKeys?: boolean;
-}
-
-export type KeySpecReason = 'FieldNotFound' | 'AmbiguousField';
-
-/** A spec.keys entry that cannot be built from the item; the message names the entry, never a value. */
-export class KeySpecError extends OpKubeError<KeySpecReason> {
-  override readonly name = 'KeySpecError';
-
-  constructor(reason: KeySpecReason, message: string) {
-    // Only an edit of the item or of the OnePasswordItem can fix it: both enqueue the item again.
-    super(reason, message, { terminal: true });
-  }
-}
-
-const MAX_NAMED = 5;
-
-function labelsOf(item: FullItem, fields: readonly Field[]): string {
-  const sections = new Map((item.sections ?? []).map((section) => [section.id, section.label]));
-  const named = fields.slice(0, MAX_NAMED).map((field) => {
-    const section = field.section ? sections.get(field.section.id) : undefined;
-    return `${field.id} (${section ? `${JSON.stringify(section)}.` : ''}${JSON.stringify(field.label ?? '')})`;
-  });
-  return named.join(', ') + (fields.length > MAX_NAMED ? ', ...' : '');
-}
-
-/** The one field `spec.from` names: its label, or its section's label, a dot and its label. */
-export function findField(item: FullItem, from: string): Field[] {
-  const sections = new Map((item.sections ?? []).map((section) => [section.id, section.label]));
-  return (item.fields ?? []).filter((field) => {
-    if (field.label === undefined) return false;
-    if (field.label === from) return true;
-    const section = field.section ? sections.get(field.section.id) : undefined;
-    return section !== undefined && section !== '' && `${section}.${field.label}` === from;
-  });
 }
 
 interface Picked {
@@ -69,20 +39,7 @@ function pick(
 ): Picked {
   const title = JSON.stringify(item.title);
   if (spec.from !== undefined) {
-    const found = findField(item, spec.from);
-    if (found.length === 0) {
-      throw new KeySpecError(
-        'FieldNotFound',
-        `${where}.from: item ${title} has no field labelled ${JSON.stringify(spec.from)} (nor a section and field of that name)`,
-      );
-    }
-    if (found.length > 1) {
-      throw new KeySpecError(
-        'AmbiguousField',
-        `${where}.from: ${found.length} fields of item ${title} match ${JSON.stringify(spec.from)}: ${labelsOf(item, found)}; name one by <section>.<label> or fromFieldId`,
-      );
-    }
-    const [field] = found as [Field];
+    const field = fieldByName(item, spec.from, `${where}.from`);
     return { value: Buffer.from(field.value ?? '', 'utf8'), fieldId: field.id };
   }
   if (spec.fromFieldId !== undefined) {
@@ -112,11 +69,48 @@ function pick(
     }
     return { value: content, fileId: found[0].id };
   }
+  if (spec.template !== undefined) {
+    return { value: Buffer.from(renderKeyTemplate(item, spec.template, `${where}.template`)) };
+  }
   // The CRD's rules require one source; an object stored before them gets a clear reason.
   throw new KeySpecError(
     'FieldNotFound',
-    `${where}: names no source (one of from, fromFieldId, fromFile)`,
+    `${where}: names no source (one of from, fromFieldId, fromFile, template)`,
   );
+}
+
+/** Secret types whose one key the apiserver parses as JSON (it refuses the Secret otherwise). */
+const JSON_KEY_OF_TYPE: Readonly<Record<string, string>> = {
+  'kubernetes.io/dockerconfigjson': '.dockerconfigjson',
+  'kubernetes.io/dockercfg': '.dockercfg',
+};
+
+/**
+ * What the apiserver would refuse for the Secret's type, said before writing: it would fail every
+ * retry with a less precise message. Never quotes the data (a JSON parser's message would).
+ */
+function checkTypedData(data: ReadonlyMap<string, Buffer>, type: string | undefined): void {
+  const key = type === undefined ? undefined : JSON_KEY_OF_TYPE[type];
+  if (key === undefined) return;
+  const value = data.get(key);
+  if (value === undefined) {
+    throw new KeySpecError(
+      'InvalidSecretData',
+      `spec.keys: a ${type} Secret needs the key ${key}; no entry of spec.keys has to: ${key}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new KeySpecError(
+      'InvalidSecretData',
+      `spec.keys: key ${key} of a ${type} Secret must hold a JSON object, and it does not (escape values with {{#jsonescape}})`,
+    );
+  }
 }
 
 export interface SelectedData {
@@ -126,7 +120,8 @@ export interface SelectedData {
 
 /**
  * The Secret data for `spec`: without spec.keys, 1Password's mapping unchanged. With it, each
- * entry's key `to` holds its source's value (an empty value too: it was asked for by name), and
+ * entry's key `to` holds its source's value (an empty value too: it was asked for by name) or its
+ * rendered template, and
  * with includeOtherKeys the item's other entries follow 1Password's mapping, without the fields
  * and files picked (a picked field is renamed, not copied); a spec.keys entry wins over an other
  * entry of the same key (reported as a loss). Throws KeySpecError naming the entry at fault.
@@ -135,7 +130,10 @@ export function selectSecretData(
   item: FullItem,
   files: ReadonlyMap<string, Buffer>,
   spec: KeysSpec,
-  options: SecretDataOptions,
+  options: SecretDataOptions & {
+    /** The Secret's type: with spec.keys, the data a kubernetes.io/dockerconfigjson needs is checked. */
+    readonly secretType?: string;
+  },
 ): SelectedData {
   const keys = spec.keys ?? [];
   if (keys.length === 0) return mapItemToSecretData(item, files, options);
@@ -148,7 +146,10 @@ export function selectSecretData(
     if (picked.fileId !== undefined) pickedFiles.add(picked.fileId);
     selected.set(key.to, picked.value);
   });
-  if (spec.includeOtherKeys !== true) return { data: selected, losses: [] };
+  if (spec.includeOtherKeys !== true) {
+    checkTypedData(selected, options.secretType);
+    return { data: selected, losses: [] };
+  }
   const rest = mapItemToSecretData(
     {
       ...item,
@@ -162,5 +163,7 @@ export function selectSecretData(
   for (const key of selected.keys()) {
     if (rest.data.has(key)) losses.push({ kind: 'overridden', key });
   }
-  return { data: new Map([...rest.data, ...selected]), losses };
+  const data = new Map([...rest.data, ...selected]);
+  checkTypedData(data, options.secretType);
+  return { data, losses };
 }

@@ -1,6 +1,7 @@
 // spec.keys end to end: the real operator and connect-local on the shared plane. Keys picked and
-// renamed from an item, the rest kept or not, an item edit that takes a picked field away (the last
-// good Secret stays), and what the CRD's schema and CEL rules refuse at kubectl apply.
+// renamed from an item, the rest kept or not, templates (a Postgres URL, an .env file, a
+// kubernetes.io/dockerconfigjson Secret the apiserver accepts), each error keeping the last
+// good Secret, and what the CRD's schema and CEL rules refuse at kubectl apply.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,8 @@ import { readSecret, secretData } from '../support/secrets.ts';
 
 const VAULT = 'production0000000000000000';
 const POSTGRES = 'postgres000000000000000000';
+const REGISTRY_PASSWORD = 'robot "pw" \\ :@/';
+const BLOB = 'b'.repeat(600 * 1024);
 const DATA = `
 vaults:
   - name: Production
@@ -37,6 +40,15 @@ vaults:
           - { label: password, value: root-pw, section: admin }
         files:
           - { name: ca.pem, content: "CA PEM" }
+      - title: registry
+        category: LOGIN
+        fields:
+          - { label: server, value: "registry.example:5000" }
+          - { label: username, value: "robot$ci", purpose: USERNAME }
+          - { label: password, value: ${JSON.stringify(REGISTRY_PASSWORD)}, purpose: PASSWORD }
+      - title: big
+        files:
+          - { name: blob, content: ${BLOB} }
 `;
 
 const config = kubeConfigFor();
@@ -80,7 +92,11 @@ describe('spec.keys', () => {
   });
 
   /** kubectl apply of one OnePasswordItem manifest, as a user would. */
-  async function apply(name: string, spec: Record<string, unknown>, type?: string) {
+  async function apply(
+    name: string,
+    spec: Record<string, unknown>,
+    { type, item = 'postgres' }: { type?: string; item?: string } = {},
+  ) {
     const file = join(manifests, `${name}-${Date.now()}.yaml`);
     await writeFile(
       file,
@@ -89,7 +105,7 @@ describe('spec.keys', () => {
         kind: 'OnePasswordItem',
         metadata: { name, namespace },
         ...(type === undefined ? {} : { type }),
-        spec: { itemPath: `vaults/Production/items/postgres`, ...spec },
+        spec: { itemPath: `vaults/Production/items/${item}`, ...spec },
       }),
     );
     return kubectl(['apply', '-f', file]);
@@ -204,6 +220,115 @@ describe('spec.keys', () => {
     await readyWith(namespace, 'kept', 'Synced');
   });
 
+  it('renders a Postgres URL and an .env file from templates', async () => {
+    const url =
+      'postgresql://{{#urlescape}}{{username}}{{/urlescape}}:{{#urlescape}}{{password}}{{/urlescape}}' +
+      '@{{server}}:{{port}}/{{db}}?sslmode=require';
+    assert.equal(
+      (
+        await apply('templated', {
+          keys: [
+            { to: 'DATABASE_URL', template: url.replace('{{password}}', '{{admin.password}}') },
+            {
+              to: '.env',
+              template:
+                'PGHOST={{server}}\nPGPORT={{port}}\nPGUSER={{username}}\nPGPASSWORD={{admin.password}}\n',
+            },
+          ],
+        })
+      ).status,
+      0,
+    );
+    const secret = await secretWith(namespace, 'templated', (data) => 'DATABASE_URL' in data);
+    const data = secretData(secret);
+    // The item as the previous test's edit left it: 'db' (was 'database'), 'password' twice.
+    const parsed = new URL(data.DATABASE_URL ?? '');
+    assert.equal(decodeURIComponent(parsed.password), 'root-pw');
+    assert.equal(parsed.host, 'db.internal:5432');
+    assert.equal(parsed.pathname, '/renamed-field');
+    assert.equal(data['.env'], 'PGHOST=db.internal\nPGPORT=5432\nPGUSER=app\nPGPASSWORD=root-pw\n');
+    assert.deepEqual(Object.keys(data).sort(), ['.env', 'DATABASE_URL']);
+  });
+
+  it('builds a kubernetes.io/dockerconfigjson Secret with the base64 auth', async () => {
+    const template =
+      '{"auths":{"{{#jsonescape}}{{server}}{{/jsonescape}}":{' +
+      '"username":"{{#jsonescape}}{{username}}{{/jsonescape}}",' +
+      '"password":"{{#jsonescape}}{{password}}{{/jsonescape}}",' +
+      '"auth":"{{#base64}}{{username}}:{{password}}{{/base64}}"}}}';
+    const registry = { type: 'kubernetes.io/dockerconfigjson', item: 'registry' };
+    const applied = await apply(
+      'pull',
+      { keys: [{ to: '.dockerconfigjson', template }] },
+      registry,
+    );
+    assert.equal(applied.status, 0, applied.stderr);
+    const secret = await secretWith(namespace, 'pull', (data) => '.dockerconfigjson' in data);
+    assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
+    const config = JSON.parse(secretData(secret)['.dockerconfigjson'] ?? '') as {
+      auths: Record<string, { username: string; password: string; auth: string }>;
+    };
+    const entry = config.auths['registry.example:5000'];
+    assert.equal(entry?.password, REGISTRY_PASSWORD);
+    assert.equal(
+      Buffer.from(entry?.auth ?? '', 'base64').toString(),
+      `robot$ci:${REGISTRY_PASSWORD}`,
+    );
+
+    // The same template without jsonescape breaks the JSON: refused before the apiserver, data kept.
+    const broken = template.replace('{{#jsonescape}}{{password}}{{/jsonescape}}', '{{password}}');
+    assert.equal(
+      (await apply('pull', { keys: [{ to: '.dockerconfigjson', template: broken }] }, registry))
+        .status,
+      0,
+    );
+    const failed = await readyWith(namespace, 'pull', 'InvalidSecretData');
+    assert.ok(!(failed.message ?? '').includes('robot'), failed.message);
+    const kept = await readSecret(namespace, 'pull');
+    assert.equal(kept?.metadata?.resourceVersion, secret.metadata?.resourceVersion);
+  });
+
+  it('keeps the last good Secret on a bad template and on data over 1 MiB, and heals', async () => {
+    assert.equal(
+      (await apply('guarded', { keys: [{ to: 'URL', template: 'postgres://{{server}}' }] })).status,
+      0,
+    );
+    const good = await secretWith(
+      namespace,
+      'guarded',
+      (data) => data.URL === 'postgres://db.internal',
+    );
+    const keptThrough = async (reason: string, pattern: RegExp) => {
+      const condition = await readyWith(namespace, 'guarded', reason);
+      assert.match(condition.message ?? '', pattern);
+      await eventually(`a ${reason} Event`, () =>
+        Promise.resolve(eventsAbout(namespace, 'OnePasswordItem', 'guarded', reason)[0]),
+      );
+      const now = await readSecret(namespace, 'guarded');
+      assert.deepEqual(secretData(now), { URL: 'postgres://db.internal' });
+      assert.equal(now?.metadata?.resourceVersion, good.metadata?.resourceVersion);
+    };
+    await apply('guarded', { keys: [{ to: 'URL', template: 'postgres://{{#server}}' }] });
+    await keptThrough('InvalidTemplate', /^spec\.keys\[0\]\.template: Unclosed section "server"/);
+    await apply('guarded', { keys: [{ to: 'URL', template: 'postgres://{{hostname}}' }] });
+    await keptThrough(
+      'FieldNotFound',
+      /^spec\.keys\[0\]\.template: item "postgres" has no field labelled "hostname"/,
+    );
+
+    // Two keys of the same 600 KiB file: over the 1 MiB a Secret holds.
+    const twice = [
+      { to: 'a', fromFile: 'blob' },
+      { to: 'b', fromFile: 'blob' },
+    ];
+    assert.equal((await apply('guarded', { keys: twice }, { item: 'big' })).status, 0);
+    await keptThrough('SecretTooLarge', /over the 1048576-byte \(1 MiB\) limit/);
+
+    await apply('guarded', { keys: [{ to: 'URL', template: 'postgres://{{server}}:{{port}}' }] });
+    await secretWith(namespace, 'guarded', (data) => data.URL === 'postgres://db.internal:5432');
+    await readyWith(namespace, 'guarded', 'Synced');
+  });
+
   it('is refused at kubectl apply by the schema and CEL rules', async () => {
     const refusals: [string, Record<string, unknown>, RegExp][] = [
       [
@@ -212,6 +337,12 @@ describe('spec.keys', () => {
         /names exactly one source/,
       ],
       ['no source', { keys: [{ to: 'A' }] }, /names exactly one source/],
+      [
+        'a template and a field',
+        { keys: [{ to: 'A', from: 'username', template: '{{username}}' }] },
+        /names exactly one source/,
+      ],
+      ['an empty template', { keys: [{ to: 'A', template: '' }] }, /spec\.keys\[0\]\.template/],
       [
         'a key no Secret takes',
         { keys: [{ to: 'a key', from: 'username' }] },
