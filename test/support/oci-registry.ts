@@ -1,6 +1,7 @@
 // A real registry for tests: Debian's docker-registry (distribution 2.8) on loopback with storage in a temporary directory, and images pushed to it over the registry HTTP API.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,11 @@ export async function startRegistry(
   registrar: { after(fn: () => Promise<void>): void },
   options: { readonly auth?: boolean } = {},
 ): Promise<TestRegistry> {
+  if (!existsSync(REGISTRY_BINARY)) {
+    throw new Error(
+      `${REGISTRY_BINARY} is missing: apt-get install -y --no-install-recommends docker-registry (.ci/run installs it)`,
+    );
+  }
   const dir = await mkdtemp(join(tmpdir(), 'op-kube-registry-'));
   const port = await freePort();
   const htpasswd = join(dir, 'htpasswd');
