@@ -556,6 +556,53 @@ describe('Helm chart', () => {
     );
   });
 
+  it('reads images for containers without a command only when asked, pull Secrets (cluster-wide get) only when also asked', () => {
+    const defaults = container(template('plain', 'plain'), 'injector');
+    assert.ok(!defaults.args?.some((arg) => /entrypoints|registry/.test(arg)));
+    const pullRole = (manifests: readonly Manifest[]): Manifest[] =>
+      find<Manifest>(manifests, 'ClusterRole').filter((role) =>
+        role.metadata.name.includes('pull-secrets'),
+      );
+    const anonymous = template('ep', 'ep', ['--set', 'injector.entrypoints.resolve=true']);
+    const args = container(anonymous, 'injector').args ?? [];
+    assert.ok(args.includes('--resolve-entrypoints'));
+    assert.equal(flag(args, 'registry-timeout'), '2s');
+    assert.equal(flag(args, 'registry-failure'), 'deny');
+    assert.ok(!args.includes('--registry-pull-secrets'));
+    assert.equal(pullRole(anonymous).length, 0, 'no Secret access for public images');
+    const withSecrets = template('ep', 'ep', [
+      '--set',
+      'injector.entrypoints.resolve=true',
+      '--set',
+      'injector.entrypoints.pullSecrets=true',
+      '--set',
+      'injector.entrypoints.insecureRegistries={reg.local:5000}',
+    ]);
+    const secretArgs = container(withSecrets, 'injector').args ?? [];
+    assert.ok(secretArgs.includes('--registry-pull-secrets'));
+    assert.equal(flag(secretArgs, 'registry-insecure'), 'reg.local:5000');
+    const [role] = pullRole(withSecrets);
+    assert.deepEqual(role?.rules, [
+      { apiGroups: [''], resources: ['secrets', 'serviceaccounts'], verbs: ['get'] },
+    ]);
+    const pullSecretsOnly = helm([
+      'template',
+      'ep',
+      CHART_DIR,
+      '--set',
+      'injector.entrypoints.pullSecrets=true',
+    ]);
+    assert.notEqual(
+      pullSecretsOnly.status,
+      0,
+      'pullSecrets alone would grant Secret access for nothing',
+    );
+    assert.match(
+      pullSecretsOnly.stderr,
+      /injector\.entrypoints\.pullSecrets needs injector\.entrypoints\.resolve=true/,
+    );
+  });
+
   it('rejects an unknown value with a message naming it', () => {
     const result = helm(['template', 'bad', CHART_DIR, '--set', 'operator.pollingIntervall=5']);
     assert.notEqual(result.status, 0);
