@@ -1,6 +1,7 @@
 // The OnePasswordItem API (onepassword.com/v1, as 1Password's operator defines it): its names and types.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Condition } from '../kube/conditions.ts';
+import type { SecretMetadata } from './desired-secret.ts';
 import type { KeysSpec } from './secret-keys.ts';
 
 export const OPI_GROUP = 'onepassword.com';
@@ -17,7 +18,7 @@ export interface OnePasswordItemStatus {
 
 export interface OnePasswordItem extends KubernetesObject {
   type?: string;
-  /** itemPath as 1Password's operator has it; op-kube's optional spec.keys and includeOtherKeys. */
-  spec?: { itemPath?: string } & KeysSpec;
+  /** itemPath as 1Password's operator has it; op-kube's optional keys, includeOtherKeys, secretMetadata. */
+  spec?: { itemPath?: string; secretMetadata?: SecretMetadata } & KeysSpec;
   status?: OnePasswordItemStatus;
 }

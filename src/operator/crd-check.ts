@@ -34,7 +34,7 @@ export const CRD_UPGRADE_ADVICE =
 const STATUS_FIELDS = ['itemVersion', 'lastSyncTime', 'observedGeneration', 'secretName'] as const;
 const CONDITION_FIELDS = ['reason', 'observedGeneration'] as const;
 /** op-kube's optional spec fields (revision 2); a schema without them refuses or prunes them. */
-const SPEC_FIELDS = ['keys', 'includeOtherKeys'] as const;
+const SPEC_FIELDS = ['keys', 'includeOtherKeys', 'secretMetadata'] as const;
 const PRINTER_COLUMNS = ['Reason', 'Version', 'Synced'] as const;
 
 interface SchemaNode {
@@ -105,7 +105,7 @@ function specFieldsAdvice(missing: readonly string[]): string {
   if (lacking.length === 0) return '';
   return (
     `It has no ${lacking.join(', ')}: kubectl apply refuses them (strict field validation) and ` +
-    `other clients' writes lose them, so such items get 1Password's whole-item mapping. `
+    `other clients' writes lose them, so such items get 1Password's whole-item mapping and no extra labels. `
   );
 }
 

@@ -6,9 +6,30 @@ import {
   ITEM_VERSION_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  ONEPASSWORD_PREFIX,
+  OP_KUBE_PREFIX,
   RESYNC_ANNOTATION,
 } from './annotations.ts';
 import { formatItemPath } from './item-path.ts';
+
+/** spec.secretMetadata of a OnePasswordItem: what the user adds to its Secret's metadata. */
+export interface SecretMetadata {
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** Keys op-kube sets itself (or 1Password's tools read): never taken from spec.secretMetadata. */
+export function isManagedMetadataKey(key: string): boolean {
+  return (
+    key.startsWith(ONEPASSWORD_PREFIX) || key.startsWith(OP_KUBE_PREFIX) || key === MANAGED_BY_LABEL
+  );
+}
+
+function unmanaged(entries: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(entries ?? {}).filter(([key]) => !isManagedMetadataKey(key)),
+  );
+}
 
 export interface OwnerObject {
   readonly apiVersion: string;
@@ -32,6 +53,8 @@ export interface DesiredSecretInput {
   readonly data: ReadonlyMap<string, Buffer>;
   /** `--enable-annotations`: copy the owner's annotations too. */
   readonly copyAnnotations: boolean;
+  /** spec.secretMetadata: over the owner's labels and copied annotations; op-kube's keys win. */
+  readonly secretMetadata?: SecretMetadata;
 }
 
 export function ownerReference(owner: OwnerObject): V1OwnerReference {
@@ -66,9 +89,14 @@ export function desiredSecret(input: DesiredSecretInput): V1Secret {
     metadata: {
       name: input.secretName,
       namespace: input.owner.metadata.namespace,
-      labels: { ...input.owner.metadata.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+      labels: {
+        ...input.owner.metadata.labels,
+        ...unmanaged(input.secretMetadata?.labels),
+        [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
+      },
       annotations: {
         ...copied,
+        ...unmanaged(input.secretMetadata?.annotations),
         [ITEM_PATH_ANNOTATION]: formatItemPath(input.vaultId, input.itemId),
         [ITEM_VERSION_ANNOTATION]: String(input.itemVersion),
       },

@@ -191,17 +191,27 @@ export class OnePasswordItemReconciler implements Reconciler {
       itemVersion: synced.item.version,
       data: mapped.data,
       copyAnnotations: this.#options.enableAnnotations,
+      ...(item.spec?.secretMetadata ? { secretMetadata: item.spec.secretMetadata } : {}),
     });
+    // A label or annotation dropped from the spec leaves no trace secretDiffers could see: after a
+    // spec edit (or a failed sync) the Secret is applied anyway, and server-side apply removes it.
+    const observed = item.status?.observedGeneration;
+    const reapply =
+      (observed !== undefined && observed !== item.metadata?.generation) ||
+      OnePasswordItemReconciler.readyOf(item)?.status === 'False';
     // The apiserver would refuse it anyway; refused here, the last good Secret stays and the
     // oversized request never reaches the connection every other object shares.
     const tooLarge = frozen ? undefined : secretSizeProblem(mapped.data, secretName);
     if (tooLarge !== undefined) throw new SyncBlockedError('SecretTooLarge', tooLarge);
     const dataChanged = !frozen && (!existing || !sameData(existing, desired));
-    if (frozen && secretDiffers(existing, { ...desired, data: existing.data ?? {} })) {
+    if (frozen && (reapply || secretDiffers(existing, { ...desired, data: existing.data ?? {} }))) {
       // As 1Password does: the data stays frozen, item-version and item-path move.
       await this.#options.store.apply({ ...desired, data: existing.data ?? {} });
     }
-    if (!frozen && (!existing || ownership === 'adoptable' || secretDiffers(existing, desired))) {
+    if (
+      !frozen &&
+      (!existing || ownership === 'adoptable' || reapply || secretDiffers(existing, desired))
+    ) {
       const applied = await this.#options.store.apply(desired);
       // Keys another field manager (1Password's operator) wrote that the item no longer has.
       const stale = staleKeys(applied, desired);

@@ -329,6 +329,37 @@ describe('spec.keys', () => {
     await readyWith(namespace, 'guarded', 'Synced');
   });
 
+  it('puts spec.secretMetadata on the Secret, and takes it off again', async () => {
+    const labelled = {
+      keys: [{ to: 'PGHOST', from: 'server' }],
+      secretMetadata: {
+        labels: { tier: 'db', team: 'payments' },
+        annotations: { 'reloader.example/match': 'true' },
+      },
+    };
+    assert.equal((await apply('labelled', labelled)).status, 0);
+    const secret = await secretWith(namespace, 'labelled', (data) => 'PGHOST' in data);
+    assert.equal(secret.metadata?.labels?.tier, 'db');
+    assert.equal(secret.metadata?.labels?.team, 'payments');
+    assert.equal(secret.metadata?.labels?.['app.kubernetes.io/managed-by'], 'op-kube');
+    assert.equal(secret.metadata?.annotations?.['reloader.example/match'], 'true');
+
+    // A label taken out of the spec goes; an annotation changed follows; the data is untouched.
+    const edited = {
+      ...labelled,
+      secretMetadata: { labels: { tier: 'db' }, annotations: { 'reloader.example/match': 'no' } },
+    };
+    assert.equal((await apply('labelled', edited)).status, 0);
+    const after = await eventually('team taken off the Secret', async () => {
+      const now = await readSecret(namespace, 'labelled');
+      return now?.metadata?.labels?.team === undefined ? now : undefined;
+    });
+    assert.equal(after.metadata?.labels?.tier, 'db');
+    assert.equal(after.metadata?.annotations?.['reloader.example/match'], 'no');
+    assert.deepEqual(secretData(after), { PGHOST: 'db.internal' });
+    assert.equal(after.metadata?.uid, secret.metadata?.uid);
+  });
+
   it('is refused at kubectl apply by the schema and CEL rules', async () => {
     const refusals: [string, Record<string, unknown>, RegExp][] = [
       [
@@ -366,6 +397,26 @@ describe('spec.keys', () => {
       ['includeOtherKeys alone', { includeOtherKeys: true }, /includeOtherKeys needs keys/],
       ['an empty list', { keys: [] }, /spec\.keys/],
       ['an unknown field', { keys: [{ to: 'A', form: 'username' }] }, /unknown field/],
+      [
+        'a label op-kube manages',
+        { secretMetadata: { labels: { 'app.kubernetes.io/managed-by': 'me' } } },
+        /op-kube manages/,
+      ],
+      [
+        "1Password's annotation",
+        { secretMetadata: { annotations: { 'operator.1password.io/auto-restart': 'true' } } },
+        /op-kube manages/,
+      ],
+      [
+        'a label key that is no qualified name',
+        { secretMetadata: { labels: { 'a b': 'x' } } },
+        /label keys are qualified names/,
+      ],
+      [
+        'a label value too long',
+        { secretMetadata: { labels: { a: 'x'.repeat(64) } } },
+        /secretMetadata\.labels\.a/,
+      ],
     ];
     for (const [what, spec, message] of refusals) {
       const result = await apply('refused', spec);

@@ -96,6 +96,7 @@ describe('assessCrd', () => {
         'status.conditions[].reason',
         'spec.keys',
         'spec.includeOtherKeys',
+        'spec.secretMetadata',
         'printer column Reason',
         'printer column Version',
         'printer column Synced',

@@ -43,6 +43,39 @@ function desired(copyAnnotations = false): V1Secret {
 }
 
 describe('desiredSecret', () => {
+  it('adds spec.secretMetadata over the owner labels, never over the keys op-kube manages', () => {
+    const secret = desiredSecret({
+      owner,
+      secretName: 'db',
+      type: 'Opaque',
+      vaultId: VAULT,
+      itemId: ITEM,
+      itemVersion: 3,
+      data: new Map(),
+      copyAnnotations: false,
+      secretMetadata: {
+        labels: { team: 'b', tier: 'db', 'app.kubernetes.io/managed-by': 'me' },
+        annotations: {
+          'reloader.example/match': 'true',
+          'operator.1password.io/item-version': '99',
+          'operator.1password.io/auto-restart': 'false',
+          'op-kube.io/resync': 'x',
+        },
+      },
+    });
+    assert.deepEqual(secret.metadata?.labels, {
+      team: 'b',
+      tier: 'db',
+      'app.kubernetes.io/managed-by': 'op-kube',
+    });
+    assert.deepEqual(secret.metadata?.annotations, {
+      'operator.1password.io/auto-restart': 'true',
+      'reloader.example/match': 'true',
+      'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}`,
+      'operator.1password.io/item-version': '3',
+    });
+  });
+
   it('carries the data, type, owner labels, managed-by label, item annotations, the owner auto-restart (as 1Password copies it) and a controller ownerReference', () => {
     const secret = desired();
     assert.deepEqual(secret.data, { password: Buffer.from('s3cr3t').toString('base64') });

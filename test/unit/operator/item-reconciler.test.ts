@@ -176,6 +176,34 @@ describe('OnePasswordItemReconciler', () => {
     assert.ok(!JSON.stringify(events.recorded).includes('good'));
   });
 
+  it('puts spec.secretMetadata on the Secret, and applies again once it is taken out', async () => {
+    const { source, reconciler, items, store } = setUp();
+    const item = items.get('apps', 'db');
+    items.put({
+      ...item,
+      spec: { ...item?.spec, secretMetadata: { labels: { tier: 'db' }, annotations: { a: 'b' } } },
+    });
+    source.put(fullItem({ password: 's3cr3t' }));
+    await reconciler.reconcile('apps/db', signal);
+    assert.equal(store.get('apps', 'db')?.metadata?.labels?.tier, 'db');
+    assert.equal(store.get('apps', 'db')?.metadata?.annotations?.a, 'b');
+    await reconciler.reconcile('apps/db', signal);
+    assert.equal(store.writes.length, 1);
+    // The spec edit: generation 2, no secretMetadata. Nothing in the data changed, yet the Secret
+    // is applied (server-side apply drops what op-kube no longer lists).
+    const synced = items.get('apps', 'db');
+    items.put({
+      ...synced,
+      metadata: { ...synced?.metadata, generation: 2 },
+      spec: { itemPath: synced?.spec?.itemPath ?? '' },
+    });
+    await reconciler.reconcile('apps/db', signal);
+    // (The fake merges metadata; the e2e test sees the real apiserver remove the label.)
+    assert.equal(store.writes.length, 2);
+    await reconciler.reconcile('apps/db', signal);
+    assert.equal(store.writes.length, 2);
+  });
+
   it('does nothing for an item that is gone', async () => {
     const { reconciler, items, store } = setUp();
     items.objects.clear();
