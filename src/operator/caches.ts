@@ -1,5 +1,10 @@
 // What the operator watches: OnePasswordItems, the Secrets it manages, Deployments and Namespaces, as manager caches.
-import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1Namespace,
+  V1Secret,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Informer, withoutFieldSets } from '../kube/cache/informer.ts';
 import type { KubeClient } from '../kube/client/client.ts';
@@ -21,6 +26,56 @@ export interface OperatorCaches {
    * metadata.name alone (no other Secret is cached).
    */
   readonly tokenSecrets?: Informer<V1Secret>;
+}
+
+export interface DistributionCaches {
+  /** The one Secret copied, in its namespace. */
+  readonly source: Informer<V1Secret>;
+  /** The namespaces the selector picks, as the apiserver selects them (one per watched namespace). */
+  readonly selected: readonly Informer<V1Namespace>[];
+}
+
+/**
+ * The token distribution's caches: the source Secret by metadata.name in its namespace, and the
+ * Namespaces by the label selector (with WATCH_NAMESPACE, each watched one by metadata.name too,
+ * so RBAC may name them). A Namespace that stops matching is a delete event of its watch.
+ */
+export function distributionCaches(
+  manager: Manager,
+  kube: KubeClient,
+  namespaces: readonly string[],
+  logger: Logger,
+  options: { readonly selector: string; readonly source: { namespace: string; name: string } },
+): DistributionCaches {
+  const fieldSelectors = namespaces.length
+    ? [...new Set(namespaces)].map((name) => `metadata.name=${name}`)
+    : [undefined];
+  return {
+    source: manager.addCache(
+      new Informer<V1Secret>({
+        client: kube,
+        path: '/api/v1/namespaces/{namespace}/secrets',
+        decode: (raw) => withoutFieldSets(raw as V1Secret),
+        namespaces: [options.source.namespace],
+        fieldSelector: `metadata.name=${options.source.name}`,
+        name: 'token distribution source',
+        observe: informerObserver(logger, 'token distribution source'),
+      }),
+    ),
+    selected: fieldSelectors.map((fieldSelector) =>
+      manager.addCache(
+        new Informer<V1Namespace>({
+          client: kube,
+          path: '/api/v1/namespaces',
+          decode: (raw) => withoutFieldSets(raw as V1Namespace),
+          labelSelector: options.selector,
+          ...(fieldSelector ? { fieldSelector } : {}),
+          name: 'token distribution namespaces',
+          observe: informerObserver(logger, 'token distribution namespaces'),
+        }),
+      ),
+    ),
+  };
 }
 
 export function operatorCaches(

@@ -161,6 +161,24 @@ export const operatorFlags = {
     usage: 'with --token-source=namespace: the key of the token in that Secret',
     default: 'token',
   }),
+  tokenDistributionSelector: defineFlag({
+    name: 'token-distribution-selector',
+    kind: 'string',
+    usage:
+      'label selector of namespaces that get a copy of --token-distribution-source as --token-secret-name/--token-secret-key (empty: no copies)',
+    default: '',
+  }),
+  tokenDistributionSource: defineFlag({
+    name: 'token-distribution-source',
+    kind: 'string',
+    usage: "namespace/name of the token Secret copied (the operator's own namespace)",
+  }),
+  tokenDistributionSourceKey: defineFlag({
+    name: 'token-distribution-source-key',
+    kind: 'string',
+    usage: 'key of the token in --token-distribution-source',
+    default: 'token',
+  }),
 } as const;
 
 /**
@@ -224,6 +242,8 @@ export interface OperatorConfig {
    * `namespace` (a Secret in each namespace; decision 023).
    */
   readonly tokenSource: TokenSourceConfig;
+  /** Copies of one token Secret into the namespaces a label selector picks (decision 023). */
+  readonly tokenDistribution?: TokenDistributionConfig;
   /** Flags that were given but have no effect here, for one log line each at start-up. */
   readonly ignoredFlags: readonly { flag: string; why: string }[];
   /**
@@ -236,6 +256,13 @@ export interface OperatorConfig {
 export type TokenSourceConfig =
   | { readonly mode: 'env' }
   | { readonly mode: 'namespace'; readonly secretName: string; readonly secretKey: string };
+
+export interface TokenDistributionConfig {
+  /** A label selector, checked by the apiserver at start-up. */
+  readonly selector: string;
+  readonly source: { readonly namespace: string; readonly name: string; readonly key: string };
+  readonly target: { readonly name: string; readonly key: string };
+}
 
 export interface ConfigWarning {
   /** The variable or flag, as ConfigError names it. */
@@ -364,13 +391,19 @@ function tokenSource(
   mode: string,
   name: string,
   key: string,
+  distributing: boolean,
 ): TokenSourceConfig {
   if (mode === 'env') {
-    // Accepted but doing nothing would hide a mistake: the Secret flags need the namespace mode.
+    // Accepted but doing nothing would hide a mistake: the Secret flags need the namespace mode
+    // (or name the copies of the token distribution).
     for (const flag of ['token-secret-name', 'token-secret-key']) {
-      if (flags.given.has(flag))
-        throw new ConfigError(`--${flag}`, 'takes effect only with --token-source=namespace');
+      if (flags.given.has(flag) && !distributing)
+        throw new ConfigError(
+          `--${flag}`,
+          'takes effect only with --token-source=namespace or --token-distribution-selector',
+        );
     }
+    secretRef(name, key);
     return { mode: 'env' };
   }
   if (mode !== 'namespace') {
@@ -379,11 +412,44 @@ function tokenSource(
       `unknown source ${JSON.stringify(mode)}: use env or namespace`,
     );
   }
-  if (name.length > 253 || !SECRET_NAME.test(name))
-    throw new ConfigError('--token-secret-name', `${JSON.stringify(name)} is not a Secret name`);
-  if (key.length > 253 || !SECRET_KEY.test(key))
-    throw new ConfigError('--token-secret-key', `${JSON.stringify(key)} is not a Secret key`);
+  secretRef(name, key);
   return { mode: 'namespace', secretName: name, secretKey: key };
+}
+
+function secretRef(
+  name: string,
+  key: string,
+  flags: readonly [string, string] = ['--token-secret-name', '--token-secret-key'],
+): void {
+  if (name.length > 253 || !SECRET_NAME.test(name))
+    throw new ConfigError(flags[0], `${JSON.stringify(name)} is not a Secret name`);
+  if (key.length > 253 || !SECRET_KEY.test(key))
+    throw new ConfigError(flags[1], `${JSON.stringify(key)} is not a Secret key`);
+}
+
+function tokenDistribution(
+  flags: ParsedFlags,
+  selector: string,
+  source: string | undefined,
+  sourceKey: string,
+  target: { readonly name: string; readonly key: string },
+): TokenDistributionConfig | undefined {
+  if (selector.trim() === '') {
+    for (const flag of ['token-distribution-source', 'token-distribution-source-key']) {
+      if (flags.given.has(flag))
+        throw new ConfigError(`--${flag}`, 'takes effect only with --token-distribution-selector');
+    }
+    return undefined;
+  }
+  const [namespace, name, ...rest] = (source ?? '').split('/');
+  if (!namespace || !name || rest.length > 0) {
+    throw new ConfigError(
+      '--token-distribution-source',
+      `${source === undefined ? 'is required with --token-distribution-selector' : `${JSON.stringify(source)} is not namespace/name`}: the token Secret to copy`,
+    );
+  }
+  secretRef(name, sourceKey, ['--token-distribution-source', '--token-distribution-source-key']);
+  return { selector: selector.trim(), source: { namespace, name, key: sourceKey }, target };
 }
 
 function connectSettings(host: string, token: string, tokenRequired = true): void {
@@ -420,7 +486,21 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
   const serviceAccount = env.OP_SERVICE_ACCOUNT_TOKEN ?? '';
   const warnings: ConfigWarning[] = [];
   const flag = readFlags(flags, operatorFlags);
-  const tokens = tokenSource(flags, flag.tokenSource, flag.tokenSecretName, flag.tokenSecretKey);
+  const distributing = flag.tokenDistributionSelector.trim() !== '';
+  const tokens = tokenSource(
+    flags,
+    flag.tokenSource,
+    flag.tokenSecretName,
+    flag.tokenSecretKey,
+    distributing,
+  );
+  const distribution = tokenDistribution(
+    flags,
+    flag.tokenDistributionSelector,
+    flag.tokenDistributionSource,
+    flag.tokenDistributionSourceKey,
+    { name: flag.tokenSecretName, key: flag.tokenSecretKey },
+  );
   if (tokens.mode === 'namespace' && serviceAccount) {
     throw new ConfigError(
       '--token-source',
@@ -519,6 +599,7 @@ export function parseOperatorConfig(flags: ParsedFlags, env: NodeJS.ProcessEnv):
     fullCheckEvery: positive('--full-check-every', flag.fullCheckEvery),
     vaultPolicy: vaultPolicy(flag.vaultPolicy),
     tokenSource: tokens,
+    ...(distribution ? { tokenDistribution: distribution } : {}),
     ignoredFlags,
     warnings,
   };

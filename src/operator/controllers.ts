@@ -1,4 +1,6 @@
 // The operator's two controllers, each declared once: its reconciler and the events that enqueue its keys.
+import type { V1Namespace, V1Secret } from '@kubernetes/client-node';
+import type { Informer } from '../kube/cache/informer.ts';
 import type { KubeClient } from '../kube/client/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { controllerFor, ownersOf, ownKey } from '../kube/runtime/builder.ts';
@@ -6,7 +8,7 @@ import type { Manager } from '../kube/runtime/manager.ts';
 import type { Logger } from 'pino';
 import { ALLOWED_VAULTS_ANNOTATION } from './annotations.ts';
 import { OPI_GROUP, OPI_PLURAL, OPI_VERSION } from './api.ts';
-import type { OperatorCaches } from './caches.ts';
+import type { DistributionCaches, OperatorCaches } from './caches.ts';
 import type { OperatorConfig } from './config.ts';
 import { DeploymentReconciler } from './deployment-reconciler.ts';
 import { OnePasswordItemReconciler } from './item-reconciler.ts';
@@ -15,7 +17,10 @@ import {
   kubeFinalizerRemover,
   kubeItemStatusWriter,
   kubeSecretStore,
+  kubeTokenCopyStore,
 } from './kube-secret-store.ts';
+import type { Lister } from './ports.ts';
+import { copyNamespaces, TokenDistributionReconciler } from './token-distribution.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { reconcileReporter } from './observe.ts';
 import type { Poller } from './poller.ts';
@@ -160,4 +165,57 @@ function addDeploymentController(
     )
     .watchesKeys(poller.keysFor(users, () => deployments.keys()));
   (byToken ? built.watchesKeys(byToken) : built).complete();
+}
+
+export interface DistributionParts {
+  readonly kube: KubeClient;
+  /** Secrets named as the copies, in every (watched) namespace. */
+  readonly copies: Informer<V1Secret>;
+  readonly caches: DistributionCaches;
+  readonly source: { readonly namespace: string; readonly name: string; readonly key: string };
+  readonly target: { readonly name: string; readonly key: string };
+  readonly logger: Logger;
+}
+
+/**
+ * The token distribution (--token-distribution-selector): keyed by namespace, reconciled for every
+ * selected namespace and every namespace holding a copy, again when the source Secret's data
+ * changes, when a namespace starts or stops matching, and when a copy is edited or deleted.
+ */
+export function addTokenDistributionController(manager: Manager, parts: DistributionParts): void {
+  const { caches, copies, logger } = parts;
+  const reported = reconcileReporter(logger);
+  const selected: Lister<V1Namespace> = {
+    get: (_namespace, name) =>
+      caches.selected.map((informer) => informer.get(undefined, name)).find(Boolean),
+    list: () => caches.selected.flatMap((informer) => informer.list()),
+  };
+  const reconciler = new TokenDistributionReconciler({
+    source: parts.source,
+    target: parts.target,
+    sources: caches.source,
+    copies,
+    selected,
+    store: kubeTokenCopyStore(parts.kube),
+    logger,
+  });
+  const builder = controllerFor(manager, {
+    name: 'token-distribution',
+    reconciler,
+    concurrency: 2,
+    onResult: (key, outcome, _durationMs, error) => void reported(key, outcome, error),
+  });
+  for (const informer of caches.selected) builder.for(informer);
+  builder
+    .for(copyNamespaces(copies))
+    .watchesKeys((enqueue) => {
+      const everySelected = (): void =>
+        enqueue(new Set(caches.selected.flatMap((informer) => informer.keys())));
+      caches.source.onAdd(everySelected);
+      caches.source.onUpdate((previous, next) => {
+        if (previous.data?.[parts.source.key] !== next.data?.[parts.source.key]) everySelected();
+      });
+      caches.source.onDelete(everySelected);
+    })
+    .complete();
 }

@@ -7,6 +7,7 @@ import { resourcePath } from '../kube/client/resources.ts';
 import { FIELD_MANAGER } from './annotations.ts';
 import type { FinalizerRemover, SecretStore, StatusWriter } from './ports.ts';
 import { readSecret } from './read-secret.ts';
+import type { TokenCopyStore } from './token-distribution.ts';
 
 const secretPath = (namespace: string, name: string): string =>
   resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name });
@@ -116,5 +117,41 @@ export function kubeItemStatusWriter(
         fieldManager: FIELD_MANAGER,
       });
     },
+  };
+}
+
+/** The token distribution's writes: create only (never replace), data set under a resourceVersion. */
+export function kubeTokenCopyStore(client: KubeClient): TokenCopyStore {
+  return {
+    async create(secret) {
+      const namespace = secret.metadata?.namespace ?? '';
+      try {
+        await client.request({
+          method: 'POST',
+          path: resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace }),
+          query: { fieldManager: FIELD_MANAGER },
+          body: secret,
+          operation: `create v1 Secret ${namespace}/${secret.metadata?.name ?? ''}`,
+        });
+        return true;
+      } catch (error) {
+        if (isKubeApiError(error, 409)) return false;
+        throw error;
+      }
+    },
+    async setData(existing, data) {
+      const namespace = existing.metadata?.namespace ?? '';
+      const name = existing.metadata?.name ?? '';
+      await client.request({
+        method: 'PATCH',
+        path: secretPath(namespace, name),
+        query: { fieldManager: FIELD_MANAGER },
+        // The resourceVersion makes the patch conditional: a Secret replaced meanwhile is a 409.
+        body: { metadata: { resourceVersion: existing.metadata?.resourceVersion }, data },
+        contentType: CONTENT_TYPE.mergePatch,
+        operation: `patch v1 Secret ${namespace}/${name}`,
+      });
+    },
+    deleteExactly: (secret) => kubeSecretStore(client).deleteExactly(secret),
   };
 }

@@ -1,11 +1,12 @@
 // Starts the operator: its clients, caches and controllers on one manager, then the probe and metrics listeners.
 import type { Logger } from 'pino';
 import { EventRecorder } from '../kube/events.ts';
-import { operatorCaches } from './caches.ts';
+import { distributionCaches, operatorCaches } from './caches.ts';
 import { itemClients } from './clients.ts';
 import type { OperatorConfig } from './config.ts';
 import { ConnectHealth } from './connect-health.ts';
-import { addControllers } from './controllers.ts';
+import { addControllers, addTokenDistributionController } from './controllers.ts';
+import { checkNamespaceSelector } from './token-distribution-check.ts';
 import { checkItemCrd } from './crd-check.ts';
 import { operatorManager } from './election.ts';
 import { serveEndpoints } from './endpoints.ts';
@@ -56,7 +57,9 @@ export async function runOperator(
     kube,
     config.watchNamespaces,
     logger,
-    tokenSource.mode === 'namespace' ? tokenSource.secretName : undefined,
+    tokenSource.mode === 'namespace'
+      ? tokenSource.secretName
+      : config.tokenDistribution?.target.name,
   );
   const { items } = caches;
   const metrics = createOperatorMetrics(() => readyReasonCounts(items.list()));
@@ -124,6 +127,27 @@ export async function runOperator(
     metrics,
     logger,
   });
+  const distribution = config.tokenDistribution;
+  if (distribution && caches.tokenSecrets) {
+    // A selector the apiserver refuses would only show as failing watches: refused here, at start.
+    await checkNamespaceSelector(kube, distribution.selector, config.watchNamespaces);
+    addTokenDistributionController(manager, {
+      kube,
+      copies: caches.tokenSecrets,
+      caches: distributionCaches(manager, kube, config.watchNamespaces, logger, distribution),
+      source: distribution.source,
+      target: distribution.target,
+      logger,
+    });
+    logger.info(
+      {
+        selector: distribution.selector,
+        source: `${distribution.source.namespace}/${distribution.source.name}`,
+        copy: distribution.target.name,
+      },
+      'token Secret copied into the namespaces the selector picks',
+    );
+  }
   // After the controllers it feeds: the first poll's changes find them running.
   manager.add(poller, { leaderOnly: true });
   manager.addReadiness(() => poller.notReady());

@@ -297,7 +297,7 @@ describe('Helm chart', () => {
     );
   });
 
-  it("reads each namespace's own token Secret with operator.tokenSource=namespace, the injector wiring the same one", () => {
+  it("reads each namespace's own token Secret with operator.tokenSource=namespace, copies it with operator.tokenCopies, the injector wiring the same one", () => {
     const operator = container(
       template('op', 'ops', [
         '--set',
@@ -322,10 +322,59 @@ describe('Helm chart', () => {
     // The default: 1Password's one token, no new flag.
     const shared = container(template('op', 'ops'), 'operator');
     assert.equal(flag(shared.args, 'token-source'), undefined);
+    assert.equal(flag(shared.args, 'token-distribution-selector'), undefined);
+    assert.equal(flag(shared.args, 'token-secret-name'), undefined);
+
+    // Copies of operator.token into labelled namespaces; with watchNamespace, a Role that reads
+    // that one Secret in the release namespace.
+    const copying = template('op', 'ops', [
+      '--set',
+      'operator.tokenCopies.namespaceSelector=op-kube.io/connect-token=copy',
+      '--set',
+      'operator.watchNamespace={apps}',
+    ]);
+    const distributor = container(copying, 'operator');
+    assert.equal(
+      flag(distributor.args, 'token-distribution-selector'),
+      'op-kube.io/connect-token=copy',
+    );
+    assert.equal(flag(distributor.args, 'token-distribution-source'), 'ops/onepassword-token');
+    assert.equal(flag(distributor.args, 'token-distribution-source-key'), 'token');
+    assert.equal(flag(distributor.args, 'token-secret-name'), 'onepassword-token');
+    assert.equal(flag(distributor.args, 'token-source'), undefined);
+    const sourceRole = one<V1Role>(copying, 'Role', 'op-op-kube-operator-token-source');
+    assert.equal(sourceRole.metadata?.namespace, 'ops');
+    assert.deepEqual(sourceRole.rules, [
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['onepassword-token'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ]);
+    assert.equal(
+      find(
+        template('op', 'ops', ['--set', 'operator.watchNamespace={apps}']),
+        'Role',
+        'op-op-kube-operator-token-source',
+      ).length,
+      0,
+    );
     for (const [extra, message] of [
       [['--set', 'operator.namespaceToken.name=team-token'], /injector.tokenSecretName/],
       [['--set', 'operator.authMethod=service-account'], /needs operator.authMethod=connect/],
       [['--set', 'operator.tokenSource=vault'], /tokenSource/],
+      [
+        [
+          '--set',
+          'operator.tokenSource=env',
+          '--set',
+          'operator.tokenCopies.namespaceSelector=a=b',
+          '--set',
+          'injector.tokenSecretName=other',
+        ],
+        /injector.tokenSecretName/,
+      ],
     ] as const) {
       const result = helm([
         'template',

@@ -205,8 +205,12 @@ affinity:
 {{- if and .Values.operator.create $perNamespace $serviceAccount }}
 {{- fail "operator.tokenSource=namespace reads Connect tokens: it needs operator.authMethod=connect, not service-account" }}
 {{- end }}
-{{- if and .Values.operator.create $perNamespace .Values.injector.create (or (ne .Values.injector.tokenSecretName .Values.operator.namespaceToken.name) (ne .Values.injector.tokenSecretKey .Values.operator.namespaceToken.key)) }}
-{{- fail "operator.tokenSource=namespace: injector.tokenSecretName/tokenSecretKey must equal operator.namespaceToken.name/key, so injected pods use the same Secret as the operator in their namespace" }}
+{{- $distribution := dig "tokenCopies" "namespaceSelector" "" .Values.operator }}
+{{- if and .Values.operator.create (or $perNamespace $distribution) .Values.injector.create (or (ne .Values.injector.tokenSecretName .Values.operator.namespaceToken.name) (ne .Values.injector.tokenSecretKey .Values.operator.namespaceToken.key)) }}
+{{- fail "operator.tokenSource=namespace or operator.tokenCopies: injector.tokenSecretName/tokenSecretKey must equal operator.namespaceToken.name/key, so injected pods use the same Secret as the operator in their namespace" }}
+{{- end }}
+{{- if and .Values.operator.create $distribution $serviceAccount }}
+{{- fail "operator.tokenCopies copies the Connect token Secret operator.token: it needs operator.authMethod=connect, not service-account" }}
 {{- end }}
 {{- if and .Values.connectLocal.enabled $serviceAccount }}
 {{- fail "connectLocal.enabled gives the operator a Connect token: it needs operator.authMethod=connect, not service-account" }}

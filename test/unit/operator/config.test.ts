@@ -94,6 +94,46 @@ describe('parseOperatorConfig', () => {
     refuses(['--token-source=namespace'], {}, 'OP_CONNECT_HOST', /is required/);
   });
 
+  it('copies a token Secret with --token-distribution-selector, named by --token-secret-name/key in either token source', () => {
+    assert.equal(configFor([]).tokenDistribution, undefined);
+    assert.deepEqual(
+      configFor([
+        '--token-distribution-selector=op-kube.io/token=copy',
+        '--token-distribution-source=op/onepassword-token',
+        '--token-secret-name=team-token',
+      ]).tokenDistribution,
+      {
+        selector: 'op-kube.io/token=copy',
+        source: { namespace: 'op', name: 'onepassword-token', key: 'token' },
+        target: { name: 'team-token', key: 'token' },
+      },
+    );
+    refuses(
+      ['--token-distribution-selector=a=b'],
+      base,
+      '--token-distribution-source',
+      /is required/,
+    );
+    refuses(
+      ['--token-distribution-selector=a=b', '--token-distribution-source=onepassword-token'],
+      base,
+      '--token-distribution-source',
+      /not namespace\/name/,
+    );
+    refuses(
+      ['--token-distribution-source=op/x'],
+      base,
+      '--token-distribution-source',
+      /only with --token-distribution-selector/,
+    );
+    refuses(
+      ['--token-distribution-source-key=k'],
+      base,
+      '--token-distribution-source-key',
+      /only with --token-distribution-selector/,
+    );
+  });
+
   it('takes --vault-policy allow-unlisted (the default, as 1Password) or deny-unlisted only', () => {
     assert.equal(configFor([]).vaultPolicy, 'allow-unlisted');
     assert.equal(configFor(['--vault-policy=deny-unlisted']).vaultPolicy, 'deny-unlisted');
