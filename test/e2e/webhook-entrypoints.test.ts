@@ -1,5 +1,7 @@
 // --resolve-entrypoints against a real registry (Debian's docker-registry on loopback, anonymous and htpasswd): the apiserver calls the real webhook, which reads images pushed by the test over the registry API; pods are only stored.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import {
   AdmissionregistrationV1Api,
@@ -82,6 +84,9 @@ describe('op-kube webhook --resolve-entrypoints with a real registry', { timeout
   let stalled: TcpProxy;
   let webhook: WebhookHandle;
   let stalledHost = '';
+  let hostile: Server;
+  let hostileHost = '';
+  const lied = `sha256:${createHash('sha256').update('what was pinned').digest('hex')}`;
   let indexDigest = '';
 
   before(async () => {
@@ -125,7 +130,57 @@ describe('op-kube webhook --resolve-entrypoints with a real registry', { timeout
       cmd: ['run'],
     });
 
-    const hosts = [open.host, locked.host, stalledHost].join(',');
+    // A hostile registry: it lies about digests, sends 5 MiB manifests and broken JSON, and
+    // redirects the config blob to loopback and metadata addresses.
+    const config = Buffer.from(JSON.stringify({ config: { Entrypoint: ['/x'] } }));
+    const manifest = (blobDigest: string): string =>
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: {
+          mediaType: 'application/vnd.oci.image.config.v1+json',
+          digest: blobDigest,
+          size: config.length,
+        },
+        layers: [],
+      });
+    const digestOf = (text: string): string =>
+      `sha256:${createHash('sha256').update(text).digest('hex')}`;
+    const toLoopback = digestOf('to-loopback');
+    const toMetadata = digestOf('to-metadata');
+    hostile = createServer((request, response) => {
+      const path = decodeURIComponent(request.url ?? '');
+      const json = { 'content-type': 'application/vnd.oci.image.manifest.v1+json' };
+      if (path === `/v2/hostile/manifests/${lied}`) {
+        response.writeHead(200, json).end(manifest(digestOf('x')));
+      } else if (path === '/v2/hostile/manifests/huge') {
+        response.writeHead(200, json);
+        for (let i = 0; i < 80; i += 1) response.write(Buffer.alloc(64 * 1024, 0x20));
+        response.end();
+      } else if (path === '/v2/hostile/manifests/malformed') {
+        response.writeHead(200, json).end('{"schemaVersion": 2, "config": {');
+      } else if (path === '/v2/hostile/manifests/to-loopback') {
+        response.writeHead(200, json).end(manifest(toLoopback));
+      } else if (path === '/v2/hostile/manifests/to-metadata') {
+        response.writeHead(200, json).end(manifest(toMetadata));
+      } else if (path === `/v2/hostile/blobs/${toLoopback}`) {
+        response.writeHead(307, { location: `http://127.0.0.1:${open.port + 1}/steal` }).end();
+      } else if (path === `/v2/hostile/blobs/${toMetadata}`) {
+        response.writeHead(307, { location: 'http://169.254.169.254/latest/meta-data/' }).end();
+      } else {
+        response.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+    suite.after(async () => {
+      hostile.closeAllConnections();
+      await new Promise((resolve) => hostile.close(resolve));
+    });
+    const address = hostile.address();
+    assert.ok(address !== null && typeof address !== 'string');
+    hostileHost = `127.0.0.1:${address.port}`;
+
+    const hosts = [open.host, locked.host, stalledHost, hostileHost].join(',');
     const home = await testNamespace(suite, 'entrypoints-home');
     webhook = await startWebhook(suite, {
       namespace: home,
@@ -268,6 +323,25 @@ describe('op-kube webhook --resolve-entrypoints with a real registry', { timeout
       assert.ok(!seen.includes(secret), 'no credential in a denial, log line, metric or Event');
     }
     assert.doesNotMatch(seen, /Basic [A-Za-z0-9+/=]{8,}|Bearer [A-Za-z0-9._-]{8,}/);
+  });
+
+  it('denies, saying why and never with a 500, what a hostile registry sends', async (t) => {
+    const namespace = await injected(t, 'entrypoints-hostile');
+    const cases: [string, RegExp][] = [
+      [`tools/hostile@${lied}`, /sent a manifest whose digest is not sha256:/],
+      ['hostile:huge', /sent more than 4194304 bytes for one document/],
+      ['hostile:malformed', /sent a manifest that is not JSON/],
+      ['hostile:to-loopback', /registry host \\?"127\.0\.0\.1:\d+\\?" is a loopback address/],
+      ['hostile:to-metadata', /registry host \\?"169\.254\.169\.254\\?" is a metadata address/],
+    ];
+    for (const [index, [image, pattern]] of cases.entries()) {
+      const message = await refused(
+        namespace,
+        pod(`hostile-${index}`, { image: `${hostileHost}/${image.replace('tools/', '')}` }),
+      );
+      assert.match(message, pattern, image);
+      assert.doesNotMatch(message, /InternalError|failed calling webhook/);
+    }
   });
 
   it('denies within --registry-timeout when the registry stalls, other pods unaffected', async (t) => {

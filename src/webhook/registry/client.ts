@@ -154,12 +154,6 @@ export class RegistryClient {
 
   #check(url: URL): void {
     const host = url.host;
-    if (url.protocol === 'http:' && !this.#options.insecure.has(host)) {
-      throw new ImageResolutionError(
-        'InsecureRegistry',
-        `${quoted(host)} was to be reached over plain http, which op-kube does only for registries listed in --registry-insecure`,
-      );
-    }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new ImageResolutionError(
         'RegistryError',
@@ -172,9 +166,17 @@ export class RegistryClient {
         'the registry pointed to a URL with user info',
       );
     }
-    if (this.#options.allowInternal.has(host)) return;
-    const kind = restrictedAddress(url.hostname);
-    if (kind) throw refused(host, kind);
+    // The address first: it is the more serious refusal, and the one to report.
+    if (!this.#options.allowInternal.has(host)) {
+      const kind = restrictedAddress(url.hostname);
+      if (kind) throw refused(host, kind);
+    }
+    if (url.protocol === 'http:' && !this.#options.insecure.has(host)) {
+      throw new ImageResolutionError(
+        'InsecureRegistry',
+        `${quoted(host)} was to be reached over plain http, which op-kube does only for registries listed in --registry-insecure`,
+      );
+    }
   }
 
   #once(
