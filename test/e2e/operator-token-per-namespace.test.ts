@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { eventually, kubeConfigFor, testNamespace } from '../support/cluster.ts';
 import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
+import { annotatedDeployment, secretRequest } from '../support/deployments.ts';
 import { eventsAbout } from '../support/events.ts';
 import { readyCondition, readyWith } from '../support/item-status.ts';
 import { createOnePasswordItem, startOperator, type OperatorHandle } from '../support/operator.ts';
@@ -28,6 +29,7 @@ const DATA = dataFile(
 const admin = kubeConfigFor();
 const core = admin.makeApiClient(CoreV1Api);
 const custom = admin.makeApiClient(CustomObjectsApi);
+const apps = admin.makeApiClient(AppsV1Api);
 
 const suite = {
   cleanups: [] as (() => Promise<void>)[],
@@ -128,6 +130,10 @@ describe('operator --token-source=namespace', () => {
 
   it('says NoToken in a namespace without the Secret, then syncs once it is created', async () => {
     await item(late, 'own', 'vaults/TeamA/items/db');
+    await apps.createNamespacedDeployment({
+      namespace: late,
+      body: annotatedDeployment('app', secretRequest('vaults/TeamA/items/db', 'from-deployment')),
+    });
     const noToken = await readyWith(late, 'own', 'NoToken');
     assert.match(noToken.message ?? '', /Secret onepassword-token in namespace/);
     assert.ok(
@@ -136,12 +142,23 @@ describe('operator --token-source=namespace', () => {
       ),
     );
     assert.equal(await readSecret(late, 'own'), undefined);
+    await eventually('a NoToken Warning on the annotated Deployment', () =>
+      eventsAbout(late, 'Deployment', 'app', 'NoToken').some((event) => event.type === 'Warning')
+        ? true
+        : undefined,
+    );
+    assert.equal(await readSecret(late, 'from-deployment'), undefined);
     const createdAt = Date.now();
     // The same token as tenant A: deduplicated onto A's source and poll.
     await tokenSecret(late, tokenA);
     await readyWith(late, 'own', 'Synced');
     console.log(`# NoToken -> Synced ${Date.now() - createdAt} ms after the Secret was created`);
     assert.equal(await secretText(late, 'own', 'password'), 'a-secret');
+    await eventually("the annotated Deployment's Secret", async () =>
+      (await secretText(late, 'from-deployment', 'password').catch(() => '')) === 'a-secret'
+        ? true
+        : undefined,
+    );
   });
 
   it('makes one Connect request per idle poll per distinct token', async () => {
@@ -183,5 +200,31 @@ describe('operator --token-source=namespace', () => {
     assert.equal((await readyCondition(tenantB, 'own')).reason, 'Synced');
     const ready = await fetch(`${operator.probeUrl}/readyz`);
     assert.equal(ready.status, 200, 'one revoked tenant does not make the operator unready');
+  });
+
+  it('follows a rotated token Secret and closes the clients of the token no namespace uses', async () => {
+    const rotated = await connect.token({ vaults: ['TeamB,r'] });
+    await core.replaceNamespacedSecret({
+      namespace: tenantB,
+      name: 'onepassword-token',
+      body: { metadata: { name: 'onepassword-token' }, stringData: { token: rotated } },
+    });
+    await eventually('the old token of B closed', () =>
+      operator.logs().includes('a Connect token is no longer used') ? true : undefined,
+    );
+    await connect.revoke(`tenant-b-${process.pid}`);
+    const edit = await connect.admin('PUT', `/admin/vaults/${VAULT_B}/items/${ITEM_B}`, {
+      title: 'db',
+      fields: [{ label: 'password', value: 'b-secret-3' }],
+    });
+    assert.equal(edit.status, 200);
+    // Read with the new token: the old one is revoked, yet B keeps syncing.
+    await eventually("B's edit through the rotated token", async () =>
+      (await secretText(tenantB, 'own', 'password')) === 'b-secret-3' ? true : undefined,
+    );
+    assert.equal((await readyCondition(tenantB, 'own')).reason, 'Synced');
+    const logs = operator.logs();
+    for (const secret of [tokenA, tokenB, rotated])
+      assert.ok(!logs.includes(secret), 'no token in the logs');
   });
 });
