@@ -299,6 +299,12 @@ describe('op-kube webhook --resolve-entrypoints with a real registry', { timeout
       pod('wrong', { image }, { imagePullSecrets: [{ name: 'wrong' }] }),
     );
     assert.match(wrongDenial, /refused the credentials from the pull Secret/);
+    // Both: the wrong one is refused, the next one used (the kubelet tries each in turn).
+    const both = await created(
+      namespace,
+      pod('both', { image }, { imagePullSecrets: [{ name: 'wrong' }, { name: 'pull' }] }),
+    );
+    assert.deepEqual(both?.command, [...OP, '/private']);
 
     await core.createNamespacedServiceAccount({
       namespace,

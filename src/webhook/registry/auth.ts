@@ -141,8 +141,13 @@ export class DockerKeyring {
 
   /** `registry` as parsed from the image (`docker.io`, `host:5000`), `repository` its path. */
   lookup(registry: string, repository: string): RegistryCredential | undefined {
+    return this.lookupAll(registry, repository)[0];
+  }
+
+  /** Every matching credential, most specific first: the kubelet tries them in this order. */
+  lookupAll(registry: string, repository: string): RegistryCredential[] {
     const target = splitLocation(`${registry}/${repository}`);
-    if (!target) return undefined;
+    if (!target) return [];
     const matches = this.#entries.filter(
       (entry) =>
         entry.hostGlob.length === target.host.length &&
@@ -153,7 +158,16 @@ export class DockerKeyring {
           target.path.startsWith(`${entry.path}/`)),
     );
     matches.sort((a, b) => b.path.length - a.path.length || a.order - b.order);
-    return matches[0]?.credential;
+    // The same credential under two keys is tried once.
+    const seen = new Set<string>();
+    return matches
+      .map((entry) => entry.credential)
+      .filter((credential) => {
+        const key = `${credential.username}\0${credential.password}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      });
   }
 }
 

@@ -6,11 +6,19 @@ import { injectionTargets } from '../mutate.ts';
 import { INJECT_ANNOTATION, STATUS_ANNOTATION } from '../annotations.ts';
 import { checkPodShape } from '../pod-shape.ts';
 import { quoted } from '../quote.ts';
-import { DockerKeyring, addPullSecret, type PullSecretData } from './auth.ts';
+import {
+  DockerKeyring,
+  addPullSecret,
+  type PullSecretData,
+  type RegistryCredential,
+} from './auth.ts';
 import { ImageResolutionError, type ImageResolutionReason } from './errors.ts';
 import type { Platform } from './manifest.ts';
 import { parseImageReference } from './reference.ts';
 import type { ImageResolver } from './resolver.ts';
+
+/** Matching pull Secret credentials tried per image; each refused one costs round trips. */
+export const MAX_CREDENTIALS_TRIED = 3;
 
 export interface ImagesToResolve {
   readonly namespace: string;
@@ -203,8 +211,10 @@ export class EntrypointResolution {
     const elapsed = (): number => (performance.now() - started) / 1000;
     try {
       const reference = parseImageReference(image);
-      const credential = keyring.keyring.lookup(reference.registry, reference.repository);
-      const resolved = await resolver.resolve(reference, credential, platform, signal);
+      const resolved = await this.#withEachCredential(
+        keyring.keyring.lookupAll(reference.registry, reference.repository),
+        (credential) => resolver.resolve(reference, credential, platform, signal),
+      );
       events?.resolution(resolved.source, elapsed());
       logger.debug(
         {
@@ -240,6 +250,29 @@ export class EntrypointResolution {
         why: reason === 'InvalidReference' ? why : `image ${quoted(image)}: ${why}`,
       };
     }
+  }
+
+  /**
+   * As the kubelet pulls: anonymously when no credential matches, else with each matching one in
+   * turn (at most MAX_CREDENTIALS_TRIED) while the registry refuses it; the last refusal stands.
+   */
+  async #withEachCredential<T>(
+    credentials: readonly RegistryCredential[],
+    attempt: (credential: RegistryCredential | undefined) => Promise<T>,
+  ): Promise<T> {
+    if (credentials.length === 0) return attempt(undefined);
+    const tried = credentials.slice(0, MAX_CREDENTIALS_TRIED);
+    for (const [index, credential] of tried.entries()) {
+      try {
+        return await attempt(credential);
+      } catch (error) {
+        const refused =
+          error instanceof ImageResolutionError &&
+          (error.reason === 'Unauthorized' || error.reason === 'Forbidden');
+        if (!refused || index === tried.length - 1) throw error;
+      }
+    }
+    throw new Error('unreachable: no credential tried');
   }
 
   /**

@@ -12,6 +12,7 @@ import {
 import type { ImageReference } from '../../../src/webhook/registry/reference.ts';
 import { ImageResolver } from '../../../src/webhook/registry/resolver.ts';
 import type { RegistryCredential } from '../../../src/webhook/registry/auth.ts';
+import { ImageResolutionError } from '../../../src/webhook/registry/errors.ts';
 
 const options = { ...defaultInjectionOptions('1.0.0'), connectHost: 'http://connect:8080' };
 
@@ -49,6 +50,9 @@ class FakeResolver extends ImageResolver {
   override async resolve(_reference: ImageReference, credential: RegistryCredential | undefined) {
     this.seen.push(credential);
     if (this.#stall) await new Promise(() => undefined);
+    if (credential?.username.startsWith('bad')) {
+      throw new ImageResolutionError('Unauthorized', 'the registry refused the credentials');
+    }
     return { command: { entrypoint: ['/e'], cmd: ['c'] }, source: 'registry' as const };
   }
 }
@@ -111,6 +115,31 @@ describe('the entrypoint resolution edge', () => {
       review({ imagePullSecrets: [{ name: 'own' }] }),
     );
     assert.deepEqual(anonymous.seen, [undefined]);
+  });
+
+  it('tries each matching pull Secret in turn while the registry refuses, as the kubelet does', async () => {
+    const resolver = new FakeResolver();
+    const edge = new EntrypointResolution({ resolver, secrets: reader(), settings, logger });
+    const result = await edge.resolve(
+      review({ imagePullSecrets: [{ name: 'bad-1' }, { name: 'good' }, { name: 'bad-2' }] }),
+    );
+    assert.deepEqual(
+      resolver.seen.map((credential) => credential?.username),
+      ['bad-1', 'good'],
+    );
+    assert.equal(result?.images.get('app')?.kind, 'resolved');
+    const refused = new FakeResolver();
+    const all = await new EntrypointResolution({
+      resolver: refused,
+      secrets: reader(),
+      settings,
+      logger,
+    }).resolve(review({ imagePullSecrets: [{ name: 'bad-1' }, { name: 'bad-2' }] }));
+    assert.deepEqual(
+      refused.seen.map((credential) => credential?.username),
+      ['bad-1', 'bad-2'],
+    );
+    assert.equal(all?.images.get('app')?.kind, 'failed');
   });
 
   it('holds the deadline even when a read ignores the signal', async () => {
