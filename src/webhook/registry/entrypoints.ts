@@ -145,7 +145,14 @@ export class EntrypointResolution {
 
   /** Never throws, and settles within the timeout (plus a tick). */
   async resolve(body: unknown): Promise<Resolution | undefined> {
-    const wanted = imagesToResolve(body);
+    let wanted: ImagesToResolve | undefined;
+    try {
+      wanted = imagesToResolve(body);
+    } catch (error) {
+      // Not expected (it reads defensively); the pure admission then judges the pod alone.
+      this.#options.logger.error({ err: error }, 'reading the images to resolve failed');
+      return undefined;
+    }
     if (!wanted) return undefined;
     const { settings, logger } = this.#options;
     const signal = AbortSignal.timeout(settings.timeoutMs);

@@ -600,6 +600,24 @@ describe('which images a review asks for', () => {
     );
   });
 
+  it('never throws on any body', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.jsonValue(), (spec, containers) => {
+        imagesToResolve(spec);
+        imagesToResolve(review(spec));
+        imagesToResolve(review({ containers }));
+        imagesToResolve(
+          review({
+            containers: [containers],
+            imagePullSecrets: containers,
+            nodeSelector: containers,
+          }),
+        );
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('asks for nothing when nothing needs it', () => {
     assert.equal(
       imagesToResolve(review({ containers: [{ name: 'app', image: 'a', command: ['/a'] }] })),
