@@ -18,7 +18,12 @@ export interface OnePasswordItemStatus {
 
 export interface OnePasswordItem extends KubernetesObject {
   type?: string;
-  /** itemPath as 1Password's operator has it; op-kube's optional keys, includeOtherKeys, secretMetadata. */
-  spec?: { itemPath?: string; secretMetadata?: SecretMetadata } & KeysSpec;
+  /** itemPath as 1Password's operator has it; op-kube's optional keys, includeOtherKeys, secretMetadata, extraItems. */
+  spec?: {
+    itemPath?: string;
+    secretMetadata?: SecretMetadata;
+    /** More items into the same Secret, each with its own keys. */
+    extraItems?: readonly ({ itemPath?: string } & KeysSpec)[];
+  } & KeysSpec;
   status?: OnePasswordItemStatus;
 }

@@ -23,6 +23,7 @@ export const READY_REASONS = [
   'AmbiguousField',
   'InvalidTemplate',
   'InvalidSecretData',
+  'KeyCollision',
 ] as const;
 export type ReadyReason = (typeof READY_REASONS)[number];
 

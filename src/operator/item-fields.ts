@@ -4,7 +4,7 @@ import type { Field, FullItem } from '../connect/index.ts';
 import { OpKubeError } from '../kube/errors.ts';
 
 export type KeySpecReason =
-  'FieldNotFound' | 'AmbiguousField' | 'InvalidTemplate' | 'InvalidSecretData';
+  'FieldNotFound' | 'AmbiguousField' | 'InvalidTemplate' | 'InvalidSecretData' | 'KeyCollision';
 
 /** A spec.keys entry that cannot be built from the item; the message names the entry, never a value. */
 export class KeySpecError extends OpKubeError<KeySpecReason> {

@@ -27,7 +27,8 @@ import type {
   StatusWriter,
 } from './ports.ts';
 import { describeKeyLosses, sanitizeSecretName } from './secret-data.ts';
-import { selectSecretData } from './secret-keys.ts';
+import { buildSecretData } from './secret-keys.ts';
+import type { ItemRef, SyncedItem } from './item-source.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { OPI_KIND } from './secret-ownership.ts';
 import { OPI_GROUP, OPI_VERSION, type OnePasswordItem, type OnePasswordItemStatus } from './api.ts';
@@ -76,6 +77,13 @@ function ownerOf(item: OnePasswordItem): OwnerObject {
       ...(metadata.annotations ? { annotations: metadata.annotations } : {}),
     },
   };
+}
+
+/** `version 3 of item db` (and, with spec.extraItems, `, version 5 of item admin`...). */
+function versionsOf(synced: SyncedItem, extras: readonly SyncedItem[]): string {
+  return [synced, ...extras]
+    .map((one) => `version ${one.item.version} of item ${one.item.title}`)
+    .join(', ');
 }
 
 export class OnePasswordItemReconciler implements Reconciler {
@@ -147,13 +155,27 @@ export class OnePasswordItemReconciler implements Reconciler {
     const ref = await this.#options.vaultGate.resolve(namespace, path, () =>
       this.#options.users.delete(key),
     );
-    this.#options.users.set(key, ref);
+    // spec.extraItems: more items into the same Secret, each under the same vault policy.
+    const extras = item.spec?.extraItems ?? [];
+    const extraRefs: ItemRef[] = [];
+    for (const extra of extras) {
+      extraRefs.push(
+        await this.#options.vaultGate.resolve(namespace, parseItemPath(extra.itemPath ?? ''), () =>
+          this.#options.users.delete(key),
+        ),
+      );
+    }
+    // The Secret follows every one of its items.
+    this.#options.users.set(key, [ref, ...extraRefs]);
     const source = this.#options.sourceFor(namespace);
     const resync = item.metadata?.annotations?.[RESYNC_ANNOTATION] ?? '';
     const previousResync = this.#resyncSeen.get(key);
-    if (previousResync !== undefined && previousResync !== resync) source.invalidate(ref);
+    if (previousResync !== undefined && previousResync !== resync) {
+      for (const used of [ref, ...extraRefs]) source.invalidate(used);
+    }
     this.#resyncSeen.set(key, resync);
     const synced = await source.get(ref);
+    const extraSynced = await Promise.all(extraRefs.map((used) => source.get(used)));
     const secretName = sanitizeSecretName(item.metadata?.name ?? '');
     const existing =
       secrets.get(namespace, secretName) ?? (await this.#options.store.read(namespace, secretName));
@@ -176,12 +198,21 @@ export class OnePasswordItemReconciler implements Reconciler {
         `Secret ${secretName} has type ${existing.type ?? 'Opaque'} but the OnePasswordItem asks for ${type}; delete the Secret to change its type`,
       );
     }
-    const frozen = existing !== undefined && (synced.item.tags ?? []).includes(IGNORE_SECRET_TAG);
-    // spec.keys absent: 1Password's mapping. A KeySpecError leaves the Secret as it was.
-    const mapped = selectSecretData(synced.item, synced.files, item.spec ?? {}, {
-      allowEmptyValues: this.#options.allowEmptyValues,
-      secretType: type,
-    });
+    const frozen =
+      existing !== undefined &&
+      [synced, ...extraSynced].some((one) => (one.item.tags ?? []).includes(IGNORE_SECRET_TAG));
+    // spec.keys and extraItems absent: 1Password's mapping. A KeySpecError leaves the Secret as it was.
+    const mapped = buildSecretData(
+      [
+        { ...synced, spec: item.spec ?? {}, where: 'spec' },
+        ...extraSynced.map((one, index) => ({
+          ...one,
+          spec: extras[index] ?? {},
+          where: `spec.extraItems[${index}]`,
+        })),
+      ],
+      { allowEmptyValues: this.#options.allowEmptyValues, secretType: type },
+    );
     const desired = desiredSecret({
       owner,
       secretName,
@@ -232,13 +263,13 @@ export class OnePasswordItemReconciler implements Reconciler {
       this.#options.events.normal(
         item,
         existing ? 'Updated' : 'Synced',
-        `Secret ${secretName} ${existing ? 'updated to' : 'created from'} version ${synced.item.version} of item ${synced.item.title}`,
+        `Secret ${secretName} ${existing ? 'updated to' : 'created from'} ${versionsOf(synced, extraSynced)}`,
       );
     }
     const losses = frozen ? undefined : describeKeyLosses(mapped.losses);
     const message = frozen
       ? `Secret ${secretName} is frozen by the item tag ${IGNORE_SECRET_TAG}`
-      : `Secret ${secretName} holds version ${synced.item.version} of item ${synced.item.title}` +
+      : `Secret ${secretName} holds ${versionsOf(synced, extraSynced)}` +
         (losses === undefined ? '' : `; ${losses}`);
     // Said once per change of what is lost, not at every resync.
     if (losses !== undefined && OnePasswordItemReconciler.readyOf(item)?.message !== message) {

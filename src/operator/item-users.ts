@@ -2,10 +2,11 @@
 import { refKey, type ItemRef } from './item-source.ts';
 
 export class ItemUsers {
-  readonly #refs = new Map<string, ItemRef>();
+  /** Each key's items: one, or several for a OnePasswordItem with spec.extraItems. */
+  readonly #refs = new Map<string, readonly ItemRef[]>();
 
-  set(key: string, ref: ItemRef): void {
-    this.#refs.set(key, ref);
+  set(key: string, ref: ItemRef | readonly ItemRef[]): void {
+    this.#refs.set(key, Array.isArray(ref) ? ref : [ref as ItemRef]);
   }
 
   delete(key: string): void {
@@ -14,12 +15,14 @@ export class ItemUsers {
 
   /** Items in use (by the keys `keys` accepts, default all), each once. */
   refs(keys: (key: string) => boolean = () => true): ItemRef[] {
-    const used = [...this.#refs].filter(([key]) => keys(key)).map(([, ref]) => ref);
+    const used = [...this.#refs].filter(([key]) => keys(key)).flatMap(([, refs]) => refs);
     return [...new Map(used.map((ref) => [refKey(ref), ref])).values()];
   }
 
   keysUsing(ref: ItemRef): string[] {
     const wanted = refKey(ref);
-    return [...this.#refs].filter(([, used]) => refKey(used) === wanted).map(([key]) => key);
+    return [...this.#refs]
+      .filter(([, used]) => used.some((ref) => refKey(ref) === wanted))
+      .map(([key]) => key);
   }
 }

@@ -70,7 +70,8 @@ export interface Items {
 
 /** Which item each object (by controller key) uses, so a changed item re-queues its users (the poller owns it). */
 export interface ItemTracker {
-  set(key: string, ref: ItemRef): void;
+  /** The item (or items: spec.extraItems) the key uses; replaces what it used before. */
+  set(key: string, ref: ItemRef | readonly ItemRef[]): void;
   delete(key: string): void;
 }
 

@@ -96,7 +96,7 @@ function checkTypedData(data: ReadonlyMap<string, Buffer>, type: string | undefi
   if (value === undefined) {
     throw new KeySpecError(
       'InvalidSecretData',
-      `spec.keys: a ${type} Secret needs the key ${key}; no entry of spec.keys has to: ${key}`,
+      `a ${type} Secret needs the key ${key}, and no entry of keys has to: ${key}`,
     );
   }
   let parsed: unknown;
@@ -108,7 +108,7 @@ function checkTypedData(data: ReadonlyMap<string, Buffer>, type: string | undefi
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new KeySpecError(
       'InvalidSecretData',
-      `spec.keys: key ${key} of a ${type} Secret must hold a JSON object, and it does not (escape values with {{#jsonescape}})`,
+      `key ${key} of a ${type} Secret must hold a JSON object, and it does not (escape values with {{#jsonescape}})`,
     );
   }
 }
@@ -118,38 +118,36 @@ export interface SelectedData {
   readonly losses: readonly KeyLoss[];
 }
 
+/** One item feeding the Secret: the OnePasswordItem's own (`where` = `spec`) or an extra one. */
+export interface ItemData {
+  readonly item: FullItem;
+  readonly files: ReadonlyMap<string, Buffer>;
+  readonly spec: KeysSpec;
+  /** Where its spec is, for messages: `spec`, or `spec.extraItems[0]`. */
+  readonly where: string;
+}
+
 /**
- * The Secret data for `spec`: without spec.keys, 1Password's mapping unchanged. With it, each
- * entry's key `to` holds its source's value (an empty value too: it was asked for by name) or its
- * rendered template, and
- * with includeOtherKeys the item's other entries follow 1Password's mapping, without the fields
- * and files picked (a picked field is renamed, not copied); a spec.keys entry wins over an other
- * entry of the same key (reported as a loss). Throws KeySpecError naming the entry at fault.
+ * One item's data: without keys, 1Password's mapping unchanged. With them, each entry's key `to`
+ * holds its source's value (an empty value too: it was asked for by name) or its rendered
+ * template; with includeOtherKeys the item's other entries follow 1Password's mapping, without the
+ * fields and files picked (a picked field is renamed, not copied), and an entry of keys wins over
+ * an other entry of the same key (reported as a loss).
  */
-export function selectSecretData(
-  item: FullItem,
-  files: ReadonlyMap<string, Buffer>,
-  spec: KeysSpec,
-  options: SecretDataOptions & {
-    /** The Secret's type: with spec.keys, the data a kubernetes.io/dockerconfigjson needs is checked. */
-    readonly secretType?: string;
-  },
-): SelectedData {
+function selectOne(source: ItemData, options: SecretDataOptions): SelectedData {
+  const { item, files, spec, where } = source;
   const keys = spec.keys ?? [];
   if (keys.length === 0) return mapItemToSecretData(item, files, options);
   const selected = new Map<string, Buffer>();
   const pickedFields = new Set<string>();
   const pickedFiles = new Set<string>();
   keys.forEach((key, index) => {
-    const picked = pick(item, files, key, `spec.keys[${index}]`);
+    const picked = pick(item, files, key, `${where}.keys[${index}]`);
     if (picked.fieldId !== undefined) pickedFields.add(picked.fieldId);
     if (picked.fileId !== undefined) pickedFiles.add(picked.fileId);
     selected.set(key.to, picked.value);
   });
-  if (spec.includeOtherKeys !== true) {
-    checkTypedData(selected, options.secretType);
-    return { data: selected, losses: [] };
-  }
+  if (spec.includeOtherKeys !== true) return { data: selected, losses: [] };
   const rest = mapItemToSecretData(
     {
       ...item,
@@ -163,7 +161,54 @@ export function selectSecretData(
   for (const key of selected.keys()) {
     if (rest.data.has(key)) losses.push({ kind: 'overridden', key });
   }
-  const data = new Map([...rest.data, ...selected]);
+  return { data: new Map([...rest.data, ...selected]), losses };
+}
+
+export interface BuildOptions extends SecretDataOptions {
+  /** The Secret's type: beyond 1Password's mapping, the data a kubernetes.io/dockerconfigjson needs is checked. */
+  readonly secretType?: string;
+}
+
+/**
+ * The Secret's data from its items: one item without keys is 1Password's mapping, unchanged.
+ * Otherwise each item's data (selectOne), merged; two items giving the same key is a
+ * KeyCollision (no item silently wins over another). Throws KeySpecError naming the entry at fault.
+ */
+export function buildSecretData(sources: readonly ItemData[], options: BuildOptions): SelectedData {
+  const [first, ...more] = sources;
+  if (first === undefined) return { data: new Map(), losses: [] };
+  if (more.length === 0 && (first.spec.keys ?? []).length === 0) {
+    return mapItemToSecretData(first.item, first.files, options);
+  }
+  const data = new Map<string, Buffer>();
+  const origin = new Map<string, string>();
+  const losses: KeyLoss[] = [];
+  for (const source of sources) {
+    const one = selectOne(source, options);
+    losses.push(...one.losses);
+    const from = `item ${JSON.stringify(source.item.title)} (${source.where})`;
+    for (const [key, value] of one.data) {
+      const earlier = origin.get(key);
+      if (earlier !== undefined) {
+        throw new KeySpecError(
+          'KeyCollision',
+          `Secret key ${key} comes from ${earlier} and from ${from}; give one another name with keys[].to, or leave it out`,
+        );
+      }
+      origin.set(key, from);
+      data.set(key, value);
+    }
+  }
   checkTypedData(data, options.secretType);
   return { data, losses };
+}
+
+/** buildSecretData for one item: the OnePasswordItem's own, with its spec. */
+export function selectSecretData(
+  item: FullItem,
+  files: ReadonlyMap<string, Buffer>,
+  spec: KeysSpec,
+  options: BuildOptions,
+): SelectedData {
+  return buildSecretData([{ item, files, spec, where: 'spec' }], options);
 }

@@ -1,7 +1,8 @@
 // spec.keys end to end: the real operator and connect-local on the shared plane. Keys picked and
 // renamed from an item, the rest kept or not, templates (a Postgres URL, an .env file, a
 // kubernetes.io/dockerconfigjson Secret the apiserver accepts), each error keeping the last
-// good Secret, and what the CRD's schema and CEL rules refuse at kubectl apply.
+// good Secret, labels and annotations on the Secret, two items into one Secret (following both,
+// KeyCollision), and what the CRD's schema and CEL rules refuse at kubectl apply.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ import { readSecret, secretData } from '../support/secrets.ts';
 
 const VAULT = 'production0000000000000000';
 const POSTGRES = 'postgres000000000000000000';
+const REGISTRY = 'registry000000000000000000';
 const REGISTRY_PASSWORD = 'robot "pw" \\ :@/';
 const BLOB = 'b'.repeat(600 * 1024);
 const DATA = `
@@ -41,6 +43,7 @@ vaults:
         files:
           - { name: ca.pem, content: "CA PEM" }
       - title: registry
+        id: ${REGISTRY}
         category: LOGIN
         fields:
           - { label: server, value: "registry.example:5000" }
@@ -360,6 +363,60 @@ describe('spec.keys', () => {
     assert.equal(after.metadata?.uid, secret.metadata?.uid);
   });
 
+  it('puts two items into one Secret, follows both, and refuses a key both give', async () => {
+    const combined = {
+      keys: [{ to: 'PGHOST', from: 'server' }],
+      extraItems: [
+        {
+          itemPath: 'vaults/Production/items/registry',
+          keys: [{ to: 'REGISTRY_USER', from: 'username' }],
+        },
+      ],
+    };
+    assert.equal((await apply('combined', combined)).status, 0);
+    const secret = await secretWith(namespace, 'combined', (data) => 'REGISTRY_USER' in data);
+    assert.deepEqual(secretData(secret), { PGHOST: 'db.internal', REGISTRY_USER: 'robot$ci' });
+    const synced = await readyWith(namespace, 'combined', 'Synced');
+    assert.match(synced.message ?? '', /of item postgres, version 1 of item registry/);
+
+    // An edit of the second item reaches the Secret.
+    const current = await editor.getItem(VAULT, REGISTRY);
+    const edit = await connect.admin('PUT', `/admin/vaults/${VAULT}/items/${REGISTRY}`, {
+      ...current,
+      fields: (current.fields ?? []).map((field) =>
+        field.label === 'username' ? { ...field, value: 'robot2' } : field,
+      ),
+    });
+    assert.equal(edit.status, 200, JSON.stringify(edit.body));
+    const followed = await secretWith(
+      namespace,
+      'combined',
+      (data) => data.REGISTRY_USER === 'robot2',
+    );
+
+    // The whole registry item has a key 'server' too: KeyCollision, found at sync time.
+    assert.equal(
+      (
+        await apply('combined', {
+          keys: [{ to: 'server', from: 'server' }],
+          extraItems: [{ itemPath: 'vaults/Production/items/registry' }],
+        })
+      ).status,
+      0,
+    );
+    const collision = await readyWith(namespace, 'combined', 'KeyCollision');
+    assert.equal(
+      collision.message,
+      'Secret key server comes from item "postgres" (spec) and from item "registry" (spec.extraItems[0]); give one another name with keys[].to, or leave it out',
+    );
+    await eventually('a KeyCollision Event', () =>
+      Promise.resolve(eventsAbout(namespace, 'OnePasswordItem', 'combined', 'KeyCollision')[0]),
+    );
+    const kept = await readSecret(namespace, 'combined');
+    assert.deepEqual(secretData(kept), { PGHOST: 'db.internal', REGISTRY_USER: 'robot2' });
+    assert.equal(kept?.metadata?.resourceVersion, followed.metadata?.resourceVersion);
+  });
+
   it('is refused at kubectl apply by the schema and CEL rules', async () => {
     const refusals: [string, Record<string, unknown>, RegExp][] = [
       [
@@ -397,6 +454,36 @@ describe('spec.keys', () => {
       ['includeOtherKeys alone', { includeOtherKeys: true }, /includeOtherKeys needs keys/],
       ['an empty list', { keys: [] }, /spec\.keys/],
       ['an unknown field', { keys: [{ to: 'A', form: 'username' }] }, /unknown field/],
+      [
+        'a key given by the item and an extra item',
+        {
+          keys: [{ to: 'A', from: 'username' }],
+          extraItems: [
+            { itemPath: 'vaults/Production/items/registry', keys: [{ to: 'A', from: 'username' }] },
+          ],
+        },
+        /a key of keys is also a key of extraItems\[\]\.keys/,
+      ],
+      [
+        'a key given by two extra items',
+        {
+          extraItems: [
+            { itemPath: 'vaults/Production/items/registry', keys: [{ to: 'B', from: 'username' }] },
+            { itemPath: 'vaults/Production/items/big', keys: [{ to: 'B', fromFile: 'blob' }] },
+          ],
+        },
+        /two entries of extraItems have a key of the same name/,
+      ],
+      [
+        'the same extra item twice',
+        {
+          extraItems: [
+            { itemPath: 'vaults/Production/items/registry' },
+            { itemPath: 'vaults/Production/items/registry' },
+          ],
+        },
+        /Duplicate value/,
+      ],
       [
         'a label op-kube manages',
         { secretMetadata: { labels: { 'app.kubernetes.io/managed-by': 'me' } } },

@@ -97,6 +97,7 @@ describe('assessCrd', () => {
         'spec.keys',
         'spec.includeOtherKeys',
         'spec.secretMetadata',
+        'spec.extraItems',
         'printer column Reason',
         'printer column Version',
         'printer column Synced',

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { ConnectError } from '../../../src/connect/index.ts';
 import type { OnePasswordItem } from '../../../src/operator/api.ts';
 import { OnePasswordItemReconciler } from '../../../src/operator/item-reconciler.ts';
+import { ItemUsers } from '../../../src/operator/item-users.ts';
 import {
   ITEM,
   MemoryLister,
@@ -202,6 +203,76 @@ describe('OnePasswordItemReconciler', () => {
     assert.equal(store.writes.length, 2);
     await reconciler.reconcile('apps/db', signal);
     assert.equal(store.writes.length, 2);
+  });
+
+  it('puts spec.extraItems into the same Secret, follows every item, and refuses a key two items give', async () => {
+    const items = new MemoryLister<OnePasswordItem>();
+    const { store, events, source, ports } = reconcilerFakes();
+    const users = new ItemUsers();
+    const reconciler = new OnePasswordItemReconciler({
+      ...ports,
+      users,
+      status: memoryStatusWriter(items),
+      items,
+      enableAnnotations: false,
+    });
+    const ADMIN = 'a'.repeat(26);
+    items.put({
+      apiVersion: 'onepassword.com/v1',
+      kind: 'OnePasswordItem',
+      metadata: { namespace: 'apps', name: 'db', uid: 'opi-uid', generation: 1 },
+      spec: {
+        itemPath: `vaults/${VAULT}/items/${ITEM}`,
+        keys: [{ to: 'PGPASSWORD', from: 'password' }],
+        extraItems: [
+          {
+            itemPath: `vaults/${VAULT}/items/${ADMIN}`,
+            keys: [{ to: 'ADMIN_PASSWORD', from: 'password' }],
+          },
+        ],
+      },
+    });
+    source.put(fullItem({ password: 'app-pw' }));
+    source.put(fullItem({ password: 'root-pw' }, { id: ADMIN, title: 'admin', version: 7 }));
+    await reconciler.reconcile('apps/db', signal);
+    const data = () =>
+      Object.fromEntries(
+        Object.entries(store.get('apps', 'db')?.data ?? {}).map(([key, value]) => [
+          key,
+          Buffer.from(value, 'base64').toString(),
+        ]),
+      );
+    assert.deepEqual(data(), { PGPASSWORD: 'app-pw', ADMIN_PASSWORD: 'root-pw' });
+    // An edit of either item re-queues this one key.
+    assert.deepEqual(users.keysUsing({ vaultId: VAULT, itemId: ADMIN }), ['apps/db']);
+    assert.deepEqual(users.keysUsing({ vaultId: VAULT, itemId: ITEM }), ['apps/db']);
+    const ready = () => items.get('apps', 'db')?.status?.conditions?.[0];
+    assert.match(ready()?.message ?? '', /version 1 of item database, version 7 of item admin/);
+
+    // The extra item's keys now include PGPASSWORD too: a collision, the last good data stays.
+    const item = items.get('apps', 'db');
+    items.put({
+      ...item,
+      metadata: { ...item?.metadata, generation: 2 },
+      spec: {
+        ...item?.spec,
+        extraItems: [
+          {
+            itemPath: `vaults/${VAULT}/items/${ADMIN}`,
+            keys: [{ to: 'PGPASSWORD', from: 'password' }],
+          },
+        ],
+      },
+    });
+    await assert.rejects(reconciler.reconcile('apps/db', signal));
+    assert.deepEqual(data(), { PGPASSWORD: 'app-pw', ADMIN_PASSWORD: 'root-pw' });
+    assert.equal(ready()?.reason, 'KeyCollision');
+    assert.equal(
+      ready()?.message,
+      'Secret key PGPASSWORD comes from item "database" (spec) and from item "admin" (spec.extraItems[0]); give one another name with keys[].to, or leave it out',
+    );
+    assert.ok(events.recorded.some((event) => event.reason === 'KeyCollision'));
+    assert.equal(store.writes.length, 1);
   });
 
   it('does nothing for an item that is gone', async () => {

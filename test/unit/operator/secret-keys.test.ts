@@ -5,6 +5,7 @@ import type { FullItem } from '../../../src/connect/index.ts';
 import { classifyFailure } from '../../../src/operator/failure.ts';
 import { describeKeyLosses, mapItemToSecretData } from '../../../src/operator/secret-data.ts';
 import {
+  buildSecretData,
   KeySpecError,
   selectSecretData,
   type KeysSpec,
@@ -187,5 +188,90 @@ describe('selectSecretData', () => {
       fields: [{ id: 'f', type: 'STRING', label: 'db.host', value: 'h' }],
     };
     assert.deepEqual(select({ keys: [{ to: 'HOST', from: 'db.host' }] }, dotted), { HOST: 'h' });
+  });
+});
+
+describe('buildSecretData (spec.extraItems)', () => {
+  const registry: FullItem = {
+    ...item,
+    id: 'registry-id',
+    title: 'registry',
+    sections: [],
+    urls: [],
+    files: [],
+    fields: [
+      { id: 'u', type: 'STRING', label: 'username', value: 'robot' },
+      { id: 'p', type: 'CONCEALED', label: 'token', value: 'tok' },
+    ],
+  };
+  const none = new Map<string, Buffer>();
+
+  it('merges the items, each mapped by its own spec', () => {
+    const { data } = buildSecretData(
+      [
+        { item, files, spec: { keys: [{ to: 'PGPASSWORD', from: 'password' }] }, where: 'spec' },
+        { item: registry, files: none, spec: {}, where: 'spec.extraItems[0]' },
+      ],
+      options,
+    );
+    assert.deepEqual(Object.fromEntries([...data].map(([key, value]) => [key, value.toString()])), {
+      PGPASSWORD: 'p@ss',
+      username: 'robot',
+      token: 'tok',
+    });
+  });
+
+  it("refuses a key two items give, even through 1Password's mapping, naming both", () => {
+    assert.throws(
+      () =>
+        buildSecretData(
+          [
+            { item, files, spec: {}, where: 'spec' },
+            { item: registry, files: none, spec: {}, where: 'spec.extraItems[0]' },
+          ],
+          options,
+        ),
+      (error: unknown) =>
+        error instanceof KeySpecError &&
+        error.reason === 'KeyCollision' &&
+        error.message ===
+          'Secret key username comes from item "Postgres" (spec) and from item "registry" (spec.extraItems[0]); give one another name with keys[].to, or leave it out',
+    );
+  });
+
+  it('names the extra item in a missing-field message', () => {
+    assert.throws(
+      () =>
+        buildSecretData(
+          [
+            { item, files, spec: { keys: [{ to: 'A', from: 'username' }] }, where: 'spec' },
+            {
+              item: registry,
+              files: none,
+              spec: { keys: [{ to: 'B', from: 'password' }] },
+              where: 'spec.extraItems[0]',
+            },
+          ],
+          options,
+        ),
+      /^KeySpecError: spec\.extraItems\[0\]\.keys\[0\]\.from: item "registry" has no field labelled "password"/,
+    );
+  });
+
+  it('checks the typed key whichever item gives it', () => {
+    assert.doesNotThrow(() =>
+      buildSecretData(
+        [
+          { item, files, spec: { keys: [{ to: 'user', from: 'username' }] }, where: 'spec' },
+          {
+            item: registry,
+            files: none,
+            spec: { keys: [{ to: '.dockerconfigjson', template: '{"auths":{}}' }] },
+            where: 'spec.extraItems[0]',
+          },
+        ],
+        { ...options, secretType: 'kubernetes.io/dockerconfigjson' },
+      ),
+    );
   });
 });
