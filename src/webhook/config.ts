@@ -233,6 +233,12 @@ export const webhookFlags = {
       'with --resolve-entrypoints: registries (host[:port], comma-separated) that may be on a loopback or link-local address; others (and their redirects) are refused there, as are cloud metadata addresses',
     default: '',
   }),
+  registryCaFile: defineFlag({
+    name: 'registry-ca-file',
+    kind: 'string',
+    usage:
+      'with --resolve-entrypoints: PEM file of CA certificates trusted for https registries, besides the default ones (read at start)',
+  }),
   registryCacheSize: defineFlag({
     name: 'registry-cache-size',
     kind: 'int',
@@ -358,6 +364,8 @@ export interface EntrypointConfig {
   readonly pullSecrets: boolean;
   readonly insecure: ReadonlySet<string>;
   readonly allowInternal: ReadonlySet<string>;
+  /** --registry-ca-file: read when the webhook starts. */
+  readonly caFile?: string;
   readonly cacheSize: number;
   readonly tagTtlMs: number;
 }
@@ -372,6 +380,7 @@ const REGISTRY_FLAGS = [
   'registry-pull-secrets',
   'registry-insecure',
   'registry-allow-internal',
+  'registry-ca-file',
   'registry-cache-size',
   'registry-tag-ttl',
 ];
@@ -423,6 +432,7 @@ function entrypointConfig(
     pullSecrets: flag.registryPullSecrets,
     insecure: hostList('--registry-insecure', flag.registryInsecure),
     allowInternal: hostList('--registry-allow-internal', flag.registryAllowInternal),
+    ...(flag.registryCaFile ? { caFile: flag.registryCaFile } : {}),
     cacheSize: flag.registryCacheSize,
     tagTtlMs: flag.registryTagTtl,
   };

@@ -23,21 +23,14 @@ export async function runWebhook(
   logger: Logger,
 ): Promise<RunningWebhook> {
   const metrics = createWebhookMetrics();
-  const { manager, tls } =
-    config.tls.mode === 'files'
-      ? await filesMode(config.tls, logger)
-      : config.tls.mode === 'onepassword'
-        ? await onePasswordMode(config, env, logger)
-        : await selfManagedMode(config, config.tls, env, logger);
-  let shuttingDown = false;
   const resolving = config.entrypoints;
+  // Before the TLS mode starts anything: a bad --registry-ca-file fails here, holding nothing.
   // Its own client: the files TLS mode has none, and pull Secret reads should not queue behind TLS work.
   const pullSecretsClient = resolving?.pullSecrets
     ? new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig, env }), {
         userAgent: 'op-kube-webhook',
       })
     : undefined;
-  if (pullSecretsClient) manager.addCloser(() => pullSecretsClient.close());
   const entrypoints = resolving
     ? entrypointResolution({
         config: resolving,
@@ -47,12 +40,21 @@ export async function runWebhook(
         userAgent: 'op-kube-webhook',
       })
     : undefined;
+  const { manager, tls } =
+    config.tls.mode === 'files'
+      ? await filesMode(config.tls, logger)
+      : config.tls.mode === 'onepassword'
+        ? await onePasswordMode(config, env, logger)
+        : await selfManagedMode(config, config.tls, env, logger);
+  let shuttingDown = false;
+  if (pullSecretsClient) manager.addCloser(() => pullSecretsClient.close());
   if (resolving) {
     logger.info(
       {
         timeout: `${resolving.timeoutMs}ms`,
         pullSecrets: resolving.pullSecrets,
         onFailure: resolving.onFailure,
+        ...(resolving.caFile ? { caFile: resolving.caFile } : {}),
       },
       'containers without a command get their image entrypoint from its registry',
     );

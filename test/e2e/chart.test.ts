@@ -634,6 +634,30 @@ describe('Helm chart', () => {
     assert.deepEqual(role?.rules, [
       { apiGroups: [''], resources: ['secrets', 'serviceaccounts'], verbs: ['get'] },
     ]);
+    // A private CA for https registries: a ConfigMap, mounted, its hash rolling the pods.
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const withCa = template('ep', 'ep', [
+      '--set',
+      'injector.entrypoints.resolve=true',
+      '--set-string',
+      `injector.entrypoints.caBundle=${pem}`,
+    ]);
+    const caMap = one<Manifest & { data?: Record<string, string> }>(
+      withCa,
+      'ConfigMap',
+      'ep-op-kube-webhook-registry-ca',
+    );
+    assert.equal(caMap.data?.['ca.crt']?.trim(), pem.trim());
+    const caArgs = container(withCa, 'injector');
+    assert.equal(flag(caArgs.args, 'registry-ca-file'), '/etc/op-kube/registry-ca/ca.crt');
+    assert.ok(caArgs.volumeMounts?.some((mount) => mount.name === 'registry-ca' && mount.readOnly));
+    assert.match(
+      deployment(withCa, 'injector').spec?.template.metadata?.annotations?.[
+        'op-kube.io/registry-ca-sha256'
+      ] ?? '',
+      /^[0-9a-f]{64}$/,
+    );
+    assert.equal(find(anonymous, 'ConfigMap', 'ep-op-kube-webhook-registry-ca').length, 0);
     const pullSecretsOnly = helm([
       'template',
       'ep',

@@ -18,8 +18,8 @@ export interface RegistryClientOptions {
   readonly userAgent: string;
   /** For tests: how host names resolve. */
   readonly lookup?: typeof dnsLookup;
-  /** For tests: extra CA certificates for https registries. */
-  readonly ca?: string;
+  /** The CA certificates trusted for https registries (default: Node's default set). */
+  readonly ca?: readonly string[];
 }
 
 /** A token endpoint's answer is a few KB; anything near this is not one. */
@@ -201,7 +201,7 @@ export class RegistryClient {
           headers: { 'user-agent': this.#options.userAgent, ...headers },
           signal,
           ...(isIP(hostname) || internal ? {} : { lookup: this.#lookup }),
-          ...(this.#options.ca ? { ca: this.#options.ca } : {}),
+          ...(this.#options.ca ? { ca: [...this.#options.ca] } : {}),
           agent: false,
         },
         (response: IncomingMessage) => {

@@ -1,9 +1,13 @@
 // Builds the entrypoint resolution --resolve-entrypoints asks for: registry client, caches, and (with --registry-pull-secrets) the apiserver reads of pull Secrets.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { getCACertificates } from 'node:tls';
 import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isKubeApiError } from '../../kube/client/api-error.ts';
 import type { KubeClient } from '../../kube/client/client.ts';
-import type { EntrypointConfig } from '../config.ts';
+import { WebhookSettingError, type EntrypointConfig } from '../config.ts';
+import { splitPemCertificates } from '../tls/certificates.ts';
 import type { WebhookMetrics } from '../metrics.ts';
 import { RegistryClient } from './client.ts';
 import { EntrypointResolution, type PullSecretReader } from './entrypoints.ts';
@@ -49,6 +53,41 @@ export function kubePullSecretReader(kube: KubeClient): PullSecretReader {
   };
 }
 
+/**
+ * The CAs for https registries with --registry-ca-file: Node's default set (its bundle,
+ * NODE_EXTRA_CA_CERTS, the system's with --use-system-ca) plus the file's certificates.
+ * @throws WebhookSettingError naming the flag
+ */
+export function registryCertificates(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new WebhookSettingError('--registry-ca-file', `cannot read ${JSON.stringify(file)}`, {
+      cause: error,
+    });
+  }
+  const extra = splitPemCertificates(text);
+  for (const pem of extra) {
+    try {
+      new X509Certificate(pem);
+    } catch (error) {
+      throw new WebhookSettingError(
+        '--registry-ca-file',
+        `${JSON.stringify(file)} holds a certificate that does not parse`,
+        { cause: error },
+      );
+    }
+  }
+  if (extra.length === 0) {
+    throw new WebhookSettingError(
+      '--registry-ca-file',
+      `${JSON.stringify(file)} holds no PEM certificate`,
+    );
+  }
+  return [...getCACertificates('default'), ...extra];
+}
+
 export function entrypointResolution(options: {
   readonly config: EntrypointConfig;
   readonly kube: KubeClient | undefined;
@@ -61,6 +100,7 @@ export function entrypointResolution(options: {
     insecure: config.insecure,
     allowInternal: config.allowInternal,
     userAgent: options.userAgent,
+    ...(config.caFile ? { ca: registryCertificates(config.caFile) } : {}),
   });
   const resolver = new ImageResolver(
     client,

@@ -652,6 +652,7 @@ describe('--resolve-entrypoints flags', () => {
     assert.equal(config([]).entrypoints, undefined);
     refused(['--registry-timeout=1s'], '--registry-timeout');
     refused(['--registry-pull-secrets'], '--registry-pull-secrets');
+    refused(['--registry-ca-file=/ca.crt'], '--registry-ca-file');
   });
 
   it('has safe defaults when on', () => {
@@ -675,6 +676,10 @@ describe('--resolve-entrypoints flags', () => {
     ]).entrypoints;
     assert.deepEqual([...(on?.insecure ?? [])], ['127.0.0.1:5000', 'reg.local']);
     assert.equal(on?.onFailure, 'admit');
+    assert.equal(
+      config(['--resolve-entrypoints', '--registry-ca-file=/ca.crt']).entrypoints?.caFile,
+      '/ca.crt',
+    );
     refused(['--resolve-entrypoints', '--registry-timeout=30s'], '--registry-timeout');
     refused(['--resolve-entrypoints', '--registry-timeout=10ms'], '--registry-timeout');
     refused(['--resolve-entrypoints', '--registry-platform=amd64'], '--registry-platform');
