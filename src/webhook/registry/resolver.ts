@@ -15,7 +15,7 @@ import {
   type ImageCommand,
   type Platform,
 } from './manifest.ts';
-import { isDigest, type ImageReference } from './reference.ts';
+import { formatReference, isDigest, type ImageReference } from './reference.ts';
 
 export interface ResolverOptions {
   /** Entries in each of the two caches (tags, digests). */
@@ -55,6 +55,7 @@ export class ImageResolver {
   readonly #tags: BoundedCache<string>;
   readonly #digests: BoundedCache<ImageCommand>;
   readonly #events: ResolverEvents | undefined;
+  readonly #inFlight = new Map<string, Promise<Resolved>>();
 
   constructor(client: RegistryClient, options: ResolverOptions, events?: ResolverEvents) {
     this.#client = client;
@@ -68,7 +69,32 @@ export class ImageResolver {
     return { tags: this.#tags.size, digests: this.#digests.size };
   }
 
-  async resolve(
+  /**
+   * Concurrent calls for the same image, reference, credential and platform (a Deployment's pods
+   * created together) share one lookup: the registry is asked once. The first caller's signal
+   * bounds it; every caller's deadline is the same length and held at the edge anyway.
+   */
+  resolve(
+    reference: ImageReference,
+    credential: RegistryCredential | undefined,
+    platform: Platform,
+    signal: AbortSignal,
+  ): Promise<Resolved> {
+    const key = `${identity(credential)}\n${formatReference(reference)}\n${formatPlatform(platform)}`;
+    const pending = this.#inFlight.get(key);
+    if (pending) return pending;
+    const started = this.#lookup(reference, credential, platform, signal).finally(() => {
+      this.#inFlight.delete(key);
+    });
+    this.#inFlight.set(key, started);
+    return started;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  async #lookup(
     reference: ImageReference,
     credential: RegistryCredential | undefined,
     platform: Platform,

@@ -388,6 +388,20 @@ describe('the registry client against a hostile registry', () => {
     assert.ok(performance.now() - started < 1_000);
   });
 
+  it('asks the registry once for concurrent lookups of one image', async () => {
+    const using = resolver();
+    registry.seen.length = 0;
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => resolve('HOST/app:good', false, 3_000, using)),
+    );
+    assert.ok(results.every((result) => result.command.entrypoint[0] === '/good'));
+    assert.deepEqual(
+      registry.seen.map((entry) => entry.path),
+      ['/v2/app/manifests/good', `/v2/app/blobs/${encodeURIComponent(sha(good))}`],
+    );
+    assert.equal(using.inFlight, 0);
+  });
+
   it('serves a tag from the cache, keyed by who asked', async () => {
     const using = resolver();
     registry.seen.length = 0;
