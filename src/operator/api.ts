@@ -22,6 +22,8 @@ export interface OnePasswordItem extends KubernetesObject {
   spec?: {
     itemPath?: string;
     secretMetadata?: SecretMetadata;
+    /** A Go duration (30s, 5m): the items are checked at least this often. */
+    refreshInterval?: string;
     /** More items into the same Secret, each with its own keys. */
     extraItems?: readonly ({ itemPath?: string } & KeysSpec)[];
   } & KeysSpec;

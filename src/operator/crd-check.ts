@@ -34,7 +34,13 @@ export const CRD_UPGRADE_ADVICE =
 const STATUS_FIELDS = ['itemVersion', 'lastSyncTime', 'observedGeneration', 'secretName'] as const;
 const CONDITION_FIELDS = ['reason', 'observedGeneration'] as const;
 /** op-kube's optional spec fields (revision 2); a schema without them refuses or prunes them. */
-const SPEC_FIELDS = ['keys', 'includeOtherKeys', 'secretMetadata', 'extraItems'] as const;
+const SPEC_FIELDS = [
+  'keys',
+  'includeOtherKeys',
+  'secretMetadata',
+  'extraItems',
+  'refreshInterval',
+] as const;
 const PRINTER_COLUMNS = ['Reason', 'Version', 'Synced'] as const;
 
 interface SchemaNode {

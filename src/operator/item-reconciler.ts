@@ -28,6 +28,7 @@ import type {
 } from './ports.ts';
 import { describeKeyLosses, sanitizeSecretName } from './secret-data.ts';
 import { buildSecretData } from './secret-keys.ts';
+import { parseGoDuration } from '../cli/go-values.ts';
 import type { ItemRef, SyncedItem } from './item-source.ts';
 import { claimOrRefuse } from './claim-or-refuse.ts';
 import { OPI_KIND } from './secret-ownership.ts';
@@ -78,6 +79,16 @@ function ownerOf(item: OnePasswordItem): OwnerObject {
     },
   };
 }
+
+/** The least time between two checks of the item's items (CEL keeps it 1s..24h); undefined: none. */
+function refreshIntervalMs(item: OnePasswordItem): number | undefined {
+  const text = item.spec?.refreshInterval;
+  const ms = text === undefined ? undefined : parseGoDuration(text);
+  return ms === undefined || !(ms > 0) ? undefined : Math.max(MIN_REFRESH_MS, ms);
+}
+
+/** The floor of spec.refreshInterval, as the CRD's rule. */
+export const MIN_REFRESH_MS = 1000;
 
 /** `version 3 of item db` (and, with spec.extraItems, `, version 5 of item admin`...). */
 function versionsOf(synced: SyncedItem, extras: readonly SyncedItem[]): string {
@@ -165,8 +176,8 @@ export class OnePasswordItemReconciler implements Reconciler {
         ),
       );
     }
-    // The Secret follows every one of its items.
-    this.#options.users.set(key, [ref, ...extraRefs]);
+    // The Secret follows every one of its items, at least every spec.refreshInterval.
+    this.#options.users.set(key, [ref, ...extraRefs], refreshIntervalMs(item));
     const source = this.#options.sourceFor(namespace);
     const resync = item.metadata?.annotations?.[RESYNC_ANNOTATION] ?? '';
     const previousResync = this.#resyncSeen.get(key);

@@ -34,6 +34,9 @@ export type PollerEvent =
 interface Loop {
   timer: NodeJS.Timeout | undefined;
   removed: boolean;
+  /** When the last poll settled, and when the next is due (with `timer` set). */
+  settledAt: number;
+  dueAt: number;
 }
 
 /**
@@ -55,7 +58,7 @@ export class Poller {
   /** Polled from start() on (at once when already started) until removeTarget. */
   addTarget(target: PollTarget): void {
     if (this.#targets.has(target)) return;
-    const loop: Loop = { timer: undefined, removed: false };
+    const loop: Loop = { timer: undefined, removed: false, settledAt: 0, dueAt: 0 };
     this.#targets.set(target, loop);
     if (this.#running) void this.#loop(target, loop);
   }
@@ -70,7 +73,7 @@ export class Poller {
 
   /** A tracker for one controller's reconciler: it says which item each key uses. */
   tracker(): ItemUsers {
-    const tracker = new ItemUsers();
+    const tracker = new ItemUsers(() => this.#reschedule());
     this.#trackers.push(tracker);
     return tracker;
   }
@@ -112,8 +115,44 @@ export class Poller {
   async #loop(target: PollTarget, loop: Loop): Promise<void> {
     loop.timer = undefined;
     await this.#poll(target, loop);
-    if (this.#running && !loop.removed)
-      loop.timer = setTimeout(() => void this.#loop(target, loop), target.health.nextDelayMs());
+    loop.settledAt = Date.now();
+    if (this.#running && !loop.removed) this.#schedule(target, loop, this.#delayFor(target));
+  }
+
+  #schedule(target: PollTarget, loop: Loop, delayMs: number): void {
+    loop.dueAt = loop.settledAt + delayMs;
+    loop.timer = setTimeout(
+      () => void this.#loop(target, loop),
+      Math.max(0, loop.dueAt - Date.now()),
+    );
+  }
+
+  /**
+   * The polling interval (or the backoff after a failure), shortened to the shortest
+   * spec.refreshInterval among the keys the target serves while its source answers: still one
+   * request per idle poll, only more polls.
+   */
+  #delayFor(target: PollTarget): number {
+    const base = target.health.nextDelayMs();
+    if (target.health.up === false) return base;
+    const served = servedBy(target);
+    let delay = base;
+    for (const tracker of this.#trackers) {
+      const shortest = tracker.shortestRefreshMs(served);
+      if (shortest !== undefined && shortest < delay) delay = shortest;
+    }
+    return delay;
+  }
+
+  /** A refresh interval was set or changed: a poll due later than it now allows comes sooner. */
+  #reschedule(): void {
+    for (const [target, loop] of this.#targets) {
+      if (loop.timer === undefined || loop.removed) continue;
+      const delay = this.#delayFor(target);
+      if (loop.settledAt + delay >= loop.dueAt) continue;
+      clearTimeout(loop.timer);
+      this.#schedule(target, loop, delay);
+    }
   }
 
   async #poll(target: PollTarget, loop: Loop): Promise<void> {
@@ -122,7 +161,11 @@ export class Poller {
     const served = servedBy(target);
     try {
       const watched = this.#trackers.flatMap((tracker) => tracker.refs(served));
-      const changed = await source.poll(watched, this.#options.fullCheckEvery);
+      // Polls made sooner for a refreshInterval keep the full check at about the same pace in time.
+      const healthy = health.up !== false;
+      const faster = healthy ? Math.round(health.nextDelayMs() / this.#delayFor(target)) : 1;
+      const every = this.#options.fullCheckEvery * Math.max(1, faster);
+      const changed = await source.poll(watched, every);
       if (loop.removed) return;
       for (const ref of changed) this.#emit({ type: 'changed', ref, target });
       metrics.poll('success', changed.length);

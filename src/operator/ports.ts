@@ -70,8 +70,11 @@ export interface Items {
 
 /** Which item each object (by controller key) uses, so a changed item re-queues its users (the poller owns it). */
 export interface ItemTracker {
-  /** The item (or items: spec.extraItems) the key uses; replaces what it used before. */
-  set(key: string, ref: ItemRef | readonly ItemRef[]): void;
+  /**
+   * The item (or items: spec.extraItems) the key uses, replacing what it used before, and its
+   * spec.refreshInterval in ms (undefined: the polling interval).
+   */
+  set(key: string, ref: ItemRef | readonly ItemRef[], refreshMs?: number): void;
   delete(key: string): void;
 }
 

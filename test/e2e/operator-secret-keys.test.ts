@@ -2,7 +2,8 @@
 // renamed from an item, the rest kept or not, templates (a Postgres URL, an .env file, a
 // kubernetes.io/dockerconfigjson Secret the apiserver accepts), each error keeping the last
 // good Secret, labels and annotations on the Secret, two items into one Secret (following both,
-// KeyCollision), and what the CRD's schema and CEL rules refuse at kubectl apply.
+// KeyCollision), and what the CRD's schema and CEL rules refuse at kubectl apply; then
+// spec.refreshInterval under a 600 s polling interval: edits arrive within it, one request per poll.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,11 @@ import { CustomObjectsApi, type V1Secret } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
 import { ConnectClient } from '../../src/connect/index.ts';
 import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
-import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
+import {
+  activityOf,
+  startConnectLocal,
+  type ConnectLocalHandle,
+} from '../support/connect-local.ts';
 import { eventsAbout } from '../support/events.ts';
 import { readyWith } from '../support/item-status.ts';
 import { createOnePasswordItem, startOperator } from '../support/operator.ts';
@@ -484,6 +489,8 @@ describe('spec.keys', () => {
         },
         /Duplicate value/,
       ],
+      ['a refreshInterval under 1 s', { refreshInterval: '500ms' }, /from 1s to 24h/],
+      ['a refreshInterval that is no duration', { refreshInterval: 'soon' }, /refreshInterval/],
       [
         'a label op-kube manages',
         { secretMetadata: { labels: { 'app.kubernetes.io/managed-by': 'me' } } },
@@ -522,6 +529,84 @@ describe('spec.keys', () => {
         'name',
       ]).stdout,
       '',
+    );
+  });
+});
+
+describe('spec.refreshInterval', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  const registrar = { after: (fn: () => Promise<void>) => void cleanups.push(fn) };
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('checks the item every refreshInterval under a 600 s polling interval, one request per idle poll', async (t) => {
+    const namespace = await testNamespace(registrar, 'refresh');
+    const connect = await startConnectLocal(registrar, {
+      data: DATA,
+      args: ['--activity-retention=100000'],
+    });
+    const token = await connect.token({ vaults: ['Production,r'], name: 'operator' });
+    const jti = (
+      JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { jti: string }
+    ).jti;
+    const auditor = await connect.token({ vaults: ['Production,r'], name: 'auditor' });
+    const reader = new ConnectClient({ host: connect.url, token: auditor });
+    registrar.after(() => reader.close());
+    const operator = await startOperator(registrar, {
+      connectUrl: connect.url,
+      token,
+      namespaces: [namespace],
+      env: { POLLING_INTERVAL: '600' },
+    });
+    await createOnePasswordItem(custom, namespace, {
+      metadata: { name: 'fast' },
+      spec: {
+        itemPath: 'vaults/Production/items/postgres',
+        keys: [{ to: 'PGHOST', from: 'server' }],
+        refreshInterval: '2s',
+      },
+    });
+    await secretWith(namespace, 'fast', (data) => data.PGHOST === 'db.internal');
+    const wide = kubectl(['get', 'opi', 'fast', '-n', namespace, '-o', 'wide']);
+    assert.match(wide.stdout, /REFRESH/);
+    assert.match(wide.stdout.split('\n')[1] ?? '', /\b2s\b/);
+
+    const polls = async () =>
+      Number(
+        /op_kube_polls_total\{result="success"\} (\d+)/.exec(await operator.metrics())?.[1] ?? 0,
+      );
+    const mine = async () =>
+      (await activityOf(connect, auditor)).filter((request) => request.actor.jti === jti);
+    const requestsBefore = (await mine()).length;
+    const pollsBefore = await polls();
+    await sleep(7000);
+    const idle = (await mine()).slice(requestsBefore);
+    const idlePolls = (await polls()) - pollsBefore;
+    assert.ok(idlePolls >= 3 && idlePolls <= 5, `${idlePolls} polls in 7 s`);
+    assert.ok(
+      Math.abs(idle.length - idlePolls) <= 1,
+      `${idle.length} requests, ${idlePolls} polls`,
+    );
+    assert.ok(
+      idle.every((request) => request.resource.vault.id === ''),
+      'only vault listings',
+    );
+
+    const current = await reader.getItem(VAULT, POSTGRES);
+    const edited = Date.now();
+    const edit = await connect.admin('PUT', `/admin/vaults/${VAULT}/items/${POSTGRES}`, {
+      ...current,
+      fields: (current.fields ?? []).map((field) =>
+        field.label === 'server' ? { ...field, value: 'db2.internal' } : field,
+      ),
+    });
+    assert.equal(edit.status, 200);
+    await secretWith(namespace, 'fast', (data) => data.PGHOST === 'db2.internal');
+    const latency = Date.now() - edited;
+    assert.ok(latency < 5000, `${latency} ms from the edit to the Secret`);
+    t.diagnostic(
+      `idle: ${idlePolls} polls, ${idle.length} Connect requests in 7 s; edit to Secret ${latency} ms`,
     );
   });
 });

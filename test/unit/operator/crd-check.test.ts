@@ -98,6 +98,7 @@ describe('assessCrd', () => {
         'spec.includeOtherKeys',
         'spec.secretMetadata',
         'spec.extraItems',
+        'spec.refreshInterval',
         'printer column Reason',
         'printer column Version',
         'printer column Synced',
