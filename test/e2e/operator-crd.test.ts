@@ -108,9 +108,21 @@ items:
       '-o',
       'jsonpath={.spec.versions[0].additionalPrinterColumns[*].name}',
     ]);
-    assert.equal(columns.stdout, 'Ready Reason Version Synced Age');
+    // Refresh (spec.refreshInterval) has priority 1: only in -o wide.
+    assert.equal(columns.stdout, 'Ready Reason Version Synced Refresh Age');
+    const priorities = kubectl([
+      'get',
+      'crd',
+      'onepassworditems.onepassword.com',
+      '-o',
+      'jsonpath={.spec.versions[0].additionalPrinterColumns[?(@.name=="Refresh")].priority}',
+    ]);
+    assert.equal(priorities.stdout, '1');
     const explained = kubectl(['explain', 'onepassworditem.spec.itemPath']);
     assert.equal(explained.status, 0, explained.stderr);
     assert.match(explained.stdout, /%2F/);
+    const keys = kubectl(['explain', 'onepassworditem.spec.keys.template']);
+    assert.equal(keys.status, 0, keys.stderr);
+    assert.match(keys.stdout, /urlescape, base64 and jsonescape/);
   });
 });
