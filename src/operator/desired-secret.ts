@@ -153,8 +153,14 @@ export function secretSizeProblem(
   let bytes = 0;
   for (const value of data.values()) bytes += value.length;
   if (bytes <= MAX_SECRET_DATA_BYTES) return undefined;
+  // The largest keys, so the message says which field, file or template to look at.
+  const largest = [...data]
+    .sort(([, a], [, b]) => b.length - a.length)
+    .slice(0, 3)
+    .map(([key, value]) => `${key} ${value.length}`)
+    .join(', ');
   return (
     `the item's data is ${bytes} bytes, over the ${MAX_SECRET_DATA_BYTES}-byte (1 MiB) limit of a ` +
-    `Secret; Secret ${secretName} keeps its last data`
+    `Secret (largest keys, in bytes: ${largest}); Secret ${secretName} keeps its last data`
   );
 }

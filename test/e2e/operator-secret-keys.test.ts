@@ -330,7 +330,10 @@ describe('spec.keys', () => {
       { to: 'b', fromFile: 'blob' },
     ];
     assert.equal((await apply('guarded', { keys: twice }, { item: 'big' })).status, 0);
-    await keptThrough('SecretTooLarge', /over the 1048576-byte \(1 MiB\) limit/);
+    await keptThrough(
+      'SecretTooLarge',
+      /over the 1048576-byte \(1 MiB\) limit of a Secret \(largest keys, in bytes: a 614400, b 614400\)/,
+    );
 
     await apply('guarded', { keys: [{ to: 'URL', template: 'postgres://{{server}}:{{port}}' }] });
     await secretWith(namespace, 'guarded', (data) => data.URL === 'postgres://db.internal:5432');

@@ -159,6 +159,7 @@ describe('secretSizeProblem', () => {
     );
     assert.match(problem ?? '', /1048577 bytes, over the 1048576-byte \(1 MiB\) limit/);
     assert.match(problem ?? '', /Secret db keeps its last data/);
+    assert.match(problem ?? '', /largest keys, in bytes: k1 524289, k0 524288\)/);
     assert.equal((problem ?? '').includes('aaaa'), false);
   });
 });
