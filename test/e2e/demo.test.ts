@@ -45,6 +45,14 @@ describe('npm run demo', { timeout: 240_000 }, () => {
     assert.match(output, /reusing the control plane/);
     assert.match(output, /Secret op-kube-demo\S*\/database .*keys: .*password.*username/);
     assert.match(output, /Secret op-kube-demo\S*\/api-key .*keys: credential/);
+    // spec.keys: only the chosen keys, one composed by a template.
+    assert.match(output, /Secret op-kube-demo\S*\/database-url .*keys: DATABASE_URL, PGPASSWORD$/m);
+    // --token-source=namespace: team B's token reaches Staging only.
+    assert.match(output, /op-kube-demo-team-b\S*\/staging-database: Ready=True \(Synced\)/);
+    assert.match(
+      output,
+      /op-kube-demo-team-b\S*\/production-database: Ready=False \(VaultNotFound\)/,
+    );
     assert.match(output, /OnePasswordItem op-kube-demo\S*\/database: Ready=True \(Synced\)/);
     assert.match(output, /container app: command \/op\/bin\/op run -- \/bin\/app serve/);
     assert.match(output, /init container copy-op-bin: image 1password\/op:2/);
@@ -60,7 +68,11 @@ describe('npm run demo', { timeout: 240_000 }, () => {
       COMPONENTS.every((component) => status[component].running),
       'the plane was stopped',
     );
-    for (const namespace of [`op-kube-demo${suffix}`, `op-kube-demo-apps${suffix}`]) {
+    for (const namespace of [
+      `op-kube-demo${suffix}`,
+      `op-kube-demo-apps${suffix}`,
+      `op-kube-demo-team-b${suffix}`,
+    ]) {
       const left = kubectl(['get', 'namespace', namespace, '-o', 'name', '--ignore-not-found']);
       assert.equal(left.stdout.trim(), '', `namespace ${namespace} was not deleted`);
     }

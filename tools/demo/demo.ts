@@ -55,6 +55,8 @@ export function suffixFromEnv(): string {
 export interface Names {
   readonly namespace: string;
   readonly appsNamespace: string;
+  /** A second tenant: its own Connect token, scoped to the Staging vault only. */
+  readonly tenantNamespace: string;
   readonly webhookConfigName: string;
 }
 
@@ -62,6 +64,7 @@ export function namesWith(suffix: string): Names {
   return {
     namespace: `op-kube-demo${suffix}`,
     appsNamespace: `op-kube-demo-apps${suffix}`,
+    tenantNamespace: `op-kube-demo-team-b${suffix}`,
     // The apiserver calls mutating webhooks in the order of their configurations' names. This name
     // sorts after `op-kube-webhook` (the chart's) and `op-kube-e2e-*` (the e2e tests'), so another
     // injector matching the same labelled namespaces goes first and this one then sees an already
@@ -115,6 +118,7 @@ export function printExplore(demo: Demo): void {
   out();
   out('Everything is still running (--keep). Explore:');
   out(`  ${kubectl} get onepassworditems,secrets,deployments -n ${names.namespace}`);
+  out(`  ${kubectl} get onepassworditems -n ${names.tenantNamespace}   # team B's own token`);
   out(`  ${kubectl} get pod app -n ${names.appsNamespace} -o yaml`);
   out(
     `  ${kubectl} get secret database -n ${names.namespace} -o jsonpath='{.data.password}' | base64 -d`,
@@ -128,7 +132,9 @@ export function printExplore(demo: Demo): void {
   out(
     `  kill ${services.list.map((service) => service.child.pid).join(' ')}   # ${services.list.map((service) => service.name).join(', ')}`,
   );
-  out(`  ${kubectl} delete namespace ${names.namespace} ${names.appsNamespace}`);
+  out(
+    `  ${kubectl} delete namespace ${names.namespace} ${names.appsNamespace} ${names.tenantNamespace}`,
+  );
   out(`  rm -rf ${workDir}`);
   out('  npm run cluster:down   # the control plane');
 }

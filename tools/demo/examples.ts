@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Demo } from './demo.ts';
-import { readyOf, type Pod, type Secret } from './kubectl.ts';
+import { readyOf, type OnePasswordItem, type Pod, type Secret } from './kubectl.ts';
 import { out, StepFailure } from './output.ts';
 import { waitFor } from './processes.ts';
 import { DEMO_DIR } from './start.ts';
@@ -19,10 +19,15 @@ const ITEM_VERSION = 'operator.1password.io/item-version';
 
 export async function applyExamples(demo: Demo): Promise<void> {
   const { kubectl } = demo;
-  const { namespace, appsNamespace } = demo.names;
-  for (const file of ['onepassworditem.yaml', 'deployment.yaml']) {
-    out(`    $ kubectl apply -n ${namespace} -f examples/demo/${file}`);
-    await kubectl.ok(['apply', '-n', namespace, '-f', join(DEMO_DIR, file)]);
+  const { namespace, appsNamespace, tenantNamespace } = demo.names;
+  for (const [file, into] of [
+    ['onepassworditem.yaml', namespace],
+    ['database-url.yaml', namespace],
+    ['deployment.yaml', namespace],
+    ['team-b.yaml', tenantNamespace],
+  ] as const) {
+    out(`    $ kubectl apply -n ${into} -f examples/demo/${file}`);
+    await kubectl.ok(['apply', '-n', into, '-f', join(DEMO_DIR, file)]);
   }
   // Pods are refused until the ServiceAccount controller has made the namespace's `default`.
   await waitFor(`ServiceAccount ${appsNamespace}/default`, async () =>
@@ -58,8 +63,8 @@ export async function applyExamples(demo: Demo): Promise<void> {
 
 export async function showSecrets(demo: Demo): Promise<void> {
   const { namespace } = demo.names;
-  const expected = ['database', 'api-key'];
-  const secrets = await waitFor('the Secrets database and api-key', async () => {
+  const expected = ['database', 'database-url', 'api-key'];
+  const secrets = await waitFor('the Secrets database, database-url and api-key', async () => {
     const list = await demo.kubectl.getJson<{ items: Secret[] }>([
       'get',
       'secrets',
@@ -98,6 +103,32 @@ export async function showItem(demo: Demo): Promise<void> {
     `    OnePasswordItem ${namespace}/database: Ready=${ready?.status} (${ready?.reason}), ` +
       `itemVersion ${item?.status?.itemVersion ?? '?'}, secretName ${item?.status?.secretName ?? '?'}`,
   );
+}
+
+/** Team B's namespace, read with its own token (Staging only): one item syncs, one cannot. */
+export async function showTenant(demo: Demo): Promise<void> {
+  const { tenantNamespace } = demo.names;
+  for (const [name, expectReady] of [
+    ['staging-database', 'True'],
+    ['production-database', 'False'],
+  ] as const) {
+    const item = await waitFor(`OnePasswordItem ${tenantNamespace}/${name} to report`, async () => {
+      const found = await demo.kubectl.getJson<OnePasswordItem>([
+        'get',
+        'onepassworditem',
+        name,
+        '-n',
+        tenantNamespace,
+      ]);
+      return readyOf(found)?.status === expectReady ? found : undefined;
+    });
+    const ready = readyOf(item);
+    out(
+      `    OnePasswordItem ${tenantNamespace}/${name}: Ready=${ready?.status} (${ready?.reason})` +
+        (expectReady === 'False' ? ` — ${ready?.message ?? ''}` : ''),
+    );
+  }
+  out("    (team B's token reaches Staging only; team A's items keep syncing with team A's token)");
 }
 
 export async function showPod(demo: Demo): Promise<void> {

@@ -59,6 +59,7 @@ interface Condition {
   type: string;
   status: string;
   reason?: string;
+  message?: string;
 }
 export interface OnePasswordItem {
   status?: { conditions?: Condition[]; itemVersion?: number; secretName?: string };

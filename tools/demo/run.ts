@@ -14,7 +14,7 @@ import {
   type Demo,
   type Names,
 } from './demo.ts';
-import { applyExamples, editItem, showItem, showPod, showSecrets } from './examples.ts';
+import { applyExamples, editItem, showItem, showPod, showSecrets, showTenant } from './examples.ts';
 import {
   helmInstall,
   injectedPod,
@@ -41,6 +41,7 @@ const STEPS: Steps = [
   ['applying examples/demo', applyExamples],
   ['Secrets made by the operator', showSecrets],
   ['OnePasswordItem status', showItem],
+  ["team B's namespace, with its own token", showTenant],
   ['the injected pod', showPod],
   ['editing the item in connect-local', editItem],
 ];

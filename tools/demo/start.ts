@@ -56,8 +56,9 @@ export async function controlPlane(demo: Demo): Promise<void> {
 }
 
 export async function namespaces(demo: Demo): Promise<void> {
-  const { namespace, appsNamespace } = demo.names;
-  for (const name of [namespace, appsNamespace]) {
+  const { namespace, appsNamespace, tenantNamespace } = demo.names;
+  const all = [namespace, appsNamespace, tenantNamespace];
+  for (const name of all) {
     const existing = await demo.kubectl.run(['get', 'namespace', name]);
     if (existing.code === 0) {
       throw new StepFailure(
@@ -69,6 +70,7 @@ export async function namespaces(demo: Demo): Promise<void> {
   const renamed: Record<string, string> = {
     'op-kube-demo': namespace,
     'op-kube-demo-apps': appsNamespace,
+    'op-kube-demo-team-b': tenantNamespace,
   };
   const documents = yaml.loadAll(readFileSync(join(DEMO_DIR, 'namespaces.yaml'), 'utf8')) as {
     metadata: { name: string };
@@ -78,16 +80,18 @@ export async function namespaces(demo: Demo): Promise<void> {
   }
   // Recorded before applying: a namespace the apply made before failing is removed too.
   demo.cleanUp.add('deleting the namespaces', async () => {
-    const args = ['namespace', namespace, appsNamespace, '--ignore-not-found', '--timeout=90s'];
+    const args = ['namespace', ...all, '--ignore-not-found', '--timeout=90s'];
     if (await deleteFromPlane(demo, args)) {
-      out(`    deleted namespaces ${namespace} and ${appsNamespace}`);
+      out(`    deleted namespaces ${all.join(', ')}`);
     }
   });
   out(`    $ kubectl apply -f examples/demo/namespaces.yaml`);
   await demo.kubectl.ok(['apply', '-f', '-'], {
     input: documents.map((document) => yaml.dump(document)).join('---\n'),
   });
-  out(`    namespaces ${namespace} and ${appsNamespace} (secrets-injection=enabled)`);
+  out(
+    `    namespaces ${namespace}, ${appsNamespace} (secrets-injection=enabled) and ${tenantNamespace} (team B)`,
+  );
 }
 
 export async function connectLocal(demo: Demo): Promise<void> {
@@ -121,35 +125,57 @@ export async function connectLocal(demo: Demo): Promise<void> {
   );
   out(`    serving ${demo.connect.url} (vaults Production and Staging)`);
 
-  out(`    $ op-kube connect-local token create demo --vault=Production,r`);
+  demo.token = await createToken(demo, stateDir, 'demo', 'Production,r');
+  const tokenFile = join(demo.workDir, 'token');
+  await writeFile(tokenFile, demo.token, { mode: 0o600 });
+  for (const namespace of [demo.names.namespace, demo.names.appsNamespace]) {
+    await tokenSecret(demo, namespace, tokenFile);
+  }
+  out(`    token: read access to Production only (also in ${tokenFile})`);
+  // Team B's own token, in its own namespace: the operator reads each namespace with its token.
+  const teamBFile = join(demo.workDir, 'token-team-b');
+  await writeFile(teamBFile, await createToken(demo, stateDir, 'team-b', 'Staging,r'), {
+    mode: 0o600,
+  });
+  await tokenSecret(demo, demo.names.tenantNamespace, teamBFile);
+  out(`    team B's token: read access to Staging only (in ${teamBFile})`);
+}
+
+/** `op-kube connect-local token create <name> --vault=<vault>`: the new token. */
+async function createToken(
+  demo: Demo,
+  stateDir: string,
+  name: string,
+  vault: string,
+): Promise<string> {
+  out(`    $ op-kube connect-local token create ${name} --vault=${vault}`);
   const created = await run(process.execPath, [
     LAUNCHER,
     'connect-local',
     'token',
     'create',
-    'demo',
+    name,
     `--state-dir=${stateDir}`,
-    '--vault=Production,r',
+    `--vault=${vault}`,
   ]);
   if (created.code !== 0) throw new StepFailure(`token create failed: ${created.stderr.trim()}`);
-  demo.token = created.stdout.trim();
-  const tokenFile = join(demo.workDir, 'token');
-  await writeFile(tokenFile, demo.token, { mode: 0o600 });
-  for (const namespace of [demo.names.namespace, demo.names.appsNamespace]) {
-    await demo.kubectl.ok(
-      [
-        'create',
-        'secret',
-        'generic',
-        'onepassword-token',
-        `--from-file=token=${tokenFile}`,
-        '-n',
-        namespace,
-      ],
-      { show: true },
-    );
-  }
-  out(`    token: read access to Production only (also in ${tokenFile})`);
+  return created.stdout.trim();
+}
+
+/** The Secret `onepassword-token` (key `token`) in `namespace`, from `file`. */
+async function tokenSecret(demo: Demo, namespace: string, file: string): Promise<void> {
+  await demo.kubectl.ok(
+    [
+      'create',
+      'secret',
+      'generic',
+      'onepassword-token',
+      `--from-file=token=${file}`,
+      '-n',
+      namespace,
+    ],
+    { show: true },
+  );
 }
 
 /** The CRD stays after the demo: removing it would delete every OnePasswordItem on the plane. */
@@ -177,13 +203,14 @@ export async function operator(demo: Demo): Promise<void> {
       `--kubeconfig=${kubeconfigPath}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      // Each namespace's items are read with the token in its own onepassword-token Secret.
+      '--token-source=namespace',
     ],
     {
       ...process.env,
       KUBECONFIG: kubeconfigPath,
       OP_CONNECT_HOST: demo.connect.url,
-      OP_CONNECT_TOKEN: demo.token,
-      WATCH_NAMESPACE: demo.names.namespace,
+      WATCH_NAMESPACE: `${demo.names.namespace},${demo.names.tenantNamespace}`,
       POLLING_INTERVAL: '2',
     },
   );
@@ -192,7 +219,10 @@ export async function operator(demo: Demo): Promise<void> {
     async () => ((await fetch(`http://127.0.0.1:${probePort}/readyz`)).ok ? true : undefined),
     { service },
   );
-  out(`    ready: watching ${demo.names.namespace}, polling Connect every 2 s`);
+  out(
+    `    ready: watching ${demo.names.namespace} and ${demo.names.tenantNamespace}, each with its ` +
+      `own token (--token-source=namespace), polling Connect every 2 s`,
+  );
 }
 
 export async function webhook(demo: Demo): Promise<void> {
