@@ -7,7 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { eventually, kubeConfigFor, kubectl, testNamespace } from '../support/cluster.ts';
+import {
+  eventually,
+  kubeConfigFor,
+  kubectl,
+  testNamespace,
+  suiteCleanups,
+} from '../support/cluster.ts';
 import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
 import { readyWith } from '../support/item-status.ts';
@@ -21,12 +27,7 @@ const admin = kubeConfigFor();
 const core = admin.makeApiClient(CoreV1Api);
 const custom = admin.makeApiClient(CustomObjectsApi);
 
-const suite = {
-  cleanups: [] as (() => Promise<void>)[],
-  after(fn: () => Promise<void>): void {
-    this.cleanups.unshift(fn);
-  },
-};
+const suite = suiteCleanups();
 
 /** A label unique to this run, so namespaces of other test files never match. */
 const LABEL = `op-kube-e2e/token-copy-${randomBytes(3).toString('hex')}`;
@@ -76,7 +77,7 @@ describe('operator --token-distribution-selector', () => {
     });
   });
   after(async () => {
-    for (const cleanup of suite.cleanups) await cleanup();
+    await suite.run();
   });
 
   it('copies the token into a namespace when it is labelled and removes it when unlabelled', async () => {

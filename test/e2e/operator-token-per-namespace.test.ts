@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { eventually, kubeConfigFor, testNamespace } from '../support/cluster.ts';
+import { eventually, kubeConfigFor, testNamespace, suiteCleanups } from '../support/cluster.ts';
 import { dataFile, passwordItem } from '../support/connect-data.ts';
 import { startConnectLocal, type ConnectLocalHandle } from '../support/connect-local.ts';
 import { annotatedDeployment, secretRequest } from '../support/deployments.ts';
@@ -31,12 +31,7 @@ const core = admin.makeApiClient(CoreV1Api);
 const custom = admin.makeApiClient(CustomObjectsApi);
 const apps = admin.makeApiClient(AppsV1Api);
 
-const suite = {
-  cleanups: [] as (() => Promise<void>)[],
-  after(fn: () => Promise<void>): void {
-    this.cleanups.unshift(fn);
-  },
-};
+const suite = suiteCleanups();
 
 function tokenSecret(namespace: string, token: string): Promise<unknown> {
   return core.createNamespacedSecret({
@@ -91,7 +86,7 @@ describe('operator --token-source=namespace', () => {
     });
   });
   after(async () => {
-    for (const cleanup of suite.cleanups) await cleanup();
+    await suite.run();
   });
 
   it("syncs each tenant from its own token's vault; A's items naming B's vault get nothing of B", async () => {

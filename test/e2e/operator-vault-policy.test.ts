@@ -13,6 +13,7 @@ import {
   serviceAccountCan,
   serviceAccountKubeconfig,
   testNamespace,
+  suiteCleanups,
 } from '../support/cluster.ts';
 import { dataFile, passwordItem } from '../support/connect-data.ts';
 import {
@@ -50,13 +51,7 @@ const admin = kubeConfigFor();
 const core = admin.makeApiClient(CoreV1Api);
 const custom = admin.makeApiClient(CustomObjectsApi);
 
-/** Registers cleanups for a whole describe block (node:test's `after` runs them at its end). */
-const suite = {
-  cleanups: [] as (() => Promise<void>)[],
-  after(fn: () => Promise<void>): void {
-    this.cleanups.unshift(fn);
-  },
-};
+const suite = suiteCleanups();
 
 function annotate(namespace: string, allowed: string | undefined): void {
   const result = kubectl([
@@ -129,7 +124,7 @@ describe('operator vault access policy', () => {
     await startOperator(suite, { connectUrl: connect.url, token, namespaces: [namespace] });
   });
   after(async () => {
-    for (const cleanup of suite.cleanups) await cleanup();
+    await suite.run();
   });
 
   it('denies a vault outside the allow-list, by any spelling, before reading anything in it', async () => {

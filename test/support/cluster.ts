@@ -90,6 +90,22 @@ interface CleanupRegistrar {
 }
 
 /**
+ * Cleanups for a whole describe block: pass it where a test context is expected, and call
+ * `run()` from the block's `after` (last registered, first run).
+ */
+export function suiteCleanups(): CleanupRegistrar & { run(): Promise<void> } {
+  const cleanups: (() => Promise<void>)[] = [];
+  return {
+    after(fn: () => Promise<void>): void {
+      cleanups.unshift(fn);
+    },
+    async run(): Promise<void> {
+      for (const cleanup of cleanups.splice(0)) await cleanup();
+    },
+  };
+}
+
+/**
  * Creates a uniquely named namespace for one test and deletes it when the test ends, so tests that
  * run side by side never see each other's objects.
  */
