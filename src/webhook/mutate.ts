@@ -111,10 +111,49 @@ export type ResolvedImage =
 export type MutationResult =
   /** Not for this webhook, or already done: admit unchanged. */
   | { readonly kind: 'skip'; readonly reason: string }
-  /** `injected` names the containers now started through `op run`, init containers first. */
-  | { readonly kind: 'mutated'; readonly pod: V1Pod; readonly injected: readonly string[] }
+  /**
+   * `injected` names the containers now started through `op run`, init containers first. `patch`
+   * turns the pod given into `pod` (RFC 6902, paths per RFC 6901), built from the mutation's own
+   * steps; `pod` shares every part it does not change with the pod given.
+   */
+  | {
+      readonly kind: 'mutated';
+      readonly pod: V1Pod;
+      readonly injected: readonly string[];
+      readonly patch: readonly PatchOperation[];
+    }
   /** The pod asks for injection that cannot be done: reject it with this message. */
   | { readonly kind: 'deny'; readonly message: string };
+
+/**
+ * A JSON patch operation as the apiserver applies it: `add` to a new object member or array index
+ * (`-` appends), `replace` of an object member present in the pod as sent.
+ */
+export interface PatchOperation {
+  readonly op: 'add' | 'replace';
+  readonly path: string;
+  readonly value: unknown;
+}
+
+/** RFC 6901: `~` then `/` escaped, so `operator.1password.io/status` is one key. */
+function pointerToken(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/** `object[key] = value` as an operation: replace when the member is there (even null), else add. */
+function setMember(
+  patch: PatchOperation[],
+  object: object,
+  path: string,
+  key: string,
+  value: unknown,
+): void {
+  patch.push({
+    op: Object.hasOwn(object, key) ? 'replace' : 'add',
+    path: `${path}/${pointerToken(key)}`,
+    value,
+  });
+}
 
 /** The annotation's names, trimmed, empty entries dropped, each once (1Password's trims nothing). */
 export function parseContainerNames(annotation: string): string[] {
@@ -217,35 +256,105 @@ export function mutatePod(
   }
   if (problems.length > 0) return { kind: 'deny', message: problems.join('; ') };
 
-  const mutated = structuredClone(pod);
-  const spec = mutated.spec ?? { containers: [] };
-  mutated.spec = spec;
+  // No copy of the pod: what changes is rebuilt (the containers injected, the lists holding them,
+  // spec, metadata) and everything else is shared, while each step records its JSON patch
+  // operation, so the answer needs neither a deep copy nor a diff (docs/benchmarks.md, Webhook).
+  const spec = pod.spec ?? { containers: [] };
+  const patch: PatchOperation[] = [];
   const injected: string[] = [];
-  // `?? []`: a pod with only init containers arrives with "containers": null.
-  for (const container of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-    if (!targeted(container)) continue;
-    injectContainer(container, options, images?.get(container.name));
-    injected.push(container.name);
-  }
+  const injectList = (
+    list: readonly V1Container[] | null | undefined,
+    path: string,
+  ): V1Container[] | undefined =>
+    list?.map((container, index) => {
+      if (!targeted(container)) return container;
+      injected.push(container.name);
+      return injectContainer(
+        container,
+        options,
+        images?.get(container.name),
+        `${path}/${index}`,
+        patch,
+      );
+    });
 
   // copy-op-bin must run before any init container it serves. Left alone it goes last, as in
   // 1Password's injector, so init containers that do not use op (network setup, migrations of
   // their own) keep running first; an injected init container pulls it in front of itself; the
   // init-first annotation puts it before everything.
-  const init = (spec.initContainers ?? []).filter(
-    (container) => container.name !== COPY_CONTAINER_NAME,
-  );
+  const copy = copyContainer(`${options.opImage}:${version}`, options.copyContainer);
+  const initPatch: PatchOperation[] = [];
+  // `?? []`: a pod with only init containers arrives with "containers": null.
+  const injectedInit = injectList(spec.initContainers, '/spec/initContainers');
+  const init = (injectedInit ?? []).filter((container) => container.name !== COPY_CONTAINER_NAME);
   const firstInjected = init.findIndex(targeted);
   const at = initFirst ? 0 : firstInjected === -1 ? init.length : firstInjected;
-  init.splice(at, 0, copyContainer(`${options.opImage}:${version}`, options.copyContainer));
-  spec.initContainers = init;
+  init.splice(at, 0, copy);
+  if (injectedInit && injectedInit.length + 1 === init.length) {
+    // No earlier copy-op-bin removed: the injected init containers' operations stand at their
+    // indexes as sent, and copy-op-bin is inserted after them.
+    initPatch.push(...patch.splice(0), {
+      op: 'add',
+      path: `/spec/initContainers/${at}`,
+      value: copy,
+    });
+  } else {
+    // No list, or earlier copy-op-bin containers dropped: the whole list, whose injected
+    // containers already carry their changes.
+    patch.length = 0;
+    setMember(initPatch, spec, '/spec', 'initContainers', init);
+  }
+  const injectedContainers = injectList(spec.containers, '/spec/containers');
 
-  if (!existingVolume) spec.volumes = [...(spec.volumes ?? []), opBinVolume()];
-  mutated.metadata = {
-    ...mutated.metadata,
-    annotations: { ...annotations, [STATUS_ANNOTATION]: STATUS_INJECTED },
+  const volumes = existingVolume
+    ? spec.volumes
+    : Array.isArray(spec.volumes)
+      ? [...spec.volumes, opBinVolume()]
+      : [opBinVolume()];
+  const volumePatch: PatchOperation[] = [];
+  if (!existingVolume) {
+    if (Array.isArray(spec.volumes)) {
+      volumePatch.push({ op: 'add', path: '/spec/volumes/-', value: opBinVolume() });
+    } else {
+      setMember(volumePatch, spec, '/spec', 'volumes', volumes);
+    }
+  }
+
+  const mutatedSpec = {
+    ...spec,
+    initContainers: init,
+    ...(injectedContainers === undefined ? {} : { containers: injectedContainers }),
+    ...(volumes === undefined ? {} : { volumes }),
   };
-  return { kind: 'mutated', pod: mutated, injected };
+  const mutated: V1Pod = {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      annotations: { ...annotations, [STATUS_ANNOTATION]: STATUS_INJECTED },
+    },
+    spec: mutatedSpec,
+  };
+  const metadataPatch: PatchOperation[] = [];
+  if (pod.metadata?.annotations) {
+    setMember(
+      metadataPatch,
+      pod.metadata.annotations,
+      '/metadata/annotations',
+      STATUS_ANNOTATION,
+      STATUS_INJECTED,
+    );
+  } else {
+    // Unreachable (the inject annotation is there), kept whole for safety.
+    setMember(metadataPatch, pod, '', 'metadata', mutated.metadata);
+  }
+  return {
+    kind: 'mutated',
+    pod: mutated,
+    injected,
+    patch: pod.spec
+      ? [...metadataPatch, ...initPatch, ...patch, ...volumePatch]
+      : [...metadataPatch, { op: 'add', path: '/spec', value: mutatedSpec }],
+  };
 }
 
 /** Absent or blank → false; undefined when the value means neither. */
@@ -312,28 +421,51 @@ function injectContainer(
   container: V1Container,
   options: InjectionOptions,
   image: ResolvedImage | undefined,
-): void {
+  path: string,
+  patch: PatchOperation[],
+): V1Container {
+  const result: V1Container = { ...container };
   if (!container.command?.length && image?.kind === 'resolved') {
     // Kubernetes' rules: no command → the image's ENTRYPOINT, and then args, if set, replace its
     // CMD; op run goes in front of what the runtime would have run, unchanged.
-    container.command = [...image.start.entrypoint];
-    if (!container.args?.length && image.start.cmd.length > 0)
-      container.args = [...image.start.cmd];
+    result.command = [...image.start.entrypoint];
+    if (!container.args?.length && image.start.cmd.length > 0) {
+      result.args = [...image.start.cmd];
+      setMember(patch, container, path, 'args', result.args);
+    }
   }
-  const command = container.command ?? [];
-  if (!startsWithOpRun(command)) container.command = [...OP_RUN_PREFIX, ...command];
+  const command = result.command ?? [];
+  if (!startsWithOpRun(command)) result.command = [...OP_RUN_PREFIX, ...command];
+  if (result.command !== container.command) {
+    setMember(patch, container, path, 'command', result.command);
+  }
 
   const mounts = container.volumeMounts ?? [];
   if (!mounts.some((mount) => mount.name === OP_BIN_VOLUME && mountsAtOpBin(mount.mountPath))) {
-    mounts.push({ name: OP_BIN_VOLUME, mountPath: OP_BIN_PATH, readOnly: true });
+    const mount = { name: OP_BIN_VOLUME, mountPath: OP_BIN_PATH, readOnly: true };
+    result.volumeMounts = [...mounts, mount];
+    if (Array.isArray(container.volumeMounts)) {
+      patch.push({ op: 'add', path: `${path}/volumeMounts/-`, value: mount });
+    } else {
+      setMember(patch, container, path, 'volumeMounts', result.volumeMounts);
+    }
+  } else {
+    result.volumeMounts = mounts;
   }
-  container.volumeMounts = mounts;
 
   const env = container.env ?? [];
   const missing = (variable: V1EnvVar): boolean =>
     !env.some((existing) => existing.name === variable.name);
-  env.push(...[...tokenEnv(container, options), ...integrationEnv(options)].filter(missing));
-  container.env = env;
+  const added = [...tokenEnv(container, options), ...integrationEnv(options)].filter(missing);
+  result.env = added.length > 0 ? [...env, ...added] : env;
+  if (!Array.isArray(container.env)) {
+    setMember(patch, container, path, 'env', result.env);
+  } else {
+    for (const variable of added) {
+      patch.push({ op: 'add', path: `${path}/env/-`, value: variable });
+    }
+  }
+  return result;
 }
 
 const CREDENTIAL_ENV = ['OP_CONNECT_HOST', 'OP_CONNECT_TOKEN', 'OP_SERVICE_ACCOUNT_TOKEN'];
