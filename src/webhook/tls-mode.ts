@@ -10,32 +10,12 @@ import { LeaderElector } from '../kube/runtime/leader-election.ts';
 import { Manager } from '../kube/runtime/manager.ts';
 import { WebhookSettingError, type WebhookConfig, type WebhookTlsConfig } from './config.ts';
 import { servingNames } from './tls/certificates.ts';
-import { FilesTls } from './tls/files.ts';
+import type { Mode } from './tls-files-mode.ts';
 import { OnePasswordTls } from './tls/onepassword.ts';
 import { SecretTls } from './tls/secret-source.ts';
 import { TlsBundleReconciler, unregister } from './tls/self-managed.ts';
-import type { TlsSource } from './tls/source.ts';
 
-export interface Mode {
-  readonly manager: Manager;
-  readonly tls: TlsSource;
-}
-
-/** `--tls-mode=files`: the pair in the files, then each new one; no apiserver, no election. */
-export async function filesMode(
-  tlsConfig: Extract<WebhookTlsConfig, { mode: 'files' }>,
-  logger: Logger,
-): Promise<Mode> {
-  const { certFile, keyFile } = tlsConfig;
-  const tls = await FilesTls.load({ certFile, keyFile, logger }).catch((error: unknown) => {
-    throw new WebhookSettingError(
-      '--tls-cert-file',
-      error instanceof Error ? error.message : String(error),
-      { cause: error },
-    );
-  });
-  return { manager: new Manager(), tls };
-}
+export { filesMode, type Mode } from './tls-files-mode.ts';
 
 /**
  * `--tls-mode=self-managed`: every replica serves the TLS Secret's certificate; the Lease leader
