@@ -2,7 +2,7 @@
 // fetched once per version however many OnePasswordItems use it, and change detection that costs
 // one request per idle poll.
 import type { FullItem, Vault } from '../connect/index.ts';
-import { ConnectError, isConnectError } from '../connect/index.ts';
+import { ConnectError, isConnectError, looksLikeId, pickOldestByTitle } from '../connect/index.ts';
 import type { ItemPath } from './item-path.ts';
 
 export interface ItemRef {
@@ -29,8 +29,13 @@ export interface ItemBackend {
   /** Ids or titles, by 1Password's lookup rules for the mode. */
   resolveItem(vaultIdOrTitle: string, itemIdOrTitle: string): Promise<FullItem>;
   listVaults(): Promise<readonly Vault[]>;
-  /** Every item of the vault with its version. */
-  listItems(vaultId: string): Promise<readonly { readonly id: string; readonly version: number }[]>;
+  /** Every item of the vault with its version (and, from Connect, its title and creation time). */
+  listItems(vaultId: string): Promise<readonly ItemListEntry[]>;
+  /**
+   * A vault by id or title (1Password's rules). Connect's client has it; with it, a burst of item
+   * titles is resolved from one list of each vault instead of one filtered lookup per item.
+   */
+  resolveVault?(vaultIdOrTitle: string): Promise<Vault>;
   getItem(vaultId: string, itemId: string): Promise<FullItem>;
   getFileContent(
     vaultId: string,
@@ -39,6 +44,31 @@ export interface ItemBackend {
     options: { readonly expectedSize?: number },
   ): Promise<Buffer>;
 }
+
+export interface ItemListEntry {
+  readonly id: string;
+  readonly version: number;
+  readonly title?: string;
+  readonly createdAt?: string;
+}
+
+type TitleMatch = { readonly id: string; readonly title: string; readonly createdAt: string };
+type TitleIndex = ReadonlyMap<string, readonly TitleMatch[]>;
+
+function indexByTitle(list: readonly ItemListEntry[]): TitleIndex | undefined {
+  const index = new Map<string, TitleMatch[]>();
+  for (const { id, title, createdAt } of list) {
+    if (title === undefined || createdAt === undefined) return undefined;
+    const key = title.toLowerCase();
+    const matches = index.get(key);
+    if (matches) matches.push({ id, title, createdAt });
+    else index.set(key, [{ id, title, createdAt }]);
+  }
+  return index;
+}
+
+/** How long one list of a vault's items answers title lookups (a sync burst), at most. */
+const TITLE_LIST_TTL_MS = 5_000;
 
 interface CacheEntry {
   readonly synced: Promise<SyncedItem>;
@@ -65,6 +95,23 @@ export class ItemSource {
   readonly #items = new Map<string, CacheEntry>();
   readonly #vaultVersions = new Map<string, number>();
   readonly #itemVersions = new Map<string, number>();
+  /** The vault's contentVersion as last polled when an item's version was recorded. */
+  readonly #itemVaultVersions = new Map<string, number>();
+  /**
+   * Vaults where a fetch found an item newer than the version recorded, with the contentVersion
+   * polled at that record: a next poll still listing that contentVersion proves the server does not
+   * move it on every change.
+   */
+  readonly #suspects = new Map<string, number>();
+  /** Set once Connect was seen not to move a contentVersion: from then on the full checks run. */
+  #contentVersionDistrusted = false;
+  /** Vault id → one list of its items with titles, shared by the title lookups of a burst. */
+  readonly #titleLists = new Map<
+    string,
+    { readonly at: number; readonly list: Promise<TitleIndex | undefined> }
+  >();
+  /** Vault reference (id or title) → id, for the title lookups of a burst. */
+  readonly #vaultIds = new Map<string, { readonly at: number; readonly id: Promise<string> }>();
   /** Items whose last fetch failed: every poll reports them until a fetch succeeds. */
   readonly #failedFetches = new Set<string>();
   /** Vaults whose item list could not be read: the next poll lists them whatever their version. */
@@ -95,7 +142,7 @@ export class ItemSource {
     const key = `${path.vault}\u0000${path.item}`;
     let pending = this.#resolved.get(key);
     if (!pending) {
-      pending = this.#client.resolveItem(path.vault, path.item).then((item) => {
+      pending = this.#resolveItem(path.vault, path.item).then((item) => {
         this.#remember({ item, files: new Map() }, false);
         return { vaultId: item.vault.id, itemId: item.id };
       });
@@ -103,6 +150,70 @@ export class ItemSource {
       pending.catch(() => this.#resolved.delete(key));
     }
     return pending;
+  }
+
+  /**
+   * 1Password's lookup (the client's resolveItem) but, for an item title in Connect mode, from one
+   * list of the vault's items shared by every lookup within TITLE_LIST_TTL_MS: a sync of N items
+   * makes one list per vault and N item GETs instead of N filtered lists and N GETs. Whenever the
+   * list cannot decide exactly as the filtered lookup would (no match: maybe created since; two
+   * spellings of the title: the server's filter decides; a match gone or renamed since the list),
+   * the client's own lookup answers.
+   */
+  async #resolveItem(vaultRef: string, itemRef: string): Promise<FullItem> {
+    const client = this.#client;
+    if (!client.resolveVault || looksLikeId(itemRef)) return client.resolveItem(vaultRef, itemRef);
+    let vaultId: string;
+    let index: TitleIndex | undefined;
+    try {
+      vaultId = await this.#vaultIdOf(vaultRef);
+      index = await this.#titleList(vaultId);
+    } catch {
+      return client.resolveItem(vaultRef, itemRef);
+    }
+    // A backend whose list has no titles: its own lookup.
+    if (index === undefined) return client.resolveItem(vaultRef, itemRef);
+    const wanted = itemRef.toLowerCase();
+    const matches = index.get(wanted) ?? [];
+    const spellings = new Set(matches.map((match) => match.title));
+    const oldest =
+      spellings.size === 1 ? pickOldestByTitle(matches, itemRef, (m) => m.title) : undefined;
+    if (oldest === undefined) return client.resolveItem(vaultRef, itemRef);
+    try {
+      const item = await client.getItem(vaultId, oldest.id);
+      if (item.title.toLowerCase() === wanted) return item;
+    } catch (error) {
+      if (!isConnectError(error, 'NotFound')) throw error;
+    }
+    this.#titleLists.delete(vaultId);
+    return client.resolveItem(vaultRef, itemRef);
+  }
+
+  #vaultIdOf(vaultRef: string): Promise<string> {
+    const now = Date.now();
+    const known = this.#vaultIds.get(vaultRef);
+    if (known && now - known.at <= TITLE_LIST_TTL_MS) return known.id;
+    const id = (this.#client.resolveVault as (ref: string) => Promise<Vault>)(vaultRef).then(
+      (vault) => vault.id,
+    );
+    this.#vaultIds.set(vaultRef, { at: now, id });
+    id.catch(() => {
+      if (this.#vaultIds.get(vaultRef)?.id === id) this.#vaultIds.delete(vaultRef);
+    });
+    return id;
+  }
+
+  /** The vault's items by lower-cased title, built once per list (undefined: no titles listed). */
+  #titleList(vaultId: string): Promise<TitleIndex | undefined> {
+    const now = Date.now();
+    const known = this.#titleLists.get(vaultId);
+    if (known && now - known.at <= TITLE_LIST_TTL_MS) return known.list;
+    const list = this.#client.listItems(vaultId).then(indexByTitle);
+    this.#titleLists.set(vaultId, { at: now, list });
+    list.catch(() => {
+      if (this.#titleLists.get(vaultId)?.list === list) this.#titleLists.delete(vaultId);
+    });
+    return list;
   }
 
   /**
@@ -133,7 +244,7 @@ export class ItemSource {
     this.#items.set(key, { synced, stale: false });
     synced.then(
       (value) => {
-        this.#itemVersions.set(key, value.item.version);
+        this.#recordVersion(key, ref.vaultId, value.item.version);
         this.#failedFetches.delete(key);
       },
       (error: unknown) => {
@@ -175,13 +286,36 @@ export class ItemSource {
     if (complete || !(synced.item.files ?? []).length) {
       this.#items.set(key, { synced: Promise.resolve(synced), stale: false });
     }
-    this.#itemVersions.set(key, synced.item.version);
+    this.#recordVersion(key, synced.item.vault.id, synced.item.version);
+  }
+
+  /**
+   * An item's version as a fetch found it. Newer than the one recorded while its vault's
+   * contentVersion was C: the change came after C was polled, so the next poll must list a
+   * contentVersion other than C (checked in #poll, at no cost in requests).
+   */
+  #recordVersion(key: string, vaultId: string, version: number): void {
+    const before = this.#itemVersions.get(key);
+    const vaultVersionThen = this.#itemVaultVersions.get(key);
+    if (before !== undefined && version > before && vaultVersionThen !== undefined) {
+      if (!this.#suspects.has(vaultId)) this.#suspects.set(vaultId, vaultVersionThen);
+    }
+    this.#itemVersions.set(key, version);
+    const vaultVersion = this.#vaultVersions.get(vaultId);
+    if (vaultVersion === undefined) this.#itemVaultVersions.delete(key);
+    else this.#itemVaultVersions.set(key, vaultVersion);
+  }
+
+  /** True once Connect was seen not to move a vault's contentVersion on an item change. */
+  get fullChecksNeeded(): boolean {
+    return this.#contentVersionDistrusted;
   }
 
   /**
    * One `GET /v1/vaults`; only vaults whose contentVersion moved are listed, and only watched items
-   * whose version moved are reported (and marked stale). Every `fullCheckEvery`-th poll also lists
-   * every watched vault, in case a server did not bump a contentVersion.
+   * whose version moved are reported (and marked stale). Once Connect has been seen not to move a
+   * contentVersion on an item change (every fetch is compared with the versions polled, free of
+   * requests), every `fullCheckEvery`-th poll also lists every watched vault.
    */
   async poll(watched: Iterable<ItemRef>, fullCheckEvery: number): Promise<ItemRef[]> {
     try {
@@ -196,13 +330,19 @@ export class ItemSource {
 
   async #poll(watched: Iterable<ItemRef>, fullCheckEvery: number): Promise<ItemRef[]> {
     this.#polls += 1;
-    const fullCheck = this.#polls % fullCheckEvery === 0;
+    const fullCheck = this.#contentVersionDistrusted && this.#polls % fullCheckEvery === 0;
     const byVault = new Map<string, ItemRef[]>();
-    for (const ref of watched) byVault.set(ref.vaultId, [...(byVault.get(ref.vaultId) ?? []), ref]);
+    for (const ref of watched) {
+      const refs = byVault.get(ref.vaultId);
+      if (refs) refs.push(ref);
+      else byVault.set(ref.vaultId, [ref]);
+    }
+    // Only fetches made before this poll's list can be checked against it.
+    const suspects = new Map(this.#suspects);
 
     const vaults = await this.#pollClient.listVaults();
     this.#vaultList = { vaults, at: Date.now() };
-    const changed: ItemRef[] = [];
+    const changed = new Set<ItemRef>();
     const listed = new Set(vaults.map((vault) => vault.id));
     // A vault deleted (or taken out of the token's reach) is in no list, so its items would never
     // be looked at again: report them once when it goes, and once more if it comes back.
@@ -211,7 +351,7 @@ export class ItemSource {
       if (!listed.has(vaultId) && wasListed && !this.#vanishedVaults.has(vaultId)) {
         this.#vanishedVaults.add(vaultId);
         this.forgetResolutions();
-        changed.push(...refs);
+        for (const ref of refs) changed.add(ref);
       }
     }
     for (const vaultId of this.#vanishedVaults) {
@@ -221,14 +361,20 @@ export class ItemSource {
       for (const ref of byVault.get(vaultId) ?? []) {
         const entry = this.#items.get(refKey(ref));
         if (entry) entry.stale = true;
-        changed.push(ref);
+        changed.add(ref);
       }
     }
     for (const vault of vaults) {
       const refs = byVault.get(vault.id);
       const previous = this.#vaultVersions.get(vault.id);
       this.#vaultVersions.set(vault.id, vault.contentVersion);
+      const suspect = suspects.get(vault.id);
+      if (suspect !== undefined) {
+        this.#suspects.delete(vault.id);
+        if (suspect === vault.contentVersion) this.#distrustContentVersion();
+      }
       const moved = previous !== vault.contentVersion || this.#relist.has(vault.id);
+      if (moved) this.#titleLists.delete(vault.id);
       if (!refs || (!fullCheck && !moved)) continue;
       // Recorded before the list is read: a list that fails (or is malformed) is read again next time.
       this.#relist.add(vault.id);
@@ -242,23 +388,35 @@ export class ItemSource {
       for (const ref of refs) {
         const key = refKey(ref);
         const now = versions.get(ref.itemId);
-        if (now === this.#itemVersions.get(key)) continue;
+        if (now === this.#itemVersions.get(key)) {
+          // This version holds at this contentVersion: the baseline a later fetch is checked with.
+          this.#itemVaultVersions.set(key, vault.contentVersion);
+          continue;
+        }
         const entry = this.#items.get(key);
         if (entry) entry.stale = true;
         if (now === undefined) this.forgetResolutions();
-        changed.push(ref);
+        // A change found by a full check in a vault whose contentVersion stood still.
+        else if (!moved) this.#distrustContentVersion();
+        changed.add(ref);
       }
     }
     // A failed fetch left its Secret at the last good data; try again at every poll until one
     // succeeds, whatever the versions say (the version that failed was already seen).
-    for (const refs of byVault.values()) {
-      for (const ref of refs) {
-        const retry =
-          this.#failedFetches.has(refKey(ref)) && !this.#vanishedVaults.has(ref.vaultId);
-        if (retry && !changed.includes(ref)) changed.push(ref);
+    if (this.#failedFetches.size > 0) {
+      for (const refs of byVault.values()) {
+        for (const ref of refs) {
+          const retry =
+            this.#failedFetches.has(refKey(ref)) && !this.#vanishedVaults.has(ref.vaultId);
+          if (retry) changed.add(ref);
+        }
       }
     }
-    return changed;
+    return [...changed];
+  }
+
+  #distrustContentVersion(): void {
+    this.#contentVersionDistrusted = true;
   }
 }
 

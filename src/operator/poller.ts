@@ -50,6 +50,8 @@ export class Poller {
   readonly #trackers: ItemUsers[] = [];
   readonly #targets = new Map<PollTarget, Loop>();
   #running = false;
+  /** Sources whose switch to full checks was logged. */
+  readonly #warnedFullChecks = new WeakSet<ItemSource>();
 
   constructor(options: PollerOptions) {
     this.#options = options;
@@ -167,6 +169,13 @@ export class Poller {
       const every = this.#options.fullCheckEvery * Math.max(1, faster);
       const changed = await source.poll(watched, every);
       if (loop.removed) return;
+      if (source.fullChecksNeeded && !this.#warnedFullChecks.has(source)) {
+        this.#warnedFullChecks.add(source);
+        logger.warn(
+          { ...target.describe?.(), fullCheckEvery: this.#options.fullCheckEvery },
+          `${health.sourceName} changed an item without moving its vault's contentVersion: every --full-check-every-th poll now also lists every watched vault`,
+        );
+      }
       for (const ref of changed) this.#emit({ type: 'changed', ref, target });
       metrics.poll('success', changed.length);
       // Recovered: every item that reported the failure gets its Synced condition back.
