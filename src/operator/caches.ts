@@ -7,6 +7,7 @@ import type {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Informer, withoutFieldSets } from '../kube/cache/informer.ts';
+import type { V1ManagedFieldsEntry } from '@kubernetes/client-node';
 import type { KubeClient } from '../kube/client/client.ts';
 import type { Manager } from '../kube/runtime/manager.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './annotations.ts';
@@ -26,6 +27,66 @@ export interface OperatorCaches {
    * metadata.name alone (no other Secret is cached).
    */
   readonly tokenSecrets?: Informer<V1Secret>;
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * One copy of each of the few strings every cached object repeats (apiVersion, kind, namespace,
+ * owners' apiVersion and kind): JSON.parse gives each object its own, 30-40 bytes apiece. Bounded,
+ * so a stream of distinct values cannot grow it without limit.
+ */
+const shared = new Map<string, string>();
+const SHARED_MAX = 4096;
+function share(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const known = shared.get(value);
+  if (known !== undefined) return known;
+  if (shared.size < SHARED_MAX) shared.set(value, value);
+  return value;
+}
+
+/**
+ * What a cached object keeps: everything but the parts no reconciler reads, which are most of a
+ * small object's size (docs/benchmarks.md, "Operator memory"):
+ * - `metadata.managedFields`; of a Secret's only each writer's name (secret-ownership.ts asks
+ *   whether op-kube wrote it), once;
+ * - kubectl's last-applied-configuration annotation: a copy of the whole object as applied (never
+ *   copied to a Secret: desired-secret.ts drops it);
+ * - a Deployment's status (watches.ts ignores status writes; reconcilers read metadata and the pod
+ *   template).
+ * Nothing in the cache is written back: writes are server-side applies and patches of their own.
+ */
+export function cachedObject<T extends KubernetesObject>(
+  raw: T,
+  options: { readonly managers?: boolean; readonly dropStatus?: boolean } = {},
+): T {
+  const metadata = raw.metadata;
+  if (metadata === undefined) return raw;
+  const { managedFields, annotations, ...rest } = metadata;
+  const trimmed: NonNullable<T['metadata']> = rest;
+  if (annotations !== undefined) {
+    if (LAST_APPLIED in annotations) {
+      const { [LAST_APPLIED]: _lastApplied, ...others } = annotations;
+      trimmed.annotations = others;
+    } else trimmed.annotations = annotations;
+  }
+  if (options.managers && managedFields !== undefined)
+    trimmed.managedFields = [...new Set(managedFields.map((entry) => entry.manager))].map(
+      (manager): V1ManagedFieldsEntry => (manager === undefined ? {} : { manager }),
+    );
+  if (rest.namespace !== undefined) trimmed.namespace = share(rest.namespace);
+  if (rest.ownerReferences !== undefined)
+    trimmed.ownerReferences = rest.ownerReferences.map((reference) => ({
+      ...reference,
+      apiVersion: share(reference.apiVersion) ?? reference.apiVersion,
+      kind: share(reference.kind) ?? reference.kind,
+    }));
+  const object = { ...raw, metadata: trimmed };
+  if (raw.apiVersion !== undefined) object.apiVersion = share(raw.apiVersion);
+  if (raw.kind !== undefined) object.kind = share(raw.kind);
+  if (options.dropStatus && 'status' in object) delete (object as { status?: unknown }).status;
+  return object;
 }
 
 export interface DistributionCaches {
@@ -88,6 +149,7 @@ export function operatorCaches(
   const informer = <T extends KubernetesObject>(
     name: string,
     path: string,
+    decode: (raw: T) => T,
     selector?: string,
     fieldSelector?: string,
   ) =>
@@ -95,7 +157,7 @@ export function operatorCaches(
       new Informer<T>({
         client: kube,
         path,
-        decode: (raw) => withoutFieldSets(raw as T),
+        decode: (raw) => decode(raw as T),
         namespaces,
         name,
         observe: informerObserver(logger, name),
@@ -110,6 +172,7 @@ export function operatorCaches(
           tokenSecrets: informer<V1Secret>(
             'token secrets',
             '/api/v1/namespaces/{namespace}/secrets',
+            (raw) => cachedObject(raw, { managers: true }),
             undefined,
             `metadata.name=${tokenSecretName}`,
           ),
@@ -117,15 +180,18 @@ export function operatorCaches(
     items: informer<OnePasswordItem>(
       'onepassworditems',
       '/apis/onepassword.com/v1/namespaces/{namespace}/onepassworditems',
+      (raw) => cachedObject(raw),
     ),
     secrets: informer<V1Secret>(
       'managed secrets',
       '/api/v1/namespaces/{namespace}/secrets',
+      (raw) => cachedObject(raw, { managers: true }),
       `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
     ),
     deployments: informer<V1Deployment>(
       'deployments',
       '/apis/apps/v1/namespaces/{namespace}/deployments',
+      (raw) => cachedObject(raw, { dropStatus: true }),
     ),
     namespaces: manager.addCache(
       new NamespaceWatch({

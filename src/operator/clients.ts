@@ -12,7 +12,6 @@ import type { OperatorConfig } from './config.ts';
 import type { ItemBackend } from './item-source.ts';
 import { loadServiceAccountClient, SdkItemBackend, type SdkCallInfo } from './sdk-items.ts';
 import type { TokenClients } from './token-sources.ts';
-import { routeGlobalFetch } from './sdk-proxy.ts';
 
 /** Per attempt of a change-detection poll (which gets one retry). */
 const POLL_TIMEOUT_MS = 5000;
@@ -110,6 +109,8 @@ export async function itemClients(
   }
   const { kube, kubeconfigNamespace } = kubeClient(config, env, hooks);
   // The SDK calls the global fetch: HTTPS_PROXY/HTTP_PROXY/NO_PROXY as 1Password's (Go) operator.
+  // Loaded here: the whole of undici, which GoProxyDispatcher extends, only in service-account mode.
+  const { routeGlobalFetch } = await import('./sdk-proxy.ts');
   routeGlobalFetch(proxyConfigFromEnv(env));
   try {
     const sdk = await loadServiceAccountClient(

@@ -1,11 +1,12 @@
 // The operator's probe (/healthz, /readyz) and metrics (/metrics) listeners.
-import { createServer as createHttpServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Manager } from '../kube/runtime/manager.ts';
 import { closeServer, listen } from '../util/http-server.ts';
+import { http } from '../util/node-http.ts';
 import { loadKeyPair, watchCertificateFiles } from '../util/tls-files.ts';
 import type { OperatorConfig } from './config.ts';
 import {
@@ -33,7 +34,7 @@ export async function serveProbes(
     if (why === undefined) res.type('text/plain').send('ok');
     else res.status(503).type('text/plain').send(`not ready: ${why}`);
   });
-  const server = createHttpServer(app);
+  const server = http.createServer(app);
   return { server, port: (await listen(server, address.host, address.port)).port };
 }
 
@@ -83,7 +84,7 @@ export async function serveMetrics(
       ? await selfSignedMetricsCertificate()
       : undefined;
   if (!pair) {
-    const server = createHttpServer(app);
+    const server = http.createServer(app);
     return { server, port: (await listen(server, address.host, address.port)).port };
   }
   const server = createHttpsServer({ ...pair, minVersion: 'TLSv1.2' }, app);

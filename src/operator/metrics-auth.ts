@@ -1,12 +1,8 @@
 // Who may read /metrics with --metrics-secure (1Password's default): the apiserver decides, through a
 // TokenReview of the caller's bearer token and a SubjectAccessReview of `get` on the path, as
 // controller-runtime's filters.WithAuthenticationAndAuthorization does.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import type { KubeRequest } from '../kube/client/client.ts';
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 /** A year, as the self-signed certificates of client-go's cert helpers; backdated an hour. */
@@ -20,6 +16,12 @@ const SELF_SIGNED_VALIDITY_MS = 365 * 24 * 3_600_000;
 export async function selfSignedMetricsCertificate(
   now = new Date(),
 ): Promise<{ cert: string; key: string }> {
+  // Loaded only here: @peculiar/x509 with its ASN.1 schemas, tsyringe and reflect-metadata are
+  // about 230 modules and 4 MB of RSS that an operator with --metrics-secure=false or
+  // --metrics-cert-path never needs (docs/benchmarks.md, "Operator memory").
+  await import('reflect-metadata');
+  const x509 = await import('@peculiar/x509');
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const keys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
   const serial = randomBytes(16);
   serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;

@@ -1,5 +1,6 @@
 // The dispatcher that carries a client's connections through a proxy (undici's ProxyAgent): a CONNECT tunnel for https targets, absolute-form requests for http ones (as Go's Transport), a SOCKS5 handshake for socks5 proxies.
-import { ProxyAgent, type Agent, type buildConnector } from 'undici';
+import type { Agent, buildConnector, ProxyAgent as UndiciProxyAgent } from 'undici';
+import { ProxyAgent } from './undici.ts';
 import { describeProxy } from './proxy-env.ts';
 
 /** The proxy schemes both clients speak: client-go's list (http, https, socks5). */
@@ -23,7 +24,7 @@ export interface ProxyAgentSettings extends Omit<Agent.Options, 'connect'> {
  * A dispatcher whose every connection goes through `proxy`; user and password in the proxy URL
  * become Proxy-Authorization (Basic), as Go sends them. Throws when the scheme is unsupported.
  */
-export function proxyAgent(proxy: URL, settings: ProxyAgentSettings): ProxyAgent {
+export function proxyAgent(proxy: URL, settings: ProxyAgentSettings): UndiciProxyAgent {
   const unsupported = unsupportedProxy(proxy);
   if (unsupported !== undefined) throw new TypeError(unsupported);
   return new ProxyAgent({ ...settings, uri: proxy.href });

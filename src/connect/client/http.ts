@@ -1,6 +1,7 @@
 // HTTP to Connect: keep-alive, bearer auth, per-attempt timeouts, retries with backoff, coalesced GETs.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from '../../util/undici.ts';
 import { proxyAgent, throughProxy } from '../../util/proxy-agent.ts';
 import { proxyFor, type ProxyConfig } from '../../util/proxy-env.ts';
 import { ConnectError, type ConnectErrorInit } from '../errors.ts';
@@ -167,10 +168,13 @@ export class Transport {
   async #attempt(req: HttpRequest, attempt: number): Promise<Outcome> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const started = performance.now();
-    let answer: Awaited<ReturnType<typeof request>>;
+    let answer: Dispatcher.ResponseData;
     try {
-      answer = await request(this.#base + req.path, {
-        dispatcher: this.#agent,
+      // As undici's request(url): the URL split into origin and path, on this client's dispatcher.
+      const url = new URL(this.#base + req.path);
+      answer = await this.#agent.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
         method: req.method,
         headers: this.#headers(req),
         body: req.body === undefined ? null : JSON.stringify(req.body),

@@ -1,5 +1,6 @@
 // A replaceable pool of connections to the apiserver: undici's Agent, swapped for a fresh one when its connections keep failing, so a broken session cannot outlive a few calls.
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from '../../util/undici.ts';
 import { proxyAgent } from '../../util/proxy-agent.ts';
 import type { TransportFailureKind } from './transport-failure.ts';
 
