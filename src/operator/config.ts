@@ -2,8 +2,8 @@
 import { ConfigError } from '../cli/errors.ts';
 import { defineFlag, ignoredFlagsGiven, readFlags, type ParsedFlags } from '../cli/flags.ts';
 import { parseGoAtoi, parseGoBool, parseGoInt } from '../cli/go-values.ts';
-import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../kube/client/client.ts';
-import { VAULT_POLICIES, type VaultPolicy } from './vault-policy.ts';
+import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../kube/client/limits.ts';
+import { VAULT_POLICIES, type VaultPolicy } from './vault-policy-names.ts';
 
 const ZAP_LEVELS = ['debug', 'info', 'error', 'panic', 'warn', 'dpanic', 'fatal'] as const;
 

@@ -6,17 +6,8 @@ import type { Command } from '../cli/command.ts';
 import { ExitCode, UsageError } from '../cli/errors.ts';
 import { defineFlag, parseFlags, readFlags } from '../cli/flags.ts';
 import { isKubeApiError } from '../kube/client/api-error.ts';
-import { KubeClient } from '../kube/client/client.ts';
-import { loadKubeConfig } from '../kube/client/kubeconfig.ts';
 import { resourcePath } from '../kube/client/resources.ts';
-import {
-  CRD_VERSION,
-  CRD_VERSION_ANNOTATION,
-  applyCrd,
-  assessCrd,
-  readCrdFile,
-  type CustomResourceDefinition,
-} from './crd-check.ts';
+import type { CustomResourceDefinition } from './crd-check.ts';
 
 /** crds/ beside dist/ (the image's /app/crds) or beside src/ in a checkout. */
 const BUNDLED_CRD = fileURLToPath(
@@ -82,6 +73,13 @@ export const crdsCommand: Command = {
       );
     }
     const flags = readFlags(parseFlags(Object.values(applyFlags), rest), applyFlags);
+    // Loaded only to run: listing or inferring commands needs no apiserver client.
+    const [{ KubeClient }, { loadKubeConfig }, check] = await Promise.all([
+      import('../kube/client/client.ts'),
+      import('../kube/client/kubeconfig.ts'),
+      import('./crd-check.ts'),
+    ]);
+    const { CRD_VERSION, CRD_VERSION_ANNOTATION, applyCrd, assessCrd, readCrdFile } = check;
     const crd = await readCrdFile(flags.file);
     const name = crd.metadata?.name ?? '';
     const loaded = loadKubeConfig({

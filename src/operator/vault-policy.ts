@@ -4,9 +4,9 @@
 import { looksLikeId, pickOldestByTitle, type Vault } from '../connect/index.ts';
 import { ALLOWED_VAULTS_ANNOTATION } from './annotations.ts';
 
-export const VAULT_POLICIES = ['allow-unlisted', 'deny-unlisted'] as const;
-/** What a namespace without the annotation may use: every vault (1Password's behaviour) or none. */
-export type VaultPolicy = (typeof VAULT_POLICIES)[number];
+// The policy names live with the flags (config.ts), which must not load the Connect client.
+import type { VaultPolicy } from './vault-policy-names.ts';
+export { VAULT_POLICIES, type VaultPolicy } from './vault-policy-names.ts';
 
 export type AllowedVaults =
   | { readonly kind: 'all'; readonly why: 'wildcard' | 'unlisted' }

@@ -7,6 +7,7 @@
 // memory per process, and they open a new connection (TLS handshake included) for every call.
 // Everything op-kube sends is a handful of REST verbs on known paths; see
 // docs/decisions/008-own-apiserver-client.md.
+import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from './limits.ts';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
@@ -80,8 +81,7 @@ export interface KubeClientOptions {
   readonly onPoolReplaced?: (event: PoolReplaced) => void;
 }
 
-export const DEFAULT_KUBE_API_QPS = 500;
-export const DEFAULT_KUBE_API_BURST = 1000;
+export { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from './limits.ts';
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CONNECTIONS = 16;
 /** Connection or timeout failures in a row, with no answer between, that replace a pool. */
