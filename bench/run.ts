@@ -1,16 +1,49 @@
-// `npm run bench [-- --profile] [name...]`: runs the named benchmarks (all by default) and exits
-// non-zero when one misses its target.
+// `npm run bench [-- --full] [--profile] [--peer-binary=<path>] [--sizes=N,...] [--out=<file>]
+// [name...]`: runs the named benchmarks (all by default) and exits non-zero when one misses its
+// target. Quick mode measures the operator at 1,000 items; --full at 1,000, 10,000 and 30,000.
+// The operator's results are written into docs/benchmarks.md (its operator-scale section only)
+// with a chart, docs/benchmarks-scale.svg.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { repoRoot } from '../tools/cluster/paths.ts';
 import { connectLocalGetItem } from './connect-local.ts';
-import { operatorThousandItems } from './operator.ts';
+import { operatorScale, type ScaleSettings } from './operator.ts';
+import { writeReport } from './scale-report.ts';
 import { webhookAdmission } from './webhook.ts';
 import type { Benchmark, BenchmarkResult } from './benchmark.ts';
 
-const benchmarks: readonly Benchmark[] = [
-  connectLocalGetItem,
-  operatorThousandItems,
-  webhookAdmission,
-];
+const { values, positionals } = parseArgs({
+  options: {
+    profile: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    sizes: { type: 'string' },
+    'peer-binary': { type: 'string' },
+    polling: { type: 'string', default: '10' },
+    'idle-polls': { type: 'string', default: '3' },
+    out: { type: 'string' },
+  },
+  allowPositionals: true,
+});
+
+const sizes = values.sizes
+  ? values.sizes.split(',').map((size) => Number(size.replaceAll('_', '')))
+  : values.full
+    ? [1000, 10_000, 30_000]
+    : [1000];
+if (sizes.some((size) => !Number.isInteger(size) || size < 10)) {
+  console.error(`--sizes: whole numbers of at least 10, comma-separated; got ${values.sizes}`);
+  process.exit(2);
+}
+const settings: ScaleSettings = {
+  sizes,
+  pollingSeconds: Number(values.polling),
+  idlePolls: Number(values['idle-polls']),
+  ...(values['peer-binary'] ? { peerBinary: values['peer-binary'] } : {}),
+};
+const scale = operatorScale(settings);
+
+const benchmarks: readonly Benchmark[] = [connectLocalGetItem, scale.benchmark, webhookAdmission];
 
 function printTable(rows: readonly Record<string, string>[]): void {
   const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
@@ -28,10 +61,6 @@ function printTable(rows: readonly Record<string, string>[]): void {
   for (const row of rows) console.log(line(columns.map((column) => row[column] ?? '')));
 }
 
-const { values, positionals } = parseArgs({
-  options: { profile: { type: 'boolean', default: false } },
-  allowPositionals: true,
-});
 const selected = positionals.length
   ? benchmarks.filter((benchmark) => positionals.some((filter) => benchmark.name.includes(filter)))
   : benchmarks;
@@ -61,3 +90,31 @@ for (const { benchmark, result } of results) {
   console.log(`${result.passed ? 'PASS' : 'FAIL'} ${benchmark.name}: ${result.verdict}`);
 }
 process.exitCode = results.every(({ result }) => result.passed) ? 0 : 1;
+
+if (scale.results.length > 0) {
+  const out = values.out ?? join(repoRoot, 'docs', 'benchmarks.md');
+  const chart = out.replace(/\.md$/, '') + '-scale.svg';
+  const version = (command: string, args: string[]): string => {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8' }).trim().split('\n')[0] ?? '?';
+    } catch {
+      return '?';
+    }
+  };
+  await writeReport(
+    {
+      results: scale.results,
+      mode: values.sizes ? 'custom' : values.full ? 'full' : 'quick',
+      pollingSeconds: settings.pollingSeconds,
+      versions: {
+        node: process.version,
+        'op-kube': version('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']),
+        'kube-apiserver': scale.apiserverVersion() ?? '?',
+      },
+      date: new Date(),
+    },
+    out,
+    chart,
+  );
+  console.log(`wrote ${out} (operator-scale section) and ${chart}`);
+}
