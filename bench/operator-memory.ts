@@ -125,7 +125,7 @@ async function runOperator(connectUrl: string, token: string, label: string): Pr
       '--zap-log-level=error',
     ],
     {
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
       env: {
         // As in the image: no SSL_CERT_FILE or NODE_EXTRA_CA_CERTS (a CA bundle read and parsed
         // at start) unless this machine's environment says otherwise on purpose.
@@ -146,6 +146,14 @@ async function runOperator(connectUrl: string, token: string, label: string): Pr
     },
   );
   children.push(operator);
+  let stopping = false;
+  let stderr = '';
+  operator.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  operator.once('exit', (code, signal) => {
+    if (!stopping) console.error(`operator (${label}) exited: ${code ?? signal}\n${stderr}`);
+  });
   const pid = operator.pid ?? 0;
   let peakRss = 0;
   const sampler = setInterval(() => {
@@ -194,6 +202,7 @@ async function runOperator(connectUrl: string, token: string, label: string): Pr
     file: status(pid, 'RssFile'),
   };
   if (values.probe) run.probe = JSON.parse(await readFile(probeOut, 'utf8').catch(() => 'null'));
+  stopping = true;
   operator.kill('SIGTERM');
   await new Promise((resolve) => operator.once('exit', resolve));
   return run;
