@@ -197,7 +197,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
   const namespace = `bench-${suffix}`;
   const rawNamespace = `bench-raw-${suffix}`;
   const children: ChildProcess[] = [];
-  const aborts: AbortController[] = [];
+  const aborts: { abort(): void }[] = [];
   const isPeer = options.peerBinary !== undefined;
   try {
     const stateDir = join(work, 'state');
@@ -243,20 +243,35 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
     }
     const right = new Set<string>();
     let lastRight = 0;
-    const watch = await new Watch(watchConfig).watch(
-      `/api/v1/namespaces/${namespace}/secrets`,
-      {},
-      (_type: string, secret: { metadata?: { name?: string }; data?: Record<string, string> }) => {
-        const name = secret.metadata?.name ?? '';
-        if (right.has(name) || expected.get(name) === undefined) return;
-        if (secret.data?.password !== expected.get(name)) return;
-        right.add(name);
-        const now = Date.now();
-        lastRight = now;
-      },
-      () => undefined,
-    );
-    aborts.push(watch);
+    type SecretView = { metadata?: { name?: string }; data?: Record<string, string> };
+    const check = (secret: SecretView): void => {
+      const name = secret.metadata?.name ?? '';
+      if (right.has(name) || expected.get(name) === undefined) return;
+      if (secret.data?.password !== expected.get(name)) return;
+      right.add(name);
+      lastRight = Date.now();
+    };
+    // A watch stream can end (or drop events with it): list again and watch on from that list.
+    let watching = true;
+    const secretsPath = `/api/v1/namespaces/${namespace}/secrets`;
+    const watchSecrets = async (): Promise<void> => {
+      const list = await client.request<{
+        metadata: { resourceVersion: string };
+        items: SecretView[];
+      }>({ method: 'GET', path: secretsPath });
+      list.items.forEach(check);
+      const abort = await new Watch(watchConfig).watch(
+        secretsPath,
+        { resourceVersion: list.metadata.resourceVersion },
+        (_type: string, secret: SecretView) => check(secret),
+        () => {
+          if (watching) setTimeout(() => void watchSecrets().catch(() => undefined), 200);
+        },
+      );
+      aborts.push(abort);
+    };
+    aborts.push({ abort: () => (watching = false) });
+    await watchSecrets();
 
     const probePort = await freePort();
     const env = {
