@@ -23,7 +23,7 @@ import { repoRoot } from '../tools/cluster/paths.ts';
 import { ControlPlane } from '../tools/cluster/plane.ts';
 import { launcher, opKube } from '../test/support/connect-local.ts';
 import { createOnePasswordItem, installCrd } from '../test/support/operator.ts';
-import { buildDist } from './support.ts';
+import { benchDataFile, buildDist } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -47,22 +47,6 @@ function status(pid: number, field: string): number {
   } catch {
     return 0;
   }
-}
-
-function dataFile(): string {
-  const lines = ['vaults:'];
-  for (let v = 0; v < vaults; v += 1) {
-    lines.push(`  - name: vault-${v}`, '    items:');
-    for (let i = 0; i < perVault; i += 1) {
-      lines.push(
-        `      - title: item-${i}`,
-        '        fields:',
-        `          - { label: username, value: "user-${v}-${i}" }`,
-        `          - { label: password, value: "pass-${v}-${i}", purpose: PASSWORD }`,
-      );
-    }
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 const plane = new ControlPlane();
@@ -252,7 +236,7 @@ function summary(label: string, run: Run): void {
 }
 
 try {
-  await writeFile(join(work, 'data.yaml'), dataFile());
+  await writeFile(join(work, 'data.yaml'), benchDataFile(vaults, perVault));
   const connectPort = await freePort();
   children.push(
     spawn(

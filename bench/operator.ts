@@ -17,7 +17,7 @@ import { freePort } from '../tools/cluster/ports.ts';
 import { ControlPlane } from '../tools/cluster/plane.ts';
 import { launcher, opKube } from '../test/support/connect-local.ts';
 import { installCrd } from '../test/support/operator.ts';
-import { buildDist, cpuSeconds, topSelfTime, type CpuProfile } from './support.ts';
+import { benchDataFile, buildDist, cpuSeconds, topSelfTime, type CpuProfile } from './support.ts';
 import type { Benchmark, BenchmarkResult } from './benchmark.ts';
 
 export const VAULTS = 10;
@@ -75,23 +75,6 @@ function rssMb(pid: number | undefined): number {
 
 function itemsPerVault(items: number): number {
   return Math.ceil(items / VAULTS);
-}
-
-function dataFile(items: number): string {
-  const perVault = itemsPerVault(items);
-  const lines = ['vaults:'];
-  for (let v = 0; v < VAULTS; v += 1) {
-    lines.push(`  - name: vault-${v}`, '    items:');
-    for (let i = 0; i < perVault && v * perVault + i < items; i += 1) {
-      lines.push(
-        `      - title: item-${i}`,
-        '        fields:',
-        `          - { label: username, value: "user-${v}-${i}" }`,
-        `          - { label: password, value: "pass-${v}-${i}", purpose: PASSWORD }`,
-      );
-    }
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 /** Every (vault, item) the data file holds, by index. */
@@ -201,7 +184,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
   const isPeer = options.peerBinary !== undefined;
   try {
     const stateDir = join(work, 'state');
-    await writeFile(join(work, 'data.yaml'), dataFile(items));
+    await writeFile(join(work, 'data.yaml'), benchDataFile(VAULTS, itemsPerVault(items), items));
     const connectPort = await freePort();
     const connect = spawn(
       process.execPath,

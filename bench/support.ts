@@ -180,3 +180,23 @@ export function pinLoadGenerator(server: string, load: string): string[] {
   }
   return notes;
 }
+
+/**
+ * connect-local's data file for a benchmark: `vaults` vaults `vault-<v>` of up to `perVault` login
+ * items `item-<i>` (username `user-<v>-<i>`, password `pass-<v>-<i>`), `items` in all (vault by vault).
+ */
+export function benchDataFile(vaults: number, perVault: number, items = vaults * perVault): string {
+  const lines = ['vaults:'];
+  for (let v = 0; v < vaults; v += 1) {
+    lines.push(`  - name: vault-${v}`, '    items:');
+    for (let i = 0; i < perVault && v * perVault + i < items; i += 1) {
+      lines.push(
+        `      - title: item-${i}`,
+        '        fields:',
+        `          - { label: username, value: "user-${v}-${i}" }`,
+        `          - { label: password, value: "pass-${v}-${i}", purpose: PASSWORD }`,
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
