@@ -73,6 +73,16 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
+/** sh script: $1 the namespace, then the peer's argv; needs root (unshare --mount). */
+const PEER_NAMESPACE_FILE = [
+  'set -e',
+  'mount -t tmpfs tmpfs /run',
+  'mkdir -p /run/secrets/kubernetes.io/serviceaccount',
+  'printf %s "$1" > /run/secrets/kubernetes.io/serviceaccount/namespace',
+  'shift',
+  'exec "$@"',
+].join('\n');
+
 function itemsPerVault(items: number): number {
   return Math.ceil(items / VAULTS);
 }
@@ -293,8 +303,21 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
     const operatorStart = Date.now();
     const operator = isPeer
       ? spawn(
-          options.peerBinary,
-          ['--metrics-bind-address=0', `--health-probe-bind-address=127.0.0.1:${probePort}`],
+          // 1Password's operator exits unless it finds the in-cluster namespace file; it gets one in
+          // a mount namespace of its own (a tmpfs over /run there; nothing changes on the host).
+          'unshare',
+          [
+            '--mount',
+            '--propagation=private',
+            'sh',
+            '-c',
+            PEER_NAMESPACE_FILE,
+            'peer',
+            namespace,
+            options.peerBinary,
+            '--metrics-bind-address=0',
+            `--health-probe-bind-address=127.0.0.1:${probePort}`,
+          ],
           { stdio: [...stdio], env },
         )
       : spawn(
