@@ -285,6 +285,11 @@ export class ItemSource {
     // A resolution brings the item without file contents; only a complete fetch may be served.
     if (complete || !(synced.item.files ?? []).length) {
       this.#items.set(key, { synced: Promise.resolve(synced), stale: false });
+    } else if (this.#itemVersions.get(key) !== synced.item.version) {
+      // A newer version seen by a resolution but not kept: the cached one must not be served any
+      // more, since the version recorded below is what polls compare with (a change otherwise lost).
+      const entry = this.#items.get(key);
+      if (entry) entry.stale = true;
     }
     this.#recordVersion(key, synced.item.vault.id, synced.item.version);
   }

@@ -325,6 +325,22 @@ describe('service-account mode: ItemSource over the SDK', () => {
     });
   });
 
+  it('a title resolved again after an edit never leaves the older cached item served (an item with files)', async () => {
+    const { source, state } = setup();
+    const ref = await source.resolve({ vault: 'prod', item: 'db' });
+    const first = await source.get(ref);
+    assert.equal(first.files.get(FILE_ID)?.toString(), 'cert');
+    // The item is edited; a resolution (another OnePasswordItem naming it by title) reads it first.
+    const later = new Date(T0.getTime() + 1000);
+    state.items = [sdkItem({ version: first.item.version + 1, updatedAt: later })];
+    state.vaults = [vault(11)];
+    source.forgetResolutions();
+    await source.resolve({ vault: 'prod', item: 'db' });
+    // The poll compares with the version the resolution recorded: the get must not serve the old one.
+    await source.poll([ref], 1000);
+    assert.equal((await source.get(ref)).item.version, first.item.version + 1);
+  });
+
   it('counts every SDK call in op_kube_sdk_calls_total, by operation and outcome, from both views', async () => {
     const state = {
       vaults: [vault(10)],
