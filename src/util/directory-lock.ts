@@ -85,6 +85,10 @@ export async function withDirectoryLock<T>(
   try {
     return await work();
   } finally {
-    await rm(lockDir, { recursive: true, force: true });
+    // Moved away first, then removed: removing it in place empties it for a moment, and rename(2)
+    // lets a waiter's directory replace an empty one, whose pid file the removal then trips over.
+    const released = uniqueSibling(lockDir, 'released');
+    await rename(lockDir, released);
+    await rm(released, { recursive: true, force: true });
   }
 }

@@ -12,6 +12,25 @@ async function lockPath(): Promise<string> {
 }
 
 describe('withDirectoryLock', () => {
+  it('survives processes taking and releasing it back to back (a release never trips on the next holder)', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-kube-lock-race-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const lock = join(dir, 'x.lock');
+    const script = `import { withDirectoryLock } from ${JSON.stringify(new URL('../../../src/util/directory-lock.ts', import.meta.url).href)};
+for (let i = 0; i < 100; i += 1) await withDirectoryLock(${JSON.stringify(lock)}, async () => {}, { pollMs: 1 });`;
+    const runs = Array.from(
+      { length: 4 },
+      () =>
+        new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, ['--input-type=module', '-e', script]);
+          let stderr = '';
+          child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+          child.on('close', (code) => resolve({ code, stderr }));
+        }),
+    );
+    for (const run of await Promise.all(runs)) assert.equal(run.code, 0, run.stderr);
+  });
+
   it('runs holders one at a time, in full', async () => {
     const lock = await lockPath();
     const events: string[] = [];
