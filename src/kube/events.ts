@@ -27,6 +27,11 @@ export type EventType = 'Normal' | 'Warning';
 export const EVENT_NOTE_MAX_BYTES = 1024;
 export const EVENT_REASON_MAX_BYTES = 128;
 export const EVENT_ACTION_MAX_BYTES = 128;
+/**
+ * Events spend a client-side rate budget of their own (client-go's recorder has a clientset of
+ * its own): a sync that reports every item never halves the rate of the writes it reports on.
+ */
+const EVENTS_BUDGET = 'events';
 
 export interface EventOptions {
   /** What op-kube did or failed to do, e.g. `Sync`; defaults to the reason. */
@@ -317,6 +322,7 @@ export class EventRecorder {
             path: this.#path(series.namespace),
             body: { ...series.event, series: seriesField },
             signal,
+            budget: EVENTS_BUDGET,
             operation: `create Event ${series.namespace}/${name}`,
           });
           series.created = true;
@@ -328,6 +334,7 @@ export class EventRecorder {
             body: { series: seriesField },
             contentType: CONTENT_TYPE.mergePatch,
             signal,
+            budget: EVENTS_BUDGET,
             operation: `update Event ${series.namespace}/${name}`,
           });
           this.#stats.updated += 1;

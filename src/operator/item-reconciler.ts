@@ -158,7 +158,19 @@ export class OnePasswordItemReconciler implements Reconciler {
     );
   }
 
-  async #sync(key: string, item: OnePasswordItem, signal: AbortSignal): Promise<ReconcileResult> {
+  /**
+   * `readLive`: read the Secret from the apiserver when the managed-Secret cache lacks it. Without,
+   * a name the cache lacks is taken as free and the Secret is created only if it is (one request
+   * instead of a read and a write per new item); when a Secret of that name exists after all — a
+   * user's, one 1Password's operator left, or one of op-kube's the watch has not shown yet — nothing
+   * is written and the sync runs again with it read (decision 029).
+   */
+  async #sync(
+    key: string,
+    item: OnePasswordItem,
+    signal: AbortSignal,
+    readLive = false,
+  ): Promise<ReconcileResult> {
     const { secrets } = this.#options;
     const namespace = item.metadata?.namespace ?? '';
     const path = parseItemPath(item.spec?.itemPath ?? '');
@@ -189,7 +201,9 @@ export class OnePasswordItemReconciler implements Reconciler {
     const extraSynced = await Promise.all(extraRefs.map((used) => source.get(used)));
     const secretName = sanitizeSecretName(item.metadata?.name ?? '');
     const existing =
-      secrets.get(namespace, secretName) ?? (await this.#options.store.read(namespace, secretName));
+      secrets.get(namespace, secretName) ??
+      (readLive ? await this.#options.store.read(namespace, secretName) : undefined);
+    const assumedAbsent = existing === undefined && !readLive;
     const owner = ownerOf(item);
     const ownership = claimOrRefuse(
       existing,
@@ -254,11 +268,16 @@ export class OnePasswordItemReconciler implements Reconciler {
       !frozen &&
       (!existing || ownership === 'adoptable' || reapply || secretDiffers(existing, desired))
     ) {
-      const applied = await this.#options.store.apply(desired);
-      // Keys another field manager (1Password's operator) wrote that the item no longer has.
-      const stale = staleKeys(applied, desired);
-      if (stale.length > 0)
-        await this.#options.store.dropKeys(namespace, secretName, stale, signal);
+      if (assumedAbsent) {
+        const created = await this.#options.store.create(desired, signal);
+        if (created === undefined) return this.#sync(key, item, signal, true);
+      } else {
+        const applied = await this.#options.store.apply(desired);
+        // Keys another field manager (1Password's operator) wrote that the item no longer has.
+        const stale = staleKeys(applied, desired);
+        if (stale.length > 0)
+          await this.#options.store.dropKeys(namespace, secretName, stale, signal);
+      }
     }
     // Adopting a Secret from 1Password's operator only drops keys the item no longer has: the
     // workloads already run with the item's current data, so a migration restarts nothing.

@@ -9,6 +9,9 @@ import type { FinalizerRemover, SecretStore, StatusWriter } from './ports.ts';
 import { readSecret } from './read-secret.ts';
 import type { TokenCopyStore } from './token-distribution.ts';
 
+/** The resourceVersion of no object: etcd starts at revision 1 and gives its first write 2. */
+const NO_OBJECT_VERSION = '1';
+
 const secretPath = (namespace: string, name: string): string =>
   resourcePath({ apiVersion: 'v1', plural: 'secrets', namespace, name });
 
@@ -25,6 +28,20 @@ export function kubeSecretStore(client: KubeClient): SecretStore {
         force: true,
         ...(signal ? { signal } : {}),
       }),
+    async create(secret, signal) {
+      try {
+        return await serverSideApply(
+          client,
+          // A resourceVersion no stored object can have (etcd's first write is revision 2) makes
+          // the apply a create: an existing Secret is a 409 and stays untouched (decision 029).
+          { ...secret, metadata: { ...secret.metadata, resourceVersion: NO_OBJECT_VERSION } },
+          { fieldManager: FIELD_MANAGER, force: true, ...(signal ? { signal } : {}) },
+        );
+      } catch (error) {
+        if (isKubeApiError(error, 409)) return undefined;
+        throw error;
+      }
+    },
     async dropKeys(namespace, name, keys, signal) {
       await client.request({
         method: 'PATCH',

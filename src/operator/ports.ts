@@ -23,6 +23,11 @@ export interface SecretStore {
   read(namespace: string, name: string): Promise<V1Secret | undefined>;
   /** Server-side apply with op-kube's field manager, forced; answers the stored Secret. */
   apply(secret: V1Secret, signal?: AbortSignal): Promise<V1Secret>;
+  /**
+   * The same apply, only when no Secret of that name exists: undefined, and nothing written, when
+   * one does. Saves the read of a name the managed-Secret cache does not hold (decision 029).
+   */
+  create(secret: V1Secret, signal?: AbortSignal): Promise<V1Secret | undefined>;
   /** Removes data keys another field manager wrote (a merge patch with nulls). */
   dropKeys(
     namespace: string,

@@ -274,12 +274,24 @@ describe('operator', () => {
       namespace: ns(6),
       body: { metadata: { name: 'taken' }, stringData: { mine: 'yes' } },
     });
+    const before = await readSecret(ns(6), 'taken');
     await createItem(ns(6), 'taken', { spec: { itemPath: 'vaults/Production/items/database' } });
     await readyWith(ns(6), 'taken', 'SecretNotOwned');
-    assert.deepEqual(secretData(await readSecret(ns(6), 'taken')), { mine: 'yes' });
+    // The create-only apply (decision 029) was refused whole: not one field, label or manager added.
+    const after = await readSecret(ns(6), 'taken');
+    assert.deepEqual(secretData(after), { mine: 'yes' });
+    assert.equal(after?.metadata?.resourceVersion, before?.metadata?.resourceVersion);
+    assert.deepEqual(after?.metadata?.managedFields, before?.metadata?.managedFields);
 
     await createItem(ns(6), 'typed', { spec: { itemPath: 'vaults/Production/items/database' } });
     await secretWith(ns(6), 'typed', (data) => 'password' in data);
+    // Created by apply: op-kube owns its fields as an applier, so a field it stops sending goes.
+    assert.deepEqual(
+      (await readSecret(ns(6), 'typed'))?.metadata?.managedFields
+        ?.filter((entry) => entry.manager === 'op-kube')
+        .map((entry) => entry.operation),
+      ['Apply'],
+    );
     const patched = kubectl([
       'patch',
       'opi',

@@ -50,8 +50,11 @@ export class MemoryLister<T extends KubernetesObject> implements IndexedLister<T
  */
 export class MemorySecretStore extends MemoryLister<V1Secret> implements SecretStore {
   readonly writes: string[] = [];
+  /** Reads from the apiserver (the names the managed-Secret cache did not answer). */
+  reads = 0;
   #version = 0;
   read(namespace: string, name: string): Promise<V1Secret | undefined> {
+    this.reads += 1;
     return Promise.resolve(this.get(namespace, name));
   }
   apply(secret: V1Secret): Promise<V1Secret> {
@@ -74,6 +77,32 @@ export class MemorySecretStore extends MemoryLister<V1Secret> implements SecretS
       data: { ...existing?.data, ...secret.data },
     };
     return Promise.resolve(structuredClone(this.put(stored)));
+  }
+  /** Applies only a Secret of a new name; `refused create <name>` when one exists. */
+  create(secret: V1Secret): Promise<V1Secret | undefined> {
+    const name = secret.metadata?.name ?? '';
+    if (this.get(secret.metadata?.namespace, name)) {
+      this.writes.push(`refused create ${name}`);
+      return Promise.resolve(undefined);
+    }
+    return this.apply(secret);
+  }
+  /**
+   * The managed-Secret cache as the operator's informer holds it: only Secrets with op-kube's
+   * label, so a user's Secret or one 1Password's operator left is not in it.
+   */
+  managedCache(): IndexedLister<V1Secret> {
+    const managed = (secret: V1Secret | undefined): secret is V1Secret =>
+      secret?.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'op-kube';
+    return {
+      get: (namespace, name) => {
+        const secret = this.get(namespace, name);
+        return managed(secret) ? secret : undefined;
+      },
+      list: (namespace) => this.list(namespace).filter(managed),
+      byIndex: (index, value) => this.byIndex(index, value).filter(managed),
+      addIndex: (index, fn) => this.addIndex(index, fn),
+    };
   }
   dropKeys(namespace: string, name: string, keys: readonly string[]): Promise<void> {
     this.writes.push(`drop ${keys.join(',')} from ${name}`);
@@ -220,7 +249,7 @@ export interface ReconcilerFakes {
   readonly ports: Pick<DeploymentReconcilerOptions, SharedOptions>;
 }
 
-/** One Secret store (also the managed-Secret cache), events, items and an open vault gate. */
+/** One Secret store (its op-kube-labelled Secrets the managed-Secret cache), events, items and an open vault gate. */
 export function reconcilerFakes(): ReconcilerFakes {
   const store = new MemorySecretStore();
   const events = memoryEvents();
@@ -228,7 +257,7 @@ export function reconcilerFakes(): ReconcilerFakes {
   const finalizers = memoryFinalizers();
   const ports = {
     store,
-    secrets: store,
+    secrets: store.managedCache(),
     sourceFor: () => source,
     users: new ItemUsers(),
     vaultGate: openGate,

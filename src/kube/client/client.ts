@@ -50,6 +50,12 @@ export interface KubeRequest {
   readonly signal?: AbortSignal;
   /** Names the call in errors, e.g. `apply v1 Secret a/b`. */
   readonly operation?: string;
+  /**
+   * The client-side rate budget the request spends. Each name has a token bucket of its own at
+   * the client's QPS/burst, as client-go gives its event recorder a clientset of its own: Events
+   * never slow the writes they report on. Default: the shared budget.
+   */
+  readonly budget?: string;
 }
 
 export interface KubeClientOptions {
@@ -152,7 +158,9 @@ export class KubeClient {
   readonly #config: KubeConnectionConfig;
   readonly #options: KubeClientOptions;
   readonly #timeoutMs: number;
-  readonly #limiter: TokenBucketLimiter | undefined;
+  /** One token bucket per rate budget; none when client-side limits are off. */
+  readonly #limiters = new Map<string, TokenBucketLimiter>();
+  readonly #limits: { readonly qps: number; readonly burst: number } | undefined;
   /** Every connection goes through it; named in errors, never with its credentials. */
   readonly #proxy: URL | undefined;
   /** One pair of pools per client certificate: exec plugins may hand out a new one as the old expires. */
@@ -169,13 +177,18 @@ export class KubeClient {
     this.#proxy = chooseProxy(config, this.server);
     this.#credentials = new CredentialSource(config.cluster, config.user);
     const qps = options.qps ?? DEFAULT_KUBE_API_QPS;
-    this.#limiter =
-      qps > 0
-        ? new TokenBucketLimiter({
-            qps,
-            burst: Math.max(1, options.burst ?? DEFAULT_KUBE_API_BURST),
-          })
-        : undefined;
+    this.#limits =
+      qps > 0 ? { qps, burst: Math.max(1, options.burst ?? DEFAULT_KUBE_API_BURST) } : undefined;
+  }
+
+  #limiter(budget: string): TokenBucketLimiter | undefined {
+    if (this.#limits === undefined) return undefined;
+    let limiter = this.#limiters.get(budget);
+    if (limiter === undefined) {
+      limiter = new TokenBucketLimiter(this.#limits);
+      this.#limiters.set(budget, limiter);
+    }
+    return limiter;
   }
 
   /** How often each pool was replaced after its connections kept failing. */
@@ -290,9 +303,10 @@ export class KubeClient {
     const repeatable = isIdempotent(request.method, request.contentType ?? CONTENT_TYPE.json);
     let renewedCredentials = false;
     let resent = false;
+    const limiter = streaming ? undefined : this.#limiter(request.budget ?? '');
     for (;;) {
-      if (!streaming && this.#limiter !== undefined) {
-        const delay = this.#limiter.when('');
+      if (limiter !== undefined) {
+        const delay = limiter.when('');
         if (delay > 0) {
           try {
             await sleep(delay, undefined, signal ? { signal } : {});

@@ -301,6 +301,25 @@ function oversizedApply(mebibytes: number): Parameters<KubeClient['request']>[0]
   };
 }
 
+describe('KubeClient rate budgets', () => {
+  it('gives each budget its own token bucket: an Event waits for no spent write, and writes still wait for each other', async (t) => {
+    const fake = await server(t, () => ({ status: 200, body: {} }));
+    const kube = new KubeClient(
+      { cluster: { name: 'c', server: fake.url }, user: { name: 'u' } },
+      { qps: 2, burst: 1 },
+    );
+    t.after(() => kube.close());
+    const finished: string[] = [];
+    const send = (label: string, budget?: string): Promise<void> =>
+      kube.request({ method: 'GET', path: `/${label}`, ...(budget ? { budget } : {}) }).then(() => {
+        finished.push(label);
+      });
+    // The burst of 1 goes to the first write; the second write waits 500 ms for a token.
+    await Promise.all([send('write-1'), send('write-2'), send('event', 'events')]);
+    assert.deepEqual(finished, ['write-1', 'event', 'write-2']);
+  });
+});
+
 describe('KubeClient against a server that refuses large bodies', () => {
   it('keeps answering after refused oversized bodies: each fails with the 413, the calls after succeed', async (t) => {
     // Node's HTTP/2 client charges the unread rest of a refused body to its session for good and,

@@ -106,6 +106,67 @@ describe('OnePasswordItemReconciler', () => {
     assert.equal(ready()?.reason, 'ConnectUnavailable');
   });
 
+  it('creates a new Secret with one write and no read, and reads only a name the cache lacks that is taken', async () => {
+    const { source, reconciler, store, ready, items } = setUp();
+    source.put(fullItem({ password: 's3cr3t' }));
+    await reconciler.reconcile('apps/db', signal);
+    assert.deepEqual([store.writes, store.reads], [['apply db'], 0]);
+    assert.equal(ready()?.reason, 'Synced');
+    // A user's own Secret (no op-kube label, so not in the managed cache) under a second item's name.
+    store.put({
+      metadata: { namespace: 'apps', name: 'users', uid: 'user-uid', resourceVersion: '7' },
+      data: { password: Buffer.from('users own').toString('base64') },
+    });
+    items.put({
+      apiVersion: 'onepassword.com/v1',
+      kind: 'OnePasswordItem',
+      metadata: { namespace: 'apps', name: 'users', uid: 'opi-users', generation: 1 },
+      spec: { itemPath: `vaults/${VAULT}/items/${ITEM}` },
+    });
+    assert.deepEqual(await reconciler.reconcile('apps/users', signal), {
+      requeueAfterMs: 300_000,
+    });
+    assert.deepEqual([store.writes, store.reads], [['apply db', 'refused create users'], 1]);
+    assert.equal(
+      items.get('apps', 'users')?.status?.conditions?.find((c) => c.type === 'Ready')?.reason,
+      'SecretNotOwned',
+    );
+    assert.equal(
+      Buffer.from(store.get('apps', 'users')?.data?.password ?? '', 'base64').toString(),
+      'users own',
+    );
+    assert.equal(store.get('apps', 'users')?.metadata?.resourceVersion, '7');
+  });
+
+  it("adopts a Secret 1Password's operator left, which the managed cache does not hold, after the refused create", async () => {
+    const { source, reconciler, store, ready, data } = setUp();
+    source.put(fullItem({ password: 'new' }, { version: 4 }));
+    store.put({
+      metadata: {
+        namespace: 'apps',
+        name: 'db',
+        uid: 'left-uid',
+        annotations: { 'operator.1password.io/item-path': `vaults/${VAULT}/items/${ITEM}` },
+        ownerReferences: [
+          {
+            apiVersion: 'onepassword.com/v1',
+            kind: 'OnePasswordItem',
+            name: 'db',
+            uid: 'opi-uid',
+            controller: true,
+          },
+        ],
+        managedFields: [{ manager: 'manager', operation: 'Update' }],
+      },
+      data: { password: Buffer.from('old').toString('base64') },
+    });
+    await reconciler.reconcile('apps/db', signal);
+    assert.deepEqual([store.writes, store.reads], [['refused create db', 'apply db'], 1]);
+    assert.deepEqual(data(), { password: 'new' });
+    assert.equal(store.get('apps', 'db')?.metadata?.uid, 'left-uid');
+    assert.equal(ready()?.reason, 'Synced');
+  });
+
   it('refuses a Secret annotated Deployments hold, tells the holder, and looks again later', async () => {
     const { source, reconciler, store, ready, events } = setUp();
     source.put(fullItem({ password: 'mine' }));
