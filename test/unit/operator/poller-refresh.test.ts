@@ -21,10 +21,14 @@ const vault: Vault = {
   updatedAt: '2026-01-01T00:00:00Z',
 };
 
-/** Counts each kind of request; nothing ever changes. */
+/**
+ * Counts each kind of request. Nothing changes unless a test edits the item, and an edit does not
+ * move the vault's contentVersion unless the test says so (a server decision 027 must catch).
+ */
 class IdleBackend implements ItemBackend {
   readonly calls: string[] = [];
-  readonly #item: FullItem = fullItem({ password: 'x' });
+  version = 1;
+  contentVersion = 1;
   #answer<T>(call: string, value: T): Promise<T> {
     this.calls.push(call);
     return Promise.resolve(value);
@@ -32,14 +36,17 @@ class IdleBackend implements ItemBackend {
   count(call: string): number {
     return this.calls.filter((made) => made === call).length;
   }
+  get #item(): FullItem {
+    return fullItem({ password: `x${this.version}` }, { version: this.version });
+  }
   resolveItem(): Promise<FullItem> {
     return this.#answer('resolve', this.#item);
   }
   listVaults(): Promise<readonly Vault[]> {
-    return this.#answer('vaults', [vault]);
+    return this.#answer('vaults', [{ ...vault, contentVersion: this.contentVersion }]);
   }
   listItems(): Promise<readonly { id: string; version: number }[]> {
-    return this.#answer('items', [{ id: ITEM, version: 1 }]);
+    return this.#answer('items', [{ id: ITEM, version: this.version }]);
   }
   getItem(): Promise<FullItem> {
     return this.#answer('item', this.#item);
@@ -60,7 +67,8 @@ function setUp(t: TestContext, { intervalMs = 600_000, fullCheckEvery = 10 } = {
     logger: pino({ level: 'silent' }),
   });
   const health = new ConnectHealth({ pollingIntervalMs: intervalMs });
-  poller.addTarget({ source: new ItemSource({ client: backend }), health });
+  const source = new ItemSource({ client: backend });
+  poller.addTarget({ source, health });
   const tracker = poller.tracker();
   t.after(() => poller.stop());
   /** Moves the mocked clock and lets the polls it starts settle. */
@@ -74,7 +82,7 @@ function setUp(t: TestContext, { intervalMs = 600_000, fullCheckEvery = 10 } = {
       await settle();
     }
   };
-  return { backend, poller, health, tracker, advance };
+  return { backend, poller, health, tracker, source, advance };
 }
 
 describe('Poller and spec.refreshInterval', () => {
@@ -130,16 +138,68 @@ describe('Poller and spec.refreshInterval', () => {
     assert.equal(teamB.count('vaults'), 1);
   });
 
-  it('keeps the full check at its pace in time, not in polls', async (t) => {
-    // Every 3rd poll at 3 s is a full check every 9 s; with polls every 1 s, still about every 9 s.
-    const { backend, poller, tracker, advance } = setUp(t, { intervalMs: 3000, fullCheckEvery: 3 });
+  it('keeps the full check at its pace in time, not in polls, once Connect was caught not moving contentVersion', async (t) => {
+    // Every 3rd poll at 3 s is a full check every 9 s; with polls every 1 s, every 9th poll.
+    const { backend, poller, tracker, source, advance } = setUp(t, {
+      intervalMs: 3000,
+      fullCheckEvery: 3,
+    });
     tracker.set('apps/db', REF, 1000);
+    // The reconciler: every key the poller reports is reconciled, which gets the item.
+    const served: number[] = [];
+    let reported = 0;
+    poller.keysFor(tracker, () => ['apps/db'])((keys) => {
+      for (const key of keys) {
+        assert.equal(key, 'apps/db');
+        reported += 1;
+        void source.get(REF).then((synced) => served.push(synced.item.version));
+      }
+    });
+    served.push((await source.get(REF)).item.version); // the item's first reconcile
     poller.start();
-    await advance(36_000, 1000);
-    const polls = backend.count('vaults');
-    assert.ok(polls >= 36, `${polls} polls`);
-    // One listing to learn the versions, then one per full check (polls 9, 18, 27, 36).
-    assert.ok(backend.count('items') <= 5, `${backend.count('items')} item listings`);
+    await advance(3000, 1000);
+    assert.equal(source.fullChecksNeeded, false);
+    assert.equal(backend.count('items'), 1); // the first poll learns the versions
+
+    // The server changes the item without moving contentVersion: idle polls cannot see it.
+    backend.version = 2;
+    await advance(20_000, 1000);
+    assert.equal(reported, 0);
+    assert.equal(backend.count('items'), 1);
+    // A re-sync (or a restart, or a new OnePasswordItem) fetches it: newer than the version held at
+    // contentVersion 1, and the next poll still lists 1, so the server is caught.
+    source.invalidate(REF);
+    served.push((await source.get(REF)).item.version);
+    await advance(1000, 1000);
+    assert.equal(source.fullChecksNeeded, true);
+
+    // Another silent change is found by a full check within 9 polls (3 x --full-check-every).
+    backend.version = 3;
+    const pollsBefore = backend.count('vaults');
+    let polls = 0;
+    while (reported === 0 && polls <= 9) {
+      await advance(1000, 1000);
+      polls = backend.count('vaults') - pollsBefore;
+    }
+    assert.equal(reported, 1, `silent change not found in ${polls} polls`);
+    assert.ok(polls <= 9, `found after ${polls} polls`);
+    assert.deepEqual(served, [1, 2, 3]);
+
+    // The pace holds afterwards: one listing per 9 polls, and each finds a silent change.
+    const listingsBefore = backend.count('items');
+    const pollsThen = backend.count('vaults');
+    for (let edit = 4; edit <= 7; edit += 1) {
+      backend.version = edit;
+      await advance(9000, 1000);
+    }
+    const pollsMade = backend.count('vaults') - pollsThen;
+    const listings = backend.count('items') - listingsBefore;
+    assert.ok(pollsMade >= 36, `${pollsMade} polls`);
+    assert.ok(listings >= 4 && listings <= 5, `${listings} item listings in ${pollsMade} polls`);
+    assert.equal(reported, 5);
+    assert.deepEqual(served, [1, 2, 3, 4, 5, 6, 7]);
+    // The only other requests: the GETs of the reconciles.
+    assert.equal(backend.count('resolve') + backend.count('file'), 0);
   });
 
   it('does not shorten the backoff of a failing source below it', async (t) => {
