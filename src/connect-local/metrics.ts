@@ -1,5 +1,5 @@
 // Prometheus metrics for connect-local's /metrics, in a registry of its own per server.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from '../util/prom-client.ts';
 
 export interface ConnectMetrics {
   readonly contentType: string;

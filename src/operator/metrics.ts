@@ -1,5 +1,5 @@
 // The operator's Prometheus metrics, in a registry of its own.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from '../util/prom-client.ts';
 import type { CallInfo } from '../connect/index.ts';
 import type { SdkCallInfo } from './sdk-items.ts';
 import { ITEM_CRD_NAME } from './crd-check.ts';

@@ -1,5 +1,5 @@
 // The injector's Prometheus metrics, in a registry of its own.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from '../util/prom-client.ts';
 
 /** More namespaces than most clusters have; each label value costs memory for the process's life. */
 export const MAX_NAMESPACE_LABELS = 2_000;
