@@ -1,7 +1,9 @@
-// The operator's probe (/healthz, /readyz) and metrics (/metrics) listeners.
-import type { Server } from 'node:http';
+// The operator's probe (/healthz, /readyz) and metrics (/metrics) listeners: bare node:http
+// handlers. express (with body-parser → qs → side-channel/get-intrinsic/object-inspect, which touch
+// the node binary's Intl data) cost about 16 MB of RSS for three GET routes
+// (docs/benchmarks.md, "Operator memory").
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import express from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Manager } from '../kube/runtime/manager.ts';
@@ -20,21 +22,77 @@ export interface Readiness {
   (): string | undefined;
 }
 
+type Send = (res: ServerResponse, status: number, type: string, body: string) => void;
+
+/**
+ * The body with its length (HEAD: the headers only, as for GET). No route reads a request body: if
+ * the caller announced one, the connection closes after the answer instead of reading it.
+ */
+const send: Send = (res, status, type, body) => {
+  const { headers, method } = res.req;
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    ...(headers['content-length'] || headers['transfer-encoding'] ? { connection: 'close' } : {}),
+  });
+  res.end(method === 'HEAD' ? undefined : body);
+};
+
+const TEXT = 'text/plain; charset=utf-8';
+
+/**
+ * The request's path without its query, as express's `req.path` (the raw, undecoded pathname);
+ * undefined for a target that is no path (`*`, or an absolute URL that does not parse).
+ */
+function pathOf(target: string): string | undefined {
+  if (target.startsWith('/')) {
+    const end = target.search(/[?#]/);
+    return end === -1 ? target : target.slice(0, end);
+  }
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One route per path, GET and HEAD only, matched as express matched them: case-insensitive, one
+ * trailing slash allowed. OPTIONS answers the allowed methods; anything else is 404 at once
+ * (express waited for the whole request body before its 404, so a trickled "1 GB" body held the
+ * connection). The 404 body names
+ * nothing the caller sent (express echoed the path into an HTML page).
+ */
+function route(
+  routes: Readonly<Record<string, (res: ServerResponse) => void>>,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const path = pathOf(req.url ?? '');
+    const key = path?.toLowerCase().replace(/(.)\/$/, '$1');
+    const handler = key === undefined ? undefined : routes[key];
+    if (handler && (req.method === 'GET' || req.method === 'HEAD')) return handler(res);
+    if (handler && req.method === 'OPTIONS') {
+      res.setHeader('allow', 'GET, HEAD');
+      return send(res, 200, 'text/plain', 'GET, HEAD');
+    }
+    send(res, 404, TEXT, '404 page not found\n');
+  };
+}
+
 export async function serveProbes(
   address: { host: string; port: number },
   notReady: Readiness,
 ): Promise<{ server: Server; port: number }> {
-  const app = express();
-  app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => {
-    res.type('text/plain').send('ok');
-  });
-  app.get('/readyz', (_req, res) => {
-    const why = notReady();
-    if (why === undefined) res.type('text/plain').send('ok');
-    else res.status(503).type('text/plain').send(`not ready: ${why}`);
-  });
-  const server = http.createServer(app);
+  const server = http.createServer(
+    route({
+      '/healthz': (res) => send(res, 200, TEXT, 'ok'),
+      '/readyz': (res) => {
+        const why = notReady();
+        if (why === undefined) send(res, 200, TEXT, 'ok');
+        else send(res, 503, TEXT, `not ready: ${why}`);
+      },
+    }),
+  );
   return { server, port: (await listen(server, address.host, address.port)).port };
 }
 
@@ -58,26 +116,41 @@ export async function serveMetrics(
   registry: Registry,
   serving: MetricsServing = {},
 ): Promise<{ server: Server; port: number }> {
-  const app = express();
-  app.disable('x-powered-by');
   const { authorizer, tls } = serving;
-  if (authorizer) {
-    app.use((req, res, next) => {
-      authorizer
-        .check(
-          req.headers.authorization,
-          req.path,
-          req.method === 'HEAD' ? 'get' : req.method.toLowerCase(),
-        )
-        .then(({ status, reason }) => {
-          if (status === 200) next();
-          else res.status(status).type('text/plain').send(`${reason}\n`);
-        }, next);
-    });
-  }
-  app.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
+  const metrics = route({
+    '/metrics': (res) => {
+      registry.metrics().then(
+        (text) => send(res, 200, registry.contentType, text),
+        (error: unknown) => {
+          // The collector's error goes to the log, not to the caller (express answered it
+          // with the message and a stack trace).
+          serving.logger?.warn({ err: error }, 'metrics collection failed');
+          send(res, 500, TEXT, 'Internal Server Error\n');
+        },
+      );
+    },
   });
+  // --metrics-secure: every request is reviewed before routing (controller-runtime's filter
+  // wraps the whole handler), with the path as express's req.path and HEAD reviewed as get.
+  const app = !authorizer
+    ? metrics
+    : (req: IncomingMessage, res: ServerResponse): void => {
+        const method = req.method ?? 'GET';
+        authorizer
+          .check(
+            req.headers.authorization,
+            pathOf(req.url ?? '') ?? req.url ?? '',
+            method === 'HEAD' ? 'get' : method.toLowerCase(),
+          )
+          .then(({ status, reason }) => {
+            if (status === 200) metrics(req, res);
+            else send(res, status, TEXT, `${reason}\n`);
+          })
+          .catch((error: unknown) => {
+            serving.logger?.warn({ err: error }, 'metrics request failed');
+            if (!res.headersSent) send(res, 500, TEXT, 'Internal Server Error\n');
+          });
+      };
   const pair = tls
     ? await loadKeyPair(tls.certFile, tls.keyFile)
     : authorizer
