@@ -1,7 +1,9 @@
 // Benchmark: N OnePasswordItems over 10 vaults against a running operator (op-kube, or with
 // --peer-binary 1Password's Go operator on the same plane and connect-local data): the time from
 // the last item created to the last Secret right, the raw apiserver ceiling measured in the same
-// run, RSS, idle CPU, and Connect requests counted from connect-local's own activity log.
+// run, RSS, idle CPU, Connect requests counted from connect-local's own activity log, and change →
+// Secret: items edited through connect-local's API after the idle window, each timed from the
+// edit's acknowledgement to its Secret showing the new value.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,6 +19,7 @@ import { freePort } from '../tools/cluster/ports.ts';
 import { ControlPlane } from '../tools/cluster/plane.ts';
 import { launcher, opKube } from '../test/support/connect-local.ts';
 import { installCrd } from '../test/support/operator.ts';
+import { ConnectEditor, describeChange, planEdits } from './item-edits.ts';
 import { benchDataFile, buildDist, cpuSeconds, topSelfTime, type CpuProfile } from './support.ts';
 import type { Benchmark, BenchmarkResult } from './benchmark.ts';
 
@@ -35,7 +38,25 @@ export interface ScaleOptions {
   readonly peerBinary?: string;
   /** CPU-profile op-kube (--cpu-prof) and report its top functions. */
   readonly profile?: boolean;
+  /** Items edited after the idle window (default min(100, N)); 0 skips change → Secret. */
+  readonly changes?: number;
+  /** How long after the last edit its Secrets may take (default max(30, 6 intervals) + N/100 s). */
+  readonly changeTimeoutSeconds?: number;
+  /** How long the operator may take to make every Secret right (default 120 + N/10 s). */
+  readonly syncTimeoutSeconds?: number;
   readonly log?: (line: string) => void;
+}
+
+/** Change → Secret: edits made in connect-local, and when each Secret showed its edit. */
+export interface ChangeResult {
+  readonly edits: number;
+  /** Seconds from each edit's acknowledgement to its Secret right, for those that arrived. */
+  readonly latencies: readonly number[];
+  /** Secrets that never showed their edit within timeoutSeconds of the last edit. */
+  readonly missing: readonly string[];
+  /** First edit → last edit acknowledged. */
+  readonly spreadSeconds: number;
+  readonly timeoutSeconds: number;
 }
 
 export interface ScaleResult {
@@ -62,6 +83,9 @@ export interface ScaleResult {
   readonly profile: readonly string[];
   /** Apiserver requests per item during the sync, by verb and resource (its own counters). */
   readonly apiPerItem: readonly string[];
+  readonly change: ChangeResult | undefined;
+  /** Both namespaces deleted → gone (the Secrets and items with them). */
+  readonly cleanupSeconds: number;
 }
 
 function rssMb(pid: number | undefined): number {
@@ -92,15 +116,6 @@ function* indices(items: number): Generator<{ v: number; i: number }> {
   const perVault = itemsPerVault(items);
   for (let index = 0; index < items; index += 1) {
     yield { v: Math.floor(index / perVault), i: index % perVault };
-  }
-}
-
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
   }
 }
 
@@ -170,6 +185,123 @@ function perItem(before: Map<string, number>, after: Map<string, number>, items:
     .map(([key, share]) => `${key} ${share.toFixed(2)}`);
 }
 
+/** The operator (or connect-local) stopped: a wait for it can only end in a timeout. */
+class Gone extends Error {}
+
+/**
+ * Waits until `check` holds; throws when `failed` says why it never will (a process exited) or when
+ * `timeoutMs` is over, with `progress` (what is still missing) in the message.
+ */
+async function until(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+  watch: { failed?: () => string | undefined; progress?: () => string } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    const failed = watch.failed?.();
+    const progress = watch.progress ? `: ${watch.progress()}` : '';
+    if (failed) throw new Gone(`${failed} while waiting for ${what}${progress}`);
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${(timeoutMs / 1000).toFixed(0)} s waiting for ${what}${progress}`,
+      );
+    }
+    await sleep(100);
+  }
+}
+
+/**
+ * A process's output for an error message: its first lines (where a CLI says what it refused) and
+ * its last ones, each cut short; '' when unreadable.
+ */
+function outputOf(file: string): string {
+  try {
+    const lines = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => (line.length > 300 ? `${line.slice(0, 300)}…` : line));
+    return (lines.length > 16 ? [...lines.slice(0, 4), '…', ...lines.slice(-10)] : lines).join(
+      '\n',
+    );
+  } catch {
+    return '';
+  }
+}
+
+/** How many items vault v holds (the data file fills the vaults in order). */
+function itemsInVault(items: number, v: number): number {
+  const perVault = itemsPerVault(items);
+  return Math.max(0, Math.min(perVault, items - v * perVault));
+}
+
+/** A few names of a set, for a message. */
+function some(names: Iterable<string>, count = 5): string {
+  const all = [...names];
+  return all.slice(0, count).join(', ') + (all.length > count ? `, … (${all.length})` : '');
+}
+
+/** The jti of a Connect token (a JWT), to tell its requests in connect-local's log; '' if none. */
+function jtiOf(token: string): string {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as {
+      jti?: unknown;
+    };
+    return typeof payload.jti === 'string' ? payload.jti : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Deletes the namespaces and waits until they are gone, so that the apiserver and etcd are not
+ * still deleting one size's objects while the next size is timed. 1Password's operator puts a
+ * finalizer on every OnePasswordItem; stopped, it can no longer remove them and the namespace would
+ * stay Terminating for ever, so the harness removes them first.
+ */
+async function removeNamespaces(
+  client: KubeClient,
+  names: readonly string[],
+  log: (line: string) => void,
+): Promise<number> {
+  const from = Date.now();
+  for (const name of names) {
+    const list = await client
+      .request<{ items: { metadata: { name: string; finalizers?: string[] } }[] }>({
+        method: 'GET',
+        path: `/apis/onepassword.com/v1/namespaces/${name}/onepassworditems`,
+      })
+      .catch(() => ({ items: [] }));
+    const held = list.items.filter((item) => (item.metadata.finalizers ?? []).length > 0);
+    if (held.length > 0) log(`removing the finalizers of ${held.length} OnePasswordItems`);
+    await Promise.all(
+      held.map((item) =>
+        client
+          .request({
+            method: 'PATCH',
+            path: `/apis/onepassword.com/v1/namespaces/${name}/onepassworditems/${item.metadata.name}`,
+            contentType: 'application/merge-patch+json',
+            body: { metadata: { finalizers: null } },
+          })
+          .catch(() => undefined),
+      ),
+    );
+    await client.request({ method: 'DELETE', path: `/api/v1/namespaces/${name}` }).catch(() => 0);
+  }
+  const gone = async (name: string): Promise<boolean> =>
+    client.request({ method: 'GET', path: `/api/v1/namespaces/${name}` }).then(
+      () => false,
+      (error: unknown) => (error as { status?: number }).status === 404,
+    );
+  await until('the namespaces to be deleted', 1_800_000, async () => {
+    for (const name of names) if (!(await gone(name))) return false;
+    return true;
+  });
+  return (Date.now() - from) / 1000;
+}
+
 /** One size, one operator, on a fresh namespace pair; the plane is shared and kept. */
 export async function measureScale(options: ScaleOptions): Promise<ScaleResult> {
   const log = options.log ?? (() => undefined);
@@ -192,6 +324,9 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
   const children: ChildProcess[] = [];
   const aborts: { abort(): void }[] = [];
   const isPeer = options.peerBinary !== undefined;
+  const name = isPeer ? "1Password's operator" : 'the op-kube operator';
+  let measured: Omit<ScaleResult, 'cleanupSeconds'> | undefined;
+  let cleanupSeconds = 0;
   try {
     const stateDir = join(work, 'state');
     await writeFile(join(work, 'data.yaml'), benchDataFile(VAULTS, itemsPerVault(items), items));
@@ -210,39 +345,58 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
       { stdio: 'ignore' },
     );
     children.push(connect);
+    let connectExit: string | undefined;
+    connect.once('exit', (code, signal) => {
+      connectExit = `connect-local exited (${signal ?? `code ${code}`})`;
+    });
     const connectUrl = `http://127.0.0.1:${connectPort}`;
-    await until('connect-local', 30_000, async () => (await fetch(`${connectUrl}/heartbeat`)).ok);
+    await until('connect-local', 30_000, async () => (await fetch(`${connectUrl}/heartbeat`)).ok, {
+      failed: () => connectExit,
+    });
+    const vaultGrants = (access: string): string[] =>
+      Array.from({ length: VAULTS }, (_, v) => `--vault=vault-${v},${access}`);
     const token = opKube([
       'connect-local',
       'token',
       'create',
       'bench',
       `--state-dir=${stateDir}`,
-      ...Array.from({ length: VAULTS }, (_, v) => `--vault=vault-${v},r`),
+      ...vaultGrants('r'),
     ]).stdout.trim();
+    // The edits of change → Secret, made as a user would: Connect's API with a token of their own.
+    const editorToken = opKube([
+      'connect-local',
+      'token',
+      'create',
+      'bench-editor',
+      `--state-dir=${stateDir}`,
+      ...vaultGrants('rw'),
+    ]).stdout.trim();
+    const operatorJti = jtiOf(token);
 
-    for (const name of [namespace, rawNamespace]) {
+    for (const namespaceName of [namespace, rawNamespace]) {
       await client.request({
         method: 'POST',
         path: '/api/v1/namespaces',
-        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespaceName } },
       });
     }
 
-    // Secrets right: data as the operator maps the item's fields (username, password).
+    // Secrets right: data as the operator maps the item's fields (username, password). `pending`
+    // holds the Secrets not yet showing what `expected` says; an edit puts its Secret back.
+    const base64 = (text: string): string => Buffer.from(text).toString('base64');
     const expected = new Map<string, string>();
-    for (const { v, i } of indices(items)) {
-      expected.set(`item-${v}-${i}`, Buffer.from(`pass-${v}-${i}`).toString('base64'));
-    }
-    const right = new Set<string>();
+    for (const { v, i } of indices(items)) expected.set(`item-${v}-${i}`, base64(`pass-${v}-${i}`));
+    const pending = new Set(expected.keys());
+    const rightAt = new Map<string, number>();
     let lastRight = 0;
     type SecretView = { metadata?: { name?: string }; data?: Record<string, string> };
     const check = (secret: SecretView): void => {
-      const name = secret.metadata?.name ?? '';
-      if (right.has(name) || expected.get(name) === undefined) return;
-      if (secret.data?.password !== expected.get(name)) return;
-      right.add(name);
+      const secretName = secret.metadata?.name ?? '';
+      if (!pending.has(secretName) || secret.data?.password !== expected.get(secretName)) return;
+      pending.delete(secretName);
       lastRight = Date.now();
+      rightAt.set(secretName, lastRight);
     };
     // A watch stream can end (or drop events with it): list again and watch on from that list.
     let watching = true;
@@ -296,9 +450,10 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
     const profileDir = join(work, 'profile');
     const apiBefore = apiserverRequests(plane);
     const cli = isPeer ? '' : buildDist();
-    // OP_KUBE_BENCH_OPERATOR_LOG: a file for the operator's output (default: discarded).
-    const logFile = process.env.OP_KUBE_BENCH_OPERATOR_LOG;
-    const output = logFile ? openSync(logFile, 'a') : 'ignore';
+    // OP_KUBE_BENCH_OPERATOR_LOG: a file for the operator's output (default: one in the run's temp
+    // dir, whose end a failure quotes).
+    const logFile = process.env.OP_KUBE_BENCH_OPERATOR_LOG ?? join(work, 'operator.log');
+    const output = openSync(logFile, 'a');
     const stdio = ['ignore', output, output] as const;
     const operatorStart = Date.now();
     const operator = isPeer
@@ -336,12 +491,32 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
           { stdio: [...stdio], env },
         );
     children.push(operator);
+    let operatorExit: string | undefined;
+    operator.once('exit', (code, signal) => {
+      const output = outputOf(logFile).replaceAll(token, '<token>');
+      operatorExit =
+        `${name} exited (${signal ?? `code ${code}`})` +
+        (output ? `; its output (first and last lines):\n${output}\n` : '');
+    });
+    operator.once('error', (error) => (operatorExit = `${name} did not start: ${error.message}`));
+    const failed = (): string | undefined => connectExit ?? operatorExit;
     let peakRss = 0;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(operator.pid))), 100);
     try {
-      await until('every Secret right', 900_000, () => Promise.resolve(right.size === items));
+      const syncTimeoutS = options.syncTimeoutSeconds ?? 120 + items / 10;
+      await until(
+        'every Secret right',
+        syncTimeoutS * 1000,
+        () => Promise.resolve(pending.size === 0),
+        {
+          failed,
+          progress: () =>
+            `${items - pending.size} of ${items} Secrets right; not yet: ${some(pending)}`,
+        },
+      );
+      const syncLastRight = lastRight;
       log(
-        `${items} items: last Secret right ${((lastRight - created.last) / 1000).toFixed(1)} s after the last item`,
+        `${items} items: last Secret right ${((syncLastRight - created.last) / 1000).toFixed(1)} s after the last item`,
       );
 
       // Every client's requests (the watch above is one), per item, while the operator synced.
@@ -359,9 +534,71 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
       const steadyRss = rssMb(operator.pid);
       // connect-local appends its activity log every second.
       await sleep(1500);
-      const entries = await activity(stateDir);
+      const entries = (await activity(stateDir)).filter(
+        (entry) => !operatorJti || entry.actor.jti === operatorJti,
+      );
       const idle = between(entries, idleFrom, idleTo);
       const idleSeconds = (idleTo - idleFrom) / 1000;
+      if (failed()) throw new Gone(`${failed()} during the idle window`);
+
+      // Change → Secret: K items edited one by one over 2.5 poll intervals, spread over the vaults;
+      // each timed from the edit's acknowledgement to its Secret right (the same watch).
+      let change: ChangeResult | undefined;
+      const plan = planEdits(
+        VAULTS,
+        (v) => itemsInVault(items, v),
+        Math.min(items, options.changes ?? 100),
+      );
+      if (plan.length > 0) {
+        const editor = new ConnectEditor(connectUrl, editorToken);
+        await editor.prepare(plan);
+        const gapMs = plan.length > 1 ? (2.5 * intervalMs) / (plan.length - 1) : 0;
+        log(
+          `${items} items: editing ${plan.length} items in connect-local, one every ${gapMs.toFixed(0)} ms`,
+        );
+        const acked = new Map<string, number>();
+        const firstEdit = Date.now();
+        for (const [k, edit] of plan.entries()) {
+          await sleep(Math.max(0, firstEdit + k * gapMs - Date.now()));
+          const password = `pass-${edit.v}-${edit.i}-changed-${suffix}`;
+          expected.set(edit.secret, base64(password));
+          rightAt.delete(edit.secret);
+          pending.add(edit.secret);
+          await editor.edit(edit, password);
+          acked.set(edit.secret, Date.now());
+        }
+        const lastEdit = Date.now();
+        const timeoutSeconds =
+          options.changeTimeoutSeconds ?? Math.max(30, 6 * options.pollingSeconds) + items / 100;
+        await until(
+          'every edit in its Secret',
+          timeoutSeconds * 1000,
+          () => Promise.resolve(pending.size === 0),
+          { failed },
+        ).catch((error: unknown) => {
+          // A process gone is a broken run; a timeout is a measurement (the edits never arrived).
+          if (error instanceof Gone) throw error;
+        });
+        const latencies = plan
+          .filter((edit) => !pending.has(edit.secret))
+          .map(
+            (edit) =>
+              Math.max(0, (rightAt.get(edit.secret) ?? 0) - (acked.get(edit.secret) ?? 0)) / 1000,
+          );
+        const missing = plan.filter((edit) => pending.has(edit.secret)).map((edit) => edit.secret);
+        change = {
+          edits: plan.length,
+          latencies,
+          missing,
+          spreadSeconds: (lastEdit - firstEdit) / 1000,
+          timeoutSeconds,
+        };
+        if (missing.length > 0) {
+          log(
+            `${items} items: FAIL: ${missing.length} of ${plan.length} edits never reached their Secret within ${timeoutSeconds.toFixed(0)} s of the last edit: ${some(missing)}`,
+          );
+        }
+      }
       clearInterval(sampler);
       peakRss = Math.max(peakRss, steadyRss);
 
@@ -393,17 +630,17 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
         })),
       );
       const ceilingSeconds = (raw.last - raw.first) / 1000;
-      return {
+      measured = {
         operator: isPeer ? '1Password' : 'op-kube',
         items,
         applySeconds: (created.last - created.first) / 1000,
-        tailSeconds: Math.max(0, lastRight - created.last) / 1000,
-        secretsPerSecond: items / Math.max(0.001, (lastRight - created.last) / 1000),
+        tailSeconds: Math.max(0, syncLastRight - created.last) / 1000,
+        secretsPerSecond: items / Math.max(0.001, (syncLastRight - created.last) / 1000),
         ceilingPerSecond: items / Math.max(0.001, ceilingSeconds),
         ceilingSeconds,
         peakRssMb: peakRss,
         steadyRssMb: steadyRss,
-        syncRequests: between(entries, operatorStart, lastRight + 1).length,
+        syncRequests: between(entries, operatorStart, syncLastRight + 1).length,
         idleRequests: idle.length,
         idleVaultLists: idle.filter(
           (entry) => entry.resource.type === 'VAULT' && entry.resource.vault.id === '',
@@ -415,6 +652,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
             : (100 * (cpuTo - cpuFrom)) / idleSeconds,
         profile,
         apiPerItem,
+        change,
       };
     } finally {
       clearInterval(sampler);
@@ -422,12 +660,17 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
   } finally {
     for (const abort of aborts) abort.abort();
     for (const child of children) child.kill('SIGTERM');
-    for (const name of [namespace, rawNamespace]) {
-      await client.request({ method: 'DELETE', path: `/api/v1/namespaces/${name}` }).catch(() => 0);
+    try {
+      cleanupSeconds = await removeNamespaces(client, [namespace, rawNamespace], log);
+      log(`${items} items: namespaces deleted in ${cleanupSeconds.toFixed(1)} s`);
+    } catch (error) {
+      // Reported, not thrown: an error of the run itself (in flight here) must not be masked.
+      log(`${items} items: namespace cleanup: ${(error as Error).message}`);
     }
     await client.close();
     await rm(work, { recursive: true, force: true });
   }
+  return { ...measured, cleanupSeconds };
 }
 
 export interface ScaleSettings {
@@ -435,6 +678,10 @@ export interface ScaleSettings {
   readonly pollingSeconds: number;
   readonly idlePolls: number;
   readonly peerBinary?: string;
+  /** Items edited for change → Secret (default min(100, N)). */
+  readonly changes?: number;
+  readonly changeTimeoutSeconds?: number;
+  readonly syncTimeoutSeconds?: number;
 }
 
 /** Targets of issue #15 (the memory ones are reported here, cut elsewhere). */
@@ -442,7 +689,10 @@ const TARGET_TAIL_S = 40;
 const TARGET_CEILING_SHARE = 0.7;
 const TARGET_RSS_MB: Readonly<Record<number, number>> = { 1000: 65, 10_000: 170 };
 
-function verdictOf(result: ScaleResult): { passed: boolean; lines: string[] } {
+function verdictOf(
+  result: ScaleResult,
+  pollingSeconds: number,
+): { passed: boolean; lines: string[] } {
   const share = result.secretsPerSecond / result.ceilingPerSecond;
   const perPoll = result.idleVaultLists > 0 ? result.idleRequests / result.idleVaultLists : NaN;
   const rssTarget = TARGET_RSS_MB[result.items];
@@ -460,6 +710,10 @@ function verdictOf(result: ScaleResult): { passed: boolean; lines: string[] } {
       `${result.idleRequests} Connect requests over ${result.idleVaultLists} idle polls (target 1 each)`,
     ],
   ];
+  if (result.change) {
+    const change = describeChange(result.change, pollingSeconds);
+    checks.push([change.passed, change.line]);
+  }
   if (rssTarget !== undefined) {
     checks.push([
       result.peakRssMb <= rssTarget,
@@ -481,24 +735,48 @@ export function operatorScale(settings: ScaleSettings): {
   const results: ScaleResult[] = [];
   const run = async (options: { profile: boolean }): Promise<BenchmarkResult> => {
     const notes: string[] = [];
+    // A run that cannot finish (an operator exits, Secrets never turn right) fails the benchmark
+    // and is named; the other sizes and operators are still measured and written.
+    const failures: string[] = [];
     for (const items of settings.sizes) {
       const binaries: (string | undefined)[] = [undefined];
       if (settings.peerBinary) binaries.push(settings.peerBinary);
       for (const peerBinary of binaries) {
-        results.push(
-          await measureScale({
-            items,
-            pollingSeconds: settings.pollingSeconds,
-            idlePolls: settings.idlePolls,
-            profile: options.profile,
-            ...(peerBinary ? { peerBinary } : {}),
-            log: (line) => console.log(`  ${peerBinary ? '1Password' : 'op-kube'}: ${line}`),
-          }),
-        );
+        const who = peerBinary ? '1Password' : 'op-kube';
+        try {
+          results.push(
+            await measureScale({
+              items,
+              pollingSeconds: settings.pollingSeconds,
+              idlePolls: settings.idlePolls,
+              profile: options.profile,
+              ...(peerBinary ? { peerBinary } : {}),
+              ...(settings.changes !== undefined ? { changes: settings.changes } : {}),
+              ...(settings.changeTimeoutSeconds !== undefined
+                ? { changeTimeoutSeconds: settings.changeTimeoutSeconds }
+                : {}),
+              ...(settings.syncTimeoutSeconds !== undefined
+                ? { syncTimeoutSeconds: settings.syncTimeoutSeconds }
+                : {}),
+              log: (line) => console.log(`  ${who}: ${line}`),
+            }),
+          );
+        } catch (error) {
+          const failure = `FAIL ${who}, ${items} items: ${(error as Error).message}`;
+          console.error(`  ${failure}`);
+          failures.push(failure);
+        }
       }
     }
     const ours = results.filter((result) => result.operator === 'op-kube');
-    const verdicts = ours.map(verdictOf);
+    const verdicts = ours.map((result) => verdictOf(result, settings.pollingSeconds));
+    // The peer's change → Secret is reported beside ours, not judged.
+    for (const result of results) {
+      if (result.operator !== 'op-kube' && result.change) {
+        const change = describeChange(result.change, settings.pollingSeconds);
+        notes.push(`${result.operator}, ${result.items} items: ${change.line}`);
+      }
+    }
     for (const result of results) notes.push(...result.profile);
     const largest = ours.at(-1);
     return {
@@ -514,17 +792,20 @@ export function operatorScale(settings: ScaleSettings): {
               largest.idleVaultLists > 0
                 ? (largest.idleRequests / largest.idleVaultLists).toFixed(2)
                 : 'n/a',
+            'change p50/p99/max s': largest.change
+              ? describeChange(largest.change, settings.pollingSeconds).cell
+              : 'n/a',
           }
         : {},
-      passed: verdicts.every((verdict) => verdict.passed),
-      verdict: verdicts.flatMap((verdict) => verdict.lines).join('; '),
-      notes: [...verdicts.flatMap((verdict) => verdict.lines), ...notes],
+      passed: failures.length === 0 && verdicts.every((verdict) => verdict.passed),
+      verdict: [...failures, ...verdicts.flatMap((verdict) => verdict.lines)].join('; '),
+      notes: [...failures, ...verdicts.flatMap((verdict) => verdict.lines), ...notes],
     };
   };
   return {
     benchmark: {
       name: 'operator-scale',
-      description: `OnePasswordItems over ${VAULTS} vaults at ${settings.sizes.join(', ')}: last item → last Secret, raw apiserver ceiling, RSS, Connect requests (connect-local's log)`,
+      description: `OnePasswordItems over ${VAULTS} vaults at ${settings.sizes.join(', ')}: last item → last Secret, raw apiserver ceiling, RSS, Connect requests (connect-local's log), change → Secret`,
       run,
     },
     results,

@@ -1,8 +1,9 @@
 // `npm run bench [-- --full] [--profile] [--peer-binary=<path>] [--sizes=N,...] [--out=<file>]
+// [--polling=<s>] [--idle-polls=<n>] [--changes=<n>] [--change-timeout=<s>] [--sync-timeout=<s>]
 // [name...]`: runs the named benchmarks (all by default) and exits non-zero when one misses its
 // target. Quick mode measures the operator at 1,000 items; --full at 1,000, 10,000 and 30,000.
-// The operator's results are written into docs/benchmarks.md (its operator-scale section only)
-// with a chart, docs/benchmarks-scale.svg.
+// The operator's results are written into docs/benchmarks.md (its operator-scale section only:
+// the sizes measured, earlier sizes kept) with a chart, docs/benchmarks-scale.svg.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +22,9 @@ const { values, positionals } = parseArgs({
     'peer-binary': { type: 'string' },
     polling: { type: 'string', default: '10' },
     'idle-polls': { type: 'string', default: '3' },
+    changes: { type: 'string' },
+    'change-timeout': { type: 'string' },
+    'sync-timeout': { type: 'string' },
     out: { type: 'string' },
   },
   allowPositionals: true,
@@ -35,11 +39,27 @@ if (sizes.some((size) => !Number.isInteger(size) || size < 10)) {
   console.error(`--sizes: whole numbers of at least 10, comma-separated; got ${values.sizes}`);
   process.exit(2);
 }
+/** A flag's number, or exit 2 naming the flag. */
+function numberFlag(name: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < min) {
+    console.error(`--${name}: a number of at least ${min}; got ${value}`);
+    process.exit(2);
+  }
+  return number;
+}
+const changes = numberFlag('changes', values.changes, 0);
+const changeTimeout = numberFlag('change-timeout', values['change-timeout'], 1);
+const syncTimeout = numberFlag('sync-timeout', values['sync-timeout'], 1);
 const settings: ScaleSettings = {
   sizes,
-  pollingSeconds: Number(values.polling),
-  idlePolls: Number(values['idle-polls']),
+  pollingSeconds: numberFlag('polling', values.polling, 1) ?? 10,
+  idlePolls: numberFlag('idle-polls', values['idle-polls'], 1) ?? 3,
   ...(values['peer-binary'] ? { peerBinary: values['peer-binary'] } : {}),
+  ...(changes !== undefined ? { changes } : {}),
+  ...(changeTimeout !== undefined ? { changeTimeoutSeconds: changeTimeout } : {}),
+  ...(syncTimeout !== undefined ? { syncTimeoutSeconds: syncTimeout } : {}),
 };
 const scale = operatorScale(settings);
 
@@ -108,7 +128,14 @@ if (scale.results.length > 0) {
       pollingSeconds: settings.pollingSeconds,
       versions: {
         node: process.version,
-        'op-kube': version('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']),
+        'op-kube': version('git', [
+          '-C',
+          repoRoot,
+          'describe',
+          '--always',
+          '--dirty',
+          '--abbrev=7',
+        ]),
         'kube-apiserver': scale.apiserverVersion() ?? '?',
       },
       date: new Date(),

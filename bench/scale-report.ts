@@ -1,8 +1,15 @@
 // The operator-scale section of docs/benchmarks.md (between its markers, so the other sections
 // stay as their authors wrote them) and its chart, a hand-written SVG of sync time and RSS against N.
+// The section holds one block per size, each labelled with the run (date, commit) that measured
+// it: a run rewrites the blocks of the sizes it measured and keeps the others as they were, and
+// the chart is drawn from every block's table. The section is formatted with prettier, so
+// `prettier --check` passes on the file as written.
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
+import * as prettier from 'prettier';
+import { repoRoot } from '../tools/cluster/paths.ts';
+import { describeChange } from './item-edits.ts';
 import type { ScaleResult } from './operator.ts';
 
 export const BEGIN = '<!-- bench:operator-scale:begin (written by npm run bench) -->';
@@ -19,7 +26,15 @@ export interface ScaleReport {
 const fixed = (value: number, digits = 1): string => value.toFixed(digits);
 const int = (value: number): string => Math.round(value).toLocaleString('en-US');
 
-function row(result: ScaleResult): string {
+const COLUMNS = {
+  operator: 'operator',
+  items: 'items',
+  tail: 'last item → last Secret s',
+  peakRss: 'peak RSS MB',
+  change: 'change → Secret p50 / p99 / max s',
+} as const;
+
+function row(result: ScaleResult, pollingSeconds: number): string {
   const perPoll =
     result.idleVaultLists > 0 ? fixed(result.idleRequests / result.idleVaultLists, 2) : 'n/a';
   const share = (100 * result.secretsPerSecond) / result.ceilingPerSecond;
@@ -38,19 +53,22 @@ function row(result: ScaleResult): string {
     `${int(result.idleRequests)} in ${fixed(result.idleSeconds, 0)} s`,
     perPoll,
     result.idleCpuPercent === undefined ? 'n/a' : `${fixed(result.idleCpuPercent, 2)} %`,
+    result.change ? describeChange(result.change, pollingSeconds).cell : 'n/a',
   ].join(' | ');
 }
 
 const HEADER =
-  '| operator | items | apply s | last item → last Secret s | Secrets/s | raw ceiling Secrets/s | of ceiling | peak RSS MB | steady RSS MB | sync Connect requests | per item | idle Connect requests | per idle poll | idle CPU (one core) |\n' +
-  '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+  `| ${COLUMNS.operator} | ${COLUMNS.items} | apply s | ${COLUMNS.tail} | Secrets/s | raw ceiling Secrets/s | of ceiling | ${COLUMNS.peakRss} | steady RSS MB | sync Connect requests | per item | idle Connect requests | per idle poll | idle CPU (one core) | ${COLUMNS.change} |\n` +
+  '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
 
-export function markdown(report: ScaleReport, chartFile: string): string {
-  const sizes = [...new Set(report.results.map((result) => result.items))].sort((a, b) => a - b);
+const VAULTS_NOTE = 'items spread over 10 vaults of connect-local, two fields each';
+
+/** One size's block: heading with the run's date and commit, machine, table, notes, profiles. */
+function sizeBlock(report: ScaleReport, size: number): string {
+  const results = report.results.filter((result) => result.items === size);
+  const when = `${report.date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const lines = [
-    BEGIN,
-    '',
-    `### Results (${report.mode} mode, ${report.date.toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
+    `#### ${int(size)} items (${when}, op-kube ${report.versions['op-kube'] ?? '?'}, ${report.mode} mode)`,
     '',
     `Machine: ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${int(totalmem() / 2 ** 30)} GiB; ` +
       Object.entries(report.versions)
@@ -58,17 +76,21 @@ export function markdown(report: ScaleReport, chartFile: string): string {
         .join(', ') +
       `; POLLING_INTERVAL=${report.pollingSeconds}, ${VAULTS_NOTE}.`,
     '',
+    HEADER,
+    ...results.map((result) => `| ${row(result, report.pollingSeconds)} |`),
+    '',
   ];
-  for (const size of sizes) {
-    lines.push(`#### ${int(size)} items`, '', HEADER);
-    for (const result of report.results.filter((candidate) => candidate.items === size)) {
-      lines.push(`| ${row(result)} |`);
-    }
-    lines.push('');
-  }
-  lines.push(`![sync time and peak RSS against N](${chartFile})`, '');
-  const profiled = report.results.filter((result) => result.profile.length > 0);
-  for (const result of profiled) {
+  const notes = results.flatMap((result) => [
+    ...(result.change
+      ? [`- ${result.operator}: ${describeChange(result.change, report.pollingSeconds).line}.`]
+      : []),
+    ...(result.change && result.change.missing.length > 0
+      ? [`- ${result.operator}: never arrived: ${result.change.missing.slice(0, 10).join(', ')}.`]
+      : []),
+    `- ${result.operator}: apiserver requests per item during the sync: ${result.apiPerItem.join(', ') || 'n/a'}; namespaces deleted in ${fixed(result.cleanupSeconds)} s.`,
+  ]);
+  if (notes.length > 0) lines.push(...notes, '');
+  for (const result of results.filter((candidate) => candidate.profile.length > 0)) {
     lines.push(
       `${result.operator}, ${int(result.items)} items, \`--cpu-prof\` over the whole run:`,
       '',
@@ -78,14 +100,109 @@ export function markdown(report: ScaleReport, chartFile: string): string {
       '',
     );
   }
-  lines.push(END);
   return lines.join('\n');
 }
 
-const VAULTS_NOTE = 'items spread over 10 vaults of connect-local, two fields each';
+/** The blocks of an earlier section, by size (text as written), with its legacy run label. */
+export function parseBlocks(section: string): Map<number, string> {
+  const blocks = new Map<number, string>();
+  const inner = section.replace(BEGIN, '').replace(END, '');
+  // Sections written before blocks had their own labels: the run's heading and commit.
+  const legacyDate = /^### Results \(([^)]*)\)/m.exec(inner)?.[1];
+  const legacyCommit = /op-kube ([0-9a-f]{7,40})/.exec(
+    /^Machine: .*$/m.exec(inner)?.[0] ?? '',
+  )?.[1];
+  const parts = inner.split(/^(?=#### )/m).slice(1);
+  for (const part of parts) {
+    let text = part.split(/^!\[/m)[0]?.trimEnd() ?? '';
+    const heading = /^#### ([\d,]+) items(.*)$/m.exec(text);
+    if (!heading) continue;
+    const size = Number(heading[1]?.replaceAll(',', ''));
+    if ((heading[2] ?? '').trim() === '' && legacyDate) {
+      text = text.replace(
+        heading[0],
+        `#### ${heading[1]} items (${legacyDate}${legacyCommit ? `, op-kube ${legacyCommit}` : ''})`,
+      );
+    }
+    blocks.set(size, text);
+  }
+  return blocks;
+}
+
+/** A row of a block's table, as the chart needs it. */
+export interface ChartPoint {
+  readonly operator: string;
+  readonly items: number;
+  readonly tailSeconds: number;
+  readonly peakRssMb: number;
+  readonly changeP99?: number;
+}
+
+/** The chart's points, read back from the tables of the blocks. */
+export function pointsOf(blocks: Iterable<string>): ChartPoint[] {
+  const points: ChartPoint[] = [];
+  const cellsOf = (line: string): string[] =>
+    line
+      .trim()
+      .replace(/^\||\|$/g, '')
+      .split('|')
+      .map((cell) => cell.trim());
+  for (const block of blocks) {
+    const lines = block.split('\n').filter((line) => line.trim().startsWith('|'));
+    const header = lines[0] ? cellsOf(lines[0]) : [];
+    const at = (name: string): number => header.indexOf(name);
+    const number = (cell: string | undefined): number =>
+      Number((cell ?? '').replaceAll('*', '').replaceAll(',', '').split(' ')[0]);
+    for (const line of lines.slice(2)) {
+      const cells = cellsOf(line);
+      const change =
+        at(COLUMNS.change) >= 0 ? cells[at(COLUMNS.change)]?.split(' / ')[1] : undefined;
+      const point: ChartPoint = {
+        operator: cells[at(COLUMNS.operator)] ?? '',
+        items: number(cells[at(COLUMNS.items)]),
+        tailSeconds: number(cells[at(COLUMNS.tail)]),
+        peakRssMb: number(cells[at(COLUMNS.peakRss)]),
+        ...(change !== undefined
+          ? { changeP99: change === 'never' ? Infinity : Number(change) }
+          : {}),
+      };
+      if ([point.items, point.tailSeconds, point.peakRssMb].every(Number.isFinite)) {
+        points.push(point);
+      }
+    }
+  }
+  return points;
+}
+
+/** The section: this run's blocks and the earlier ones it did not re-measure, by size. */
+export function markdown(
+  report: ScaleReport,
+  chartFile: string,
+  earlier: ReadonlyMap<number, string> = new Map(),
+): { text: string; blocks: Map<number, string> } {
+  const blocks = new Map(earlier);
+  for (const size of new Set(report.results.map((result) => result.items))) {
+    blocks.set(size, sizeBlock(report, size));
+  }
+  const ordered = new Map([...blocks].sort((a, b) => a[0] - b[0]));
+  const lines = [
+    BEGIN,
+    '',
+    '### Results',
+    '',
+    'One block per size, each from the run that measured it (date and commit in its heading): a run',
+    'rewrites the sizes it measures and keeps the others.',
+    '',
+    ...[...ordered.values()].flatMap((block) => [block, '']),
+    `![sync time and peak RSS against N](${chartFile})`,
+    '',
+    END,
+  ];
+  return { text: lines.join('\n'), blocks: ordered };
+}
 
 /** Two series against N: sync time (last item → last Secret, left axis) and peak RSS (right). */
-export function chart(results: readonly ScaleResult[]): string {
+export function chart(results: readonly ChartPoint[]): string {
   const width = 640;
   const height = 320;
   const left = 60;
@@ -126,7 +243,7 @@ export function chart(results: readonly ScaleResult[]): string {
     )
     .join('');
   const series = (
-    set: readonly ScaleResult[],
+    set: readonly ChartPoint[],
     name: string,
     color: string,
   ): { svg: string; legend: string[] } => ({
@@ -140,7 +257,19 @@ export function chart(results: readonly ScaleResult[]): string {
         color,
         '5,4',
       ),
-    legend: [`${name}: sync s (solid), peak RSS MB (dashed)`],
+    legend: [
+      `${name}: sync s (solid), peak RSS MB (dashed)` +
+        (set.some((result) => result.changeP99 !== undefined)
+          ? `; change → Secret p99: ${[...set]
+              .sort((a, b) => a.items - b.items)
+              .filter((result) => result.changeP99 !== undefined)
+              .map(
+                (result) =>
+                  `${int(result.items)}: ${Number.isFinite(result.changeP99) ? `${fixed(result.changeP99 ?? 0)} s` : 'never'}`,
+              )
+              .join(', ')}`
+          : ''),
+    ],
   });
   const parts = [series(ours, 'op-kube', '#1f6feb')];
   if (peer.length > 0) parts.push(series(peer, '1Password', '#d1242f'));
@@ -169,15 +298,14 @@ export function chart(results: readonly ScaleResult[]): string {
 
 /**
  * Replaces the section between the markers in `docsFile` (appends it, with its heading, when the
- * markers are missing) and writes the chart next to it.
+ * markers are missing), keeping the earlier blocks of sizes this run did not measure, formats it
+ * with prettier (the repository's settings) and writes the chart next to it from every block.
  */
 export async function writeReport(
   report: ScaleReport,
   docsFile: string,
   chartPath: string,
 ): Promise<void> {
-  await writeFile(chartPath, chart(report.results));
-  const section = markdown(report, basename(chartPath));
   let text = '';
   try {
     text = await readFile(docsFile, 'utf8');
@@ -186,9 +314,14 @@ export async function writeReport(
   }
   const begin = text.indexOf(BEGIN);
   const end = text.indexOf(END);
-  const next =
-    begin !== -1 && end > begin
-      ? `${text.slice(0, begin)}${section}${text.slice(end + END.length)}`
-      : `${text.trimEnd()}\n\n## operator-scale\n\n${section}\n`;
+  const present = begin !== -1 && end > begin;
+  const earlier = present ? parseBlocks(text.slice(begin, end + END.length)) : new Map();
+  const { text: raw, blocks } = markdown(report, basename(chartPath), earlier);
+  const options = (await prettier.resolveConfig(join(repoRoot, 'docs', 'benchmarks.md'))) ?? {};
+  const section = (await prettier.format(raw, { ...options, parser: 'markdown' })).trimEnd();
+  const next = present
+    ? `${text.slice(0, begin)}${section}${text.slice(end + END.length)}`
+    : `${text.trimEnd()}\n\n## operator-scale\n\n${section}\n`;
   await writeFile(docsFile, next);
+  await writeFile(chartPath, chart(pointsOf(blocks.values())));
 }
