@@ -75,8 +75,14 @@ export const TEST_INJECTION: InjectionOptions = {
   connectHost: 'http://onepassword-connect:8080',
 };
 
+export interface HttpsWebhookOptions {
+  /** How long a request's body may take to arrive (the server's default otherwise). */
+  readonly bodyTimeoutMs?: number;
+}
+
 export async function startHttpsWebhook(
   injection: InjectionOptions = TEST_INJECTION,
+  options: HttpsWebhookOptions = {},
 ): Promise<HttpsWebhook> {
   const now = new Date();
   const ca = await generateCertificateAuthority({
@@ -100,6 +106,7 @@ export async function startHttpsWebhook(
     logger,
     certificate,
     notReady: () => undefined,
+    ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: options.bodyTimeoutMs }),
   });
   const port = await server.start();
   // One connection reused, as the apiserver reuses its webhook connections.
