@@ -12,13 +12,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { OPERATOR_NODE_FLAGS } from '../src/cli/node-flags.ts';
-import type { ApiRequest } from '../src/connect/index.ts';
 import { KubeClient } from '../src/kube/client/client.ts';
 import { loadKubeConfig } from '../src/kube/client/kubeconfig.ts';
 import { freePort } from '../tools/cluster/ports.ts';
 import { ControlPlane } from '../tools/cluster/plane.ts';
 import { launcher, opKube } from '../test/support/connect-local.ts';
 import { installCrd } from '../test/support/operator.ts';
+import { ActivityTail } from './activity-tail.ts';
 import { ConnectEditor, describeChange, planEdits } from './item-edits.ts';
 import { benchDataFile, buildDist, cpuSeconds, topSelfTime, type CpuProfile } from './support.ts';
 import type { Benchmark, BenchmarkResult } from './benchmark.ts';
@@ -133,24 +133,6 @@ async function createAll(
     }),
   );
   return { first, last };
-}
-
-async function activity(stateDir: string): Promise<ApiRequest[]> {
-  const entries: ApiRequest[] = [];
-  const files = (await readdir(stateDir)).filter((name) => /^activity(\.1)?\.jsonl$/.test(name));
-  for (const file of files.sort().reverse()) {
-    for (const line of (await readFile(join(stateDir, file), 'utf8')).split('\n')) {
-      if (line) entries.push(JSON.parse(line) as ApiRequest);
-    }
-  }
-  return entries.filter((entry) => entry.actor.id !== '');
-}
-
-function between(entries: readonly ApiRequest[], from: number, to: number): ApiRequest[] {
-  return entries.filter((entry) => {
-    const at = Date.parse(entry.timestamp);
-    return at >= from && at < to;
-  });
 }
 
 let apiserverVersion: string | undefined;
@@ -323,6 +305,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
   const rawNamespace = `bench-raw-${suffix}`;
   const children: ChildProcess[] = [];
   const aborts: { abort(): void }[] = [];
+  const closers: (() => Promise<void>)[] = [];
   const isPeer = options.peerBinary !== undefined;
   const name = isPeer ? "1Password's operator" : 'the op-kube operator';
   let measured: Omit<ScaleResult, 'cleanupSeconds'> | undefined;
@@ -372,7 +355,11 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
       `--state-dir=${stateDir}`,
       ...vaultGrants('rw'),
     ]).stdout.trim();
-    const operatorJti = jtiOf(token);
+    // The operator's Connect requests, from connect-local's log as it grows (the editor's apart).
+    const tail = new ActivityTail(stateDir, jtiOf(token));
+    const tailing = setInterval(() => void tail.read().catch(() => undefined), 1000);
+    aborts.push({ abort: () => clearInterval(tailing) });
+    closers.push(() => tail.close());
 
     for (const namespaceName of [namespace, rawNamespace]) {
       await client.request({
@@ -534,10 +521,10 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
       const steadyRss = rssMb(operator.pid);
       // connect-local appends its activity log every second.
       await sleep(1500);
-      const entries = (await activity(stateDir)).filter(
-        (entry) => !operatorJti || entry.actor.jti === operatorJti,
-      );
-      const idle = between(entries, idleFrom, idleTo);
+      await tail.read();
+      const syncRequests = tail.count(operatorStart, syncLastRight + 1);
+      const idleRequests = tail.count(idleFrom, idleTo);
+      const idleVaultLists = tail.vaultLists(idleFrom, idleTo);
       const idleSeconds = (idleTo - idleFrom) / 1000;
       if (failed()) throw new Gone(`${failed()} during the idle window`);
 
@@ -640,11 +627,9 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
         ceilingSeconds,
         peakRssMb: peakRss,
         steadyRssMb: steadyRss,
-        syncRequests: between(entries, operatorStart, syncLastRight + 1).length,
-        idleRequests: idle.length,
-        idleVaultLists: idle.filter(
-          (entry) => entry.resource.type === 'VAULT' && entry.resource.vault.id === '',
-        ).length,
+        syncRequests,
+        idleRequests,
+        idleVaultLists,
         idleSeconds,
         idleCpuPercent:
           cpuFrom === undefined || cpuTo === undefined
@@ -659,6 +644,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
     }
   } finally {
     for (const abort of aborts) abort.abort();
+    for (const close of closers) await close().catch(() => undefined);
     for (const child of children) child.kill('SIGTERM');
     try {
       cleanupSeconds = await removeNamespaces(client, [namespace, rawNamespace], log);
