@@ -47,6 +47,7 @@ export interface ItemBackend {
 
 export interface ItemListEntry {
   readonly id: string;
+  /** Negative: changed since the item was last read, version not known (service-account mode). */
   readonly version: number;
   readonly title?: string;
   readonly createdAt?: string;
@@ -95,8 +96,18 @@ export class ItemSource {
   readonly #items = new Map<string, CacheEntry>();
   readonly #vaultVersions = new Map<string, number>();
   readonly #itemVersions = new Map<string, number>();
-  /** The vault's contentVersion as last polled when an item's version was recorded. */
+  /**
+   * The vault's contentVersion as polled before the fetch that recorded an item's version started
+   * (or by the poll that listed that version): a pair that held at one moment.
+   */
   readonly #itemVaultVersions = new Map<string, number>();
+  /**
+   * Vault id → contentVersion as the last poll's vault list read them. A fetch takes the map as it
+   * is when it starts: its answer, read by Connect later, is paired with versions read before.
+   * Paired with a newer list (one taken while its answer was on the way), a version read before an
+   * edit would look like the item changed at that list's contentVersion: a false alarm.
+   */
+  #polled: ReadonlyMap<string, number> = new Map();
   /**
    * Vaults where a fetch found an item newer than the version recorded, with the contentVersion
    * polled at that record: a next poll still listing that contentVersion proves the server does not
@@ -112,6 +123,26 @@ export class ItemSource {
   >();
   /** Vault reference (id or title) → id, for the title lookups of a burst. */
   readonly #vaultIds = new Map<string, { readonly at: number; readonly id: Promise<string> }>();
+  /**
+   * Items a fetch or a resolution found newer than the version recorded: whoever made it serves the
+   * new version, but the item's other users (OnePasswordItems, Deployments) still hold the older
+   * one, and the next poll finds the version it lists already recorded. It reports them instead: a
+   * poll that started after the record, so it watches every user registered by then.
+   */
+  #fetchedNewer = new Set<string>();
+  /**
+   * Versions a poll listed and reported (every user was told), until a fetch records them: fetching
+   * one of them is no news to report again.
+   */
+  readonly #reportedVersions = new Map<string, number>();
+  /** Vaults with an item whose version was recorded: listed when they move, watched or not. */
+  readonly #vaultsWithItems = new Set<string>();
+  /**
+   * Vault id → item id → version, where the vault's last listing found a version newer than the
+   * one recorded (or none recorded): an answer read before that listing and landing after it with
+   * an older version is known to be outdated.
+   */
+  readonly #listed = new Map<string, Map<string, number>>();
   /** Items whose last fetch failed: every poll reports them until a fetch succeeds. */
   readonly #failedFetches = new Set<string>();
   /** Vaults whose item list could not be read: the next poll lists them whatever their version. */
@@ -142,8 +173,9 @@ export class ItemSource {
     const key = `${path.vault}\u0000${path.item}`;
     let pending = this.#resolved.get(key);
     if (!pending) {
+      const polled = this.#polled;
       pending = this.#resolveItem(path.vault, path.item).then((item) => {
-        this.#remember({ item, files: new Map() }, false);
+        this.#remember({ item, files: new Map() }, false, polled);
         return { vaultId: item.vault.id, itemId: item.id };
       });
       this.#resolved.set(key, pending);
@@ -240,11 +272,22 @@ export class ItemSource {
     const key = refKey(ref);
     const cached = this.#items.get(key);
     if (cached && !cached.stale) return cached.synced;
+    const polled = this.#polled;
     const synced = this.#fetch(ref);
     this.#items.set(key, { synced, stale: false });
     synced.then(
       (value) => {
-        this.#recordVersion(key, ref.vaultId, value.item.version);
+        const { version } = value.item;
+        const before = this.#itemVersions.get(key);
+        this.#recordVersion(key, ref.vaultId, version, polled);
+        const outdated = this.#outdated(key, ref, version);
+        // Another answer took the cache while this one was on the way (a lookup's item, or a later
+        // fetch that read earlier): no version in the cache is newer than the one recorded, so
+        // the newest, complete, is cached.
+        const current = this.#items.get(key);
+        if (current && current.synced !== synced && (before === undefined || version >= before)) {
+          this.#items.set(key, { synced, stale: outdated });
+        } else if (current?.synced === synced && outdated) current.stale = true;
         this.#failedFetches.delete(key);
       },
       (error: unknown) => {
@@ -280,33 +323,79 @@ export class ItemSource {
     return { item, files };
   }
 
-  #remember(synced: SyncedItem, complete: boolean): void {
+  #remember(synced: SyncedItem, complete: boolean, polled: ReadonlyMap<string, number>): void {
     const key = refKey({ vaultId: synced.item.vault.id, itemId: synced.item.id });
-    // A resolution brings the item without file contents; only a complete fetch may be served.
-    if (complete || !(synced.item.files ?? []).length) {
+    // Read before an edit, landed after a fetch of the newer version: nothing of it is kept (cached,
+    // it would be served after the newer one, and for good once the polls have seen the edit).
+    const recorded = this.#itemVersions.get(key);
+    if (recorded !== undefined && synced.item.version < recorded) return;
+    this.#recordVersion(key, synced.item.vault.id, synced.item.version, polled);
+    if (
+      this.#outdated(
+        key,
+        { vaultId: synced.item.vault.id, itemId: synced.item.id },
+        synced.item.version,
+      )
+    ) {
+      const entry = this.#items.get(key);
+      if (entry) entry.stale = true;
+      // A resolution brings the item without file contents; only a complete fetch may be served.
+    } else if (complete || !(synced.item.files ?? []).length) {
       this.#items.set(key, { synced: Promise.resolve(synced), stale: false });
-    } else if (this.#itemVersions.get(key) !== synced.item.version) {
+    } else if (recorded !== synced.item.version) {
       // A newer version seen by a resolution but not kept: the cached one must not be served any
-      // more, since the version recorded below is what polls compare with (a change otherwise lost).
+      // more, since the version recorded is what polls compare with (a change otherwise lost).
       const entry = this.#items.get(key);
       if (entry) entry.stale = true;
     }
-    this.#recordVersion(key, synced.item.vault.id, synced.item.version);
   }
 
   /**
-   * An item's version as a fetch found it. Newer than the one recorded while its vault's
-   * contentVersion was C: the change came after C was polled, so the next poll must list a
-   * contentVersion other than C (checked in #poll, at no cost in requests).
+   * True when a listing of the vault made after this answer was read found a newer version: the
+   * answer must not be served from the cache, and its users (maybe registered after that poll
+   * started, so not told) look again at the next poll.
    */
-  #recordVersion(key: string, vaultId: string, version: number): void {
+  #outdated(key: string, ref: ItemRef, version: number): boolean {
+    const vault = this.#listed.get(ref.vaultId);
+    const listed = vault?.get(ref.itemId);
+    if (vault === undefined || listed === undefined) return false;
+    if (listed <= version) {
+      // Caught up: the entry is of no more use (a sync's first list names every item once).
+      vault.delete(ref.itemId);
+      if (vault.size === 0) this.#listed.delete(ref.vaultId);
+      return false;
+    }
+    this.#fetchedNewer.add(key);
+    return true;
+  }
+
+  /**
+   * An item's version as a fetch found it, with the contentVersions polled before the fetch started.
+   * Newer than the one recorded while its vault's contentVersion was C: the change came after C was
+   * polled, so the next poll must list a contentVersion other than C (checked in #poll, at no cost
+   * in requests).
+   */
+  #recordVersion(
+    key: string,
+    vaultId: string,
+    version: number,
+    polled: ReadonlyMap<string, number>,
+  ): void {
     const before = this.#itemVersions.get(key);
+    // An answer read before one already recorded: the poll compares with the newer version.
+    if (before !== undefined && version < before) return;
     const vaultVersionThen = this.#itemVaultVersions.get(key);
-    if (before !== undefined && version > before && vaultVersionThen !== undefined) {
-      if (!this.#suspects.has(vaultId)) this.#suspects.set(vaultId, vaultVersionThen);
+    const reported = this.#reportedVersions.get(key);
+    if (reported !== undefined && version >= reported) this.#reportedVersions.delete(key);
+    if (before !== undefined && version > before) {
+      if (reported === undefined || version > reported) this.#fetchedNewer.add(key);
+      if (vaultVersionThen !== undefined && !this.#suspects.has(vaultId)) {
+        this.#suspects.set(vaultId, vaultVersionThen);
+      }
     }
     this.#itemVersions.set(key, version);
-    const vaultVersion = this.#vaultVersions.get(vaultId);
+    this.#vaultsWithItems.add(vaultId);
+    const vaultVersion = polled.get(vaultId);
     if (vaultVersion === undefined) this.#itemVaultVersions.delete(key);
     else this.#itemVaultVersions.set(key, vaultVersion);
   }
@@ -323,17 +412,24 @@ export class ItemSource {
    * requests), every `fullCheckEvery`-th poll also lists every watched vault.
    */
   async poll(watched: Iterable<ItemRef>, fullCheckEvery: number): Promise<ItemRef[]> {
+    const fetchedNewer = this.#fetchedNewer;
+    this.#fetchedNewer = new Set();
     try {
-      const changed = await this.#poll(watched, fullCheckEvery);
+      const changed = await this.#poll(watched, fullCheckEvery, fetchedNewer);
       this.#pollFailure = undefined;
       return changed;
     } catch (error) {
+      for (const key of fetchedNewer) this.#fetchedNewer.add(key);
       this.#pollFailure = error;
       throw error;
     }
   }
 
-  async #poll(watched: Iterable<ItemRef>, fullCheckEvery: number): Promise<ItemRef[]> {
+  async #poll(
+    watched: Iterable<ItemRef>,
+    fullCheckEvery: number,
+    fetchedNewer: ReadonlySet<string>,
+  ): Promise<ItemRef[]> {
     this.#polls += 1;
     const fullCheck = this.#contentVersionDistrusted && this.#polls % fullCheckEvery === 0;
     const byVault = new Map<string, ItemRef[]>();
@@ -347,6 +443,7 @@ export class ItemSource {
 
     const vaults = await this.#pollClient.listVaults();
     this.#vaultList = { vaults, at: Date.now() };
+    this.#polled = new Map(vaults.map((vault) => [vault.id, vault.contentVersion]));
     const changed = new Set<ItemRef>();
     const listed = new Set(vaults.map((vault) => vault.id));
     // A vault deleted (or taken out of the token's reach) is in no list, so its items would never
@@ -380,7 +477,8 @@ export class ItemSource {
       }
       const moved = previous !== vault.contentVersion || this.#relist.has(vault.id);
       if (moved) this.#titleLists.delete(vault.id);
-      if (!refs || (!fullCheck && !moved)) continue;
+      // A vault nobody watched when this poll started may have items cached for users since.
+      if ((!refs && !this.#vaultsWithItems.has(vault.id)) || (!fullCheck && !moved)) continue;
       // Recorded before the list is read: a list that fails (or is malformed) is read again next time.
       this.#relist.add(vault.id);
       const versions = new Map(
@@ -390,7 +488,9 @@ export class ItemSource {
         ]),
       );
       this.#relist.delete(vault.id);
-      for (const ref of refs) {
+      const watchedIds = new Set<string>();
+      for (const ref of refs ?? []) {
+        watchedIds.add(ref.itemId);
         const key = refKey(ref);
         const now = versions.get(ref.itemId);
         if (now === this.#itemVersions.get(key)) {
@@ -400,10 +500,40 @@ export class ItemSource {
         }
         const entry = this.#items.get(key);
         if (entry) entry.stale = true;
+        if (now === undefined) this.#reportedVersions.delete(key);
+        else this.#reportedVersions.set(key, listedVersion(now, this.#itemVersions.get(key)));
         if (now === undefined) this.forgetResolutions();
         // A change found by a full check in a vault whose contentVersion stood still.
         else if (!moved) this.#distrustContentVersion();
         changed.add(ref);
+      }
+      // Items cached for users registered since this poll started (or for none): not served again
+      // as they are, and their users (looked up when told) are told once. Versions newer than the
+      // ones recorded are kept, to check answers read before this list that land after it.
+      const newer = new Map<string, number>();
+      for (const [itemId, now] of versions) {
+        const ref = { vaultId: vault.id, itemId };
+        const key = refKey(ref);
+        const recorded = this.#itemVersions.get(key);
+        if (recorded === undefined || now > recorded) newer.set(itemId, now);
+        if (watchedIds.has(itemId) || recorded === undefined || now === recorded) continue;
+        const version = listedVersion(now, recorded);
+        if (version < recorded || this.#reportedVersions.get(key) === version) continue;
+        this.#reportedVersions.set(key, version);
+        const entry = this.#items.get(key);
+        if (entry) entry.stale = true;
+        changed.add(ref);
+      }
+      if (newer.size > 0) this.#listed.set(vault.id, newer);
+      else this.#listed.delete(vault.id);
+    }
+    // A version fetched before this poll started: its other users look again (from the cache).
+    if (fetchedNewer.size > 0) {
+      for (const refs of byVault.values()) {
+        for (const ref of refs) {
+          const key = refKey(ref);
+          if (fetchedNewer.has(key) && !this.#vanishedVaults.has(ref.vaultId)) changed.add(ref);
+        }
       }
     }
     // A failed fetch left its Secret at the last good data; try again at every poll until one
@@ -423,6 +553,14 @@ export class ItemSource {
   #distrustContentVersion(): void {
     this.#contentVersionDistrusted = true;
   }
+}
+
+/**
+ * A version a list names, as a number to compare with fetched ones: a negative one (changed, version
+ * not known) stands for the one after the version recorded.
+ */
+function listedVersion(listed: number, recorded: number | undefined): number {
+  return listed >= 0 ? listed : (recorded ?? 0) + 1;
 }
 
 function vanished(vaultId: string): ConnectError {
