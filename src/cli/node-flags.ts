@@ -5,9 +5,18 @@
 // kept ~150 MB of garbage resident around a live set of ~35 MB. The operator is a background
 // controller, so memory wins over peak speed. docs/decisions/009-node-memory-flags.md has the
 // measurements.
+//
+// --liftoff-only: WebAssembly runs on V8's baseline compiler only. The operator's one WebAssembly
+// module is undici's HTTP parser (llhttp), compiled at the first request of the Kubernetes and
+// Connect clients; letting TurboFan optimise it cost ~10 MB of RSS for the life of the process
+// (idle 88.4-89.6 -> 79.8 MB, peak at 1,000 items 110-112 -> 100-101 MB) for no measurable gain:
+// the 1,000-item sync took 2.56-2.75 s of operator CPU with the flag, 2.69-2.93 s without
+// (docs/benchmarks.md, "Operator memory"). Service-account mode's SDK is WebAssembly too, and
+// runs on the baseline compiler as well.
 export const OPERATOR_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=2',
   '--optimize-for-size',
+  '--liftoff-only',
 ];
 
 // The webhook answers the apiserver, so its tail latency matters as well as its memory. With V8's
