@@ -38,6 +38,8 @@ export interface ScaleOptions {
   readonly peerBinary?: string;
   /** CPU-profile op-kube (--cpu-prof) and report its top functions. */
   readonly profile?: boolean;
+  /** The control plane's directory (default: the repository's shared `.cluster`). */
+  readonly planeDir?: string;
   /** Items edited after the idle window (default min(100, N)); 0 skips change → Secret. */
   readonly changes?: number;
   /** How long after the last edit its Secrets may take (default max(30, 6 intervals) + N/100 s). */
@@ -284,11 +286,11 @@ async function removeNamespaces(
   return (Date.now() - from) / 1000;
 }
 
-/** One size, one operator, on a fresh namespace pair; the plane is shared and kept. */
+/** One size, one operator, on a fresh namespace pair; the plane is kept for the next. */
 export async function measureScale(options: ScaleOptions): Promise<ScaleResult> {
   const log = options.log ?? (() => undefined);
   const { items } = options;
-  const plane = new ControlPlane();
+  const plane = new ControlPlane(options.planeDir);
   await plane.up();
   await installCrd(plane);
   const kubeConfig = loadKubeConfig({ kubeconfig: plane.kubeconfigPath, env: {} });
@@ -664,6 +666,10 @@ export interface ScaleSettings {
   readonly pollingSeconds: number;
   readonly idlePolls: number;
   readonly peerBinary?: string;
+  /** Sizes the peer runs at too (default: every size). */
+  readonly peerSizes?: readonly number[];
+  /** The control plane's directory (default: the repository's shared `.cluster`). */
+  readonly planeDir?: string;
   /** Items edited for change → Secret (default min(100, N)). */
   readonly changes?: number;
   readonly changeTimeoutSeconds?: number;
@@ -726,7 +732,9 @@ export function operatorScale(settings: ScaleSettings): {
     const failures: string[] = [];
     for (const items of settings.sizes) {
       const binaries: (string | undefined)[] = [undefined];
-      if (settings.peerBinary) binaries.push(settings.peerBinary);
+      if (settings.peerBinary && (settings.peerSizes ?? [items]).includes(items)) {
+        binaries.push(settings.peerBinary);
+      }
       for (const peerBinary of binaries) {
         const who = peerBinary ? '1Password' : 'op-kube';
         try {
@@ -736,6 +744,7 @@ export function operatorScale(settings: ScaleSettings): {
               pollingSeconds: settings.pollingSeconds,
               idlePolls: settings.idlePolls,
               profile: options.profile,
+              ...(settings.planeDir !== undefined ? { planeDir: settings.planeDir } : {}),
               ...(peerBinary ? { peerBinary } : {}),
               ...(settings.changes !== undefined ? { changes: settings.changes } : {}),
               ...(settings.changeTimeoutSeconds !== undefined

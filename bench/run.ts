@@ -1,13 +1,16 @@
-// `npm run bench [-- --full] [--profile] [--peer-binary=<path>] [--sizes=N,...] [--out=<file>]
-// [--polling=<s>] [--idle-polls=<n>] [--changes=<n>] [--change-timeout=<s>] [--sync-timeout=<s>]
+// `npm run bench [-- --full] [--profile] [--peer-binary=<path>] [--peer-sizes=N,...]
+// [--private-plane] [--sizes=N,...] [--out=<file>] [--polling=<s>] [--idle-polls=<n>] [--changes=<n>] [--change-timeout=<s>] [--sync-timeout=<s>]
 // [name...]`: runs the named benchmarks (all by default) and exits non-zero when one misses its
 // target. Quick mode measures the operator at 1,000 items; --full at 1,000, 10,000 and 30,000.
 // The operator's results are written into docs/benchmarks.md (its operator-scale section only:
 // the sizes measured, earlier sizes kept) with a chart, docs/benchmarks-scale.svg.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../tools/cluster/paths.ts';
+import { ControlPlane } from '../tools/cluster/plane.ts';
 import { connectLocalGetItem } from './connect-local.ts';
 import { operatorScale, type ScaleSettings } from './operator.ts';
 import { writeReport } from './scale-report.ts';
@@ -20,6 +23,8 @@ const { values, positionals } = parseArgs({
     full: { type: 'boolean', default: false },
     sizes: { type: 'string' },
     'peer-binary': { type: 'string' },
+    'peer-sizes': { type: 'string' },
+    'private-plane': { type: 'boolean', default: false },
     polling: { type: 'string', default: '10' },
     'idle-polls': { type: 'string', default: '3' },
     changes: { type: 'string' },
@@ -30,15 +35,25 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
 });
 
+/** A list of sizes, or exit 2 naming the flag. */
+function sizesFlag(name: string, value: string): number[] {
+  const list = value.split(',').map((size) => Number(size.replaceAll('_', '')));
+  if (list.some((size) => !Number.isInteger(size) || size < 10)) {
+    console.error(`--${name}: whole numbers of at least 10, comma-separated; got ${value}`);
+    process.exit(2);
+  }
+  return list;
+}
 const sizes = values.sizes
-  ? values.sizes.split(',').map((size) => Number(size.replaceAll('_', '')))
+  ? sizesFlag('sizes', values.sizes)
   : values.full
     ? [1000, 10_000, 30_000]
     : [1000];
-if (sizes.some((size) => !Number.isInteger(size) || size < 10)) {
-  console.error(`--sizes: whole numbers of at least 10, comma-separated; got ${values.sizes}`);
-  process.exit(2);
-}
+// A plane of the run's own: no other test's requests in the apiserver's counters or CPU, no
+// earlier run's objects in etcd; stopped and removed when the run ends.
+const planeDir = values['private-plane']
+  ? realpathSync(mkdtempSync(join(tmpdir(), 'op-kube-bench-plane-')))
+  : undefined;
 /** A flag's number, or exit 2 naming the flag. */
 function numberFlag(name: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -57,6 +72,8 @@ const settings: ScaleSettings = {
   pollingSeconds: numberFlag('polling', values.polling, 1) ?? 10,
   idlePolls: numberFlag('idle-polls', values['idle-polls'], 1) ?? 3,
   ...(values['peer-binary'] ? { peerBinary: values['peer-binary'] } : {}),
+  ...(values['peer-sizes'] ? { peerSizes: sizesFlag('peer-sizes', values['peer-sizes']) } : {}),
+  ...(planeDir !== undefined ? { planeDir } : {}),
   ...(changes !== undefined ? { changes } : {}),
   ...(changeTimeout !== undefined ? { changeTimeoutSeconds: changeTimeout } : {}),
   ...(syncTimeout !== undefined ? { syncTimeoutSeconds: syncTimeout } : {}),
@@ -92,9 +109,16 @@ if (selected.length === 0) {
 }
 
 const results: { benchmark: Benchmark; result: BenchmarkResult }[] = [];
-for (const benchmark of selected) {
-  console.log(`running ${benchmark.name}: ${benchmark.description}`);
-  results.push({ benchmark, result: await benchmark.run({ profile: values.profile }) });
+try {
+  for (const benchmark of selected) {
+    console.log(`running ${benchmark.name}: ${benchmark.description}`);
+    results.push({ benchmark, result: await benchmark.run({ profile: values.profile }) });
+  }
+} finally {
+  if (planeDir !== undefined) {
+    await new ControlPlane(planeDir).down();
+    rmSync(planeDir, { recursive: true, force: true });
+  }
 }
 
 console.log('');
