@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { main } from '../../../src/main.ts';
@@ -66,5 +67,39 @@ describe('op-kube command dispatch', () => {
       assert.equal(result.code, 1, args.join(' '));
       assert.match(result.stderr, message);
     }
+  });
+});
+
+describe('op-kube command loading', () => {
+  it('names each command loader after the command it loads, in the usage order', async () => {
+    const { commandLoaders, loadCommands } = await import('../../../src/main.ts');
+    const loaded = await Promise.all([...commandLoaders.values()].map((load) => load()));
+    assert.deepEqual(
+      loaded.map((command) => command.name),
+      [...commandLoaders.keys()],
+    );
+    const { commands } = await loadCommands();
+    assert.deepEqual(
+      commands.map((command) => command.name),
+      ['operator', 'webhook', 'connect-local', 'crds', 'demo'],
+    );
+  });
+
+  it("loads no other command's module for a command named first", () => {
+    const main = new URL('../../../src/main.ts', import.meta.url).href;
+    const script = `
+      import { registerHooks } from 'node:module';
+      import { PassThrough } from 'node:stream';
+      const urls = [];
+      registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); urls.push(r.url); return r; } });
+      const { main } = await import(${JSON.stringify(main)});
+      const code = await main(['webhook', '--help'], { stdout: new PassThrough(), stderr: new PassThrough(), env: {} });
+      console.log(JSON.stringify({ code, others: urls.filter((url) => /\\/src\\/(operator|connect-local)\\//.test(url)) }));
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(JSON.parse(child.stdout), { code: 0, others: [] });
   });
 });
