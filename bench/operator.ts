@@ -598,7 +598,15 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
         const [file] = await readdir(profileDir);
         if (file) {
           const cpu = JSON.parse(await readFile(join(profileDir, file), 'utf8')) as CpuProfile;
-          profile = topSelfTime(cpu, 15);
+          // The profile starts with the process (operatorStart, within Node's start-up).
+          profile = [
+            ...topSelfTime(cpu, 15),
+            ...topSelfTime(cpu, 10, {
+              fromMs: idleFrom - operatorStart,
+              toMs: idleTo - operatorStart,
+              label: `the idle window (${idleSeconds.toFixed(0)} s, ${items} items in sync)`,
+            }),
+          ];
         }
       }
       operator.kill('SIGTERM');

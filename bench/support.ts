@@ -27,6 +27,14 @@ export interface CpuProfile {
   readonly timeDeltas: readonly number[];
 }
 
+/** A part of the profiled process's life, in ms since the profile began. */
+export interface ProfileWindow {
+  readonly fromMs: number;
+  readonly toMs: number;
+  /** Names the window in the header, e.g. `the idle window`. */
+  readonly label: string;
+}
+
 function describeFrame(frame: CallFrame): string {
   const name = frame.functionName || '(anonymous)';
   if (!frame.url) return name;
@@ -40,10 +48,13 @@ function describeFrame(frame: CallFrame): string {
  * The functions with the most self time, as "share  ms  function  file:line" lines under a header;
  * shares are of busy time, since idle time (startup, pauses between runs) says nothing about cost.
  */
-export function topSelfTime(profile: CpuProfile, count: number): string[] {
+export function topSelfTime(profile: CpuProfile, count: number, window?: ProfileWindow): string[] {
   const frames = new Map(profile.nodes.map((node) => [node.id, describeFrame(node.callFrame)]));
   const selfMicros = new Map<string, number>();
+  let at = 0;
   profile.samples.forEach((nodeId, index) => {
+    at += profile.timeDeltas[index] ?? 0;
+    if (window && (at < window.fromMs * 1000 || at >= window.toMs * 1000)) return;
     // A sample lasts until the next one (DevTools' convention); the last one is dropped.
     const micros = profile.timeDeltas[index + 1] ?? 0;
     const frame = frames.get(nodeId) ?? '(unknown)';
@@ -54,7 +65,7 @@ export function topSelfTime(profile: CpuProfile, count: number): string[] {
   const busy = [...selfMicros.values()].reduce((sum, micros) => sum + micros, 0);
   const ms = (micros: number): string => `${Math.round(micros / 1000)} ms`;
   return [
-    `top ${count} functions by self time, of ${ms(busy)} busy (${ms(idle)} idle) in the server's whole run:`,
+    `top ${count} functions by self time, of ${ms(busy)} busy (${ms(idle)} idle) in ${window?.label ?? "the server's whole run"}:`,
     ...[...selfMicros]
       .sort((a, b) => b[1] - a[1])
       .slice(0, count)
