@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
@@ -20,7 +20,14 @@ import { launcher, opKube } from '../test/support/connect-local.ts';
 import { installCrd } from '../test/support/operator.ts';
 import { ActivityTail } from './activity-tail.ts';
 import { ConnectEditor, describeChange, planEdits } from './item-edits.ts';
-import { benchDataFile, buildDist, cpuSeconds, topSelfTime, type CpuProfile } from './support.ts';
+import {
+  benchDataFile,
+  buildDist,
+  cpuSeconds,
+  machineBusySeconds,
+  topSelfTime,
+  type CpuProfile,
+} from './support.ts';
 import type { Benchmark, BenchmarkResult } from './benchmark.ts';
 
 export const VAULTS = 10;
@@ -286,6 +293,39 @@ async function removeNamespaces(
   return (Date.now() - from) / 1000;
 }
 
+/** CPU seconds so far of each named process, and of the whole machine (`machine`). */
+async function cpuShares(
+  holders: readonly (readonly [string, number | undefined])[],
+): Promise<Map<string, number>> {
+  const shares = new Map<string, number>();
+  for (const [name, pid] of holders) {
+    const seconds = pid === undefined ? undefined : await cpuSeconds(pid);
+    if (seconds !== undefined) shares.set(name, seconds);
+  }
+  const machine = await machineBusySeconds();
+  if (machine !== undefined) shares.set('machine', machine);
+  return shares;
+}
+
+/** "kube-apiserver 0.62, etcd 0.21, …, anything else 0.30, of 2 cores" over `seconds`. */
+function describeCpu(
+  before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>,
+  seconds: number,
+): string {
+  const parts: string[] = [];
+  let named = 0;
+  for (const [name, end] of after) {
+    if (name === 'machine') continue;
+    const used = end - (before.get(name) ?? 0);
+    named += used;
+    parts.push(`${name} ${(used / seconds).toFixed(2)}`);
+  }
+  const machine = (after.get('machine') ?? 0) - (before.get('machine') ?? 0);
+  if (after.has('machine')) parts.push(`anything else ${((machine - named) / seconds).toFixed(2)}`);
+  return `${parts.join(', ')}, of ${availableParallelism()} cores`;
+}
+
 /** One size, one operator, on a fresh namespace pair; the plane is kept for the next. */
 export async function measureScale(options: ScaleOptions): Promise<ScaleResult> {
   const log = options.log ?? (() => undefined);
@@ -445,6 +485,14 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
     const output = openSync(logFile, 'a');
     const stdio = ['ignore', output, output] as const;
     const operatorStart = Date.now();
+    const planePids = await plane.status();
+    const cpuHolders: [string, number | undefined][] = [
+      ['kube-apiserver', planePids['kube-apiserver'].pid],
+      ['etcd', planePids.etcd.pid],
+      ['kube-controller-manager', planePids['kube-controller-manager'].pid],
+      ['connect-local', connect.pid],
+    ];
+    const cpuAtStart = await cpuShares(cpuHolders);
     const operator = isPeer
       ? spawn(
           // 1Password's operator exits unless it finds the in-cluster namespace file; it gets one in
@@ -507,6 +555,14 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleResult> 
       log(
         `${items} items: last Secret right ${((syncLastRight - created.last) / 1000).toFixed(1)} s after the last item`,
       );
+      // Who used the machine's cores while the operator synced: says whether the apiserver (and
+      // etcd), the operator, or other work on the machine was the limit.
+      const cpuAtEnd = await cpuShares([
+        ...cpuHolders,
+        [isPeer ? "1Password's operator" : 'op-kube', operator.pid],
+      ]);
+      const syncCpu = describeCpu(cpuAtStart, cpuAtEnd, (Date.now() - operatorStart) / 1000);
+      log(`${items} items: cores used from the operator's start to the last Secret: ${syncCpu}`);
 
       // Every client's requests (the watch above is one), per item, while the operator synced.
       const apiPerItem = perItem(apiBefore, apiserverRequests(plane), items);
