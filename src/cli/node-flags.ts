@@ -10,7 +10,8 @@
 // module is undici's HTTP parser (llhttp), compiled at the first request of the Kubernetes and
 // Connect clients; letting TurboFan optimise it cost ~10 MB of RSS for the life of the process
 // (idle 88.4-89.6 -> 79.8 MB, peak at 1,000 items 110-112 -> 100-101 MB) for no measurable gain:
-// the 1,000-item sync took 2.56-2.75 s of operator CPU with the flag, 2.69-2.93 s without
+// the 1,000-item sync took 2.56-2.75 s of operator CPU with the flag, 2.69-2.93 s without; at
+// 10,000 items peak 156-158 -> 147-148 MB, 17.1-19.9 s of CPU against 16.3-23.4 s
 // (docs/benchmarks.md, "Operator memory"). Service-account mode's SDK is WebAssembly too, and
 // runs on the baseline compiler as well.
 export const OPERATOR_NODE_FLAGS: readonly string[] = [
