@@ -315,13 +315,12 @@ export class EventRecorder {
       try {
         const lastObservedTime = new MicroTime(series.lastObserved);
         const seriesField = count > 1 ? { count, lastObservedTime } : undefined;
-        const signal = AbortSignal.timeout(this.#timeoutMs);
         if (!series.created) {
           await this.#client.request({
             method: 'POST',
             path: this.#path(series.namespace),
             body: { ...series.event, series: seriesField },
-            signal,
+            timeoutMs: this.#timeoutMs,
             budget: EVENTS_BUDGET,
             operation: `create Event ${series.namespace}/${name}`,
           });
@@ -333,7 +332,7 @@ export class EventRecorder {
             path: this.#path(series.namespace, name),
             body: { series: seriesField },
             contentType: CONTENT_TYPE.mergePatch,
-            signal,
+            timeoutMs: this.#timeoutMs,
             budget: EVENTS_BUDGET,
             operation: `update Event ${series.namespace}/${name}`,
           });

@@ -47,7 +47,13 @@ export interface KubeRequest {
   readonly body?: unknown;
   /** Default application/json. */
   readonly contentType?: string;
+  /** Ends the call, its wait for a rate token included. */
   readonly signal?: AbortSignal;
+  /**
+   * Without a signal: how long the call may take once it has its rate token (resends included);
+   * default the client's timeoutMs.
+   */
+  readonly timeoutMs?: number;
   /** Names the call in errors, e.g. `apply v1 Secret a/b`. */
   readonly operation?: string;
   /**
@@ -299,7 +305,7 @@ export class KubeClient {
       );
     }
     const operation = request.operation ?? `${request.method} ${request.path}`;
-    const signal = request.signal ?? (streaming ? undefined : AbortSignal.timeout(this.#timeoutMs));
+    let signal = request.signal;
     const repeatable = isIdempotent(request.method, request.contentType ?? CONTENT_TYPE.json);
     let renewedCredentials = false;
     let resent = false;
@@ -314,6 +320,12 @@ export class KubeClient {
             throw toKubeApiError(error, operation);
           }
         }
+      }
+      // The timeout bounds the request (and its resends), not its wait for a rate token: a caller
+      // queueing thousands of calls at once (30,000 creates at 500 QPS wait up to 60 s) would
+      // otherwise see them fail before they were ever sent.
+      if (signal === undefined && !streaming) {
+        signal = AbortSignal.timeout(request.timeoutMs ?? this.#timeoutMs);
       }
       let sent: Sent | undefined;
       let outcome: { ok: true; value: T } | { ok: false; status: number; text: string };

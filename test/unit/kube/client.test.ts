@@ -320,6 +320,32 @@ describe('KubeClient rate budgets', () => {
   });
 });
 
+describe('KubeClient timeouts and the rate limit', () => {
+  it('starts its timeout when a call has its rate token, so calls queued behind the limit are sent, not failed', async (t) => {
+    const fake = await server(t, () => ({ status: 200, body: {} }));
+    const kube = new KubeClient(
+      { cluster: { name: 'c', server: fake.url }, user: { name: 'u' } },
+      { qps: 4, burst: 1, timeoutMs: 200 },
+    );
+    t.after(() => kube.close());
+    // Four calls at once: the last waits 750 ms for its token, far beyond the 200 ms timeout.
+    const outcomes = await Promise.all(
+      Array.from({ length: 4 }, (_, index) =>
+        kube.request({ method: 'GET', path: `/q${index}` }).then(
+          () => 'ok',
+          (error: unknown) => (error as Error).message,
+        ),
+      ),
+    );
+    assert.deepEqual(outcomes, ['ok', 'ok', 'ok', 'ok']);
+    // A caller's own signal still ends the wait.
+    await kube.request({ method: 'GET', path: '/spent' });
+    await assert.rejects(
+      kube.request({ method: 'GET', path: '/late', signal: AbortSignal.timeout(50) }),
+    );
+  });
+});
+
 describe('KubeClient against a server that refuses large bodies', () => {
   it('keeps answering after refused oversized bodies: each fails with the 413, the calls after succeed', async (t) => {
     // Node's HTTP/2 client charges the unread rest of a refused body to its session for good and,
