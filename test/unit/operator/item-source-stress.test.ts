@@ -483,24 +483,29 @@ async function runSeed(t: TestContext, seed: number): Promise<Run> {
   return { steps, failures, gets, requests };
 }
 
+/** The one item `db` of the small tests below at `version`, with a password field unless not `withPassword`. */
+function dbItem(vault: string, itemId: string, version: number, withPassword = true): FullItem {
+  return {
+    id: itemId,
+    title: 'db',
+    vault: { id: vault },
+    category: 'LOGIN',
+    version,
+    createdAt: '2026-01-01T00:00:00Z',
+    updatedAt: '2026-01-01T00:00:00Z',
+    ...(withPassword
+      ? { fields: [{ id: 'password', type: 'CONCEALED', label: 'password', value: `p${version}` }] }
+      : {}),
+  };
+}
+
 describe('ItemSource: a version fetched between polls (found by the stress test below, seed 4)', () => {
   /** Connect in memory that moves contentVersion on every edit; answers at once. */
   const setUp = () => {
     const state = { version: 1, contentVersion: 1 };
     const vault = id('vault', 0);
     const itemId = id('item', 0);
-    const item = (): FullItem => ({
-      id: itemId,
-      title: 'db',
-      vault: { id: vault },
-      category: 'LOGIN',
-      version: state.version,
-      createdAt: '2026-01-01T00:00:00Z',
-      updatedAt: '2026-01-01T00:00:00Z',
-      fields: [
-        { id: 'password', type: 'CONCEALED', label: 'password', value: `p${state.version}` },
-      ],
-    });
+    const item = (): FullItem => dbItem(vault, itemId, state.version);
     const client: ItemBackend = {
       resolveItem: () => Promise.resolve(item()),
       listVaults: () =>
@@ -560,15 +565,7 @@ describe('ItemSource: a fetch answered after a poll (found by the stress test be
     const itemId = id('item', 0);
     /** GETs read the item at once; while `held`, their answers wait for release. */
     let held: (() => void)[] | undefined;
-    const item = (): FullItem => ({
-      id: itemId,
-      title: 'db',
-      vault: { id: vault },
-      category: 'LOGIN',
-      version: state.version,
-      createdAt: '2026-01-01T00:00:00Z',
-      updatedAt: '2026-01-01T00:00:00Z',
-    });
+    const item = (): FullItem => dbItem(vault, itemId, state.version, false);
     const client: ItemBackend = {
       resolveItem: () => Promise.resolve(item()),
       listVaults: () =>
@@ -620,18 +617,7 @@ describe('ItemSource: a resolution answered late (found by the stress test below
     const itemId = id('item', 0);
     /** Lookups read the item at once; while `held`, their answers wait for release. */
     let held: (() => void)[] | undefined;
-    const item = (): FullItem => ({
-      id: itemId,
-      title: 'db',
-      vault: { id: vault },
-      category: 'LOGIN',
-      version: state.version,
-      createdAt: '2026-01-01T00:00:00Z',
-      updatedAt: '2026-01-01T00:00:00Z',
-      fields: [
-        { id: 'password', type: 'CONCEALED', label: 'password', value: `p${state.version}` },
-      ],
-    });
+    const item = (): FullItem => dbItem(vault, itemId, state.version);
     const client: ItemBackend = {
       resolveItem: () => {
         const read = item();
@@ -677,18 +663,7 @@ describe('ItemSource: a fetch that lands after a lookup took the cache (found by
     const itemId = id('item', 0);
     /** While `held`, GETs wait for release and read the item then. */
     let held: (() => void)[] | undefined;
-    const item = (): FullItem => ({
-      id: itemId,
-      title: 'db',
-      vault: { id: vault },
-      category: 'LOGIN',
-      version: state.version,
-      createdAt: '2026-01-01T00:00:00Z',
-      updatedAt: '2026-01-01T00:00:00Z',
-      fields: [
-        { id: 'password', type: 'CONCEALED', label: 'password', value: `p${state.version}` },
-      ],
-    });
+    const item = (): FullItem => dbItem(vault, itemId, state.version);
     const client: ItemBackend = {
       resolveItem: () => Promise.resolve(item()),
       listVaults: () =>
@@ -737,18 +712,7 @@ describe('ItemSource: a newer version fetched while a poll is on its way (found 
     const itemId = id('item', 0);
     /** While `held`, vault lists wait for release and read the vaults then. */
     let held: (() => void)[] | undefined;
-    const item = (): FullItem => ({
-      id: itemId,
-      title: 'db',
-      vault: { id: vault },
-      category: 'LOGIN',
-      version: state.version,
-      createdAt: '2026-01-01T00:00:00Z',
-      updatedAt: '2026-01-01T00:00:00Z',
-      fields: [
-        { id: 'password', type: 'CONCEALED', label: 'password', value: `p${state.version}` },
-      ],
-    });
+    const item = (): FullItem => dbItem(vault, itemId, state.version);
     const vaults = () => [
       vaultOf({ id: vault, name: 'Prod', contentVersion: state.contentVersion, items: [] }),
     ];
@@ -791,18 +755,7 @@ describe('ItemSource: an item cached while a poll is on its way (found by the st
     const itemId = id('item', 0);
     /** While `held`, vault lists wait for release and read the vaults then. */
     let held: (() => void)[] | undefined;
-    const item = (): FullItem => ({
-      id: itemId,
-      title: 'db',
-      vault: { id: vault },
-      category: 'LOGIN',
-      version: state.version,
-      createdAt: '2026-01-01T00:00:00Z',
-      updatedAt: '2026-01-01T00:00:00Z',
-      fields: [
-        { id: 'password', type: 'CONCEALED', label: 'password', value: `p${state.version}` },
-      ],
-    });
+    const item = (): FullItem => dbItem(vault, itemId, state.version);
     const vaults = () => [
       vaultOf({ id: vault, name: 'Prod', contentVersion: state.contentVersion, items: [] }),
     ];
