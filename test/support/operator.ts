@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlPlane } from '../../tools/cluster/plane.ts';
 import { join } from 'node:path';
 import { repoRoot } from '../../tools/cluster/paths.ts';
-import { eventually, kubectl, testPlane } from './cluster.ts';
+import { eventually, kubeConfigFor, kubectl, testPlane } from './cluster.ts';
+import { itemsListable } from './crd.ts';
 import { spawnOpKube } from './op-kube-process.ts';
 
 export interface OperatorHandle {
@@ -70,6 +71,7 @@ export async function installCrd(plane: ControlPlane = testPlane()): Promise<voi
     );
     return Promise.resolve(established.stdout === 'True' ? true : undefined);
   });
+  await itemsListable(kubeConfigFor(plane));
 }
 
 /** Starts the operator watching `namespaces` with a 1 s polling interval; stops it after the test. */
