@@ -18,6 +18,7 @@ import { KubeConfigError, type KubeConnectionConfig } from './kubeconfig.ts';
 import { proxyRefusal, throughProxy, unsupportedProxy } from '../../util/proxy-agent.ts';
 import { proxyFor } from '../../util/proxy-env.ts';
 import { TokenBucketLimiter } from '../runtime/rate-limiter.ts';
+import { MAX_RETRY_AFTER_WAITS, retryAfterMs } from './retry-after.ts';
 import {
   classifyTransportFailure,
   isIdempotent,
@@ -291,7 +292,8 @@ export class KubeClient {
    * Sends `request` until it has an answer: a 2xx is handed to `read`, anything else becomes a
    * KubeApiError. A call that failed because its connection broke is sent once more, on a fresh
    * connection, when repeating it is harmless (`isIdempotent`); a 401 with renewable credentials
-   * is retried once with new ones.
+   * is retried once with new ones. An answer with Retry-After (a 429, or a 5xx to a repeatable call)
+   * is waited out and the call sent again, up to ten times, within the call's timeout.
    */
   async #exchange<T>(
     request: KubeRequest,
@@ -309,6 +311,7 @@ export class KubeClient {
     const repeatable = isIdempotent(request.method, request.contentType ?? CONTENT_TYPE.json);
     let renewedCredentials = false;
     let resent = false;
+    let waits = 0;
     const limiter = streaming ? undefined : this.#limiter(request.budget ?? '');
     for (;;) {
       if (limiter !== undefined) {
@@ -328,7 +331,9 @@ export class KubeClient {
         signal = AbortSignal.timeout(request.timeoutMs ?? this.#timeoutMs);
       }
       let sent: Sent | undefined;
-      let outcome: { ok: true; value: T } | { ok: false; status: number; text: string };
+      let outcome:
+        | { ok: true; value: T }
+        | { ok: false; status: number; text: string; retryAfter: string | string[] | undefined };
       try {
         sent = await this.#send(request, signal, streaming);
         const response = await sent.response;
@@ -336,7 +341,12 @@ export class KubeClient {
           outcome = { ok: true, value: await read(response) };
         } else {
           const text = await response.body.text().catch(() => '');
-          outcome = { ok: false, status: response.statusCode, text };
+          outcome = {
+            ok: false,
+            status: response.statusCode,
+            text,
+            retryAfter: response.headers['retry-after'],
+          };
         }
         sent.pool.answered(sent.lease);
       } catch (error) {
@@ -355,6 +365,19 @@ export class KubeClient {
       if (outcome.status === 401 && !renewedCredentials && this.#credentials.dynamic) {
         renewedCredentials = true;
         this.#credentials.invalidate();
+        continue;
+      }
+      const wait = streaming
+        ? undefined
+        : retryAfterMs(outcome.status, outcome.retryAfter, repeatable);
+      if (wait !== undefined && waits < MAX_RETRY_AFTER_WAITS) {
+        waits += 1;
+        try {
+          await sleep(wait, undefined, signal ? { signal } : {});
+        } catch {
+          // Out of time while waiting: the apiserver's refusal is the reason, not the timeout.
+          throw errorFromStatus(parseJson(outcome.text), outcome.status, operation);
+        }
         continue;
       }
       throw errorFromStatus(parseJson(outcome.text), outcome.status, operation);

@@ -45,7 +45,11 @@ interface Seen {
   body: string;
 }
 
-type Answer = (request: Seen) => { status: number; body?: unknown };
+type Answer = (request: Seen) => {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+};
 
 async function server(t: TestContext, answer: Answer): Promise<{ url: string; seen: Seen[] }> {
   const seen: Seen[] = [];
@@ -60,8 +64,8 @@ async function server(t: TestContext, answer: Answer): Promise<{ url: string; se
         body,
       };
       seen.push(request);
-      const { status, body: reply } = answer(request);
-      response.writeHead(status, { 'content-type': 'application/json' });
+      const { status, body: reply, headers } = answer(request);
+      response.writeHead(status, { 'content-type': 'application/json', ...headers });
       response.end(reply === undefined ? '' : JSON.stringify(reply));
     });
   });
@@ -343,6 +347,98 @@ describe('KubeClient timeouts and the rate limit', () => {
     await assert.rejects(
       kube.request({ method: 'GET', path: '/late', signal: AbortSignal.timeout(50) }),
     );
+  });
+});
+
+describe('KubeClient and Retry-After', () => {
+  const tooMany = (retryAfter?: string) => ({
+    status: 429,
+    body: {
+      kind: 'Status',
+      code: 429,
+      reason: 'TooManyRequests',
+      message: 'storage is (re)initializing',
+    },
+    ...(retryAfter === undefined ? {} : { headers: { 'retry-after': retryAfter } }),
+  });
+
+  it('waits out a 429 for its Retry-After and sends any call again, a create included', async (t) => {
+    let refusals = 2;
+    const fake = await server(t, () =>
+      refusals-- > 0 ? tooMany('1') : { status: 201, body: { kind: 'Secret' } },
+    );
+    const kube = client(t, fake.url, { name: 'u' });
+    const started = Date.now();
+    const created = await kube.request<{ kind: string }>({
+      method: 'POST',
+      path: '/api/v1/namespaces/a/secrets',
+      body: { metadata: { name: 's' } },
+    });
+    assert.equal(created.kind, 'Secret');
+    assert.equal(fake.seen.length, 3);
+    assert.ok(fake.seen.every((seen) => seen.body === '{"metadata":{"name":"s"}}'));
+    // Two waits of the one second the apiserver asked for, not an immediate hammering.
+    assert.ok(Date.now() - started >= 1900, `${Date.now() - started} ms`);
+  });
+
+  it('gives up after ten waits with the 429 itself', async (t) => {
+    const fake = await server(t, () => tooMany('0'));
+    const error = await client(t, fake.url, { name: 'u' })
+      .request({ method: 'GET', path: '/api/v1/secrets' })
+      .catch((caught: unknown) => caught);
+    assert.ok(isKubeApiError(error, 429));
+    assert.equal(error.reason, 'TooManyRequests');
+    assert.equal(fake.seen.length, 11);
+  });
+
+  it('answers a 429 it may not wait for with the 429 itself, not a timeout', async (t) => {
+    const fake = await server(t, () => tooMany('5'));
+    const kube = new KubeClient(
+      { cluster: { name: 'c', server: fake.url }, user: { name: 'u' } },
+      { qps: 0, timeoutMs: 300 },
+    );
+    t.after(() => kube.close());
+    const started = Date.now();
+    const error = await kube
+      .request({ method: 'GET', path: '/api/v1/secrets' })
+      .catch((caught: unknown) => caught);
+    assert.ok(isKubeApiError(error, 429), String(error));
+    assert.match(error.message, /storage is \(re\)initializing/);
+    assert.equal(fake.seen.length, 1);
+    assert.ok(Date.now() - started < 3000);
+  });
+
+  it('does not resend without a usable Retry-After (missing, a date, garbage, negative)', async (t) => {
+    for (const header of [undefined, 'Wed, 21 Oct 2026 07:28:00 GMT', 'soon', '-1', '1.5']) {
+      const fake = await server(t, () => tooMany(header));
+      const error = await client(t, fake.url, { name: 'u' })
+        .request({ method: 'GET', path: '/x' })
+        .catch((caught: unknown) => caught);
+      assert.ok(isKubeApiError(error, 429), String(header));
+      assert.equal(fake.seen.length, 1, String(header));
+    }
+  });
+
+  it('resends a repeatable call after a 5xx with Retry-After, never a create (it may have been done)', async (t) => {
+    let failures = 1;
+    const fake = await server(t, (request) =>
+      request.method === 'GET' && failures-- > 0
+        ? { status: 503, body: { kind: 'Status', code: 503 }, headers: { 'retry-after': '0' } }
+        : request.method === 'GET'
+          ? { status: 200, body: { kind: 'Secret' } }
+          : { status: 504, body: { kind: 'Status', code: 504 }, headers: { 'retry-after': '0' } },
+    );
+    const kube = client(t, fake.url, { name: 'u' });
+    assert.equal(
+      (await kube.request<{ kind: string }>({ method: 'GET', path: '/s' })).kind,
+      'Secret',
+    );
+    assert.equal(fake.seen.length, 2);
+    const error = await kube
+      .request({ method: 'POST', path: '/s', body: {} })
+      .catch((caught: unknown) => caught);
+    assert.ok(isKubeApiError(error, 504));
+    assert.equal(fake.seen.filter((seen) => seen.method === 'POST').length, 1);
   });
 });
 
