@@ -28,9 +28,10 @@ export function ephemeralRange(
 }
 
 /** The ports to draw from: PREFERRED minus any part of it the ephemeral range covers. */
-export function candidateRange(
-  ephemeral: { low: number; high: number },
-): { low: number; high: number } | undefined {
+export function candidateRange(ephemeral: {
+  low: number;
+  high: number;
+}): { low: number; high: number } | undefined {
   if (ephemeral.low > PREFERRED.high || ephemeral.high < PREFERRED.low) return PREFERRED;
   if (ephemeral.low > PREFERRED.low) return { low: PREFERRED.low, high: ephemeral.low - 1 };
   if (ephemeral.high < PREFERRED.high) return { low: ephemeral.high + 1, high: PREFERRED.high };

@@ -7,10 +7,20 @@ import { candidateRange, ephemeralRange, freePorts } from '../../../tools/cluste
 
 describe('free ports for local servers', () => {
   it('reads the ephemeral range, and falls back to the default on a malformed or missing file', () => {
-    assert.deepEqual(ephemeralRange(() => '32768\t60999\n'), { low: 32_768, high: 60_999 });
-    assert.deepEqual(ephemeralRange(() => '1024 65535'), { low: 1024, high: 65_535 });
+    assert.deepEqual(
+      ephemeralRange(() => '32768\t60999\n'),
+      { low: 32_768, high: 60_999 },
+    );
+    assert.deepEqual(
+      ephemeralRange(() => '1024 65535'),
+      { low: 1024, high: 65_535 },
+    );
     for (const text of ['', 'garbage', '60999 32768', '-1 5', '10']) {
-      assert.deepEqual(ephemeralRange(() => text), { low: 32_768, high: 60_999 }, text);
+      assert.deepEqual(
+        ephemeralRange(() => text),
+        { low: 32_768, high: 60_999 },
+        text,
+      );
     }
     assert.deepEqual(
       ephemeralRange(() => {
