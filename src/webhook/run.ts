@@ -47,7 +47,7 @@ export async function runWebhook(
         userAgent: 'op-kube-webhook',
       })
     : undefined;
-  const { manager, tls } =
+  const { manager, tls, beforeServerStops } =
     config.tls.mode === 'files'
       ? await filesMode(config.tls, logger)
       : config.tls.mode === 'onepassword'
@@ -108,12 +108,18 @@ export async function runWebhook(
       (stopping ??= (async () => {
         // With failurePolicy Fail a request routed here after close would fail a pod: report not
         // ready and keep serving until the endpoints have dropped this pod, closing each kept-alive
-        // connection after its next reply; then stop accepting; requests in flight finish. Then
-        // the manager: controller, Lease, watches, clients.
+        // connection after its next reply; a configuration this process registered is removed
+        // first, so the apiserver stops calling before the server closes (a pod created in that
+        // gap was refused: CI saw it). Then stop accepting; requests in flight finish. Then the
+        // manager: controller, Lease, watches, clients.
         shuttingDown = true;
+        logger.info({ shutdownDelayMs: config.shutdownDelayMs }, 'shutting down: not ready');
         server.drain();
+        await beforeServerStops?.();
         if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
+        logger.debug('shutting down: closing the server');
         await server.stop();
+        logger.debug('shutting down: stopping the manager');
         await manager.stop();
       })()),
   };

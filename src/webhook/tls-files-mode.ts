@@ -9,6 +9,11 @@ import type { TlsSource } from './tls/source.ts';
 export interface Mode {
   readonly manager: Manager;
   readonly tls: TlsSource;
+  /**
+   * Run when shutdown begins, while the server still answers: removes what must not send the
+   * apiserver here once it stops (the configuration `--register-url` created).
+   */
+  readonly beforeServerStops?: () => Promise<void>;
 }
 
 /** `--tls-mode=files`: the pair in the files, then each new one; no apiserver, no election. */

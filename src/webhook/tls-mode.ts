@@ -1,5 +1,6 @@
 // The webhook's TLS modes, each a Manager and a TlsSource: files on disk, a Secret kept by the leader's controller, or 1Password's in-memory CA.
 import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Informer } from '../kube/cache/informer.ts';
 import { KubeClient } from '../kube/client/client.ts';
@@ -16,6 +17,9 @@ import { SecretTls } from './tls/secret-source.ts';
 import { TlsBundleReconciler, unregister } from './tls/self-managed.ts';
 
 export { filesMode, type Mode } from './tls-files-mode.ts';
+
+/** How long a stopping webhook serves after removing its `--register-url` configuration. */
+const REGISTRATION_DRAIN_MS = 500;
 
 /**
  * `--tls-mode=self-managed`: every replica serves the TLS Secret's certificate; the Lease leader
@@ -35,6 +39,8 @@ export async function selfManagedMode(
   const { secretName, leaseName } = tlsConfig;
   // Whether this replica leads when it stops; its own release on shutdown does not clear it.
   let leading = false;
+  // Set when shutdown begins: the leader no longer registers the configuration it is removing.
+  let leaving = false;
   const manager = new Manager({
     election: (callbacks) =>
       new LeaderElector(kube, {
@@ -111,6 +117,7 @@ export async function selfManagedMode(
         caPropagationMs: tlsConfig.caPropagationMs,
       },
       ...(config.register ? { register: config.register } : {}),
+      leaving: () => leaving,
       logger,
     }),
   })
@@ -122,17 +129,30 @@ export async function selfManagedMode(
   // Closed last to first: the registration removed, then the watch, then the client.
   manager.addCloser(() => kube.close());
   manager.addCloser(() => configurations.stop());
-  if (config.register) {
-    // Local runs only: the configuration points at this machine and must not outlive it.
-    manager.addCloser(async () => {
-      if (!leading) return;
-      await unregister(kube, config.webhookConfigName).catch((error: unknown) =>
-        logger.warn({ err: error }, 'could not remove the webhook configuration'),
-      );
-    });
-  }
+  // Local runs only (`--register-url`): the configuration points at this machine and must not
+  // outlive it. Removed before the server stops, and once more when the controller has stopped
+  // (an apply in flight at the first removal may have put it back).
+  const removeRegistration = async (): Promise<boolean> => {
+    if (!config.register || !leading) return false;
+    return unregister(kube, config.webhookConfigName).then(
+      () => true,
+      (error: unknown) => {
+        logger.warn({ err: error }, 'could not remove the webhook configuration');
+        return false;
+      },
+    );
+  };
+  if (config.register) manager.addCloser(async () => void (await removeRegistration()));
   const tls = await SecretTls.create({ secrets, namespace, secretName, logger });
-  return { manager, tls };
+  return {
+    manager,
+    tls,
+    beforeServerStops: async () => {
+      leaving = true;
+      // The apiserver learns of the deletion through its own watch: serve a moment longer.
+      if (await removeRegistration()) await sleep(REGISTRATION_DRAIN_MS);
+    },
+  };
 }
 
 /**

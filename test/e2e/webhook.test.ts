@@ -19,6 +19,7 @@ import { repoRoot } from '../../tools/cluster/paths.ts';
 import { generatedPod, type Expected } from '../support/admission-reviews.ts';
 import {
   eventually,
+  isStatus,
   kubeConfigFor,
   kubectl,
   testNamespace,
@@ -268,6 +269,57 @@ describe('op-kube webhook called by the apiserver', { timeout: 180_000 }, () => 
     }
     const before = await core.readNamespacedPod({ namespace, name: 'before' });
     assert.deepEqual(before.spec?.containers[0]?.command, ['/bin/app']);
+  });
+
+  it('a second webhook stopping removes its registration before it stops answering: no pod is refused', async (t) => {
+    // Two webhooks on one cluster (two developers, or a test beside another): when one stops,
+    // pods in labelled namespaces must not meet its closed port through a configuration it left.
+    const home = await testNamespace(t, 'webhook-leaving');
+    const leavingName = `${configName}-leaving`;
+    const leaving = await startWebhook(t, { namespace: home, webhookConfigName: leavingName });
+    t.after(() =>
+      admission.deleteMutatingWebhookConfiguration({ name: leavingName }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    await eventually('the second configuration with its caBundle', async () => {
+      const created = await admission.readMutatingWebhookConfiguration({ name: leavingName });
+      return created.webhooks?.[0]?.clientConfig.caBundle ? created : undefined;
+    });
+    const namespace = await injectedNamespace(t, 'webhook-during-stop');
+    const failures: string[] = [];
+    let created = 0;
+    let stopped = false;
+    // Four writers creating pods back to back from before the stop until a second after it.
+    const writers = Array.from({ length: 4 }, async (_, writer) => {
+      for (let index = 0; !stopped; index += 1) {
+        await core
+          .createNamespacedPod({
+            namespace,
+            body: pod(`w${writer}-${index}`, [{ name: 'app', command: ['/bin/app'] }]),
+          })
+          .then(
+            () => (created += 1),
+            (error: unknown) => failures.push(String(error).slice(0, 300)),
+          );
+      }
+    });
+    await sleep(500);
+    await leaving.stop();
+    const exit = leaving.exit();
+    await sleep(1_000);
+    stopped = true;
+    await Promise.all(writers);
+    // It exited by itself on SIGTERM, not by the SIGKILL 20 s later (a silent connection the
+    // apiserver had dialled used to hold the server's close).
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.deepEqual(failures, []);
+    assert.ok(created > 20, `only ${created} pods created`);
+    await assert.rejects(
+      admission.readMutatingWebhookConfiguration({ name: leavingName }),
+      (error) => isStatus(error, 404),
+    );
   });
 });
 

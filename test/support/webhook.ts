@@ -14,6 +14,8 @@ export interface WebhookHandle {
   ready(): Promise<boolean>;
   metrics(): Promise<string>;
   stop(): Promise<void>;
+  /** How the process ended (both null while it runs). */
+  exit(): { code: number | null; signal: NodeJS.Signals | null };
 }
 
 export interface WebhookOptions {
@@ -78,5 +80,6 @@ export async function startWebhook(
     ready,
     metrics: async () => (await get('/metrics')).text(),
     stop,
+    exit: () => ({ code: child.exitCode, signal: child.signalCode }),
   };
 }

@@ -106,6 +106,8 @@ export interface TlsBundleReconcilerOptions {
   readonly webhookConfigName: string;
   readonly rotation: Omit<RotationOptions, 'now' | 'publishedCaBundle'>;
   readonly register?: WebhookRegistration;
+  /** True once the process is shutting down: a registration is not (re)created then. */
+  readonly leaving?: () => boolean;
   readonly logger: Logger;
   readonly now?: () => Date;
 }
@@ -237,8 +239,9 @@ export class TlsBundleReconciler implements Reconciler {
     configuration: V1MutatingWebhookConfiguration | undefined,
     caBundle: string,
   ): Promise<void> {
-    const { client, webhookConfigName, register, logger } = this.#options;
+    const { client, webhookConfigName, register, leaving, logger } = this.#options;
     if (register !== undefined) {
+      if (leaving?.() === true) return;
       await serverSideApply(
         client,
         registeredConfiguration(webhookConfigName, register, caBundle),
