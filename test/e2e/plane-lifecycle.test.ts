@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, realpathSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -92,6 +93,26 @@ describe('a private control plane', () => {
     assert.equal(
       await eventually('the ConfigMap after etcd returns', () => readConfigMapValue(core)),
       'kept',
+    );
+  });
+
+  it('restarts the controller-manager, waiting for its port while something still holds it', async () => {
+    const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as {
+      ports: { controllerManager: number };
+    };
+    await plane.stop('kube-controller-manager');
+    // As the threads of the stopped process would, for a moment (CI saw the restart refused).
+    const holder = createServer();
+    await new Promise<void>((resolve) =>
+      holder.listen(state.ports.controllerManager, '127.0.0.1', resolve),
+    );
+    setTimeout(() => holder.close(), 2_000);
+    await plane.start('kube-controller-manager');
+    assert.equal((await plane.status())['kube-controller-manager'].running, true);
+    assert.match(
+      await readFile(join(dir, 'logs', 'kube-controller-manager.log'), 'utf8'),
+      /address already in use/,
+      'the first try met the held port',
     );
   });
 

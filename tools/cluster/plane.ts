@@ -6,11 +6,13 @@ import {
   readlink,
   rename,
   rm,
+  stat,
   symlink,
   unlink,
   writeFile,
 } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import yaml from 'js-yaml';
 import { ensureBinaries, type Binaries, type ProgressLog } from './build.ts';
 import { CertificateAuthority, daysUntilExpiry, signingKeyPair } from './pki.ts';
@@ -64,6 +66,12 @@ export type ComponentStatus = Readonly<Record<Component, { running: boolean; pid
 const CERT_VALIDITY_DAYS = 365;
 const RENEW_BEFORE_DAYS = 30;
 const START_TIMEOUT_MS = 120_000;
+
+/** How long a start waits for a port the component's previous process still held. */
+const PORT_RELEASE_WAIT_MS = 15_000;
+const ADDRESS_IN_USE = /bind: address already in use/;
+
+class PortInUseError extends Error {}
 
 async function tailOf(file: string, lines = 25): Promise<string> {
   try {
@@ -487,10 +495,30 @@ export class ControlPlane {
     }[component];
   }
 
+  /**
+   * Starts `component` and waits until it is ready. A port still held for a moment after the
+   * previous process of the component exited (a Go process's threads finish exiting after its
+   * leader is a zombie; CI saw a restarted controller-manager refused its port twice) is waited
+   * for: the start is tried again while the process fails on "address already in use".
+   */
   async #start(component: Component, state: PlaneState): Promise<PlaneState> {
+    const deadline = Date.now() + PORT_RELEASE_WAIT_MS;
+    for (;;) {
+      try {
+        return await this.#startOnce(component, state);
+      } catch (error) {
+        if (!(error instanceof PortInUseError) || Date.now() > deadline) throw error;
+        this.#log(`${component}: its port is still in use; trying again`);
+        await sleep(500);
+      }
+    }
+  }
+
+  async #startOnce(component: Component, state: PlaneState): Promise<PlaneState> {
     const logFile = this.#path('logs', `${component}.log`);
     await mkdir(this.#path('logs'), { recursive: true });
     this.#log(`starting ${component}`);
+    const logStart = (await stat(logFile).catch(() => undefined))?.size ?? 0;
     const child = await spawnDetached(
       this.#binaryOf(component),
       this.#arguments(component, state),
@@ -504,7 +532,11 @@ export class ControlPlane {
     } catch (error) {
       await stopProcess(child.pid, this.#belongs(component));
       const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`${reason}\nlast lines of ${logFile}:\n${await tailOf(logFile)}`);
+      const message = `${reason}\nlast lines of ${logFile}:\n${await tailOf(logFile)}`;
+      const written = await readFile(logFile, 'utf8').catch(() => '');
+      throw ADDRESS_IN_USE.test(written.slice(logStart))
+        ? new PortInUseError(message)
+        : new Error(message);
     }
     child.release();
     return next;

@@ -2,9 +2,9 @@
 //
 // They are drawn below the kernel's ephemeral range on purpose. A port the kernel handed out with
 // `listen(0)` is an ephemeral one, and the moment its server stops (a component restarted on the
-// same port, say), any outgoing connection on the machine may take it as its local port; the
-// restart then fails with EADDRINUSE. CI saw exactly that: kube-controller-manager, restarted,
-// found 127.0.0.1:32809 taken. Outgoing connections never use a port outside that range.
+// same port, say), any outgoing connection on the machine may take it as its local port, and the
+// restart fails with EADDRINUSE. Outgoing connections never use a port outside that range. (A
+// process's own exit can hold its port a moment longer too: plane.ts retries a start for that.)
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 

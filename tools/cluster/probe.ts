@@ -56,18 +56,24 @@ export async function waitUntil(
 ): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   let aborted: string | undefined;
-  void options.abort?.then((reason) => {
+  // A check in flight does not hold off the abort: a probe of a port some other process answers
+  // (and never completes) would otherwise wait out its own timeout first.
+  const abort = options.abort?.then((reason) => {
     aborted = reason;
+    return false;
   });
   let lastError = 'no answer yet';
   while (Date.now() < deadline) {
     if (aborted !== undefined) throw new Error(`${description}: ${aborted}`);
     try {
-      if (await check()) return;
+      const checking = check();
+      if (await (abort ? Promise.race([checking, abort]) : checking)) return;
+      checking.catch(() => undefined);
       lastError = 'not ready';
     } catch (error) {
       lastError = error instanceof Error ? error.message : String(error);
     }
+    if (aborted !== undefined) throw new Error(`${description}: ${aborted}`);
     await sleep(options.intervalMs ?? 200);
   }
   throw new Error(`${description}: not ready after ${options.timeoutMs} ms (${lastError})`);

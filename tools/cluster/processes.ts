@@ -24,8 +24,18 @@ function statOf(pid: number): { state: string; parent: number } | undefined {
   }
 }
 
+/**
+ * Exited, not yet reaped. A multi-threaded (Go) process's leader shows `Z` while its other threads
+ * are still exiting, and they hold its files, listening sockets included, until the last one is
+ * gone: only then is it really over.
+ */
 function isZombie(pid: number): boolean {
-  return statOf(pid)?.state === 'Z';
+  if (statOf(pid)?.state !== 'Z') return false;
+  try {
+    return readdirSync(`/proc/${pid}/task`).length <= 1;
+  } catch {
+    return true;
+  }
 }
 
 /** The argv of a running process, or undefined once it is gone. */
