@@ -55,15 +55,18 @@ export async function waitUntil(
   options: { timeoutMs: number; intervalMs?: number; abort?: Promise<string> },
 ): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
-  let aborted: string | undefined;
+  let reason: string | undefined;
+  // A call, not the variable: the compiler cannot see the abort callback set it between checks.
+  const abortedWith = (): string | undefined => reason;
   // A check in flight does not hold off the abort: a probe of a port some other process answers
   // (and never completes) would otherwise wait out its own timeout first.
-  const abort = options.abort?.then((reason) => {
-    aborted = reason;
+  const abort = options.abort?.then((why) => {
+    reason = why;
     return false;
   });
   let lastError = 'no answer yet';
   while (Date.now() < deadline) {
+    const aborted = abortedWith();
     if (aborted !== undefined) throw new Error(`${description}: ${aborted}`);
     try {
       const checking = check();
@@ -73,7 +76,8 @@ export async function waitUntil(
     } catch (error) {
       lastError = error instanceof Error ? error.message : String(error);
     }
-    if (aborted !== undefined) throw new Error(`${description}: ${aborted}`);
+    const abortedAfter = abortedWith();
+    if (abortedAfter !== undefined) throw new Error(`${description}: ${abortedAfter}`);
     await sleep(options.intervalMs ?? 200);
   }
   throw new Error(`${description}: not ready after ${options.timeoutMs} ms (${lastError})`);
