@@ -20,6 +20,7 @@ import { TokenRegistry } from './token-registry.ts';
 import { fillTokenSecret, grantsMatch, type TokenSecretRef } from './token-secret.ts';
 import { createToken, resolveGrants, type VaultSpec } from './tokens.ts';
 import type { KubeClient } from '../kube/client/client.ts';
+import { closeServer, listen } from '../util/http-server.ts';
 
 export const ADMIN_SECRET_FILE = 'admin-secret';
 export const DEFAULT_ANONYMOUS_RETENTION = 1000;
@@ -50,23 +51,6 @@ export interface RunningConnectLocal {
   readonly url: string;
   readonly adminUrl?: string;
   close(): Promise<void>;
-}
-
-function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
-  return new Promise((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolveListen(server.address() as AddressInfo);
-    });
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolveClose) => {
-    server.close(() => resolveClose());
-    server.closeIdleConnections();
-  });
 }
 
 function urlOf(scheme: string, address: AddressInfo): string {
@@ -200,14 +184,14 @@ export async function startConnectLocal(
   // Clients keep connections open between polls; outlive their idle timeouts rather than race them.
   server.keepAliveTimeout = 125_000;
   server.headersTimeout = 130_000;
-  const address = await listen(server, options.port, options.host);
+  const address = await listen(server, options.host, options.port);
   const url = urlOf(options.tls ? 'https' : 'http', address);
 
   let adminServer: Server | undefined;
   let adminUrl: string | undefined;
   if (options.adminPort !== undefined) {
     adminServer = createHttpServer(createAdminApi(store, faults, await adminSecret(stateDir, env)));
-    adminUrl = urlOf('http', await listen(adminServer, options.adminPort, options.host));
+    adminUrl = urlOf('http', await listen(adminServer, options.host, options.adminPort));
   }
   logger.info(
     { url, adminUrl, stateDir, vaults: store.vaults().length },
