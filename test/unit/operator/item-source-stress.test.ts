@@ -499,35 +499,60 @@ function dbItem(vault: string, itemId: string, version: number, withPassword = t
   };
 }
 
-describe('ItemSource: a version fetched between polls (found by the stress test below, seed 4)', () => {
-  /** Connect in memory that moves contentVersion on every edit; answers at once. */
-  const setUp = () => {
-    const state = { version: 1, contentVersion: 1 };
-    const vault = id('vault', 0);
-    const itemId = id('item', 0);
-    const item = (): FullItem => dbItem(vault, itemId, state.version);
-    const client: ItemBackend = {
-      resolveItem: () => Promise.resolve(item()),
-      listVaults: () =>
-        Promise.resolve([
-          vaultOf({ id: vault, name: 'Prod', contentVersion: state.contentVersion, items: [] }),
-        ]),
-      listItems: () => Promise.resolve([{ id: itemId, version: state.version }]),
-      getItem: () => Promise.resolve(item()),
-      getFileContent: () => Promise.reject(notFound('file')),
-    };
-    const edit = () => {
+type HeldCall = 'resolveItem' | 'getItem' | 'listVaults';
+
+/**
+ * Connect in memory with one item, moving contentVersion on every edit. Calls of the kind `held`
+ * made inside `holding` wait for its release; they read the item when called (`readAt: 'call'`) or
+ * when released (the default).
+ */
+function oneItemConnect(
+  options: { held?: HeldCall; readAt?: 'call' | 'release'; withPassword?: boolean } = {},
+) {
+  const state = { version: 1, contentVersion: 1 };
+  const vault = id('vault', 0);
+  const itemId = id('item', 0);
+  let queue: (() => void)[] | undefined;
+  const item = (): FullItem => dbItem(vault, itemId, state.version, options.withPassword ?? true);
+  const vaults = (): Vault[] => [
+    vaultOf({ id: vault, name: 'Prod', contentVersion: state.contentVersion, items: [] }),
+  ];
+  const answer = <T>(call: HeldCall, read: () => T): Promise<T> => {
+    const waiting = options.held === call ? queue : undefined;
+    if (!waiting) return Promise.resolve(read());
+    if (options.readAt === 'call') {
+      const value = read();
+      return new Promise((resolve) => waiting.push(() => resolve(value)));
+    }
+    return new Promise((resolve) => waiting.push(() => resolve(read())));
+  };
+  const client: ItemBackend = {
+    resolveItem: () => answer('resolveItem', item),
+    listVaults: () => answer('listVaults', vaults),
+    listItems: () => Promise.resolve([{ id: itemId, version: state.version }]),
+    getItem: () => answer('getItem', item),
+    getFileContent: () => Promise.reject(notFound('file')),
+  };
+  return {
+    source: new ItemSource({ client }),
+    ref: { vaultId: vault, itemId },
+    path: { vault, item: itemId },
+    edit: () => {
       state.version += 1;
       state.contentVersion += 1;
-    };
-    return {
-      source: new ItemSource({ client }),
-      ref: { vaultId: vault, itemId },
-      path: { vault, item: itemId },
-      edit,
-    };
+    },
+    /** Runs `start`, holding the answers of the held calls it makes, and returns their release. */
+    holding<T>(start: () => T): { started: T; release: () => void } {
+      const waiting: (() => void)[] = [];
+      queue = waiting;
+      const started = start();
+      queue = undefined;
+      return { started, release: () => waiting.forEach((resolve) => resolve()) };
+    },
   };
+}
 
+describe('ItemSource: a version fetched between polls (found by the stress test below, seed 4)', () => {
   for (const [how, fetch] of [
     [
       'a new OnePasswordItem naming it resolves it',
@@ -542,7 +567,7 @@ describe('ItemSource: a version fetched between polls (found by the stress test 
     ],
   ] as const) {
     it(`reports it to the item's other users at the next poll when ${how}`, async () => {
-      const { source, ref, path, edit } = setUp();
+      const { source, ref, path, edit } = oneItemConnect();
       // A OnePasswordItem (or a Deployment) using the item: its Secret holds version 1.
       assert.equal((await source.get(ref)).item.version, 1);
       assert.deepEqual(await source.poll([ref], 10), []);
@@ -560,46 +585,23 @@ describe('ItemSource: a version fetched between polls (found by the stress test 
 
 describe('ItemSource: a fetch answered after a poll (found by the stress test below, seed 38)', () => {
   it('does not take Connect for one that skips contentVersion when the fetch read the item before the poll', async () => {
-    const state = { version: 1, contentVersion: 1 };
-    const vault = id('vault', 0);
-    const itemId = id('item', 0);
-    /** GETs read the item at once; while `held`, their answers wait for release. */
-    let held: (() => void)[] | undefined;
-    const item = (): FullItem => dbItem(vault, itemId, state.version, false);
-    const client: ItemBackend = {
-      resolveItem: () => Promise.resolve(item()),
-      listVaults: () =>
-        Promise.resolve([
-          vaultOf({ id: vault, name: 'Prod', contentVersion: state.contentVersion, items: [] }),
-        ]),
-      listItems: () => Promise.resolve([{ id: itemId, version: state.version }]),
-      getItem: () => {
-        const read = item();
-        if (!held) return Promise.resolve(read);
-        const queue = held;
-        return new Promise((resolve) => queue.push(() => resolve(read)));
-      },
-      getFileContent: () => Promise.reject(notFound('file')),
-    };
-    const edit = () => {
-      state.version += 1;
-      state.contentVersion += 1;
-    };
-    const source = new ItemSource({ client });
-    const ref = { vaultId: vault, itemId };
+    const { source, ref, edit, holding } = oneItemConnect({
+      held: 'getItem',
+      readAt: 'call',
+      withPassword: false,
+    });
     await source.get(ref);
     await source.poll([ref], 10); // version 1 at contentVersion 1
     edit();
     // A re-sync's GET reads version 2; its answer is slow.
-    held = [];
-    source.invalidate(ref);
-    const slow = source.get(ref);
-    const release = held;
-    held = undefined;
+    const { started: slow, release } = holding(() => {
+      source.invalidate(ref);
+      return source.get(ref);
+    });
     edit();
     // The poll lists contentVersion 3 (and version 3) before the slow answer lands.
     assert.deepEqual(await source.poll([ref], 10), [ref]);
-    for (const answer of release) answer();
+    release();
     assert.equal((await slow).item.version, 2);
     await source.poll([ref], 10);
     // The reconcile the poll asked for gets version 3; Connect moved contentVersion every time.
@@ -612,43 +614,20 @@ describe('ItemSource: a fetch answered after a poll (found by the stress test be
 
 describe('ItemSource: a resolution answered late (found by the stress test below, seed 331)', () => {
   it('never puts back an older version than the one it serves', async () => {
-    const state = { version: 1, contentVersion: 1 };
-    const vault = id('vault', 0);
-    const itemId = id('item', 0);
-    /** Lookups read the item at once; while `held`, their answers wait for release. */
-    let held: (() => void)[] | undefined;
-    const item = (): FullItem => dbItem(vault, itemId, state.version);
-    const client: ItemBackend = {
-      resolveItem: () => {
-        const read = item();
-        if (!held) return Promise.resolve(read);
-        const queue = held;
-        return new Promise((resolve) => queue.push(() => resolve(read)));
-      },
-      listVaults: () =>
-        Promise.resolve([
-          vaultOf({ id: vault, name: 'Prod', contentVersion: state.contentVersion, items: [] }),
-        ]),
-      listItems: () => Promise.resolve([{ id: itemId, version: state.version }]),
-      getItem: () => Promise.resolve(item()),
-      getFileContent: () => Promise.reject(notFound('file')),
-    };
-    const source = new ItemSource({ client });
-    const ref = { vaultId: vault, itemId };
+    const { source, ref, path, edit, holding } = oneItemConnect({
+      held: 'resolveItem',
+      readAt: 'call',
+    });
     assert.equal((await source.get(ref)).item.version, 1);
     await source.poll([ref], 10);
     // A new OnePasswordItem naming the item: its lookup reads version 1, and its answer is slow.
-    held = [];
-    const lookup = source.resolve({ vault, item: itemId });
-    const release = held;
-    held = undefined;
+    const { started: lookup, release } = holding(() => source.resolve(path));
     // The item is edited; the poll reports it and the reconcile gets version 2.
-    state.version += 1;
-    state.contentVersion += 1;
+    edit();
     assert.deepEqual(await source.poll([ref], 10), [ref]);
     assert.equal((await source.get(ref)).item.version, 2);
     // The slow lookup lands: version 2 is still what every get() serves, poll after poll.
-    for (const answer of release) answer();
+    release();
     assert.deepEqual(await lookup, ref);
     assert.equal((await source.get(ref)).item.version, 2);
     assert.deepEqual(await source.poll([ref], 10), []);
@@ -658,45 +637,19 @@ describe('ItemSource: a resolution answered late (found by the stress test below
 
 describe('ItemSource: a fetch that lands after a lookup took the cache (found by the stress test below, seed 530)', () => {
   it('serves the newer of the two, then and after the polls', async () => {
-    const state = { version: 1, contentVersion: 1 };
-    const vault = id('vault', 0);
-    const itemId = id('item', 0);
-    /** While `held`, GETs wait for release and read the item then. */
-    let held: (() => void)[] | undefined;
-    const item = (): FullItem => dbItem(vault, itemId, state.version);
-    const client: ItemBackend = {
-      resolveItem: () => Promise.resolve(item()),
-      listVaults: () =>
-        Promise.resolve([
-          vaultOf({ id: vault, name: 'Prod', contentVersion: state.contentVersion, items: [] }),
-        ]),
-      listItems: () => Promise.resolve([{ id: itemId, version: state.version }]),
-      getItem: () => {
-        if (!held) return Promise.resolve(item());
-        const queue = held;
-        return new Promise((resolve) => queue.push(() => resolve(item())));
-      },
-      getFileContent: () => Promise.reject(notFound('file')),
-    };
-    const edit = () => {
-      state.version += 1;
-      state.contentVersion += 1;
-    };
-    const source = new ItemSource({ client });
-    const ref = { vaultId: vault, itemId };
+    const { source, ref, path, edit, holding } = oneItemConnect({ held: 'getItem' });
     assert.equal((await source.get(ref)).item.version, 1);
     await source.poll([ref], 10);
     edit();
     // A re-sync's GET is on its way when a new OnePasswordItem's lookup brings version 2.
-    held = [];
-    source.invalidate(ref);
-    const slow = source.get(ref);
-    const release = held;
-    held = undefined;
-    await source.resolve({ vault, item: itemId });
+    const { started: slow, release } = holding(() => {
+      source.invalidate(ref);
+      return source.get(ref);
+    });
+    await source.resolve(path);
     // The item is edited again; the GET reads version 3 and serves it.
     edit();
-    for (const answer of release) answer();
+    release();
     assert.equal((await slow).item.version, 3);
     assert.equal((await source.get(ref)).item.version, 3);
     await source.poll([ref], 10);
@@ -707,40 +660,15 @@ describe('ItemSource: a fetch that lands after a lookup took the cache (found by
 
 describe('ItemSource: a newer version fetched while a poll is on its way (found by the stress test below, seed 2077)', () => {
   it('is reported by the next poll to a user that registered after that poll started', async () => {
-    const state = { version: 1, contentVersion: 1 };
-    const vault = id('vault', 0);
-    const itemId = id('item', 0);
-    /** While `held`, vault lists wait for release and read the vaults then. */
-    let held: (() => void)[] | undefined;
-    const item = (): FullItem => dbItem(vault, itemId, state.version);
-    const vaults = () => [
-      vaultOf({ id: vault, name: 'Prod', contentVersion: state.contentVersion, items: [] }),
-    ];
-    const client: ItemBackend = {
-      resolveItem: () => Promise.resolve(item()),
-      listVaults: () => {
-        if (!held) return Promise.resolve(vaults());
-        const queue = held;
-        return new Promise((resolve) => queue.push(() => resolve(vaults())));
-      },
-      listItems: () => Promise.resolve([{ id: itemId, version: state.version }]),
-      getItem: () => Promise.resolve(item()),
-      getFileContent: () => Promise.reject(notFound('file')),
-    };
-    const source = new ItemSource({ client });
-    const ref = { vaultId: vault, itemId };
+    const { source, ref, path, edit, holding } = oneItemConnect({ held: 'listVaults' });
     // A poll starts while no OnePasswordItem uses the item yet.
-    held = [];
-    const first = source.poll([], 10);
-    const release = held;
-    held = undefined;
+    const { started: first, release } = holding(() => source.poll([], 10));
     // One is created: it is registered as the item's user and its Secret gets version 1.
     assert.equal((await source.get(ref)).item.version, 1);
     // The item is edited; another OnePasswordItem's lookup brings version 2 before the poll ends.
-    state.version += 1;
-    state.contentVersion += 1;
-    await source.resolve({ vault, item: itemId });
-    for (const answer of release) answer();
+    edit();
+    await source.resolve(path);
+    release();
     assert.deepEqual(await first, []);
     // The next poll watches the first user: version 2 is news to it.
     assert.deepEqual(await source.poll([ref], 10), [ref]);
@@ -750,39 +678,15 @@ describe('ItemSource: a newer version fetched while a poll is on its way (found 
 
 describe('ItemSource: an item cached while a poll is on its way (found by the stress test below, seed 3109)', () => {
   it('is compared with the list of that poll although nobody used it when the poll started', async () => {
-    const state = { version: 1, contentVersion: 1 };
-    const vault = id('vault', 0);
-    const itemId = id('item', 0);
-    /** While `held`, vault lists wait for release and read the vaults then. */
-    let held: (() => void)[] | undefined;
-    const item = (): FullItem => dbItem(vault, itemId, state.version);
-    const vaults = () => [
-      vaultOf({ id: vault, name: 'Prod', contentVersion: state.contentVersion, items: [] }),
-    ];
-    const client: ItemBackend = {
-      resolveItem: () => Promise.resolve(item()),
-      listVaults: () => {
-        if (!held) return Promise.resolve(vaults());
-        const queue = held;
-        return new Promise((resolve) => queue.push(() => resolve(vaults())));
-      },
-      listItems: () => Promise.resolve([{ id: itemId, version: state.version }]),
-      getItem: () => Promise.resolve(item()),
-      getFileContent: () => Promise.reject(notFound('file')),
-    };
-    const source = new ItemSource({ client });
+    const { source, path, edit, holding } = oneItemConnect({ held: 'listVaults' });
     // A poll starts while no OnePasswordItem uses the item yet.
-    held = [];
-    const first = source.poll([], 10);
-    const release = held;
-    held = undefined;
+    const { started: first, release } = holding(() => source.poll([], 10));
     // One is created: its lookup caches version 1, which its Secret gets.
-    const ref = await source.resolve({ vault, item: itemId });
+    const ref = await source.resolve(path);
     assert.equal((await source.get(ref)).item.version, 1);
     // The item is edited before the poll reads the vault list: the poll lists version 2.
-    state.version += 1;
-    state.contentVersion += 1;
-    for (const answer of release) answer();
+    edit();
+    release();
     const reported = [...(await first), ...(await source.poll([ref], 10))];
     assert.deepEqual(reported.map(refKey), [refKey(ref)]);
     assert.equal((await source.get(ref)).item.version, 2);
