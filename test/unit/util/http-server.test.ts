@@ -1,13 +1,9 @@
 // Closing a server: connections that never send a request (Go clients dial spares) do not hold the
 // close, and a request in flight is still answered whole.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { connect as connectTcp } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as connectTls } from 'node:tls';
 import { describe, it } from 'node:test';
@@ -17,31 +13,25 @@ import {
   SILENT_CONNECTION_GRACE_MS,
   silentConnections,
 } from '../../../src/util/http-server.ts';
+import {
+  generateCertificateAuthority,
+  issueServingCertificate,
+} from '../../../src/webhook/tls/certificates.ts';
 
-function selfSigned(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'op-kube-http-server-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+/** A serving pair from the project's own certificate authority. */
+async function servingPair(): Promise<{ key: string; cert: string }> {
+  const now = new Date();
+  const ca = await generateCertificateAuthority({
+    now,
+    validityMs: 3_600_000,
+    commonName: 'op-kube http-server test CA',
+  });
+  return issueServingCertificate(ca, {
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+    now,
+    validityMs: 3_600_000,
+  });
 }
 
 /** Resolves to how long `closing` took, or rejects if it took over `limitMs`. */
@@ -55,7 +45,7 @@ async function within(closing: Promise<void>, limitMs: number): Promise<number> 
 
 describe('closeServer', () => {
   it('ends a TLS connection that completed its handshake and never sent a request', async () => {
-    const server: HttpsServer = createHttpsServer(selfSigned(), (_request, response) =>
+    const server: HttpsServer = createHttpsServer(await servingPair(), (_request, response) =>
       response.end('ok'),
     );
     const { port } = await listen(server, '127.0.0.1', 0);
