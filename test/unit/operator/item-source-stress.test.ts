@@ -542,7 +542,7 @@ function oneItemConnect(
       state.contentVersion += 1;
     },
     /** Runs `start`, holding the answers of the held calls it makes, and returns their release. */
-    holding<T>(start: () => T): { started: T; release: () => void } {
+    holding: <T>(start: () => T): { started: T; release: () => void } => {
       const waiting: (() => void)[] = [];
       queue = waiting;
       const started = start();
